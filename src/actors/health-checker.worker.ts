@@ -1,0 +1,28 @@
+/** The health-checker actor's thread: probes the backends and reports flips. */
+import { HealthChecker } from '../health/checker.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { ActorInit, HealthCheckerApi, HealthEvent } from '../protocol.ts';
+import { exposeActor } from './expose.ts';
+
+let checker: HealthChecker | undefined;
+let log: Logger | undefined;
+
+const api: HealthCheckerApi = {
+  async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void) {
+    log = createLogger(logOptions, { actor: 'health-checker' });
+    checker = new HealthChecker(config, (observation, from) => {
+      log!.info(
+        { backend: observation.backend, from: from ? 'healthy' : 'unhealthy', to: observation.healthy ? 'healthy' : 'unhealthy', reason: observation.reason },
+        `backend ${observation.backend} is ${observation.healthy ? 'healthy' : 'unhealthy'} (${observation.reason})`,
+      );
+      onEvent({ type: 'health.changed', observation, from });
+    });
+    checker.start();
+  },
+  async stop() {
+    checker?.stop();
+    log?.flush();
+  },
+};
+
+exposeActor(api);

@@ -1,0 +1,42 @@
+/**
+ * A listener actor's thread: accepts client connections on the shared port
+ * (reusePort) and forwards requests. Everything a request needs is held in
+ * this thread; the supervisor only sends control: snapshots, status, drain.
+ */
+import { ListenerServer } from '../listener/server.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
+import { exposeActor } from './expose.ts';
+
+let server: ListenerServer | undefined;
+let log: Logger | undefined;
+let id = -1;
+let emit: ((event: ListenerEvent) => void) | undefined;
+
+function started(): ListenerServer {
+  if (!server) throw new Error('listener actor not started');
+  return server;
+}
+
+const api: ListenerApi = {
+  async start(init: ListenerInit, onEvent: (event: ListenerEvent) => void) {
+    id = init.id;
+    emit = onEvent;
+    log = createLogger(init.log, { actor: 'listener', listener: id });
+    server = new ListenerServer(init.config.proxy, init.connectionCounter, log);
+    const result = await server.bind(init.port);
+    if (result.ok) log.debug({ port: result.port }, 'listening');
+    return result;
+  },
+  applySnapshot: (snapshot) => started().applySnapshot(snapshot),
+  setStatus: (status) => started().setStatus(status),
+  beginDrain: () => started().beginDrain(),
+  closeListening: () => started().closeListening(() => emit?.({ type: 'listener.drained', id })),
+  forceClose: () => started().forceClose(),
+  async stop() {
+    await server?.stop();
+    log?.flush();
+  },
+};
+
+exposeActor(api);

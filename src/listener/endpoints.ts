@@ -1,0 +1,48 @@
+/**
+ * The proxy's own endpoints, answered inside the listener thread from state
+ * it already holds, never forwarded: /health (lifecycle), /ready (lifecycle
+ * and dependencies, the seed's body), /live (the process runs).
+ */
+import type { ProxyConfig } from './types.ts';
+import type { ListenerStatus } from '../protocol.ts';
+
+export interface EndpointAnswer {
+  status: number;
+  body: unknown;
+}
+
+export interface ReadinessInputs {
+  status: ListenerStatus;
+  healthyBackends: number;
+}
+
+export type EndpointName = 'health' | 'ready' | 'live';
+
+export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | undefined {
+  const bare = path.split('?', 1)[0];
+  if (bare === proxy.health_path) return 'health';
+  if (bare === proxy.ready_path) return 'ready';
+  if (bare === proxy.live_path) return 'live';
+  return undefined;
+}
+
+export function answerEndpoint(name: EndpointName, { status, healthyBackends }: ReadinessInputs): EndpointAnswer {
+  switch (name) {
+    case 'health':
+      return status.state === 'healthy'
+        ? { status: 200, body: { status: 'healthy', state: status.state } }
+        : { status: 503, body: { status: 'unhealthy', state: status.state } };
+    case 'ready': {
+      const checks = {
+        backends_available: healthyBackends > 0,
+        pool_healthy: status.poolHealthy,
+        // No cache exists yet, so it can never be what holds readiness back.
+        cache_healthy: true,
+      };
+      const ready = status.state === 'healthy' && checks.backends_available && checks.pool_healthy && checks.cache_healthy;
+      return { status: ready ? 200 : 503, body: { ready, checks } };
+    }
+    case 'live':
+      return { status: 200, body: { status: 'alive', state: status.state } };
+  }
+}

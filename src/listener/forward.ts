@@ -1,0 +1,93 @@
+/**
+ * Forwarding one client request to a backend and streaming the answer back.
+ *
+ * Bodies stream both ways through `pipeline`, so backpressure holds and a
+ * failure on either side tears down the other. A request whose body cannot
+ * have been sent yet (no body) is retried on the next healthy backend when
+ * the upstream refuses or resets before answering, at most twice.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Dispatcher } from 'undici';
+import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers.ts';
+import type { Upstreams } from './upstreams.ts';
+
+const MAX_RETRIES = 2;
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+export interface ForwardContext {
+  upstreams: Upstreams;
+  /** While draining, every response announces `Connection: close`. */
+  isDraining: () => boolean;
+  onUpstreamError: (error: { backend: string; code: string }) => void;
+}
+
+function errorCode(error: unknown): string {
+  const err = error as { code?: string; cause?: { code?: string } };
+  return err.cause?.code ?? err.code ?? 'UNKNOWN';
+}
+
+export function sendPlain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}, close = false): void {
+  if (res.headersSent) {
+    // The status line is gone already: only closing the connection tells the client it was cut short.
+    res.destroy();
+    return;
+  }
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...(close && { connection: 'close' }),
+    ...extra,
+  });
+  res.end(body);
+}
+
+const hasBody = (req: IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+export async function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
+  const draining = ctx.isDraining();
+  if (isLoop(req.rawHeaders)) return sendPlain(res, 508, 'Loop Detected', {}, draining);
+  if (ctx.upstreams.totalCount === 0) return sendPlain(res, 503, 'Service Unavailable: no backend configured', { 'retry-after': '1' }, draining);
+
+  const withBody = hasBody(req);
+  const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  const tried = new Set<string>();
+  let lastCode = 'NO_HEALTHY_BACKEND';
+
+  for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
+    const backend = ctx.upstreams.pick(tried);
+    if (!backend) break;
+    tried.add(backend.id);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await ctx.upstreams.poolFor(backend).request({
+        path: req.url ?? '/',
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: withBody ? req : null,
+      });
+    } catch (error) {
+      lastCode = errorCode(error);
+      ctx.onUpstreamError({ backend: backend.id, code: lastCode });
+      if (TIMEOUTS.has(lastCode)) return sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+      if (withBody || !RETRYABLE.has(lastCode)) break;
+      continue;
+    }
+    const responseHeaders = clientResponseHeaders(response.headers);
+    if (ctx.isDraining()) responseHeaders['connection'] = 'close';
+    res.writeHead(response.statusCode, responseHeaders);
+    try {
+      await pipeline(response.body, res);
+    } catch (error) {
+      // The upstream died mid-body or the client went away: a truncated body
+      // must never look complete, so the client connection goes.
+      ctx.onUpstreamError({ backend: backend.id, code: errorCode(error) });
+      res.destroy();
+    }
+    return;
+  }
+  sendPlain(res, 502, 'Bad Gateway', {}, ctx.isDraining());
+}

@@ -1,0 +1,116 @@
+/**
+ * One listener thread's HTTP server: admission, the built-in endpoints,
+ * forwarding, and the drain steps the lifecycle asks for.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../log.ts';
+import type { BindResult, ListenerStatus, PoolSnapshot } from '../protocol.ts';
+import { ConnectionTracker } from './connections.ts';
+import { answerEndpoint, endpointFor } from './endpoints.ts';
+import { forward, sendPlain } from './forward.ts';
+import type { ProxyConfig } from './types.ts';
+import { Upstreams } from './upstreams.ts';
+
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export class ListenerServer {
+  readonly #proxy: ProxyConfig;
+  readonly #log: Logger;
+  readonly #server: Server;
+  readonly #connections: ConnectionTracker;
+  readonly #upstreams: Upstreams;
+  #status: ListenerStatus = { state: 'starting', poolHealthy: false };
+  #draining = false;
+
+  constructor(proxy: ProxyConfig, counter: SharedArrayBuffer, log: Logger) {
+    this.#proxy = proxy;
+    this.#log = log;
+    this.#connections = new ConnectionTracker(counter, proxy.max_connections);
+    this.#upstreams = new Upstreams(proxy);
+    this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#handle(req, res));
+    this.#server.on('connection', (socket) => this.#connections.admit(socket));
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      // Node's parser refused the request: answer with the status it implies, never forward.
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+  }
+
+  bind(port: number): Promise<BindResult> {
+    return new Promise((resolve) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        resolve({ ok: false, failure: { code: error.code ?? 'LISTEN_FAILED', message: `cannot listen on ${this.#proxy.listen_host}:${port}: ${error.message}` } });
+      };
+      this.#server.once('error', onError);
+      this.#server.listen({ host: this.#proxy.listen_host, port, reusePort: true }, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address();
+        resolve({ ok: true, port: typeof address === 'object' && address ? address.port : port });
+      });
+    });
+  }
+
+  applySnapshot(snapshot: PoolSnapshot): void {
+    this.#upstreams.apply(snapshot);
+  }
+
+  setStatus(status: ListenerStatus): void {
+    this.#status = status;
+  }
+
+  beginDrain(): void {
+    this.#draining = true;
+  }
+
+  /** Stop accepting and close idle keep-alive connections; `onDrained` fires when none is left. */
+  closeListening(onDrained: () => void): void {
+    this.#draining = true;
+    this.#server.close();
+    this.#server.closeIdleConnections();
+    this.#connections.whenEmpty(onDrained);
+  }
+
+  forceClose(): number {
+    return this.#connections.destroyAll();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#server.listening) this.#server.close();
+    this.#connections.destroyAll();
+    await this.#upstreams.close();
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#draining) {
+      // Responses whose head went out before the drain began still said keep-alive:
+      // end those connections once their response is complete.
+      res.once('finish', () => req.socket.end());
+    }
+    const endpoint = endpointFor(req.url ?? '/', this.#proxy);
+    if (endpoint) return this.#answerEndpoint(endpoint, req, res);
+    forward(req, res, {
+      upstreams: this.#upstreams,
+      isDraining: () => this.#draining,
+      onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
+    }).catch((error: Error) => {
+      this.#log.error({ err: error }, 'forwarding failed');
+      sendPlain(res, 502, 'Bad Gateway', {}, true);
+    });
+  }
+
+  #answerEndpoint(name: 'health' | 'ready' | 'live', req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);
+    }
+    const answer = answerEndpoint(name, { status: this.#status, healthyBackends: this.#upstreams.healthyCount });
+    const body = JSON.stringify(answer.body);
+    res.writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      ...(this.#draining && { connection: 'close' }),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+}

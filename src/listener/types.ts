@@ -1,0 +1,3 @@
+import type { Config } from '../config/schema.ts';
+
+export type ProxyConfig = Config['proxy'];

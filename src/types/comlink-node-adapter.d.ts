@@ -1,0 +1,12 @@
+// comlink ships this adapter's types as node-adapter.d.ts beside an .mjs file,
+// which `module: nodenext` does not pair up (TS7016). Re-declare it.
+declare module 'comlink/dist/esm/node-adapter.mjs' {
+  import type { Endpoint } from 'comlink';
+  export interface NodeEndpoint {
+    postMessage(message: any, transfer?: any): void;
+    on(type: string, listener: (...args: any[]) => void): void;
+    off(type: string, listener: (...args: any[]) => void): void;
+    start?: () => void;
+  }
+  export default function nodeEndpoint(endpoint: NodeEndpoint): Endpoint;
+}

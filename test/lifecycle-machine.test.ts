@@ -1,0 +1,183 @@
+/** The lifecycle machine alone: fake actors, SimulatedClock, no sockets, no threads. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { exitCodeOf, lifecycleMachine } from '../src/machines/lifecycle.ts';
+import { allTransitionKeys } from '../src/machines/transitions.ts';
+import { exercisedTransitions, runMachine } from './support/machine-harness.ts';
+
+const context = (m: ReturnType<typeof runMachine>) => m.actor.getSnapshot().context;
+
+test('starting waits for both bound listeners and a healthy backend, in either order', () => {
+  const a = runMachine();
+  a.actor.send({ type: 'LISTENERS_BOUND' });
+  assert.is(a.state(), 'starting');
+  a.actor.send({ type: 'BACKENDS_CHANGED', healthy: 1, total: 2 });
+  assert.is(a.state(), 'healthy');
+
+  const b = runMachine();
+  b.actor.send({ type: 'BACKENDS_CHANGED', healthy: 1, total: 1 });
+  assert.is(b.state(), 'starting');
+  b.actor.send({ type: 'LISTENERS_BOUND' });
+  assert.is(b.state(), 'healthy');
+  assert.equal(b.path(), ['starting->healthy:LISTENERS_BOUND']);
+});
+
+test('a published set with no healthy backend keeps starting', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 3 });
+  assert.is(m.state(), 'starting');
+});
+
+test('startup timeout fires at exactly startup_timeout_ms and exits 1', () => {
+  const m = runMachine({ startupTimeoutMs: 5_000 });
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  m.clock.increment(4_999);
+  assert.is(m.state(), 'starting');
+  m.clock.increment(1);
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'startup_timeout');
+  assert.is(context(m).failure?.code, 'SLUICE_STARTUP_TIMEOUT');
+  assert.is(exitCodeOf(context(m)), 1);
+  assert.equal(m.path(), ['starting->stopped:startupTimeout']);
+  assert.is(m.history[0]!.at, 5_000);
+});
+
+test('the startup timer is cancelled once healthy', () => {
+  const m = runMachine({ startupTimeoutMs: 5_000 });
+  m.becomeHealthy();
+  m.clock.increment(60_000);
+  assert.is(m.state(), 'healthy');
+});
+
+test('a signal during starting stops at once with exit 0', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'signal_during_startup');
+  assert.is(exitCodeOf(context(m)), 0);
+});
+
+test('a listen failure during starting stops with exit 1 and keeps the reason', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'LISTEN_FAILED', code: 'EADDRINUSE', message: 'port 8080 in use' });
+  assert.is(m.state(), 'stopped');
+  assert.equal(context(m).failure, { code: 'EADDRINUSE', message: 'port 8080 in use' });
+  assert.is(exitCodeOf(context(m)), 1);
+});
+
+test('a worker failure during starting stops with exit 1', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'WORKER_FAILED', actor: 'pool', id: 0, message: 'boom' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'worker_failed');
+  assert.is(context(m).failure?.actor, 'pool');
+  assert.is(exitCodeOf(context(m)), 1);
+});
+
+test('losing every backend while healthy keeps the state (readiness reports it)', () => {
+  const m = runMachine();
+  m.becomeHealthy();
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 1 });
+  assert.is(m.state(), 'healthy');
+  assert.is(context(m).healthyBackends, 0);
+});
+
+test('drain: BEGIN_DRAIN at once, CLOSE_LISTENING only after the grace period, stopped when drained', () => {
+  const m = runMachine({ gracePeriodMs: 3_000 });
+  m.becomeHealthy();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.equal(m.state(), { draining: 'grace' });
+  assert.equal(m.listenerCommands, ['BEGIN_DRAIN']);
+  // Connections ending during the grace period do not end it: the proxy keeps accepting.
+  m.actor.send({ type: 'CONNECTIONS_DRAINED' });
+  m.clock.increment(2_999);
+  assert.equal(m.state(), { draining: 'grace' });
+  m.clock.increment(1);
+  assert.equal(m.state(), { draining: 'closing' });
+  assert.equal(m.listenerCommands, ['BEGIN_DRAIN', 'CLOSE_LISTENING']);
+  m.actor.send({ type: 'CONNECTIONS_DRAINED' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'drained');
+  assert.is(exitCodeOf(context(m)), 0);
+  assert.equal(m.path(), ['starting->healthy:BACKENDS_CHANGED', 'healthy->draining:STOP', 'draining->stopped:CONNECTIONS_DRAINED']);
+});
+
+test('drain timeout counts from the end of the grace period and exits 0', () => {
+  const m = runMachine({ gracePeriodMs: 1_000, drainTimeoutMs: 4_000 });
+  m.becomeHealthy();
+  m.actor.send({ type: 'STOP', signal: 'SIGINT' });
+  // SimulatedClock starts a timer set during increment() at the increment's end: step through.
+  m.clock.increment(1_000);
+  assert.equal(m.state(), { draining: 'closing' });
+  m.clock.increment(3_999);
+  assert.equal(m.state(), { draining: 'closing' });
+  m.clock.increment(1);
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'drain_timeout');
+  assert.is(exitCodeOf(context(m)), 0);
+  assert.equal(m.path().at(-1), 'draining->stopped:drainTimeout');
+});
+
+test('a second signal during the grace period stops at once', () => {
+  const m = runMachine({ gracePeriodMs: 10_000 });
+  m.becomeHealthy();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'second_signal');
+  assert.is(exitCodeOf(context(m)), 0);
+});
+
+test('a second signal while connections finish stops at once', () => {
+  const m = runMachine();
+  m.becomeHealthy();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  m.clock.increment(0);
+  assert.equal(m.state(), { draining: 'closing' });
+  m.actor.send({ type: 'STOP', signal: 'SIGINT' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'second_signal');
+});
+
+test('a worker failure while healthy drains the rest and exits 1', () => {
+  const m = runMachine();
+  m.becomeHealthy();
+  m.actor.send({ type: 'WORKER_FAILED', actor: 'listener', id: 1, message: 'thread exited with code 1' });
+  assert.equal(m.state(), { draining: 'grace' });
+  assert.equal(m.listenerCommands, ['BEGIN_DRAIN']);
+  m.clock.increment(0);
+  m.actor.send({ type: 'CONNECTIONS_DRAINED' });
+  assert.is(m.state(), 'stopped');
+  assert.is(exitCodeOf(context(m)), 1);
+});
+
+test('a worker failure while draining keeps draining and makes the exit code 1', () => {
+  const m = runMachine({ gracePeriodMs: 100 });
+  m.becomeHealthy();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  m.actor.send({ type: 'WORKER_FAILED', actor: 'health-checker', id: 0, message: 'boom' });
+  assert.equal(m.state(), { draining: 'grace' });
+  m.clock.increment(100);
+  m.actor.send({ type: 'CONNECTIONS_DRAINED' });
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'drained');
+  assert.is(exitCodeOf(context(m)), 1);
+});
+
+test('stopped ignores everything', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.is(m.state(), 'stopped');
+  assert.is(m.history.length, 1);
+});
+
+test('every transition of the machine was exercised above', () => {
+  const missing = allTransitionKeys(lifecycleMachine).filter((key) => !exercisedTransitions.has(key));
+  assert.equal(missing, [], `transitions never exercised:\n${missing.join('\n')}`);
+  assert.ok(exercisedTransitions.size >= 14);
+});
+
+test.run();
