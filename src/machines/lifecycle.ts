@@ -77,6 +77,7 @@ export function exitCodeOf(context: Pick<LifecycleContext, 'stopReason' | 'failu
 
 /** Placeholder actors: they do nothing. The supervisor and tests provide real ones. */
 const inert = fromCallback(() => () => {});
+const inertListeners = fromCallback<ListenerCommand>(() => () => {});
 
 const stopBecause = (reason: StopReason) => ({ type: 'stopBecause', params: { reason } }) as const;
 
@@ -89,7 +90,7 @@ export const lifecycleMachine = setup({
   actors: {
     pool: inert,
     healthChecker: inert,
-    listeners: inert,
+    listeners: inertListeners,
   },
   delays: {
     startupTimeout: ({ context }) => context.startupTimeoutMs,

@@ -1,0 +1,75 @@
+/**
+ * The supervisor's handle on one actor thread: the comlink proxy to its API,
+ * and failure detection. A thread that throws or exits without being asked
+ * to becomes one `onFailure` call (never an unhandled error in the main
+ * thread), and calls still pending on it are rejected: comlink alone would
+ * leave them hanging forever (comlink issue #601).
+ */
+import { Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { ActorKind } from '../protocol.ts';
+
+const entryFiles: Record<ActorKind, URL> = {
+  listener: new URL('../actors/listener.worker.ts', import.meta.url),
+  pool: new URL('../actors/pool.worker.ts', import.meta.url),
+  'health-checker': new URL('../actors/health-checker.worker.ts', import.meta.url),
+};
+
+export class ActorThread<Api> {
+  readonly kind: ActorKind;
+  readonly id: number;
+  readonly #worker: Worker;
+  readonly #api: Comlink.Remote<Api>;
+  readonly #died: Promise<never>;
+  #stopping = false;
+  #failed = false;
+
+  constructor(kind: ActorKind, id: number, onFailure: (message: string) => void) {
+    this.kind = kind;
+    this.id = id;
+    this.#worker = new Worker(entryFiles[kind], { name: `sluice-${kind}-${id}` });
+    this.#api = Comlink.wrap<Api>(nodeEndpoint(this.#worker));
+    const fail = (message: string) => {
+      if (this.#failed || this.#stopping) return;
+      this.#failed = true;
+      onFailure(message);
+    };
+    this.#died = new Promise<never>((_, reject) => {
+      this.#worker.once('error', (error) => {
+        fail(`${kind} thread ${id} threw: ${error.message}`);
+        reject(error);
+      });
+      this.#worker.once('exit', (code) => {
+        fail(`${kind} thread ${id} exited with code ${code}`);
+        reject(new Error(`${kind} thread ${id} exited with code ${code}`));
+      });
+    });
+    // Nobody may be awaiting a call when the thread dies; that rejection is reported through onFailure.
+    this.#died.catch(() => {});
+  }
+
+  /** False once the thread failed or was stopped. */
+  get alive(): boolean {
+    return !this.#failed && !this.#stopping;
+  }
+
+  get api(): Comlink.Remote<Api> {
+    return this.#api;
+  }
+
+  /** A call on the thread that rejects, instead of hanging, if the thread dies first. */
+  call<T>(invoke: (api: Comlink.Remote<Api>) => Promise<T>): Promise<T> {
+    return Promise.race([invoke(this.#api), this.#died]);
+  }
+
+  /** Let the actor flush what it holds, then end the thread. */
+  async stop(stopCall: (api: Comlink.Remote<Api>) => Promise<void>, timeoutMs = 2_000): Promise<void> {
+    if (this.#failed) return;
+    const graceful = this.call(stopCall).catch(() => {});
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([graceful, deadline]);
+    this.#stopping = true;
+    await this.#worker.terminate();
+  }
+}

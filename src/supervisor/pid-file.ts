@@ -1,0 +1,65 @@
+/**
+ * The PID file: taken atomically, refused when a live process owns it,
+ * replaced when stale, and removed on exit only if it still names us.
+ *
+ * Taking it is a `link()` of a fully written temporary file: link fails when
+ * the name exists, so two starting processes can never both believe they own
+ * it, and a reader never sees a half-written file.
+ */
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { PidFileLockedError } from '../errors.ts';
+
+export function readPid(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else — still alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export type PidFileOutcome = 'created' | 'replaced_stale';
+
+export function acquirePidFile(file: string, pid = process.pid): PidFileOutcome {
+  const temporary = `${file}.${pid}.tmp`;
+  writeFileSync(temporary, `${pid}\n`, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(temporary, file);
+        return attempt === 0 ? 'created' : 'replaced_stale';
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const owner = readPid(file);
+      if (owner !== undefined && owner !== pid && isProcessAlive(owner)) throw new PidFileLockedError(file, owner);
+      try {
+        unlinkSync(file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    throw new Error(`${file}: could not be taken (it keeps reappearing)`);
+  } finally {
+    try {
+      unlinkSync(temporary);
+    } catch {}
+  }
+}
+
+export function releasePidFile(file: string, pid = process.pid): void {
+  if (readPid(file) !== pid) return;
+  try {
+    unlinkSync(file);
+  } catch {}
+}

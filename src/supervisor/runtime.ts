@@ -1,0 +1,187 @@
+/**
+ * The real actors behind the names the lifecycle machine invokes (`pool`,
+ * `healthChecker`, `listeners`), each a bridge from an XState callback actor
+ * to worker threads, plus the wiring between them: health flips go to the
+ * pool, the pool's snapshots go to every listener, the lifecycle state goes
+ * to every listener. Only control crosses threads; requests never do.
+ */
+import * as Comlink from 'comlink';
+import { fromCallback } from 'xstate';
+import type { Config } from '../config/schema.ts';
+import { newCounterBuffer, readCounters } from '../listener/connections.ts';
+import type { Logger, LogOptions } from '../log.ts';
+import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
+import { healthyCount } from '../pool/backend-pool.ts';
+import type {
+  ActorInit,
+  BindResult,
+  HealthCheckerApi,
+  HealthEvent,
+  ListenerApi,
+  ListenerEvent,
+  ListenerStatus,
+  PoolApi,
+  PoolEvent,
+  PoolSnapshot,
+} from '../protocol.ts';
+import { ActorThread } from './actor-thread.ts';
+import { listenerThreadCount } from './workers.ts';
+
+type SendBack = (event: LifecycleEvent) => void;
+
+export class ActorRuntime {
+  readonly #config: Config;
+  readonly #init: ActorInit;
+  readonly #log: Logger;
+  readonly #counter = newCounterBuffer();
+  #pool: ActorThread<PoolApi> | undefined;
+  #healthChecker: ActorThread<HealthCheckerApi> | undefined;
+  readonly #listeners: ActorThread<ListenerApi>[] = [];
+  readonly #undrained = new Set<number>();
+  #snapshot: PoolSnapshot | undefined;
+  #status: ListenerStatus = { state: 'starting', poolHealthy: false };
+  #port: number | undefined;
+
+  constructor(config: Config, log: LogOptions, logger: Logger) {
+    this.#config = config;
+    this.#init = { config, log };
+    this.#log = logger;
+  }
+
+  /** The port every listener serves (known once the first one bound, which matters for port 0). */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  get snapshot(): PoolSnapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** Live client connections summed over every listener thread. */
+  activeConnections(): number {
+    return readCounters(this.#counter).live;
+  }
+
+  setLifecycleState(state: LifecycleState): void {
+    this.#broadcastStatus({ ...this.#status, state });
+  }
+
+  /** Implementations for `lifecycleMachine.provide({ actors })`. */
+  machineActors() {
+    return {
+      pool: fromCallback(({ sendBack }) => {
+        this.#startPool(sendBack);
+        return () => {};
+      }),
+      healthChecker: fromCallback(({ sendBack }) => {
+        this.#startHealthChecker(sendBack);
+        return () => {};
+      }),
+      listeners: fromCallback<ListenerCommand>(({ sendBack, receive }) => {
+        receive((command) => this.#commandListeners(command, sendBack));
+        this.#startListeners(sendBack).catch((error: Error) =>
+          sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message }),
+        );
+        return () => {};
+      }),
+    };
+  }
+
+  /** Destroy the client connections still open; returns how many. */
+  async forceCloseConnections(): Promise<number> {
+    const counts = await Promise.all(this.#listeners.map((l) => l.call((api) => api.forceClose()).catch(() => 0)));
+    return counts.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Let every thread flush, then end it: listeners first, the pool last. */
+  async stopAll(): Promise<void> {
+    await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
+    await this.#healthChecker?.stop((api) => api.stop());
+    await this.#pool?.stop((api) => api.stop());
+  }
+
+  #failureReporter(sendBack: SendBack, actor: 'listener' | 'pool' | 'health-checker', id: number) {
+    return (message: string) => {
+      this.#log.error({ actor, id, reason: message }, `${actor} actor failed`);
+      if (actor === 'pool') this.#broadcastStatus({ ...this.#status, poolHealthy: false });
+      if (actor === 'listener') this.#markDrained(id, sendBack);
+      sendBack({ type: 'WORKER_FAILED', actor, id, message });
+    };
+  }
+
+  #startPool(sendBack: SendBack): void {
+    const pool = new ActorThread<PoolApi>('pool', 0, this.#failureReporter(sendBack, 'pool', 0));
+    this.#pool = pool;
+    const onEvent = (event: PoolEvent) => {
+      this.#snapshot = event.snapshot;
+      for (const listener of this.#listeners) void listener.call((api) => api.applySnapshot(event.snapshot)).catch(() => {});
+      this.#broadcastStatus({ ...this.#status, poolHealthy: true });
+      sendBack({ type: 'BACKENDS_CHANGED', healthy: healthyCount(event.snapshot), total: event.snapshot.backends.length });
+    };
+    pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).catch(() => {});
+  }
+
+  #startHealthChecker(sendBack: SendBack): void {
+    const checker = new ActorThread<HealthCheckerApi>('health-checker', 0, this.#failureReporter(sendBack, 'health-checker', 0));
+    this.#healthChecker = checker;
+    const onEvent = (event: HealthEvent) => {
+      void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
+    };
+    checker.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).catch(() => {});
+  }
+
+  /**
+   * Listener threads start one after another: the first binds the configured
+   * port, the others bind the port it got (so port 0 means one port for all).
+   */
+  async #startListeners(sendBack: SendBack): Promise<void> {
+    let port = this.#config.proxy.listen_port;
+    const count = listenerThreadCount(this.#config.proxy.workers);
+    for (let id = 0; id < count; id++) {
+      const listener = new ActorThread<ListenerApi>('listener', id, this.#failureReporter(sendBack, 'listener', id));
+      this.#listeners.push(listener);
+      const onEvent = (event: ListenerEvent) => {
+        if (event.type === 'listener.drained') this.#markDrained(event.id, sendBack);
+      };
+      const result: BindResult = await listener.call(
+        (api) => api.start({ ...this.#init, id, port, connectionCounter: this.#counter }, Comlink.proxy(onEvent)) as Promise<BindResult>,
+      );
+      if (!result.ok) {
+        sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
+        return;
+      }
+      port = result.port;
+      if (this.#snapshot) void listener.call((api) => api.applySnapshot(this.#snapshot!));
+      void listener.call((api) => api.setStatus(this.#status));
+    }
+    this.#port = port;
+    this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
+    sendBack({ type: 'LISTENERS_BOUND' });
+  }
+
+  #commandListeners(command: ListenerCommand, sendBack: SendBack): void {
+    switch (command.type) {
+      case 'BEGIN_DRAIN':
+        for (const l of this.#listeners) void l.call((api) => api.beginDrain()).catch(() => {});
+        return;
+      case 'CLOSE_LISTENING':
+        const live = this.#listeners.filter((l) => l.alive);
+        for (const l of live) this.#undrained.add(l.id);
+        if (live.length === 0) return sendBack({ type: 'CONNECTIONS_DRAINED' });
+        void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() =>
+          this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections'),
+        );
+        return;
+    }
+  }
+
+  #markDrained(id: number, sendBack: SendBack): void {
+    if (!this.#undrained.delete(id)) return;
+    if (this.#undrained.size === 0) sendBack({ type: 'CONNECTIONS_DRAINED' });
+  }
+
+  #broadcastStatus(status: ListenerStatus): void {
+    this.#status = status;
+    for (const l of this.#listeners) void l.call((api) => api.setStatus(status)).catch(() => {});
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The supervisor: the main thread of a sluice process.
+ *
+ *   main thread (supervisor)                 worker threads (actors)
+ *   ┌────────────────────────────────┐       ┌──────────────────────────────┐
+ *   │ CLI, config, PID file, signals │       │ pool            backends,    │
+ *   │ lifecycle machine (XState)     │◄─────►│                 weights,     │
+ *   │   starting → healthy →         │comlink│                 health       │
+ *   │   draining → stopped           │       ├──────────────────────────────┤
+ *   │ ActorRuntime: spawns, watches, │◄─────►│ health-checker  probes       │
+ *   │   relays control messages      │       ├──────────────────────────────┤
+ *   │ logs transitions (pino)        │◄─────►│ listener × N    accept,      │
+ *   └────────────────────────────────┘       │  (reusePort)    forward,     │
+ *          │ SharedArrayBuffer: live         │                 /health …    │
+ *          └─ connections (Atomics) ────────►│                 upstream     │
+ *                                            │                 keep-alive   │
+ *                                            └──────────────────────────────┘
+ *
+ * Control flows through the supervisor: health flips → pool → snapshot →
+ * every listener; lifecycle state → every listener. A request is parsed,
+ * balanced, forwarded and answered inside one listener thread.
+ */
+import { createActor, toPromise, type Actor } from 'xstate';
+import type { Config } from '../config/schema.ts';
+import { SluiceError } from '../errors.ts';
+import type { Logger, LogOptions } from '../log.ts';
+import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
+import { exitCodeOf, lifecycleMachine, type LifecycleContext } from '../machines/lifecycle.ts';
+import { acquirePidFile, releasePidFile } from './pid-file.ts';
+import { ActorRuntime } from './runtime.ts';
+import { onParentExit, onStopSignals, startedByPackageManager } from './signals.ts';
+import { listenerThreadCount } from './workers.ts';
+
+const transitionMessages: Record<string, string> = {
+  healthy: 'Proxy is healthy and accepting connections',
+  draining: 'Initiating graceful shutdown...',
+};
+
+export interface SupervisorOptions {
+  config: Config;
+  logOptions: LogOptions;
+  logger: Logger;
+  /** Handle SIGTERM/SIGINT (the CLI does; an embedding program may not want to). */
+  handleSignals?: boolean;
+}
+
+export class Supervisor {
+  readonly config: Config;
+  readonly history: TransitionRecord[] = [];
+  readonly #log: Logger;
+  readonly #runtime: ActorRuntime;
+  readonly #lifecycle: Actor<typeof lifecycleMachine>;
+  readonly #cleanups: (() => void)[] = [];
+  #pidFileTaken = false;
+
+  constructor(options: SupervisorOptions) {
+    this.config = options.config;
+    this.#log = options.logger;
+    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger);
+    const proxy = options.config.proxy;
+    this.#lifecycle = createActor(lifecycleMachine.provide({ actors: this.#runtime.machineActors() }), {
+      input: {
+        startupTimeoutMs: proxy.startup_timeout_ms,
+        gracePeriodMs: proxy.grace_period_ms,
+        drainTimeoutMs: proxy.drain_timeout_ms,
+      },
+      inspect: transitionInspector((record) => this.#onTransition(record)),
+    });
+    if (options.handleSignals) {
+      this.#cleanups.push(
+        onStopSignals((signal) => this.stop(signal), { duplicateWindowMs: startedByPackageManager() ? 500 : 0 }),
+      );
+      if (startedByPackageManager()) this.#cleanups.push(onParentExit(() => this.stop('parent-exit')));
+    }
+  }
+
+  get lifecycle(): Actor<typeof lifecycleMachine> {
+    return this.#lifecycle;
+  }
+
+  /** The bound port (useful with port 0), once listening. */
+  get port(): number | undefined {
+    return this.#runtime.port;
+  }
+
+  /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
+  stop(reason: string): void {
+    this.#log.info({ signal: reason }, `Received ${reason}`);
+    this.#lifecycle.send({ type: 'STOP', signal: reason });
+  }
+
+  /** Runs the whole lifecycle; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const proxy = this.config.proxy;
+    this.#log.info(
+      { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: this.config.backends.length },
+      `Starting proxy on port ${proxy.listen_port}...`,
+    );
+    if (this.config.backends.length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
+    if (proxy.pid_file) {
+      try {
+        const outcome = acquirePidFile(proxy.pid_file);
+        this.#pidFileTaken = true;
+        this.#log.info({ pid_file: proxy.pid_file, outcome }, outcome === 'created' ? 'PID file written' : 'stale PID file replaced');
+      } catch (error) {
+        const err = error as SluiceError;
+        this.#log.error({ code: err.code, pid_file: proxy.pid_file }, `Failed to start: ${err.message}`);
+        this.#cleanup();
+        return 1;
+      }
+    }
+    this.#lifecycle.start();
+    await toPromise(this.#lifecycle);
+    return this.#teardown(this.#lifecycle.getSnapshot().context);
+  }
+
+  #onTransition(record: TransitionRecord): void {
+    this.history.push(record);
+    this.#runtime.setLifecycleState(record.to);
+    // The line for `stopped` is written by the teardown, once it is true.
+    if (record.to === 'stopped') return;
+    this.#log.info({ from: record.from, to: record.to, event: record.event }, transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
+  }
+
+  async #teardown(context: LifecycleContext): Promise<number> {
+    const exitCode = exitCodeOf(context);
+    if (context.failure && context.stopReason !== 'worker_failed') {
+      const name = context.failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : context.failure.code;
+      this.#log.error({ code: context.failure.code, reason: context.failure.message }, `Failed to start: ${name} (${context.failure.message})`);
+    }
+    const stillOpen = this.#runtime.activeConnections();
+    let forceClosed = 0;
+    if (stillOpen > 0 || context.stopReason === 'drain_timeout' || context.stopReason === 'second_signal') {
+      forceClosed = await this.#runtime.forceCloseConnections();
+      if (context.stopReason === 'drain_timeout') {
+        this.#log.warn({ force_closed: forceClosed }, 'Timeout waiting for connections to drain');
+      } else if (forceClosed > 0) {
+        this.#log.warn({ force_closed: forceClosed, reason: context.stopReason }, 'Closed remaining connections');
+      }
+    }
+    await this.#runtime.stopAll();
+    this.#cleanup();
+    const last = this.history.at(-1);
+    this.#log.info(
+      { from: last?.from, to: 'stopped', event: last?.event, reason: context.stopReason, exit_code: exitCode, force_closed: forceClosed },
+      'Shutdown complete',
+    );
+    return exitCode;
+  }
+
+  #cleanup(): void {
+    for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    if (this.#pidFileTaken && this.config.proxy.pid_file) releasePidFile(this.config.proxy.pid_file);
+  }
+}
