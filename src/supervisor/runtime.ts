@@ -41,6 +41,9 @@ export class ActorRuntime {
   #snapshot: PoolSnapshot | undefined;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #port: number | undefined;
+  /** Set once teardown begins: no new thread may start after it. */
+  #closing = false;
+  #listenersStarting: Promise<void> = Promise.resolve();
 
   constructor(config: Config, log: LogOptions, logger: Logger) {
     this.#config = config;
@@ -79,9 +82,9 @@ export class ActorRuntime {
       }),
       listeners: fromCallback<ListenerCommand>(({ sendBack, receive }) => {
         receive((command) => this.#commandListeners(command, sendBack));
-        this.#startListeners(sendBack).catch((error: Error) =>
-          sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message }),
-        );
+        this.#listenersStarting = this.#startListeners(sendBack).catch((error: Error) => {
+          if (!this.#closing) sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
+        });
         return () => {};
       }),
     };
@@ -95,6 +98,9 @@ export class ActorRuntime {
 
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
+    this.#closing = true;
+    // A listener still binding finishes first, so that it is stopped too.
+    await this.#listenersStarting;
     await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
     await this.#healthChecker?.stop((api) => api.stop());
     await this.#pool?.stop((api) => api.stop());
@@ -137,7 +143,7 @@ export class ActorRuntime {
   async #startListeners(sendBack: SendBack): Promise<void> {
     let port = this.#config.proxy.listen_port;
     const count = listenerThreadCount(this.#config.proxy.workers);
-    for (let id = 0; id < count; id++) {
+    for (let id = 0; id < count && !this.#closing; id++) {
       const listener = new ActorThread<ListenerApi>('listener', id, this.#failureReporter(sendBack, 'listener', id));
       this.#listeners.push(listener);
       const onEvent = (event: ListenerEvent) => {
@@ -151,9 +157,10 @@ export class ActorRuntime {
         return;
       }
       port = result.port;
-      if (this.#snapshot) void listener.call((api) => api.applySnapshot(this.#snapshot!));
-      void listener.call((api) => api.setStatus(this.#status));
+      if (this.#snapshot) void listener.call((api) => api.applySnapshot(this.#snapshot!)).catch(() => {});
+      void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
     }
+    if (this.#closing) return;
     this.#port = port;
     this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
     sendBack({ type: 'LISTENERS_BOUND' });

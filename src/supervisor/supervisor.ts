@@ -101,6 +101,10 @@ export class Supervisor {
       try {
         const outcome = acquirePidFile(proxy.pid_file);
         this.#pidFileTaken = true;
+        // Last resort: even a crash of the main thread must not leave our PID behind.
+        const release = () => releasePidFile(proxy.pid_file!);
+        process.once('exit', release);
+        this.#cleanups.push(() => process.off('exit', release));
         this.#log.info({ pid_file: proxy.pid_file, outcome }, outcome === 'created' ? 'PID file written' : 'stale PID file replaced');
       } catch (error) {
         const err = error as SluiceError;

@@ -1,0 +1,108 @@
+/** Starting up: the startup timeout, a port in use, and the PID file. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+test.after(async () => {
+  killAll();
+  for (const cleanup of cleanups) await cleanup();
+});
+
+async function upstream(): Promise<TestUpstream> {
+  const u = await startUpstream('a');
+  cleanups.push(() => u.close());
+  return u;
+}
+
+/** A PID that surely names no live process: a child that has already exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid!;
+}
+
+test('no healthy backend within startup_timeout_ms: StartupTimeout logged, PID file removed, exit 1', async () => {
+  const pidFile = join(tempDir(), 'sluice.pid');
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 400 })), '--pid-file', pidFile]);
+  await sluice.waitForLog((l) => l.msg === 'PID file written');
+  assert.ok(existsSync(pidFile));
+  const { code } = await exitWithin(sluice);
+  assert.is(code, 1);
+  const failure = await sluice.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start: StartupTimeout'));
+  assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
+  assert.ok(sluice.lines.some((l) => l['from'] === 'starting' && l['to'] === 'stopped' && l['event'] === 'startupTimeout'));
+  assert.not.ok(existsSync(pidFile), 'the PID file is removed');
+});
+
+test('the port already in use: exit 1 naming the port', async () => {
+  const blocker: Server = createServer();
+  await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const port = (blocker.address() as { port: number }).port;
+  const u = await upstream();
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: u.port }])), '-p', String(port)]);
+  const { code } = await exitWithin(sluice);
+  assert.is(code, 1);
+  const failure = sluice.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start'));
+  assert.ok(failure, 'a failure line');
+  assert.is(failure!['code'], 'EADDRINUSE');
+  assert.match(String(failure!['reason']), String(port));
+});
+
+test('PID file: written with our PID while running, removed on exit', async () => {
+  const u = await upstream();
+  const pidFile = join(tempDir(), 'run', 'sluice.pid');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(pidFile, '..'));
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: u.port }])), '--pid-file', pidFile]);
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(readFileSync(pidFile, 'utf8'), `${sluice.pid}\n`);
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0, JSON.stringify(sluice.lines) + sluice.stderr());
+  assert.not.ok(existsSync(pidFile));
+});
+
+test('PID file owned by a live process: refused with exit 1 naming that PID, file untouched', async () => {
+  const u = await upstream();
+  const pidFile = join(tempDir(), 'sluice.pid');
+  writeFileSync(pidFile, `${process.pid}\n`);
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: u.port }])), '--pid-file', pidFile]);
+  const { code } = await exitWithin(sluice);
+  assert.is(code, 1);
+  const failure = sluice.lines.find((l) => l['code'] === 'SLUICE_PID_FILE_LOCKED');
+  assert.ok(failure);
+  assert.match(String(failure!.msg), `running process ${process.pid}`);
+  assert.is(readFileSync(pidFile, 'utf8'), `${process.pid}\n`);
+});
+
+test('a stale PID file is replaced', async () => {
+  const u = await upstream();
+  const pidFile = join(tempDir(), 'sluice.pid');
+  writeFileSync(pidFile, `${deadPid()}\n`);
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: u.port }])), '--pid-file', pidFile]);
+  const line = await sluice.waitForLog((l) => l['pid_file'] === pidFile);
+  assert.is(line['outcome'], 'replaced_stale');
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(readFileSync(pidFile, 'utf8'), `${sluice.pid}\n`);
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0, JSON.stringify(sluice.lines) + sluice.stderr());
+});
+
+test('pid_file in the config resolves against the config file folder', async () => {
+  const u = await upstream();
+  const config = writeConfig({ ...testConfig([{ port: u.port }]), proxy: { ...testConfig([]).proxy, pid_file: 'relative.pid' } });
+  const sluice = startSluice(['-c', config]);
+  await sluice.waitForLog(transitionTo('healthy'));
+  const expected = join(config, '..', 'relative.pid');
+  assert.is(readFileSync(expected, 'utf8'), `${sluice.pid}\n`);
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+  assert.not.ok(existsSync(expected));
+});
+
+test.run();

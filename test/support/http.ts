@@ -1,0 +1,51 @@
+/** Plain HTTP/1.1 requests on fresh connections (no agent), with a bounded wait. */
+import { request as httpRequest } from 'node:http';
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export function get(port: number, path = '/', options: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(options.timeoutMs ?? 5_000, () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves with the error code a connection attempt fails with, or 'connected'. */
+export function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    import('node:net').then(({ connect }) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+  });
+}
+
+/** Polls `probe` until `accept` holds, at most `attempts` times, `intervalMs` apart. */
+export async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
+  let last: T | undefined;
+  for (let i = 0; i < attempts; i++) {
+    last = await probe();
+    if (accept(last)) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`condition not reached after ${attempts} attempts; last: ${JSON.stringify(last)}`);
+}

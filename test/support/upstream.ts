@@ -1,0 +1,72 @@
+/**
+ * Test upstreams on loopback: they record what they received, answer with
+ * their name, and can hold a response until the test releases it.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+}
+
+export interface TestUpstream {
+  name: string;
+  port: number;
+  received: ReceivedRequest[];
+  /** Requests to this path are held until `release()`. */
+  holdPath: string;
+  /** Resolves when a held request has arrived. */
+  nextHeld(): Promise<void>;
+  release(): void;
+  close(): Promise<void>;
+  /** Listen again on the same port after close(). */
+  reopen(): Promise<void>;
+}
+
+export async function startUpstream(name: string, port = 0): Promise<TestUpstream> {
+  const received: ReceivedRequest[] = [];
+  let held: (() => void)[] = [];
+  let heldWaiters: (() => void)[] = [];
+  let server: Server;
+  const makeServer = () =>
+    createServer((req, res) => {
+      received.push({ method: req.method!, url: req.url!, headers: req.headers });
+      const answer = () => {
+        const body = `${name}\n`;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      };
+      if (req.url === upstream.holdPath) {
+        held.push(answer);
+        for (const w of heldWaiters.splice(0)) w();
+      } else answer();
+    });
+  const listen = (p: number) =>
+    new Promise<number>((resolve, reject) => {
+      server = makeServer();
+      server.once('error', reject);
+      server.listen({ host: '127.0.0.1', port: p }, () => resolve((server.address() as AddressInfo).port));
+    });
+  const upstream: TestUpstream = {
+    name,
+    port: await listen(port),
+    received,
+    holdPath: '/slow',
+    nextHeld: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => heldWaiters.push(resolve))),
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        held = [];
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    reopen: async () => {
+      await listen(upstream.port);
+    },
+  };
+  return upstream;
+}
