@@ -1,0 +1,105 @@
+/** Config and command-line errors: exit 2 and one line naming the file, the JSON path and the value. */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfigFile, MAX_CONFIG_BYTES, parseConfig } from '../src/config/load.ts';
+import { writeConfig } from './support/config-file.ts';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const run = (...args: string[]) => {
+  const result = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+};
+
+test('the seed config.json loads unchanged, with every default filled in', () => {
+  const config = parseConfig({ proxy: { listen_port: 8080, max_connections: 10000 }, backends: [{ address: '192.168.1.10', port: 8080, weight: 1 }] }, 'seed');
+  assert.is(config.proxy.listen_port, 8080);
+  assert.is(config.proxy.drain_timeout_ms, 30000);
+  assert.is(config.proxy.health_path, '/health');
+  assert.is(config.health_check.unhealthy_threshold, 2);
+  assert.is(config.log.format, 'json');
+  assert.equal(config.backends, [{ address: '192.168.1.10', port: 8080, weight: 1 }]);
+});
+
+test('-t: a valid config exits 0', () => {
+  const file = writeConfig({ proxy: { listen_port: 9000 }, backends: [{ address: '127.0.0.1', port: 8081 }] });
+  const result = run('-t', '-c', file);
+  assert.is(result.code, 0, result.stderr);
+  assert.match(result.stdout, 'valid');
+});
+
+const invalidConfigs: [string, unknown, string, string][] = [
+  ['a port out of range', { proxy: { listen_port: 70000 } }, '$.proxy.listen_port', '70000'],
+  ['a string where a number belongs', { proxy: { drain_timeout_ms: 'soon' } }, '$.proxy.drain_timeout_ms', '"soon"'],
+  ['a zero weight', { backends: [{ address: 'a', port: 1 }, { address: 'b', port: 2, weight: 0 }] }, '$.backends[1].weight', '0'],
+  ['an unknown key', { proxy: { listen_prot: 80 } }, '$.proxy.listen_prot', '80'],
+  ['an unknown top-level key', { backend: [] }, '$.backend', '[]'],
+  ['an unknown health check type', { health_check: { type: 'udp' } }, '$.health_check.type', '"udp"'],
+  ['a path without a slash', { proxy: { ready_path: 'ready' } }, '$.proxy.ready_path', '"ready"'],
+];
+
+for (const [what, document, path, value] of invalidConfigs) {
+  test(`${what}: exit 2, one line with file, ${path} and ${value}`, () => {
+    const file = writeConfig(document);
+    for (const args of [['-t', '-c', file], ['-c', file]]) {
+      const result = run(...args);
+      assert.is(result.code, 2);
+      const lines = result.stderr.trim().split('\n');
+      assert.is(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, file);
+      assert.match(lines[0]!, `${path}:`);
+      assert.match(lines[0]!, value);
+      assert.is(result.stdout, '', 'nothing starts');
+    }
+  });
+}
+
+test('invalid JSON: exit 2 naming the file', () => {
+  const file = writeConfig('{ "proxy": { "listen_port": 80, } }');
+  const result = run('-c', file);
+  assert.is(result.code, 2);
+  assert.match(result.stderr, file);
+  assert.match(result.stderr, 'not valid JSON');
+});
+
+test('a missing file: exit 2 naming it', () => {
+  const result = run('-c', '/nonexistent/sluice.json');
+  assert.is(result.code, 2);
+  assert.match(result.stderr, '/nonexistent/sluice.json: $: cannot read the file (ENOENT)');
+});
+
+test('a file over 1 MiB is refused', () => {
+  const file = writeConfig({});
+  writeFileSync(file, `{"backends": [], "log": {"level": "info"}}${' '.repeat(MAX_CONFIG_BYTES)}`);
+  assert.throws(() => loadConfigFile(file), /the limit is 1048576/);
+  assert.is(run('-t', '-c', file).code, 2);
+});
+
+test('bad flags: exit 2 with a usage hint', () => {
+  for (const args of [['--port', 'http'], ['-p', '70000'], ['-w', '-1'], ['--log-level', 'loud'], ['--bogus'], ['-c']]) {
+    const result = run(...args);
+    assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, 'sluice --help');
+  }
+});
+
+test('--help prints the usage in the seed style; -V the version', () => {
+  const help = run('--help');
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /^Usage: sluice \[OPTIONS\]/);
+  for (const flag of ['-p, --port PORT', '-c, --config FILE', '-w, --workers N', '--pid-file FILE', '-t, --test', '--log-level LEVEL', '--demo', '-h, --help', '-V, --version']) {
+    assert.match(help.stdout, flag);
+  }
+  const version = run('-V');
+  assert.is(version.code, 0);
+  assert.match(version.stdout, /^sluice \d+\.\d+\.\d+/);
+});
+
+test('flags override the file: -p beats listen_port (checked with -t on a config that is otherwise valid)', () => {
+  const file = writeConfig({ proxy: { listen_port: 9000 } });
+  assert.is(run('-t', '-c', file, '-p', '9001').code, 0);
+});
+
+test.run();
