@@ -11,10 +11,15 @@ export interface ReceivedRequest {
   headers: IncomingMessage['headers'];
 }
 
+/** The health-check path the test configs use; probes are counted apart from forwarded requests. */
+export const HEALTH_PATH = '/healthz';
+
 export interface TestUpstream {
   name: string;
   port: number;
+  /** Requests the proxy forwarded (health-check probes excluded). */
   received: ReceivedRequest[];
+  probes: number;
   /** Requests to this path are held until `release()`. */
   holdPath: string;
   /** Resolves when a held request has arrived. */
@@ -32,7 +37,8 @@ export async function startUpstream(name: string, port = 0): Promise<TestUpstrea
   let server: Server;
   const makeServer = () =>
     createServer((req, res) => {
-      received.push({ method: req.method!, url: req.url!, headers: req.headers });
+      if (req.url === HEALTH_PATH) upstream.probes++;
+      else received.push({ method: req.method!, url: req.url!, headers: req.headers });
       const answer = () => {
         const body = `${name}\n`;
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
@@ -53,6 +59,7 @@ export async function startUpstream(name: string, port = 0): Promise<TestUpstrea
     name,
     port: await listen(port),
     received,
+    probes: 0,
     holdPath: '/slow',
     nextHeld: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => heldWaiters.push(resolve))),
     release() {
