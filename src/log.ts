@@ -21,7 +21,7 @@ export function createLogger(options: LogOptions, bindings: Record<string, unkno
   const destination = options.file ?? 1;
   const stream =
     options.format === 'pretty'
-      ? pretty({ destination, sync: true, colorize: options.file === null && process.stdout.isTTY === true })
+      ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize: options.file === null && process.stdout.isTTY === true })
       : pino.destination({ dest: destination, sync: true, mkdir: options.file !== null });
   return pino({ level: options.level, base: { pid: process.pid, ...bindings } }, stream);
 }

@@ -3,12 +3,14 @@ import { HealthChecker } from '../health/checker.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { ActorInit, HealthCheckerApi, HealthEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
+import { runTestHooks } from './test-hooks.ts';
 
 let checker: HealthChecker | undefined;
 let log: Logger | undefined;
 
 const api: HealthCheckerApi = {
   async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void) {
+    await runTestHooks('health-checker', 0);
     log = createLogger(logOptions, { actor: 'health-checker' });
     checker = new HealthChecker(config, (observation, from) => {
       log!.info(

@@ -7,6 +7,7 @@ import { ListenerServer } from '../listener/server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
+import { runTestHooks } from './test-hooks.ts';
 
 let server: ListenerServer | undefined;
 let log: Logger | undefined;
@@ -20,6 +21,7 @@ function started(): ListenerServer {
 
 const api: ListenerApi = {
   async start(init: ListenerInit, onEvent: (event: ListenerEvent) => void) {
+    await runTestHooks('listener', init.id);
     id = init.id;
     emit = onEvent;
     log = createLogger(init.log, { actor: 'listener', listener: id });

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { BackendPool } from '../pool/backend-pool.ts';
 import type { ActorInit, HealthObservation, PoolApi, PoolEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
+import { runTestHooks } from './test-hooks.ts';
 
 let pool: BackendPool | undefined;
 let publish: ((event: PoolEvent) => void) | undefined;
@@ -14,6 +15,7 @@ let log: Logger | undefined;
 
 const api: PoolApi = {
   async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void) {
+    await runTestHooks('pool', 0);
     log = createLogger(logOptions, { actor: 'pool' });
     pool = new BackendPool(config.backends);
     publish = onEvent;

@@ -1,0 +1,64 @@
+/** A crashing worker thread becomes an event the supervisor handles: never an unhandled crash of the process. */
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { tryConnect } from './support/http.ts';
+import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { testConfig, writeConfig } from './support/config-file.ts';
+
+const crashHook = fileURLToPath(new URL('./support/crash-hook.ts', import.meta.url));
+const upstreams: TestUpstream[] = [];
+
+test.after(async () => {
+  killAll();
+  await Promise.all(upstreams.map((u) => u.close()));
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test('the pool thread crashing during starting: logged, stopped, exit 1', async () => {
+  const upstream = await startUpstream('a');
+  upstreams.push(upstream);
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }]))], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: 'pool:start' },
+  });
+  const { code } = await exitWithin(sluice);
+  assert.is(code, 1);
+  const failed = sluice.lines.find((l) => l.msg === 'pool actor failed');
+  assert.ok(failed, 'the failure is logged');
+  assert.match(String(failed!['reason']), 'injected crash of pool at start');
+  const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
+  assert.is(last['reason'], 'worker_failed');
+  assert.is(last['exit_code'], 1);
+  assert.not.match(sluice.stderr(), 'injected crash', 'nothing escaped as an uncaught error');
+});
+
+test('a listener thread crashing while healthy: the rest drain, exit 1', async () => {
+  const upstream = await startUpstream('a');
+  upstreams.push(upstream);
+  const triggerPort = await freePort();
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 2 }))], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `listener:1:on-connect:${triggerPort}` },
+  });
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(await tryConnect(triggerPort), 'connected');
+  const draining = await sluice.waitForLog(transitionTo('draining'));
+  assert.is(draining['event'], 'WORKER_FAILED');
+  const { code } = await exitWithin(sluice);
+  assert.is(code, 1);
+  assert.ok(sluice.lines.some((l) => l.msg === 'listener actor failed' && l['id'] === 1));
+  const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
+  assert.is(last['from'], 'draining');
+  assert.is(last['exit_code'], 1);
+});
+
+test.run();
