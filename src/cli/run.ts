@@ -1,0 +1,66 @@
+/**
+ * `sluice` from the command line: parse flags, load and check the config,
+ * then hand over to the supervisor and return the exit code.
+ * Exit codes: 0 stopped as asked, 1 runtime failure, 2 usage or config error.
+ */
+import { readFileSync } from 'node:fs';
+import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
+import { loadConfigFile, parseConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
+import { SluiceError } from '../errors.ts';
+import { createLogger, resolveLogFormat } from '../log.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
+import type { EarlySignals } from './early-signals.ts';
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** A usage or config error: one line on stderr, exit code 2. */
+function refuse(error: unknown): number {
+  if (!(error instanceof SluiceError)) throw error;
+  const usageHint = error.code === 'SLUICE_USAGE' ? " (see 'sluice --help')" : '';
+  process.stderr.write(`sluice: ${error.message}${usageHint}\n`);
+  return 2;
+}
+
+function loadConfig(cli: CliOptions): Config {
+  const fromFile = cli.config === undefined ? parseConfig({}, '(defaults)') : loadConfigFile(cli.config);
+  return applyCliOverrides(fromFile, cli);
+}
+
+export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
+  let cli: CliOptions;
+  let config: Config;
+  try {
+    cli = parseCli(argv);
+    if (cli.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (cli.version) {
+      process.stdout.write(`sluice ${version}\n`);
+      return 0;
+    }
+    config = loadConfig(cli);
+  } catch (error) {
+    return refuse(error);
+  }
+  if (cli.testOnly) {
+    process.stdout.write(`sluice: configuration ${cli.config ?? '(defaults)'} is valid\n`);
+    return 0;
+  }
+
+  let demo: DemoUpstreams | undefined;
+  if (cli.demo) {
+    demo = await startDemoUpstreams();
+    config = { ...config, backends: [...config.backends, ...demo.backends] };
+  }
+  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, process.stdout.isTTY === true) };
+  const logger = createLogger(logOptions, { actor: 'supervisor' });
+  if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
+  const supervisor = new Supervisor({ config, logOptions, logger, handleSignals: true });
+  for (const signal of earlySignals.take()) supervisor.stop(signal);
+  const exitCode = await supervisor.run();
+  await demo?.close();
+  return exitCode;
+}

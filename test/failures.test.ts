@@ -1,0 +1,106 @@
+/** Upstream failures seen by the data path: timeouts, refusals, retries; plus TCP health checks and log.file. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { get, until } from './support/http.ts';
+import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+
+const upstreams: TestUpstream[] = [];
+const upstream = async (name: string) => {
+  const u = await startUpstream(name);
+  upstreams.push(u);
+  return u;
+};
+
+test.after(async () => {
+  killAll();
+  await Promise.all(upstreams.map((u) => u.close()));
+});
+
+test('no response headers within upstream_timeout_ms: 504', async () => {
+  const slow = await upstream('slow');
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: slow.port }], { upstream_timeout_ms: 300, workers: 1 }))]);
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  const answer = await get(port, slow.holdPath);
+  assert.is(answer.status, 504);
+  slow.release();
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0);
+});
+
+test('a backend that went away between health checks: requests are retried on the other one, none fails', async () => {
+  const a = await upstream('a');
+  const b = await upstream('b');
+  // A long interval: the pool still believes b is healthy after it dies.
+  const config = testConfig([{ port: a.port }, { port: b.port }], { workers: 1 }, { interval_ms: 60_000 });
+  const sluice = startSluice(['-c', writeConfig(config)]);
+  const port = await sluice.port();
+  await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['backend'] === `127.0.0.1:${b.port}`);
+  await sluice.waitForLog(transitionTo('healthy'));
+  await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['backend'] === `127.0.0.1:${a.port}`);
+  await b.close();
+  const bodies = [];
+  for (let i = 0; i < 10; i++) {
+    const answer = await get(port, `/r${i}`);
+    assert.is(answer.status, 200);
+    bodies.push(answer.body);
+  }
+  assert.ok(bodies.every((body) => body === 'a\n'));
+  assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'));
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+});
+
+test('POST is not retried: a refused backend gives 502 when no other backend is left', async () => {
+  const a = await upstream('a');
+  const config = testConfig([{ port: a.port }], { workers: 1 }, { interval_ms: 60_000 });
+  const sluice = startSluice(['-c', writeConfig(config)]);
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  await a.close();
+  const answer = await get(port, '/submit', { method: 'POST', headers: { 'content-length': '0' } });
+  assert.is(answer.status, 502);
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+});
+
+test('tcp health checks: a listening backend becomes healthy', async () => {
+  const a = await upstream('a');
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { workers: 1 }, { type: 'tcp' }))]);
+  const flip = await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'healthy');
+  assert.is(flip['reason'], 'connected');
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(a.probes, 0, 'a tcp check sends no HTTP request');
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+});
+
+test('log.file: every thread writes its lines to the file, none lost at exit', async () => {
+  const a = await upstream('a');
+  const logFile = join(tempDir(), 'sluice.log');
+  const config = { ...testConfig([{ port: a.port }], { workers: 2 }), log: { file: logFile } };
+  const sluice = startSluice(['-c', writeConfig(config), '--log-level', 'debug']);
+  const lines = () => {
+    try {
+      return readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      return [];
+    }
+  };
+  // Nothing comes on stdout: the file is where to wait for `healthy`.
+  await until(async () => lines(), (written) => written.some((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor'));
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+  assert.is(sluice.lines.length, 0, 'stdout stays empty');
+  const written = lines();
+  assert.is(written[0]!['msg'], 'Starting proxy on port 0...');
+  assert.ok(written.some((l) => l['actor'] === 'health-checker'), 'worker-thread lines are there');
+  assert.ok(written.some((l) => l['actor'] === 'listener'), 'listener-thread lines are there');
+  assert.is(written.at(-1)!['msg'], 'Shutdown complete');
+});
+
+test.run();
