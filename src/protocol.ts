@@ -13,6 +13,8 @@ export interface BackendSpec {
   address: string;
   port: number;
   weight: number;
+  /** `false`: kept and probed, never chosen. */
+  enabled: boolean;
 }
 
 /** `address:port`, the identity of a backend everywhere. */
@@ -23,7 +25,14 @@ export const backendId = (b: Pick<BackendSpec, 'address' | 'port'>): BackendId =
 
 export interface BackendState extends BackendSpec {
   id: BackendId;
+  /** What the active health checks say. */
   healthy: boolean;
+  /** Ejected by passive health (failures seen on live traffic) until the ejection ends. */
+  ejected: boolean;
+  /** enabled, healthy and not ejected: the balancers may choose it. */
+  selectable: boolean;
+  /** Its index in the shared in-flight counters (least_connections, random). */
+  slot: number;
 }
 
 /** What the pool actor publishes to every listener whenever the set changes. */
@@ -65,17 +74,28 @@ export interface ListenerInit extends ActorInit {
   port: number;
   /** Int32Array view over it: [0] live client connections across all listener threads. */
   connectionCounter: SharedArrayBuffer;
+  /** Int32Array view over it: in-flight requests per backend slot, across all listener threads. */
+  inFlight: SharedArrayBuffer;
 }
 
 export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
 
+/** What a listener saw of one backend on live traffic, for passive health. */
+export type PassiveReport =
+  /** A connect error, reset or timeout. */
+  | { type: 'failure'; backend: BackendId; code: string }
+  /** A success after this listener had reported failures for that backend. */
+  | { type: 'recovered'; backend: BackendId };
+
 export type ListenerEvent =
   /** Sent once after CLOSE_LISTENING when this thread has no client connection left. */
-  | { type: 'listener.drained'; id: number };
+  | { type: 'listener.drained'; id: number }
+  | { type: 'listener.passive'; id: number; report: PassiveReport };
 
 export interface ListenerApi {
   start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<BindResult>;
-  applySnapshot(snapshot: PoolSnapshot): void;
+  /** Returns the version applied, so the supervisor knows every listener has it. */
+  applySnapshot(snapshot: PoolSnapshot): number;
   setStatus(status: ListenerStatus): void;
   /** Draining starts: every response from now on carries `Connection: close`. */
   beginDrain(): void;
@@ -89,11 +109,17 @@ export interface ListenerApi {
 
 // ---- pool actor -------------------------------------------------------------
 
-export type PoolEvent = { type: 'pool.published'; snapshot: PoolSnapshot };
+export type PoolEvent =
+  | { type: 'pool.published'; snapshot: PoolSnapshot }
+  /** Passive health ejected a backend: the health checker must see it as unhealthy again. */
+  | { type: 'pool.ejected'; backend: BackendId; until: number };
 
 export interface PoolApi {
   start(init: ActorInit, onEvent: (event: PoolEvent) => void): Promise<void>;
   applyHealth(observation: HealthObservation): void;
+  reportPassive(report: PassiveReport): void;
+  /** Answers at once; the supervisor's heartbeat. */
+  heartbeat(): number;
   snapshot(): PoolSnapshot;
   stop(): Promise<void>;
 }
@@ -104,6 +130,8 @@ export type HealthEvent = { type: 'health.changed'; observation: HealthObservati
 
 export interface HealthCheckerApi {
   start(init: ActorInit, onEvent: (event: HealthEvent) => void): Promise<void>;
+  /** Passive health ejected it: count it unhealthy, so it needs `healthy_threshold` passes again. */
+  markUnhealthy(backend: BackendId): void;
   stop(): Promise<void>;
 }
 

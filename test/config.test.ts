@@ -20,7 +20,9 @@ test('the seed config.json loads unchanged, with every default filled in', () =>
   assert.is(config.proxy.health_path, '/health');
   assert.is(config.health_check.unhealthy_threshold, 2);
   assert.is(config.log.format, 'json');
-  assert.equal(config.backends, [{ address: '192.168.1.10', port: 8080, weight: 1 }]);
+  assert.equal(config.backends, [{ address: '192.168.1.10', port: 8080, weight: 1, enabled: true }]);
+  assert.is(config.load_balancing.algorithm, 'weighted_round_robin');
+  assert.is(config.health_check.passive, null);
 });
 
 test('-t: a valid config exits 0', () => {
@@ -38,6 +40,11 @@ const invalidConfigs: [string, unknown, string, string][] = [
   ['an unknown top-level key', { backend: [] }, '$.backend', '[]'],
   ['an unknown health check type', { health_check: { type: 'udp' } }, '$.health_check.type', '"udp"'],
   ['a path without a slash', { proxy: { ready_path: 'ready' } }, '$.proxy.ready_path', '"ready"'],
+  ['an unknown balancing algorithm', { load_balancing: { algorithm: 'fastest' } }, '$.load_balancing.algorithm', '"fastest"'],
+  ['a bad hash key', { load_balancing: { algorithm: 'consistent_hash', hash_key: 'header:' } }, '$.load_balancing.hash_key', '"header:"'],
+  ['a bad expected_status range', { health_check: { expected_status: '200-' } }, '$.health_check.expected_status', '"200-"'],
+  ['a non-boolean enabled', { backends: [{ address: 'a', port: 1, enabled: 'no' }] }, '$.backends[0].enabled', '"no"'],
+  ['an unknown passive key', { health_check: { passive: { failures: 3, eject_ms: 5 } } }, '$.health_check.passive.eject_ms', '5'],
 ];
 
 for (const [what, document, path, value] of invalidConfigs) {

@@ -1,27 +1,33 @@
 /** The pure building blocks: balancing, health hysteresis, header rewriting, endpoint answers. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SmoothWeightedRoundRobin } from '../src/pool/smooth-wrr.ts';
+import { SmoothWeightedRoundRobin } from '../src/pool/balancers/smooth-wrr.ts';
 import { initialTally, observeHealth, type HealthTally } from '../src/health/hysteresis.ts';
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from '../src/listener/headers.ts';
 import { answerEndpoint } from '../src/listener/endpoints.ts';
-import { BackendPool, healthyCount } from '../src/pool/backend-pool.ts';
+import { BackendPool, selectableCount } from '../src/pool/backend-pool.ts';
 
-const picks = (rr: SmoothWeightedRoundRobin<{ id: string; weight: number }>, n: number) =>
+type TestCandidate = { id: string; weight: number; selectable: boolean; slot: number };
+const candidates = (weights: Record<string, number>): TestCandidate[] =>
+  Object.entries(weights).map(([id, weight], slot) => ({ id, weight, selectable: true, slot }));
+const picks = (rr: SmoothWeightedRoundRobin<TestCandidate>, n: number) =>
   Array.from({ length: n }, () => rr.pick()?.id).join(' ');
 
 test('smooth WRR: weights 5:1:1 give a a b a c a a, as nginx does', () => {
-  const rr = new SmoothWeightedRoundRobin([{ id: 'a', weight: 5 }, { id: 'b', weight: 1 }, { id: 'c', weight: 1 }]);
+  const rr = new SmoothWeightedRoundRobin(candidates({ a: 5, b: 1, c: 1 }));
   assert.is(picks(rr, 7), 'a a b a c a a');
   assert.is(picks(rr, 7), 'a a b a c a a');
 });
 
 test('smooth WRR: 3:1, exclusions, and an empty set', () => {
-  const rr = new SmoothWeightedRoundRobin([{ id: 'a', weight: 3 }, { id: 'b', weight: 1 }]);
+  const rr = new SmoothWeightedRoundRobin(candidates({ a: 3, b: 1 }));
   assert.is(picks(rr, 8), 'a a b a a a b a');
-  assert.is(rr.pick(new Set(['a']))?.id, 'b');
-  assert.is(rr.pick(new Set(['a', 'b'])), undefined);
-  assert.is(new SmoothWeightedRoundRobin([]).pick(), undefined);
+  assert.is(rr.pick(undefined, new Set(['a']))?.id, 'b');
+  assert.is(rr.pick(undefined, new Set(['a', 'b'])), undefined);
+  assert.is(new SmoothWeightedRoundRobin<TestCandidate>([]).pick(), undefined);
+  // Unselectable (unhealthy, disabled, ejected) candidates are never chosen.
+  const some = new SmoothWeightedRoundRobin([...candidates({ a: 3 }), { id: 'b', weight: 1, selectable: false, slot: 1 }]);
+  assert.is(picks(some, 4), 'a a a a');
 });
 
 test('hysteresis: flips only after the thresholds; agreeing observations reset the streak', () => {
@@ -54,14 +60,48 @@ test('hysteresis: with threshold 1 the first pass flips a new backend to healthy
 });
 
 test('pool: backends start unhealthy; only real changes bump the version', () => {
-  const pool = new BackendPool([{ address: '10.0.0.1', port: 80, weight: 2 }, { address: '::1', port: 81, weight: 1 }]);
-  assert.is(healthyCount(pool.snapshot()), 0);
-  assert.equal(pool.snapshot().backends.map((b) => b.id), ['10.0.0.1:80', '[::1]:81']);
+  const pool = new BackendPool([{ address: '10.0.0.1', port: 80, weight: 2, enabled: true }, { address: '::1', port: 81, weight: 1, enabled: true }]);
+  assert.is(selectableCount(pool.snapshot(0)), 0);
+  assert.equal(pool.snapshot(0).backends.map((b) => [b.id, b.slot]), [['10.0.0.1:80', 0], ['[::1]:81', 1]]);
   assert.ok(pool.applyHealth({ backend: '10.0.0.1:80', healthy: true, reason: 'status 200' }));
   assert.not.ok(pool.applyHealth({ backend: '10.0.0.1:80', healthy: true, reason: 'status 200' }));
   assert.not.ok(pool.applyHealth({ backend: 'unknown:1', healthy: true, reason: 'status 200' }));
-  assert.is(pool.snapshot().version, 1);
-  assert.is(healthyCount(pool.snapshot()), 1);
+  assert.is(pool.snapshot(0).version, 1);
+  assert.is(selectableCount(pool.snapshot(0)), 1);
+});
+
+test('pool: a disabled backend is kept and tracked but never selectable', () => {
+  const pool = new BackendPool([{ address: 'a', port: 1, weight: 1, enabled: false }]);
+  pool.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' });
+  const [backend] = pool.snapshot(0).backends;
+  assert.equal([backend!.healthy, backend!.enabled, backend!.selectable], [true, false, false]);
+});
+
+test('pool: passive ejection after N consecutive failures, a success resets the count, the active check decides after', () => {
+  const pool = new BackendPool([{ address: 'a', port: 1, weight: 1, enabled: true }], { failures: 3, ejectionMs: 10_000 });
+  pool.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' });
+  const fail = (now: number) => pool.reportPassive({ type: 'failure', backend: 'a:1', code: 'ECONNREFUSED' }, now);
+  assert.is(fail(0), undefined);
+  assert.is(fail(0), undefined);
+  pool.reportPassive({ type: 'recovered', backend: 'a:1' }, 0);
+  assert.is(fail(1), undefined);
+  assert.is(fail(1), undefined);
+  const ejection = fail(1);
+  assert.equal(ejection, { backend: 'a:1', until: 10_001, failures: 3, lastCode: 'ECONNREFUSED' });
+  assert.equal(pool.snapshot(5_000).backends[0]!.ejected, true);
+  assert.is(selectableCount(pool.snapshot(5_000)), 0);
+  assert.is(pool.nextEjectionEnd(), 10_001);
+  // The active check passes during the ejection: still not selectable until it ends.
+  pool.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' });
+  assert.is(selectableCount(pool.snapshot(10_000)), 0);
+  assert.not.ok(pool.expireEjections(10_000));
+  assert.ok(pool.expireEjections(10_001));
+  assert.is(selectableCount(pool.snapshot(10_001)), 1);
+});
+
+test('pool: without a passive policy, reports change nothing', () => {
+  const pool = new BackendPool([{ address: 'a', port: 1, weight: 1, enabled: true }]);
+  for (let i = 0; i < 100; i++) assert.is(pool.reportPassive({ type: 'failure', backend: 'a:1', code: 'ECONNRESET' }, 0), undefined);
 });
 
 test('request headers: hop-by-hop and Connection-named headers dropped, order and case kept, forwarding headers added', () => {
@@ -95,12 +135,15 @@ test('response headers: framing and hop-by-hop headers are left to the proxy', (
 
 test('endpoints: /ready holds only when healthy with backends and a live pool', () => {
   const healthy = { state: 'healthy' as const, poolHealthy: true };
-  assert.is(answerEndpoint('ready', { status: healthy, healthyBackends: 1 }).status, 200);
-  assert.is(answerEndpoint('ready', { status: healthy, healthyBackends: 0 }).status, 503);
-  assert.is(answerEndpoint('ready', { status: { ...healthy, poolHealthy: false }, healthyBackends: 1 }).status, 503);
-  assert.is(answerEndpoint('ready', { status: { ...healthy, state: 'draining' }, healthyBackends: 1 }).status, 503);
-  assert.equal(answerEndpoint('health', { status: { ...healthy, state: 'starting' }, healthyBackends: 1 }), { status: 503, body: { status: 'unhealthy', state: 'starting' } });
-  assert.is(answerEndpoint('live', { status: { ...healthy, state: 'draining' }, healthyBackends: 0 }).status, 200);
+  const inputs = (status: typeof healthy | { state: 'starting' | 'draining'; poolHealthy: boolean }, selectableBackends: number, minHealthy = 1) => ({ status, selectableBackends, minHealthy });
+  assert.is(answerEndpoint('ready', inputs(healthy, 1)).status, 200);
+  assert.is(answerEndpoint('ready', inputs(healthy, 0)).status, 503);
+  assert.is(answerEndpoint('ready', inputs(healthy, 1, 2)).status, 503, 'min_healthy 2 needs two');
+  assert.is(answerEndpoint('ready', inputs(healthy, 2, 2)).status, 200);
+  assert.is(answerEndpoint('ready', inputs({ ...healthy, poolHealthy: false }, 1)).status, 503);
+  assert.is(answerEndpoint('ready', inputs({ ...healthy, state: 'draining' }, 1)).status, 503);
+  assert.equal(answerEndpoint('health', inputs({ ...healthy, state: 'starting' }, 1)), { status: 503, body: { status: 'unhealthy', state: 'starting' } });
+  assert.is(answerEndpoint('live', inputs({ ...healthy, state: 'draining' }, 0)).status, 200);
 });
 
 test.run();

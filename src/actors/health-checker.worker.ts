@@ -21,6 +21,9 @@ const api: HealthCheckerApi = {
     });
     checker.start();
   },
+  markUnhealthy(backend) {
+    checker?.markUnhealthy(backend);
+  },
   async stop() {
     checker?.stop();
     log?.flush();

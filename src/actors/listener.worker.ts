@@ -25,7 +25,9 @@ const api: ListenerApi = {
     id = init.id;
     emit = onEvent;
     log = createLogger(init.log, { actor: 'listener', listener: id });
-    server = new ListenerServer(init.config.proxy, init.connectionCounter, log);
+    server = new ListenerServer(init.config, { connections: init.connectionCounter, inFlight: init.inFlight }, log, (report) =>
+      emit?.({ type: 'listener.passive', id, report }),
+    );
     const result = await server.bind(init.port);
     if (result.ok) log.debug({ port: result.port }, 'listening');
     return result;

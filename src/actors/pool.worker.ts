@@ -1,35 +1,69 @@
 /**
- * The pool actor's thread: owns the backend set (addresses, weights, health)
- * and publishes a snapshot to the supervisor, which hands it to every
- * listener, whenever routing changes.
+ * The pool actor's thread: owns the backend set (addresses, weights, health,
+ * ejections) and publishes a snapshot to the supervisor, which hands it to
+ * every listener, whenever routing changes. It decides passive ejections
+ * from the failures the listeners report.
  */
 import { createLogger, type Logger } from '../log.ts';
 import { BackendPool } from '../pool/backend-pool.ts';
-import type { ActorInit, HealthObservation, PoolApi, PoolEvent } from '../protocol.ts';
+import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
 
 let pool: BackendPool | undefined;
-let publish: ((event: PoolEvent) => void) | undefined;
+let emit: ((event: PoolEvent) => void) | undefined;
 let log: Logger | undefined;
+let ejectionTimer: NodeJS.Timeout | undefined;
+let beats = 0;
+
+function started(): BackendPool {
+  if (!pool) throw new Error('pool actor not started');
+  return pool;
+}
+
+function publish(): void {
+  emit?.({ type: 'pool.published', snapshot: started().snapshot(Date.now()) });
+}
+
+/** One timer, for the ejection that ends first. */
+function scheduleEjectionEnd(): void {
+  clearTimeout(ejectionTimer);
+  const end = started().nextEjectionEnd();
+  if (end === undefined) return;
+  ejectionTimer = setTimeout(() => {
+    if (started().expireEjections(Date.now())) publish();
+    scheduleEjectionEnd();
+  }, Math.max(0, end - Date.now()));
+}
 
 const api: PoolApi = {
   async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void) {
     await runTestHooks('pool', 0);
     log = createLogger(logOptions, { actor: 'pool' });
-    pool = new BackendPool(config.backends);
-    publish = onEvent;
+    const passive = config.health_check.passive;
+    pool = new BackendPool(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms });
+    emit = onEvent;
     log.debug({ backends: config.backends.length }, 'pool ready');
-    publish({ type: 'pool.published', snapshot: pool.snapshot() });
+    publish();
   },
   applyHealth(observation: HealthObservation) {
-    if (pool?.applyHealth(observation)) publish?.({ type: 'pool.published', snapshot: pool.snapshot() });
+    if (started().applyHealth(observation)) publish();
   },
-  snapshot() {
-    if (!pool) throw new Error('pool actor not started');
-    return pool.snapshot();
+  reportPassive(report: PassiveReport) {
+    const ejection = started().reportPassive(report, Date.now());
+    if (!ejection) return;
+    log?.warn(
+      { backend: ejection.backend, from: 'healthy', to: 'unhealthy', reason: `passive: ${ejection.failures} consecutive failures (last ${ejection.lastCode})`, ejection_ms: ejection.until - Date.now() },
+      `backend ${ejection.backend} is unhealthy (ejected after ${ejection.failures} consecutive failures)`,
+    );
+    emit?.({ type: 'pool.ejected', backend: ejection.backend, until: ejection.until });
+    publish();
+    scheduleEjectionEnd();
   },
+  heartbeat: () => ++beats,
+  snapshot: () => started().snapshot(Date.now()),
   async stop() {
+    clearTimeout(ejectionTimer);
     log?.flush();
   },
 };

@@ -29,19 +29,51 @@ export const proxySchema = z.strictObject({
   upstream_timeout_ms: millis.min(1).default(60000),
 });
 
+const statusCode = z.int().min(100).max(599);
+/** `200`, `[200, 204]` or `"200-399"`: the statuses an HTTP health check accepts. */
+export const expectedStatusSchema = z.union([
+  statusCode,
+  z.array(statusCode).min(1),
+  z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'expected a range like "200-399"'),
+]);
+
+export const passiveHealthSchema = z.strictObject({
+  /** Consecutive connect errors, resets or timeouts seen by the listeners that eject a backend. */
+  failures: z.int().min(1).max(1000).default(5),
+  ejection_ms: millis.min(1).default(10000),
+});
+
 export const healthCheckSchema = z.strictObject({
   type: z.enum(['http', 'tcp']).default('http'),
   path: urlPath.default('/'),
+  expected_status: expectedStatusSchema.default('200-399'),
+  host: z.string().min(1).nullable().default(null),
   interval_ms: millis.min(10).default(2000),
   timeout_ms: millis.min(1).default(1000),
   healthy_threshold: z.int().min(1).max(100).default(1),
   unhealthy_threshold: z.int().min(1).max(100).default(2),
+  min_healthy: z.int().min(1).default(1),
+  passive: passiveHealthSchema.nullable().default(null),
 });
+
+export const balancingAlgorithms = ['weighted_round_robin', 'least_connections', 'random', 'consistent_hash'] as const;
+
+export const loadBalancingSchema = z
+  .strictObject({
+    algorithm: z.enum(balancingAlgorithms).default('weighted_round_robin'),
+    /** For consistent_hash: `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
+    hash_key: z
+      .string()
+      .regex(/^(client_ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/, 'expected client_ip, path, header:NAME or cookie:NAME')
+      .default('client_ip'),
+  });
 
 export const backendSchema = z.strictObject({
   address: z.string().min(1),
   port: port.min(1),
   weight: z.int().min(1).max(1000).default(1),
+  /** `false`: kept and probed, never chosen — the manual drain of one backend. */
+  enabled: z.boolean().default(true),
 });
 
 export const logSchema = z.strictObject({
@@ -53,10 +85,12 @@ export const logSchema = z.strictObject({
 export const configSchema = z.strictObject({
   proxy: proxySchema.prefault({}),
   health_check: healthCheckSchema.prefault({}),
+  load_balancing: loadBalancingSchema.prefault({}),
   backends: z.array(backendSchema).default([]),
   log: logSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type BalancingAlgorithm = (typeof balancingAlgorithms)[number];
 export type ConfigInput = z.input<typeof configSchema>;
 export type LogLevel = (typeof logLevels)[number];

@@ -28,7 +28,7 @@ export async function startDemoUpstreams(): Promise<DemoUpstreams> {
   const servers = await Promise.all([serveDemo('demo-a'), serveDemo('demo-b')]);
   return {
     // Weights 2:1, so the balancing is visible in a handful of curls.
-    backends: servers.map((server, i) => ({ address: '127.0.0.1', port: (server.address() as AddressInfo).port, weight: i === 0 ? 2 : 1 })),
+    backends: servers.map((server, i) => ({ address: '127.0.0.1', port: (server.address() as AddressInfo).port, weight: i === 0 ? 2 : 1, enabled: true })),
     async close() {
       await Promise.all(
         servers.map((server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); })),

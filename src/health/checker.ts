@@ -1,26 +1,34 @@
 /**
  * Runs probe rounds over every backend: the first at once (startup must not
- * wait a whole interval), then one every `interval_ms`. Probes of a round run
- * in parallel; the next round is scheduled after the slowest one settles, so
- * rounds never overlap.
+ * wait a whole interval), then one every `interval_ms` ±10% jitter (so many
+ * proxies restarted together do not probe in lockstep). Probes of a round
+ * run in parallel; the next round is scheduled after the slowest settles,
+ * so rounds never overlap.
  */
 import type { Config } from '../config/schema.ts';
-import { backendId, type HealthObservation } from '../protocol.ts';
+import { backendId, type BackendId, type HealthObservation } from '../protocol.ts';
+import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
 
 export type FlipListener = (observation: HealthObservation, from: boolean) => void;
 
+/** `interval` ±10%, uniformly. */
+export const jittered = (interval: number, random: () => number = Math.random): number =>
+  Math.round(interval * (0.9 + 0.2 * random()));
+
 export class HealthChecker {
-  #config: Config;
-  #onFlip: FlipListener;
-  #tallies = new Map<string, HealthTally>();
+  readonly #config: Config;
+  readonly #onFlip: FlipListener;
+  readonly #tallies = new Map<BackendId, HealthTally>();
+  readonly #accepts: (status: number) => boolean;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(config: Config, onFlip: FlipListener) {
     this.#config = config;
     this.#onFlip = onFlip;
+    this.#accepts = statusMatcher(config.health_check.expected_status);
   }
 
   start(): void {
@@ -32,21 +40,29 @@ export class HealthChecker {
     clearTimeout(this.#timer);
   }
 
-  async #round(): Promise<void> {
+  /** Passive health ejected it: it must pass `healthy_threshold` checks again. */
+  markUnhealthy(id: BackendId): void {
+    this.#tallies.set(id, initialTally);
+  }
+
+  #probe(backend: { address: string; port: number }): Promise<ProbeResult> {
     const check = this.#config.health_check;
+    return check.type === 'tcp'
+      ? tcpProbe(backend, check.timeout_ms)
+      : httpProbe(backend, { path: check.path, timeoutMs: check.timeout_ms, host: check.host, accepts: this.#accepts });
+  }
+
+  async #round(): Promise<void> {
     await Promise.all(
       this.#config.backends.map(async (backend) => {
-        const result: ProbeResult =
-          check.type === 'tcp'
-            ? await tcpProbe(backend, check.timeout_ms)
-            : await httpProbe(backend, check.path, check.timeout_ms);
+        const result = await this.#probe(backend);
         if (!this.#stopped) this.#observe(backendId(backend), result);
       }),
     );
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), check.interval_ms);
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), jittered(this.#config.health_check.interval_ms));
   }
 
-  #observe(id: string, result: ProbeResult): void {
+  #observe(id: BackendId, result: ProbeResult): void {
     const check = this.#config.health_check;
     const before = this.#tallies.get(id) ?? initialTally;
     const { tally, flipped } = observeHealth(before, result.passed, {

@@ -30,11 +30,21 @@ export function tcpProbe(target: ProbeTarget, timeoutMs: number): Promise<ProbeR
   });
 }
 
-export async function httpProbe(target: ProbeTarget, path: string, timeoutMs: number): Promise<ProbeResult> {
+export interface HttpProbeOptions {
+  path: string;
+  timeoutMs: number;
+  /** Host header to send; the backend's address:port when null. */
+  host: string | null;
+  accepts: (status: number) => boolean;
+}
+
+export async function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promise<ProbeResult> {
   const host = target.address.includes(':') ? `[${target.address}]` : target.address;
+  const timeoutMs = options.timeoutMs;
   try {
-    const response = await request(`http://${host}:${target.port}${path}`, {
+    const response = await request(`http://${host}:${target.port}${options.path}`, {
       method: 'GET',
+      ...(options.host !== null && { headers: { host: options.host } }),
       signal: AbortSignal.timeout(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -42,7 +52,7 @@ export async function httpProbe(target: ProbeTarget, path: string, timeoutMs: nu
       reset: true,
     });
     await response.body.dump();
-    const passed = response.statusCode >= 200 && response.statusCode < 400;
+    const passed = options.accepts(response.statusCode);
     return { passed, reason: `status ${response.statusCode}` };
   } catch (error) {
     const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };

@@ -13,7 +13,10 @@ export interface EndpointAnswer {
 
 export interface ReadinessInputs {
   status: ListenerStatus;
-  healthyBackends: number;
+  /** Backends that are enabled, healthy and not ejected. */
+  selectableBackends: number;
+  /** `health_check.min_healthy` */
+  minHealthy: number;
 }
 
 export type EndpointName = 'health' | 'ready' | 'live';
@@ -26,7 +29,7 @@ export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | un
   return undefined;
 }
 
-export function answerEndpoint(name: EndpointName, { status, healthyBackends }: ReadinessInputs): EndpointAnswer {
+export function answerEndpoint(name: EndpointName, { status, selectableBackends, minHealthy }: ReadinessInputs): EndpointAnswer {
   switch (name) {
     case 'health':
       return status.state === 'healthy'
@@ -34,7 +37,7 @@ export function answerEndpoint(name: EndpointName, { status, healthyBackends }: 
         : { status: 503, body: { status: 'unhealthy', state: status.state } };
     case 'ready': {
       const checks = {
-        backends_available: healthyBackends > 0,
+        backends_available: selectableBackends >= minHealthy,
         pool_healthy: status.poolHealthy,
         // No cache exists yet, so it can never be what holds readiness back.
         cache_healthy: true,

@@ -15,6 +15,8 @@ import type { Upstreams } from './upstreams.ts';
 const MAX_RETRIES = 2;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** What passive health counts against a backend: it could not be reached or did not answer. */
+const PASSIVE_FAILURES = new Set([...RETRYABLE, ...TIMEOUTS, 'ETIMEDOUT']);
 
 export interface ForwardContext {
   upstreams: Upstreams;
@@ -58,36 +60,44 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   let lastCode = 'NO_HEALTHY_BACKEND';
 
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
-    const backend = ctx.upstreams.pick(tried);
+    const backend = ctx.upstreams.pick(req, tried);
     if (!backend) break;
     tried.add(backend.id);
-    let response: Dispatcher.ResponseData;
+    const inFlight = ctx.upstreams.inFlight;
+    inFlight.acquire(backend.slot);
     try {
-      response = await ctx.upstreams.poolFor(backend).request({
-        path: req.url ?? '/',
-        method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body: withBody ? req : null,
-      });
-    } catch (error) {
-      lastCode = errorCode(error);
-      ctx.onUpstreamError({ backend: backend.id, code: lastCode });
-      if (TIMEOUTS.has(lastCode)) return sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
-      if (withBody || !RETRYABLE.has(lastCode)) break;
-      continue;
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await ctx.upstreams.poolFor(backend).request({
+          path: req.url ?? '/',
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body: withBody ? req : null,
+        });
+      } catch (error) {
+        lastCode = errorCode(error);
+        ctx.onUpstreamError({ backend: backend.id, code: lastCode });
+        if (PASSIVE_FAILURES.has(lastCode)) ctx.upstreams.noteFailure(backend.id, lastCode);
+        if (TIMEOUTS.has(lastCode)) return sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        if (withBody || !RETRYABLE.has(lastCode)) break;
+        continue;
+      }
+      ctx.upstreams.noteSuccess(backend.id);
+      const responseHeaders = clientResponseHeaders(response.headers);
+      if (ctx.isDraining()) responseHeaders['connection'] = 'close';
+      res.writeHead(response.statusCode, responseHeaders);
+      try {
+        await pipeline(response.body, res);
+      } catch (error) {
+        // The upstream died mid-body or the client went away: a truncated body
+        // must never look complete, so the client connection goes.
+        ctx.onUpstreamError({ backend: backend.id, code: errorCode(error) });
+        res.destroy();
+      }
+      return;
+    } finally {
+      inFlight.release(backend.slot);
     }
-    const responseHeaders = clientResponseHeaders(response.headers);
-    if (ctx.isDraining()) responseHeaders['connection'] = 'close';
-    res.writeHead(response.statusCode, responseHeaders);
-    try {
-      await pipeline(response.body, res);
-    } catch (error) {
-      // The upstream died mid-body or the client went away: a truncated body
-      // must never look complete, so the client connection goes.
-      ctx.onUpstreamError({ backend: backend.id, code: errorCode(error) });
-      res.destroy();
-    }
-    return;
   }
   sendPlain(res, 502, 'Bad Gateway', {}, ctx.isDraining());
 }

@@ -4,7 +4,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
-import type { BindResult, ListenerStatus, PoolSnapshot } from '../protocol.ts';
+import type { Config } from '../config/schema.ts';
+import { InFlight } from '../pool/balancers/in-flight.ts';
+import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor } from './endpoints.ts';
 import { forward, sendPlain } from './forward.ts';
@@ -22,11 +24,15 @@ export class ListenerServer {
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #draining = false;
 
-  constructor(proxy: ProxyConfig, counter: SharedArrayBuffer, log: Logger) {
+  readonly #minHealthy: number;
+
+  constructor(config: Config, shared: { connections: SharedArrayBuffer; inFlight: SharedArrayBuffer }, log: Logger, onPassive: (report: PassiveReport) => void) {
+    const proxy = config.proxy;
     this.#proxy = proxy;
     this.#log = log;
-    this.#connections = new ConnectionTracker(counter, proxy.max_connections);
-    this.#upstreams = new Upstreams(proxy);
+    this.#minHealthy = config.health_check.min_healthy;
+    this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
+    this.#upstreams = new Upstreams(config, new InFlight(shared.inFlight), onPassive);
     this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#handle(req, res));
     this.#server.on('connection', (socket) => this.#connections.admit(socket));
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -51,8 +57,8 @@ export class ListenerServer {
     });
   }
 
-  applySnapshot(snapshot: PoolSnapshot): void {
-    this.#upstreams.apply(snapshot);
+  applySnapshot(snapshot: PoolSnapshot): number {
+    return this.#upstreams.apply(snapshot);
   }
 
   setStatus(status: ListenerStatus): void {
@@ -103,7 +109,7 @@ export class ListenerServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);
     }
-    const answer = answerEndpoint(name, { status: this.#status, healthyBackends: this.#upstreams.healthyCount });
+    const answer = answerEndpoint(name, { status: this.#status, selectableBackends: this.#upstreams.selectableCount, minHealthy: this.#minHealthy });
     const body = JSON.stringify(answer.body);
     res.writeHead(answer.status, {
       'content-type': 'application/json',

@@ -1,30 +1,48 @@
 /**
  * What one listener thread knows of the backends: the latest snapshot from
- * the pool actor, a smooth weighted round robin over the healthy ones, and a
- * keep-alive connection pool (undici) per backend. Sockets cannot cross
- * threads, so each listener thread keeps its own upstream connections.
+ * the pool actor, the balancing policy over it, a keep-alive connection pool
+ * (undici) per backend, and what it has seen of each backend on live traffic
+ * (for passive health). Sockets cannot cross threads, so each listener
+ * thread keeps its own upstream connections.
  */
+import type { IncomingMessage } from 'node:http';
 import { Pool } from 'undici';
-import type { BackendState, PoolSnapshot } from '../protocol.ts';
-import { SmoothWeightedRoundRobin } from '../pool/smooth-wrr.ts';
-import type { ProxyConfig } from './types.ts';
+import type { Config } from '../config/schema.ts';
+import type { BackendId, BackendState, PassiveReport, PoolSnapshot } from '../protocol.ts';
+import type { Balancer } from '../pool/balancers/balancer.ts';
+import { createBalancer } from '../pool/balancers/create.ts';
+import type { InFlight } from '../pool/balancers/in-flight.ts';
+import { hashKeyReader, type KeyOf } from './hash-key.ts';
 
 export class Upstreams {
-  readonly #proxy: ProxyConfig;
-  readonly #pools = new Map<string, Pool>();
-  readonly #balancer = new SmoothWeightedRoundRobin<BackendState>();
+  readonly #config: Config;
+  readonly #pools = new Map<BackendId, Pool>();
+  readonly #balancer: Balancer<BackendState>;
+  readonly #keyOf: KeyOf | undefined;
+  readonly #onPassive: (report: PassiveReport) => void;
+  /** Backends this thread reported failures for since its last success with them. */
+  readonly #failing = new Set<BackendId>();
+  readonly inFlight: InFlight;
   #version = -1;
   #total = 0;
+  #selectable = 0;
 
-  constructor(proxy: ProxyConfig) {
-    this.#proxy = proxy;
+  constructor(config: Config, inFlight: InFlight, onPassive: (report: PassiveReport) => void) {
+    this.#config = config;
+    this.inFlight = inFlight;
+    this.#onPassive = onPassive;
+    const { algorithm, hash_key } = config.load_balancing;
+    this.#balancer = createBalancer<BackendState>(algorithm, inFlight);
+    this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
   }
 
-  apply(snapshot: PoolSnapshot): void {
-    if (snapshot.version <= this.#version && this.#version !== -1) return;
+  /** Returns the version now in use. Older snapshots than the one held are ignored. */
+  apply(snapshot: PoolSnapshot): number {
+    if (snapshot.version < this.#version) return this.#version;
     this.#version = snapshot.version;
     this.#total = snapshot.backends.length;
-    this.#balancer.reset(snapshot.backends.filter((b) => b.healthy));
+    this.#selectable = snapshot.backends.filter((b) => b.selectable).length;
+    this.#balancer.reset(snapshot.backends.filter((b) => b.enabled));
     const present = new Set(snapshot.backends.map((b) => b.id));
     for (const [id, pool] of this.#pools) {
       if (present.has(id)) continue;
@@ -32,36 +50,47 @@ export class Upstreams {
       // Requests already on it finish; close() waits for them.
       void pool.close();
     }
+    return this.#version;
   }
 
-  get received(): boolean {
-    return this.#version !== -1;
-  }
-
-  get healthyCount(): number {
-    return this.#balancer.size;
+  get selectableCount(): number {
+    return this.#selectable;
   }
 
   get totalCount(): number {
     return this.#total;
   }
 
-  pick(exclude?: ReadonlySet<string>): BackendState | undefined {
-    return this.#balancer.pick(exclude);
+  pick(req: IncomingMessage, exclude?: ReadonlySet<string>): BackendState | undefined {
+    return this.#balancer.pick(this.#keyOf?.(req), exclude);
   }
 
   poolFor(backend: BackendState): Pool {
     let pool = this.#pools.get(backend.id);
     if (!pool) {
+      const proxy = this.#config.proxy;
       const host = backend.address.includes(':') ? `[${backend.address}]` : backend.address;
       pool = new Pool(`http://${host}:${backend.port}`, {
-        connect: { timeout: this.#proxy.upstream_connect_timeout_ms },
-        headersTimeout: this.#proxy.upstream_timeout_ms,
-        bodyTimeout: this.#proxy.upstream_timeout_ms,
+        connect: { timeout: proxy.upstream_connect_timeout_ms },
+        headersTimeout: proxy.upstream_timeout_ms,
+        bodyTimeout: proxy.upstream_timeout_ms,
       });
       this.#pools.set(backend.id, pool);
     }
     return pool;
+  }
+
+  /** A connect error, reset or timeout on live traffic. */
+  noteFailure(backend: BackendId, code: string): void {
+    if (!this.#config.health_check.passive) return;
+    this.#failing.add(backend);
+    this.#onPassive({ type: 'failure', backend, code });
+  }
+
+  /** A response came: crossing threads only when it ends a run of failures. */
+  noteSuccess(backend: BackendId): void {
+    if (!this.#failing.delete(backend)) return;
+    this.#onPassive({ type: 'recovered', backend });
   }
 
   async close(): Promise<void> {

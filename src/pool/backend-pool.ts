@@ -1,35 +1,119 @@
 /**
- * The backend set the pool actor owns: membership, weights and health.
- * Every change that matters to routing bumps the version of the snapshot
- * the actor publishes to the listeners.
+ * The backend set the pool actor owns: membership, weights, health from the
+ * active checks, ejections from passive health, and each backend's slot in
+ * the shared in-flight counters. Every change that matters to routing bumps
+ * the version of the snapshot the actor publishes to the listeners.
+ *
+ * Pure: time comes in as `now` arguments, so ejections are testable without
+ * waiting.
  */
-import { backendId, type BackendSpec, type BackendState, type HealthObservation, type PoolSnapshot } from '../protocol.ts';
+import { backendId, type BackendId, type BackendSpec, type BackendState, type HealthObservation, type PassiveReport, type PoolSnapshot } from '../protocol.ts';
+
+export interface PassivePolicy {
+  failures: number;
+  ejectionMs: number;
+}
+
+interface Entry {
+  spec: BackendSpec;
+  id: BackendId;
+  slot: number;
+  healthy: boolean;
+  ejectedUntil: number;
+  /** Consecutive failures reported by listeners since the last reported success. */
+  failures: number;
+}
+
+export interface Ejection {
+  backend: BackendId;
+  until: number;
+  failures: number;
+  lastCode: string;
+}
 
 export class BackendPool {
-  #backends = new Map<string, BackendState>();
+  readonly #entries = new Map<BackendId, Entry>();
+  readonly #passive: PassivePolicy | null;
   #version = 0;
+  #nextSlot = 0;
 
-  constructor(specs: readonly BackendSpec[]) {
+  constructor(specs: readonly BackendSpec[], passive: PassivePolicy | null = null) {
+    this.#passive = passive;
+    for (const spec of specs) this.#add(spec);
+  }
+
+  #add(spec: BackendSpec): void {
+    const id = backendId(spec);
+    if (this.#entries.has(id)) return;
     // New backends start unhealthy: nothing is routed to them before their first passing check.
-    for (const spec of specs) {
-      const id = backendId(spec);
-      this.#backends.set(id, { id, address: spec.address, port: spec.port, weight: spec.weight, healthy: false });
-    }
+    this.#entries.set(id, { spec, id, slot: this.#nextSlot++, healthy: false, ejectedUntil: 0, failures: 0 });
   }
 
   /** Returns true when the observation changed the backend's health. */
   applyHealth(observation: HealthObservation): boolean {
-    const backend = this.#backends.get(observation.backend);
-    if (!backend || backend.healthy === observation.healthy) return false;
-    backend.healthy = observation.healthy;
+    const entry = this.#entries.get(observation.backend);
+    if (!entry || entry.healthy === observation.healthy) return false;
+    entry.healthy = observation.healthy;
+    if (observation.healthy) entry.failures = 0;
     this.#version++;
     return true;
   }
 
-  snapshot(): PoolSnapshot {
-    return { version: this.#version, backends: [...this.#backends.values()].map((b) => ({ ...b })) };
+  /** Passive health: returns the ejection when this report ejects the backend. */
+  reportPassive(report: PassiveReport, now: number): Ejection | undefined {
+    const entry = this.#entries.get(report.backend);
+    if (!entry || !this.#passive) return undefined;
+    if (report.type === 'recovered') {
+      entry.failures = 0;
+      return undefined;
+    }
+    entry.failures++;
+    if (entry.failures < this.#passive.failures || entry.ejectedUntil > now) return undefined;
+    const failures = entry.failures;
+    entry.failures = 0;
+    entry.ejectedUntil = now + this.#passive.ejectionMs;
+    // After the ejection the active check decides: it has to pass again first.
+    entry.healthy = false;
+    this.#version++;
+    return { backend: entry.id, until: entry.ejectedUntil, failures, lastCode: report.code };
+  }
+
+  /** Ends the ejections that are over; returns true when any ended (routing may change). */
+  expireEjections(now: number): boolean {
+    let changed = false;
+    for (const entry of this.#entries.values()) {
+      if (entry.ejectedUntil === 0 || entry.ejectedUntil > now) continue;
+      entry.ejectedUntil = 0;
+      changed = true;
+    }
+    if (changed) this.#version++;
+    return changed;
+  }
+
+  /** When the next ejection ends, if any is running. */
+  nextEjectionEnd(): number | undefined {
+    const ends = [...this.#entries.values()].map((e) => e.ejectedUntil).filter((t) => t > 0);
+    return ends.length > 0 ? Math.min(...ends) : undefined;
+  }
+
+  snapshot(now: number): PoolSnapshot {
+    const backends: BackendState[] = [...this.#entries.values()].map((entry) => {
+      const ejected = entry.ejectedUntil > now;
+      return {
+        ...entry.spec,
+        id: entry.id,
+        healthy: entry.healthy,
+        ejected,
+        selectable: entry.spec.enabled && entry.healthy && !ejected,
+        slot: entry.slot,
+      };
+    });
+    return { version: this.#version, backends };
   }
 }
 
-export const healthyCount = (snapshot: PoolSnapshot): number =>
-  snapshot.backends.filter((b) => b.healthy).length;
+/** Backends the balancers may choose (enabled, healthy, not ejected). */
+export const selectableCount = (snapshot: PoolSnapshot): number => snapshot.backends.filter((b) => b.selectable).length;
+
+/** The most backends one process tracks in-flight counters for. */
+export const MAX_BACKEND_SLOTS = 4096;

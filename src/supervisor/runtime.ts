@@ -11,7 +11,8 @@ import type { Config } from '../config/schema.ts';
 import { newCounterBuffer, readCounters } from '../listener/connections.ts';
 import type { Logger, LogOptions } from '../log.ts';
 import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
-import { healthyCount } from '../pool/backend-pool.ts';
+import { MAX_BACKEND_SLOTS, selectableCount } from '../pool/backend-pool.ts';
+import { InFlight } from '../pool/balancers/in-flight.ts';
 import type {
   ActorInit,
   BindResult,
@@ -24,16 +25,26 @@ import type {
   PoolEvent,
   PoolSnapshot,
 } from '../protocol.ts';
+import { assertNever } from '../protocol.ts';
 import { ActorThread } from './actor-thread.ts';
 import { listenerThreadCount } from './workers.ts';
 
 type SendBack = (event: LifecycleEvent) => void;
+
+/** How often the supervisor pings the pool actor, and how late an answer may be. */
+export const POOL_HEARTBEAT_INTERVAL_MS = 1_000;
+export const POOL_HEARTBEAT_DEADLINE_MS = 2_000;
 
 export class ActorRuntime {
   readonly #config: Config;
   readonly #init: ActorInit;
   readonly #log: Logger;
   readonly #counter = newCounterBuffer();
+  readonly #inFlight = InFlight.buffer(MAX_BACKEND_SLOTS);
+  /** The snapshot version each listener last confirmed it applied. */
+  readonly #applied = new Map<number, number>();
+  #heartbeatOk = false;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
   #pool: ActorThread<PoolApi> | undefined;
   #healthChecker: ActorThread<HealthCheckerApi> | undefined;
   readonly #listeners: ActorThread<ListenerApi>[] = [];
@@ -99,6 +110,7 @@ export class ActorRuntime {
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
     this.#closing = true;
+    clearTimeout(this.#heartbeatTimer);
     // A listener still binding finishes first, so that it is stopped too.
     await this.#listenersStarting;
     await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
@@ -109,7 +121,7 @@ export class ActorRuntime {
   #failureReporter(sendBack: SendBack, actor: 'listener' | 'pool' | 'health-checker', id: number) {
     return (message: string) => {
       this.#log.error({ actor, id, reason: message }, `${actor} actor failed`);
-      if (actor === 'pool') this.#broadcastStatus({ ...this.#status, poolHealthy: false });
+      if (actor === 'pool') this.#updatePoolHealth();
       if (actor === 'listener') this.#markDrained(id, sendBack);
       sendBack({ type: 'WORKER_FAILED', actor, id, message });
     };
@@ -119,12 +131,63 @@ export class ActorRuntime {
     const pool = new ActorThread<PoolApi>('pool', 0, this.#failureReporter(sendBack, 'pool', 0));
     this.#pool = pool;
     const onEvent = (event: PoolEvent) => {
-      this.#snapshot = event.snapshot;
-      for (const listener of this.#listeners) void listener.call((api) => api.applySnapshot(event.snapshot)).catch(() => {});
-      this.#broadcastStatus({ ...this.#status, poolHealthy: true });
-      sendBack({ type: 'BACKENDS_CHANGED', healthy: healthyCount(event.snapshot), total: event.snapshot.backends.length });
+      switch (event.type) {
+        case 'pool.published':
+          this.#snapshot = event.snapshot;
+          for (const listener of this.#listeners) this.#sendSnapshot(listener);
+          this.#updatePoolHealth();
+          sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(event.snapshot), total: event.snapshot.backends.length });
+          return;
+        case 'pool.ejected':
+          void this.#healthChecker?.call((api) => api.markUnhealthy(event.backend)).catch(() => {});
+          return;
+        default:
+          assertNever(event);
+      }
     };
-    pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).catch(() => {});
+    pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).then(
+      () => this.#heartbeat(pool),
+      () => {},
+    );
+  }
+
+  /**
+   * `pool_healthy` needs a pool that answers: a ping every second, which must
+   * come back within two. A hung pool thread turns /ready 503.
+   */
+  #heartbeat(pool: ActorThread<PoolApi>): void {
+    if (this.#closing || !pool.alive) return;
+    const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), POOL_HEARTBEAT_DEADLINE_MS).unref());
+    void Promise.race([pool.call((api) => api.heartbeat()).then(() => true, () => false), deadline]).then((answered) => {
+      this.#heartbeatOk = answered;
+      this.#updatePoolHealth();
+      if (!answered) this.#log.error({ actor: 'pool', deadline_ms: POOL_HEARTBEAT_DEADLINE_MS }, 'pool actor missed its heartbeat');
+      this.#heartbeatTimer = setTimeout(() => this.#heartbeat(pool), POOL_HEARTBEAT_INTERVAL_MS);
+      this.#heartbeatTimer.unref();
+    });
+  }
+
+  #sendSnapshot(listener: ActorThread<ListenerApi>): void {
+    const snapshot = this.#snapshot;
+    if (!snapshot) return;
+    void listener.call((api) => api.applySnapshot(snapshot)).then(
+      (version) => {
+        this.#applied.set(listener.id, version);
+        this.#updatePoolHealth();
+      },
+      () => {},
+    );
+  }
+
+  /**
+   * The pool answers its heartbeat and every live listener holds a snapshot.
+   * Not necessarily the newest: a listener one update behind still routes
+   * correctly, and /ready must not flap on every health flip.
+   */
+  #updatePoolHealth(): void {
+    const published = this.#snapshot !== undefined && this.#listeners.every((l) => !l.alive || this.#applied.has(l.id));
+    const poolHealthy = this.#heartbeatOk && published && (this.#pool?.alive ?? false);
+    if (poolHealthy !== this.#status.poolHealthy) this.#broadcastStatus({ ...this.#status, poolHealthy });
   }
 
   #startHealthChecker(sendBack: SendBack): void {
@@ -147,17 +210,23 @@ export class ActorRuntime {
       const listener = new ActorThread<ListenerApi>('listener', id, this.#failureReporter(sendBack, 'listener', id));
       this.#listeners.push(listener);
       const onEvent = (event: ListenerEvent) => {
-        if (event.type === 'listener.drained') this.#markDrained(event.id, sendBack);
+        switch (event.type) {
+          case 'listener.drained':
+            return this.#markDrained(event.id, sendBack);
+          case 'listener.passive':
+            return void this.#pool?.call((api) => api.reportPassive(event.report)).catch(() => {});
+          default:
+            assertNever(event);
+        }
       };
-      const result: BindResult = await listener.call(
-        (api) => api.start({ ...this.#init, id, port, connectionCounter: this.#counter }, Comlink.proxy(onEvent)) as Promise<BindResult>,
-      );
+      const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight };
+      const result: BindResult = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
       if (!result.ok) {
         sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
         return;
       }
       port = result.port;
-      if (this.#snapshot) void listener.call((api) => api.applySnapshot(this.#snapshot!)).catch(() => {});
+      this.#sendSnapshot(listener);
       void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
     }
     if (this.#closing) return;
