@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { exitWithin, killAll, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
+import { exitWithin, killAll, routingTo, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
@@ -11,9 +11,11 @@ const proxying = suite<{ a?: TestUpstream; b?: TestUpstream; sluice?: SluiceProc
 proxying.before(async (ctx) => {
   ctx.a = await startUpstream('a');
   ctx.b = await startUpstream('b');
-  ctx.sluice = startSluice(['-c', writeConfig(testConfig([{ port: ctx.a.port, weight: 3 }, { port: ctx.b.port, weight: 1 }]))]);
+  ctx.sluice = startSluice(['-c', writeConfig(testConfig([{ port: ctx.a.port, weight: 3 }, { port: ctx.b.port, weight: 1 }])), '--log-level', 'debug']);
   ctx.port = await ctx.sluice.port();
   await ctx.sluice.waitForLog(transitionTo('healthy'));
+  // `healthy` needs one healthy backend; the weights test needs both, in both listener threads.
+  await routingTo(ctx.sluice, 2, 2);
 });
 
 proxying.after(async (ctx) => {

@@ -58,7 +58,9 @@ export class ListenerServer {
   }
 
   applySnapshot(snapshot: PoolSnapshot): number {
-    return this.#upstreams.apply(snapshot);
+    const version = this.#upstreams.apply(snapshot);
+    this.#log.debug({ version, selectable: this.#upstreams.selectableCount, total: this.#upstreams.totalCount }, 'snapshot applied');
+    return version;
   }
 
   setStatus(status: ListenerStatus): void {

@@ -22,6 +22,10 @@ export interface TestUpstream {
   probes: number;
   /** Requests to this path are held until `release()`. */
   holdPath: string;
+  /** Status its health path answers with. */
+  healthStatus: number;
+  /** `reset`: forwarded requests get their connection destroyed (health probes still answered). */
+  mode: 'normal' | 'reset';
   /** Resolves when a held request has arrived. */
   nextHeld(): Promise<void>;
   release(): void;
@@ -37,8 +41,17 @@ export async function startUpstream(name: string, port = 0): Promise<TestUpstrea
   let server: Server;
   const makeServer = () =>
     createServer((req, res) => {
-      if (req.url === HEALTH_PATH) upstream.probes++;
-      else received.push({ method: req.method!, url: req.url!, headers: req.headers });
+      if (req.url === HEALTH_PATH) {
+        upstream.probes++;
+        res.writeHead(upstream.healthStatus, { 'content-length': '0' });
+        res.end();
+        return;
+      }
+      if (upstream.mode === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      received.push({ method: req.method!, url: req.url!, headers: req.headers });
       const answer = () => {
         const body = `${name}\n`;
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
@@ -61,6 +74,8 @@ export async function startUpstream(name: string, port = 0): Promise<TestUpstrea
     received,
     probes: 0,
     holdPath: '/slow',
+    healthStatus: 200,
+    mode: 'normal',
     nextHeld: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => heldWaiters.push(resolve))),
     release() {
       for (const answer of held.splice(0)) answer();
