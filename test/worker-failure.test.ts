@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tryConnect } from './support/http.ts';
+import { get, tryConnect, until } from './support/http.ts';
 import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
@@ -59,6 +59,26 @@ test('a listener thread crashing while healthy: the rest drain, exit 1', async (
   const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
   assert.is(last['from'], 'draining');
   assert.is(last['exit_code'], 1);
+});
+
+test('a hung pool actor misses its heartbeat: /ready turns 503 with pool_healthy false; stop still works', async () => {
+  const upstream = await startUpstream('a');
+  upstreams.push(upstream);
+  const triggerPort = await freePort();
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1, drain_timeout_ms: 1_000 }))], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `pool:0:hang-on-connect:${triggerPort}` },
+  });
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is((await get(port, '/ready')).status, 200);
+  assert.is(await tryConnect(triggerPort), 'connected');
+  await sluice.waitForLog((l) => l.msg === 'pool actor missed its heartbeat');
+  const ready = await until(() => get(port, '/ready'), (a) => a.status === 503);
+  assert.equal(JSON.parse(ready.body).checks, { backends_available: true, pool_healthy: false, cache_healthy: true });
+  // Routing goes on from the snapshot each listener holds.
+  assert.is((await get(port, '/still-routed')).body, 'a\n');
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0);
 });
 
 test.run();
