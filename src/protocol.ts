@@ -76,6 +76,9 @@ export interface ListenerInit extends ActorInit {
   connectionCounter: SharedArrayBuffer;
   /** Int32Array view over it: in-flight requests per backend slot, across all listener threads. */
   inFlight: SharedArrayBuffer;
+  /** The pool's latest snapshot, if it has published one: applied before the socket is bound. */
+  snapshot?: PoolSnapshot;
+  status: ListenerStatus;
 }
 
 export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
@@ -118,6 +121,10 @@ export interface PoolApi {
   start(init: ActorInit, onEvent: (event: PoolEvent) => void): Promise<void>;
   applyHealth(observation: HealthObservation): void;
   reportPassive(report: PassiveReport): void;
+  /** False when it was already there. */
+  addBackend(spec: BackendSpec): boolean;
+  /** False when it was not there. */
+  removeBackend(backend: BackendId): boolean;
   /** Answers at once; the supervisor's heartbeat. */
   heartbeat(): number;
   snapshot(): PoolSnapshot;
@@ -132,6 +139,8 @@ export interface HealthCheckerApi {
   start(init: ActorInit, onEvent: (event: HealthEvent) => void): Promise<void>;
   /** Passive health ejected it: count it unhealthy, so it needs `healthy_threshold` passes again. */
   markUnhealthy(backend: BackendId): void;
+  addBackend(spec: BackendSpec): void;
+  removeBackend(backend: BackendId): void;
   stop(): Promise<void>;
 }
 

@@ -24,6 +24,12 @@ const api: HealthCheckerApi = {
   markUnhealthy(backend) {
     checker?.markUnhealthy(backend);
   },
+  addBackend(spec) {
+    checker?.addBackend(spec);
+  },
+  removeBackend(backend) {
+    checker?.removeBackend(backend);
+  },
   async stop() {
     checker?.stop();
     log?.flush();

@@ -3,6 +3,7 @@
  * (reusePort) and forwards requests. Everything a request needs is held in
  * this thread; the supervisor only sends control: snapshots, status, drain.
  */
+import { loadRequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
@@ -25,9 +26,17 @@ const api: ListenerApi = {
     id = init.id;
     emit = onEvent;
     log = createLogger(init.log, { actor: 'listener', listener: id });
-    server = new ListenerServer(init.config, { connections: init.connectionCounter, inFlight: init.inFlight }, log, (report) =>
-      emit?.({ type: 'listener.passive', id, report }),
+    const hooks = await loadRequestHooks(init.config.proxy.request_hooks);
+    if (hooks) log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
+    server = new ListenerServer(
+      init.config,
+      { connections: init.connectionCounter, inFlight: init.inFlight },
+      log,
+      (report) => emit?.({ type: 'listener.passive', id, report }),
+      hooks,
     );
+    if (init.snapshot) server.applySnapshot(init.snapshot);
+    server.setStatus(init.status);
     const result = await server.bind(init.port);
     if (result.ok) log.debug({ port: result.port }, 'listening');
     return result;

@@ -60,6 +60,22 @@ const api: PoolApi = {
     publish();
     scheduleEjectionEnd();
   },
+  addBackend(spec) {
+    const added = started().add(spec);
+    if (added) {
+      log?.info({ backend: `${spec.address}:${spec.port}`, weight: spec.weight }, 'backend added');
+      publish();
+    }
+    return added;
+  },
+  removeBackend(backend) {
+    const removed = started().remove(backend);
+    if (removed) {
+      log?.info({ backend }, 'backend removed');
+      publish();
+    }
+    return removed;
+  },
   heartbeat: () => ++beats,
   snapshot: () => started().snapshot(Date.now()),
   async stop() {

@@ -86,7 +86,7 @@ Options:
   -w, --workers N        Listener threads (default: available CPUs)
       --pid-file FILE    Write the PID here; removed on exit
   -t, --test             Validate the configuration and exit (0 valid, 2 invalid)
-      --log-level LEVEL  trace|debug|info|warn|error|fatal
+      --log-level LEVEL  trace|debug|info|warn|error|fatal|silent
       --demo             Also start two demo upstreams in this process and proxy to them
   -h, --help             Show this help
   -V, --version          Show the version

@@ -60,7 +60,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
   const supervisor = new Supervisor({ config, logOptions, logger, handleSignals: true });
   for (const signal of earlySignals.take()) supervisor.stop(signal);
-  const exitCode = await supervisor.run();
+  const { exitCode } = await supervisor.run();
   await demo?.close();
   return exitCode;
 }

@@ -69,11 +69,11 @@ export function loadConfigFile(file: string): Config {
   return parseConfig(document, path, dirname(path));
 }
 
-function resolveRelativePaths(config: Config, baseDir: string): Config {
+export function resolveRelativePaths(config: Config, baseDir: string): Config {
   const at = (p: string | null) => (p === null ? null : resolve(baseDir, p));
   return {
     ...config,
-    proxy: { ...config.proxy, pid_file: at(config.proxy.pid_file) },
+    proxy: { ...config.proxy, pid_file: at(config.proxy.pid_file), request_hooks: at(config.proxy.request_hooks) },
     log: { ...config.log, file: at(config.log.file) },
   };
 }

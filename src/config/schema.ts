@@ -10,7 +10,7 @@ const millis = z.int().min(0).max(24 * 60 * 60 * 1000);
 const urlPath = z.string().startsWith('/');
 const optionalPath = urlPath.nullable();
 
-export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export const proxySchema = z.strictObject({
   listen_host: z.string().min(1).default('0.0.0.0'),
@@ -27,6 +27,8 @@ export const proxySchema = z.strictObject({
   live_path: optionalPath.default('/live'),
   upstream_connect_timeout_ms: millis.min(1).default(5000),
   upstream_timeout_ms: millis.min(1).default(60000),
+  /** A module of per-request hooks, loaded in every listener thread; relative to the config file. */
+  request_hooks: z.string().min(1).nullable().default(null),
 });
 
 const statusCode = z.int().min(100).max(599);

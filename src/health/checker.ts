@@ -6,7 +6,7 @@
  * so rounds never overlap.
  */
 import type { Config } from '../config/schema.ts';
-import { backendId, type BackendId, type HealthObservation } from '../protocol.ts';
+import { backendId, type BackendId, type BackendSpec, type HealthObservation } from '../protocol.ts';
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
@@ -22,6 +22,7 @@ export class HealthChecker {
   readonly #onFlip: FlipListener;
   readonly #tallies = new Map<BackendId, HealthTally>();
   readonly #accepts: (status: number) => boolean;
+  readonly #backends = new Map<BackendId, BackendSpec>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -29,6 +30,21 @@ export class HealthChecker {
     this.#config = config;
     this.#onFlip = onFlip;
     this.#accepts = statusMatcher(config.health_check.expected_status);
+    for (const backend of config.backends) this.#backends.set(backendId(backend), backend);
+  }
+
+  /** Probed from the next round on; a round never waits for it. */
+  addBackend(spec: BackendSpec): void {
+    this.#backends.set(backendId(spec), spec);
+    // Probe it at once rather than a whole interval later: it is unroutable until it passes.
+    void this.#probe(spec).then((result) => {
+      if (!this.#stopped && this.#backends.has(backendId(spec))) this.#observe(backendId(spec), result);
+    });
+  }
+
+  removeBackend(id: BackendId): void {
+    this.#backends.delete(id);
+    this.#tallies.delete(id);
   }
 
   start(): void {
@@ -54,9 +70,10 @@ export class HealthChecker {
 
   async #round(): Promise<void> {
     await Promise.all(
-      this.#config.backends.map(async (backend) => {
+      [...this.#backends].map(async ([id, backend]) => {
         const result = await this.#probe(backend);
-        if (!this.#stopped) this.#observe(backendId(backend), result);
+        // A backend removed while its probe ran is not reported.
+        if (!this.#stopped && this.#backends.has(id)) this.#observe(id, result);
       }),
     );
     if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), jittered(this.#config.health_check.interval_ms));

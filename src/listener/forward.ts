@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers.ts';
 import type { Upstreams } from './upstreams.ts';
+import type { BackendState } from '../protocol.ts';
 
 const MAX_RETRIES = 2;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -18,11 +19,22 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 /** What passive health counts against a backend: it could not be reached or did not answer. */
 const PASSIVE_FAILURES = new Set([...RETRYABLE, ...TIMEOUTS, 'ETIMEDOUT']);
 
+/** Where per-request hooks plug into forwarding; all optional, absent unless a hooks module is loaded. */
+export interface ForwardHooks {
+  /** The backend for the first attempt; undefined leaves it to the balancer. */
+  choosePeer?: () => Promise<BackendState | undefined>;
+  editRequestHeaders?: (headers: string[]) => Promise<string[]>;
+  editResponseHeaders?: (headers: Record<string, string | string[]>) => Promise<void>;
+  /** The backend whose response is being sent. */
+  onBackend?: (backend: BackendState) => void;
+}
+
 export interface ForwardContext {
   upstreams: Upstreams;
   /** While draining, every response announces `Connection: close`. */
   isDraining: () => boolean;
   onUpstreamError: (error: { backend: string; code: string }) => void;
+  hooks?: ForwardHooks;
 }
 
 function errorCode(error: unknown): string {
@@ -55,12 +67,15 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   if (ctx.upstreams.totalCount === 0) return sendPlain(res, 503, 'Service Unavailable: no backend configured', { 'retry-after': '1' }, draining);
 
   const withBody = hasBody(req);
-  const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  const hooks = ctx.hooks;
+  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
   let lastCode = 'NO_HEALTHY_BACKEND';
 
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
-    const backend = ctx.upstreams.pick(req, tried);
+    const chosen = attempt === 0 && hooks?.choosePeer ? await hooks.choosePeer() : undefined;
+    const backend = chosen ?? ctx.upstreams.pick(req, tried);
     if (!backend) break;
     tried.add(backend.id);
     const inFlight = ctx.upstreams.inFlight;
@@ -83,7 +98,17 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         continue;
       }
       ctx.upstreams.noteSuccess(backend.id);
+      hooks?.onBackend?.(backend);
       const responseHeaders = clientResponseHeaders(response.headers);
+      if (hooks?.editResponseHeaders) {
+        try {
+          await hooks.editResponseHeaders(responseHeaders);
+        } catch (error) {
+          // The upstream's body is not wanted any more; the caller answers 500.
+          response.body.destroy();
+          throw error;
+        }
+      }
       if (ctx.isDraining()) responseHeaders['connection'] = 'close';
       res.writeHead(response.statusCode, responseHeaders);
       try {

@@ -9,7 +9,8 @@ import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor } from './endpoints.ts';
-import { forward, sendPlain } from './forward.ts';
+import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './forward.ts';
+import { fromHeaderMap, newSession, toHeaderMap, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
 
@@ -25,14 +26,28 @@ export class ListenerServer {
   #draining = false;
 
   readonly #minHealthy: number;
+  readonly #hooks: RequestHooks | undefined;
+  readonly #forwardContext: ForwardContext;
 
-  constructor(config: Config, shared: { connections: SharedArrayBuffer; inFlight: SharedArrayBuffer }, log: Logger, onPassive: (report: PassiveReport) => void) {
+  constructor(
+    config: Config,
+    shared: { connections: SharedArrayBuffer; inFlight: SharedArrayBuffer },
+    log: Logger,
+    onPassive: (report: PassiveReport) => void,
+    hooks?: RequestHooks,
+  ) {
     const proxy = config.proxy;
     this.#proxy = proxy;
     this.#log = log;
     this.#minHealthy = config.health_check.min_healthy;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
     this.#upstreams = new Upstreams(config, new InFlight(shared.inFlight), onPassive);
+    this.#hooks = hooks;
+    this.#forwardContext = {
+      upstreams: this.#upstreams,
+      isDraining: () => this.#draining,
+      onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
+    };
     this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#handle(req, res));
     this.#server.on('connection', (socket) => this.#connections.admit(socket));
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -97,14 +112,82 @@ export class ListenerServer {
     }
     const endpoint = endpointFor(req.url ?? '/', this.#proxy);
     if (endpoint) return this.#answerEndpoint(endpoint, req, res);
-    forward(req, res, {
-      upstreams: this.#upstreams,
-      isDraining: () => this.#draining,
-      onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
-    }).catch((error: Error) => {
+    if (this.#hooks) return void this.#handleWithHooks(this.#hooks, req, res);
+    forward(req, res, this.#forwardContext).catch((error: Error) => {
       this.#log.error({ err: error }, 'forwarding failed');
       sendPlain(res, 502, 'Bad Gateway', {}, true);
     });
+  }
+
+  /** The same path as without hooks, with the user's code at each step; a throwing hook costs this request a 500. */
+  async #handleWithHooks(hooks: RequestHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const bytesBefore = req.socket.bytesWritten;
+    const session = newSession(req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
+    let current = 'onRequestStart';
+    // `current` names the step a thrown error belongs to: a hook (500) or forwarding itself (502).
+    const call = async <T>(name: keyof RequestHooks, run: () => T | Promise<T>): Promise<T> => {
+      const previous = current;
+      current = name;
+      const result = await run();
+      current = previous;
+      return result;
+    };
+    res.once('close', () => {
+      if (!hooks.onRequestEnd) return;
+      session.status = res.statusCode;
+      session.duration_ms = performance.now() - startedAt;
+      session.bytes = req.socket.bytesWritten - bytesBefore;
+      Promise.resolve()
+        .then(() => hooks.onRequestEnd!(session))
+        .catch((error: Error) => this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'));
+    });
+    const forwardHooks: ForwardHooks = {
+      onBackend: (backend) => (session.backend = backend.id),
+      ...(hooks.upstreamPeer && {
+        choosePeer: async () => {
+          const selectable = this.#upstreams.selectable;
+          const choice = await call('upstreamPeer', () => hooks.upstreamPeer!(session, selectable.map(({ address, port }) => ({ address, port }))));
+          return choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined;
+        },
+      }),
+      ...(hooks.upstreamRequestFilter && {
+        editRequestHeaders: async (flat) => {
+          const map = toHeaderMap(flat);
+          await call('upstreamRequestFilter', () => hooks.upstreamRequestFilter!(session, map));
+          return fromHeaderMap(map);
+        },
+      }),
+      ...(hooks.responseFilter && {
+        editResponseHeaders: async (headers) => {
+          await call('responseFilter', () => hooks.responseFilter!(session, headers));
+        },
+      }),
+    };
+    try {
+      if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart!(session));
+      const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter!(session)) : undefined;
+      if (filtered?.respond) return this.#respondFromHook(session, filtered.respond, res);
+      current = 'forward';
+      await forward(req, res, { ...this.#forwardContext, hooks: forwardHooks });
+    } catch (error) {
+      if (current === 'forward') {
+        this.#log.error({ err: error }, 'forwarding failed');
+        return sendPlain(res, 502, 'Bad Gateway', {}, true);
+      }
+      this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error }, `request hook ${current} failed`);
+      sendPlain(res, 500, 'Internal Server Error', {}, this.#draining);
+    }
+  }
+
+  #respondFromHook(session: Session, respond: { status: number; headers?: Record<string, string>; body?: string }, res: ServerResponse): void {
+    const body = respond.body ?? '';
+    res.writeHead(respond.status, {
+      'content-length': Buffer.byteLength(body),
+      ...respond.headers,
+      ...(this.#draining && { connection: 'close' }),
+    });
+    res.end(session.method === 'HEAD' ? undefined : body);
   }
 
   #answerEndpoint(name: 'health' | 'ready' | 'live', req: IncomingMessage, res: ServerResponse): void {

@@ -25,7 +25,7 @@ export class Upstreams {
   readonly inFlight: InFlight;
   #version = -1;
   #total = 0;
-  #selectable = 0;
+  #selectable: BackendState[] = [];
 
   constructor(config: Config, inFlight: InFlight, onPassive: (report: PassiveReport) => void) {
     this.#config = config;
@@ -41,7 +41,7 @@ export class Upstreams {
     if (snapshot.version < this.#version) return this.#version;
     this.#version = snapshot.version;
     this.#total = snapshot.backends.length;
-    this.#selectable = snapshot.backends.filter((b) => b.selectable).length;
+    this.#selectable = snapshot.backends.filter((b) => b.selectable);
     this.#balancer.reset(snapshot.backends.filter((b) => b.enabled));
     const present = new Set(snapshot.backends.map((b) => b.id));
     for (const [id, pool] of this.#pools) {
@@ -54,6 +54,11 @@ export class Upstreams {
   }
 
   get selectableCount(): number {
+    return this.#selectable.length;
+  }
+
+  /** The backends a request may go to now. */
+  get selectable(): readonly BackendState[] {
     return this.#selectable;
   }
 

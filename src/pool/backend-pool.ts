@@ -42,11 +42,40 @@ export class BackendPool {
     for (const spec of specs) this.#add(spec);
   }
 
-  #add(spec: BackendSpec): void {
+  #freeSlots: number[] = [];
+
+  #add(spec: BackendSpec): boolean {
     const id = backendId(spec);
-    if (this.#entries.has(id)) return;
+    if (this.#entries.has(id)) return false;
+    const slot = this.#freeSlots.shift() ?? this.#nextSlot++;
+    if (slot >= MAX_BACKEND_SLOTS) throw new RangeError(`at most ${MAX_BACKEND_SLOTS} backends`);
     // New backends start unhealthy: nothing is routed to them before their first passing check.
-    this.#entries.set(id, { spec, id, slot: this.#nextSlot++, healthy: false, ejectedUntil: 0, failures: 0 });
+    this.#entries.set(id, { spec, id, slot, healthy: false, ejectedUntil: 0, failures: 0 });
+    return true;
+  }
+
+  /** Adds a backend (unhealthy until its first passing check); false if it is already there. */
+  add(spec: BackendSpec): boolean {
+    if (!this.#add(spec)) return false;
+    this.#version++;
+    return true;
+  }
+
+  /**
+   * Removes a backend; false if unknown. Its slot is reused only by a later
+   * backend: listeners finish the requests already on it.
+   */
+  remove(id: BackendId): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry) return false;
+    this.#entries.delete(id);
+    this.#freeSlots.push(entry.slot);
+    this.#version++;
+    return true;
+  }
+
+  has(id: BackendId): boolean {
+    return this.#entries.has(id);
   }
 
   /** Returns true when the observation changed the backend's health. */

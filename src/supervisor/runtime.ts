@@ -15,6 +15,8 @@ import { MAX_BACKEND_SLOTS, selectableCount } from '../pool/backend-pool.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
 import type {
   ActorInit,
+  BackendId,
+  BackendSpec,
   BindResult,
   HealthCheckerApi,
   HealthEvent,
@@ -56,10 +58,35 @@ export class ActorRuntime {
   #closing = false;
   #listenersStarting: Promise<void> = Promise.resolve();
 
-  constructor(config: Config, log: LogOptions, logger: Logger) {
+  readonly #onStoppedAccepting: () => void;
+
+  constructor(config: Config, log: LogOptions, logger: Logger, onStoppedAccepting: () => void = () => {}) {
     this.#config = config;
     this.#init = { config, log };
     this.#log = logger;
+    this.#onStoppedAccepting = onStoppedAccepting;
+  }
+
+  get poolHealthy(): boolean {
+    return this.#status.poolHealthy;
+  }
+
+  /** Adds a backend through the pool actor (unhealthy until its first passing check). */
+  async addBackend(spec: BackendSpec): Promise<boolean> {
+    const pool = this.#pool;
+    if (!pool) throw new Error('the pool actor is not running');
+    const added = await pool.call((api) => api.addBackend(spec));
+    if (added) await this.#healthChecker?.call((api) => api.addBackend(spec));
+    return added;
+  }
+
+  /** Removes a backend; requests already on it finish. False when the pool did not have it. */
+  async removeBackend(id: BackendId): Promise<boolean> {
+    const pool = this.#pool;
+    if (!pool) throw new Error('the pool actor is not running');
+    const removed = await pool.call((api) => api.removeBackend(id));
+    if (removed) await this.#healthChecker?.call((api) => api.removeBackend(id));
+    return removed;
   }
 
   /** The port every listener serves (known once the first one bound, which matters for port 0). */
@@ -146,7 +173,12 @@ export class ActorRuntime {
       }
     };
     pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).then(
-      () => this.#heartbeat(pool),
+      () => {
+        // Answering its start counts as the first heartbeat.
+        this.#heartbeatOk = true;
+        this.#updatePoolHealth();
+        this.#heartbeatTimer = setTimeout(() => this.#heartbeat(pool), POOL_HEARTBEAT_INTERVAL_MS).unref();
+      },
       () => {},
     );
   }
@@ -219,15 +251,19 @@ export class ActorRuntime {
             assertNever(event);
         }
       };
-      const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight };
+      const snapshot = this.#snapshot;
+      const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status };
       const result: BindResult = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
       if (!result.ok) {
         sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
         return;
       }
       port = result.port;
-      this.#sendSnapshot(listener);
+      if (snapshot) this.#applied.set(id, snapshot.version);
+      // Whatever changed while it was starting.
+      if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
       void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
+      this.#updatePoolHealth();
     }
     if (this.#closing) return;
     this.#port = port;
@@ -244,9 +280,10 @@ export class ActorRuntime {
         const live = this.#listeners.filter((l) => l.alive);
         for (const l of live) this.#undrained.add(l.id);
         if (live.length === 0) return sendBack({ type: 'CONNECTIONS_DRAINED' });
-        void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() =>
-          this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections'),
-        );
+        void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() => {
+          this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections');
+          this.#onStoppedAccepting();
+        });
         return;
     }
   }

@@ -20,12 +20,13 @@
  * every listener; lifecycle state → every listener. A request is parsed,
  * balanced, forwarded and answered inside one listener thread.
  */
-import { createActor, toPromise, type Actor } from 'xstate';
+import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { Config } from '../config/schema.ts';
-import { SluiceError } from '../errors.ts';
+import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
 import type { Logger, LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
-import { exitCodeOf, lifecycleMachine, type LifecycleContext } from '../machines/lifecycle.ts';
+import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, type LifecycleState, type StopReason } from '../machines/lifecycle.ts';
+import { backendId, type BackendSpec } from '../protocol.ts';
 import { acquirePidFile, releasePidFile } from './pid-file.ts';
 import { ActorRuntime } from './runtime.ts';
 import { onParentExit, onStopSignals, startedByPackageManager } from './signals.ts';
@@ -36,12 +37,32 @@ const transitionMessages: Record<string, string> = {
   draining: 'Initiating graceful shutdown...',
 };
 
+/** How long a lifecycle hook may take before shutdown goes on without it. */
+export const HOOK_TIMEOUT_MS = 5_000;
+
+export interface SupervisorHooks {
+  /** Before the listeners accept (before the actors start). */
+  onStart?: () => unknown;
+  /** After the listeners stopped accepting. */
+  onStop?: () => unknown;
+}
+
 export interface SupervisorOptions {
   config: Config;
   logOptions: LogOptions;
   logger: Logger;
   /** Handle SIGTERM/SIGINT (the CLI does; an embedding program may not want to). */
   handleSignals?: boolean;
+  hooks?: SupervisorHooks;
+  /** Passed on to the lifecycle actor, e.g. to watch it in a debugger. */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/** How a run ended. `error` is set when it ended in a runtime failure. */
+export interface StopOutcome {
+  exitCode: 0 | 1;
+  reason: StopReason | 'pid_file_locked';
+  error?: SluiceError;
 }
 
 export class Supervisor {
@@ -51,20 +72,27 @@ export class Supervisor {
   readonly #runtime: ActorRuntime;
   readonly #lifecycle: Actor<typeof lifecycleMachine>;
   readonly #cleanups: (() => void)[] = [];
+  readonly #hooks: SupervisorHooks;
   #pidFileTaken = false;
+  #onStopCalled = false;
 
   constructor(options: SupervisorOptions) {
     this.config = options.config;
     this.#log = options.logger;
-    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger);
+    this.#hooks = options.hooks ?? {};
+    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, () => void this.#runOnStop());
     const proxy = options.config.proxy;
+    const recordTransitions = transitionInspector((record) => this.#onTransition(record));
     this.#lifecycle = createActor(lifecycleMachine.provide({ actors: this.#runtime.machineActors() }), {
       input: {
         startupTimeoutMs: proxy.startup_timeout_ms,
         gracePeriodMs: proxy.grace_period_ms,
         drainTimeoutMs: proxy.drain_timeout_ms,
       },
-      inspect: transitionInspector((record) => this.#onTransition(record)),
+      inspect: (event) => {
+        recordTransitions(event);
+        options.inspect?.(event);
+      },
     });
     if (options.handleSignals) {
       this.#cleanups.push(
@@ -83,14 +111,44 @@ export class Supervisor {
     return this.#runtime.port;
   }
 
+  get state(): LifecycleState {
+    return topLevelState(this.#lifecycle.getSnapshot().value);
+  }
+
+  get poolHealthy(): boolean {
+    return this.#runtime.poolHealthy;
+  }
+
+  /** Backends enabled, healthy and not ejected, in the pool's latest snapshot. */
+  get selectableBackends(): number {
+    return this.#runtime.snapshot?.backends.filter((b) => b.selectable).length ?? 0;
+  }
+
+  activeConnections(): number {
+    return this.#runtime.activeConnections();
+  }
+
+  forceCloseConnections(): Promise<number> {
+    return this.#runtime.forceCloseConnections();
+  }
+
+  /** While serving: through the pool and health-checker actors. */
+  addBackend(spec: BackendSpec): Promise<boolean> {
+    return this.#runtime.addBackend(spec);
+  }
+
+  removeBackend(spec: Pick<BackendSpec, 'address' | 'port'>): Promise<boolean> {
+    return this.#runtime.removeBackend(backendId(spec));
+  }
+
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
   stop(reason: string): void {
     this.#log.info({ signal: reason }, `Received ${reason}`);
     this.#lifecycle.send({ type: 'STOP', signal: reason });
   }
 
-  /** Runs the whole lifecycle; resolves with the process exit code. */
-  async run(): Promise<number> {
+  /** Runs the whole lifecycle; resolves with how it ended. */
+  async run(): Promise<StopOutcome> {
     const proxy = this.config.proxy;
     this.#log.info(
       { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: this.config.backends.length },
@@ -110,9 +168,10 @@ export class Supervisor {
         const err = error as SluiceError;
         this.#log.error({ code: err.code, pid_file: proxy.pid_file }, `Failed to start: ${err.message}`);
         this.#cleanup();
-        return 1;
+        return { exitCode: 1, reason: 'pid_file_locked', error: err };
       }
     }
+    await this.#runHook('onStart');
     this.#lifecycle.start();
     await toPromise(this.#lifecycle);
     return this.#teardown(this.#lifecycle.getSnapshot().context);
@@ -126,7 +185,30 @@ export class Supervisor {
     this.#log.info({ from: record.from, to: record.to, event: record.event }, transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
   }
 
-  async #teardown(context: LifecycleContext): Promise<number> {
+  /** A hook that throws or hangs is logged and never blocks the lifecycle. */
+  async #runHook(name: keyof SupervisorHooks): Promise<void> {
+    const hook = this.#hooks[name];
+    if (!hook) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`did not finish within ${HOOK_TIMEOUT_MS} ms`)), HOOK_TIMEOUT_MS);
+      });
+      await Promise.race([Promise.resolve().then(hook), timeout]);
+    } catch (error) {
+      this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: name, err: error }, `${name} hook failed: ${(error as Error)?.message ?? error}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #runOnStop(): Promise<void> {
+    if (this.#onStopCalled) return Promise.resolve();
+    this.#onStopCalled = true;
+    return this.#runHook('onStop');
+  }
+
+  async #teardown(context: LifecycleContext): Promise<StopOutcome> {
     const exitCode = exitCodeOf(context);
     if (context.failure && context.stopReason !== 'worker_failed') {
       const name = context.failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : context.failure.code;
@@ -143,17 +225,32 @@ export class Supervisor {
       }
     }
     await this.#runtime.stopAll();
+    await this.#runOnStop();
     this.#cleanup();
     const last = this.history.at(-1);
     this.#log.info(
       { from: last?.from, to: 'stopped', event: last?.event, reason: context.stopReason, exit_code: exitCode, force_closed: forceClosed },
       'Shutdown complete',
     );
-    return exitCode;
+    return { exitCode, reason: context.stopReason ?? 'drained', error: errorOf(context) };
   }
 
   #cleanup(): void {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
     if (this.#pidFileTaken && this.config.proxy.pid_file) releasePidFile(this.config.proxy.pid_file);
+  }
+}
+
+/** The typed error behind a failed run, for embedding programs. */
+function errorOf(context: LifecycleContext): SluiceError | undefined {
+  const failure = context.failure;
+  if (!failure) return undefined;
+  switch (context.stopReason) {
+    case 'startup_timeout':
+      return new StartupTimeout(failure.message);
+    case 'listen_failed':
+      return new ListenError(failure.code, failure.message);
+    default:
+      return new WorkerFailedError(failure.message);
   }
 }

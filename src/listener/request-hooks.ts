@@ -1,0 +1,87 @@
+/**
+ * Per-request hooks: a module the user names in `proxy.request_hooks`,
+ * imported once in every listener thread, so the code runs where the
+ * request is. Every export is optional and may be async. A hook that throws
+ * answers that request 500 and is logged; nothing else is affected. With no
+ * module configured none of this runs, and no session object is created.
+ */
+import { pathToFileURL } from 'node:url';
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface Session {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  client_ip: string;
+  /** Yours: carried from onRequestStart to onRequestEnd. */
+  ctx: Record<string, unknown>;
+  /** Set for onRequestEnd. */
+  status?: number;
+  duration_ms?: number;
+  /** Bytes sent to the client for this response: status line, headers and body. */
+  bytes?: number;
+  /** `address:port` of the backend that answered, if any. */
+  backend?: string;
+}
+
+export interface PeerChoice {
+  address: string;
+  port: number;
+}
+
+export type HeaderMap = Record<string, string | string[]>;
+
+export interface RequestFilterResult {
+  respond: { status: number; headers?: Record<string, string>; body?: string };
+}
+
+export interface RequestHooks {
+  onRequestStart?(session: Session): unknown;
+  onRequestEnd?(session: Session): unknown;
+  /** `{ respond }` answers without an upstream; `undefined` goes on. */
+  requestFilter?(session: Session): RequestFilterResult | undefined | Promise<RequestFilterResult | undefined>;
+  /** Choose the backend among the selectable ones; `undefined` leaves it to the balancer. */
+  upstreamPeer?(session: Session, backends: readonly PeerChoice[]): PeerChoice | undefined | Promise<PeerChoice | undefined>;
+  /** Edit the headers sent upstream (lower-case names), in place. */
+  upstreamRequestFilter?(session: Session, headers: HeaderMap): unknown;
+  /** Edit the response headers sent to the client (lower-case names), in place. */
+  responseFilter?(session: Session, headers: HeaderMap): unknown;
+}
+
+const hookNames = ['onRequestStart', 'onRequestEnd', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter'] as const;
+
+export async function loadRequestHooks(modulePath: string | null): Promise<RequestHooks | undefined> {
+  if (!modulePath) return undefined;
+  const module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown> & { default?: Record<string, unknown> };
+  const source = hookNames.some((name) => typeof module[name] === 'function') ? module : (module.default ?? {});
+  const hooks: RequestHooks = {};
+  for (const name of hookNames) {
+    const hook = source[name];
+    if (typeof hook === 'function') (hooks as Record<string, unknown>)[name] = hook;
+  }
+  return hooks;
+}
+
+/** Flat `[name, value, …]` → `{ name: value }` (lower-case; repeated names become arrays). */
+export function toHeaderMap(flat: readonly string[]): HeaderMap {
+  const map: HeaderMap = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    const existing = map[name];
+    map[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return map;
+}
+
+export function fromHeaderMap(map: HeaderMap): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of Object.entries(map)) {
+    for (const v of Array.isArray(value) ? value : [value]) flat.push(name, String(v));
+  }
+  return flat;
+}
+
+export function newSession(method: string, url: string, headers: IncomingHttpHeaders, clientIp: string): Session {
+  return { method, path: url, headers, client_ip: clientIp, ctx: {} };
+}
