@@ -8,7 +8,20 @@
 import { pathToFileURL } from 'node:url';
 import type { IncomingHttpHeaders } from 'node:http';
 
+/**
+ * The proxy as a request hook sees it, from the state its listener thread
+ * holds: the same questions the seed's readiness filter asks of `proxy`.
+ */
+export interface ProxyView {
+  isHealthy(): boolean;
+  hasHealthyBackends(): boolean;
+  pool: { isHealthy(): boolean };
+  cache: { isHealthy(): boolean };
+}
+
 export interface Session {
+  /** Readiness as this listener thread knows it. */
+  proxy: ProxyView;
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -82,6 +95,6 @@ export function fromHeaderMap(map: HeaderMap): string[] {
   return flat;
 }
 
-export function newSession(method: string, url: string, headers: IncomingHttpHeaders, clientIp: string): Session {
-  return { method, path: url, headers, client_ip: clientIp, ctx: {} };
+export function newSession(proxy: ProxyView, method: string, url: string, headers: IncomingHttpHeaders, clientIp: string): Session {
+  return { proxy, method, path: url, headers, client_ip: clientIp, ctx: {} };
 }

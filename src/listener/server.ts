@@ -10,7 +10,7 @@ import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '..
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor } from './endpoints.ts';
 import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './forward.ts';
-import { fromHeaderMap, newSession, toHeaderMap, type RequestHooks, type Session } from './request-hooks.ts';
+import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
 
@@ -28,6 +28,12 @@ export class ListenerServer {
   readonly #minHealthy: number;
   readonly #hooks: RequestHooks | undefined;
   readonly #forwardContext: ForwardContext;
+  readonly #view: ProxyView = {
+    isHealthy: () => this.#status.state === 'healthy',
+    hasHealthyBackends: () => this.#upstreams.selectableCount >= this.#minHealthy,
+    pool: { isHealthy: () => this.#status.poolHealthy },
+    cache: { isHealthy: () => true },
+  };
 
   constructor(
     config: Config,
@@ -123,7 +129,7 @@ export class ListenerServer {
   async #handleWithHooks(hooks: RequestHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
     const bytesBefore = req.socket.bytesWritten;
-    const session = newSession(req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
+    const session = newSession(this.#view, req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
     let current = 'onRequestStart';
     // `current` names the step a thrown error belongs to: a hook (500) or forwarding itself (502).
     const call = async <T>(name: keyof RequestHooks, run: () => T | Promise<T>): Promise<T> => {

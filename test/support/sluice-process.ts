@@ -33,7 +33,12 @@ export function killAll(): void {
 }
 
 export function startSluice(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SluiceProcess {
-  const child = spawn(process.execPath, [mainFile, ...args], {
+  return startNode([mainFile, ...args], options);
+}
+
+/** Any Node program, watched the same way (the seed examples, for one). */
+export function startNode(nodeArgs: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SluiceProcess {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, npm_lifecycle_event: undefined, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,24 @@
+// The seed's "Lifecycle Hooks": onStart before accepting, onStop after accepting stopped.
+import { HttpProxy } from 'sluice';
+
+function onProxyStart(proxy: HttpProxy): void {
+  console.log(`Proxy started on port ${proxy.config.listen_port}`);
+  // Initialize metrics, open log files, etc.
+}
+
+function onProxyStop(proxy: HttpProxy): void {
+  console.log('Proxy stopping...');
+  // Flush metrics, close log files, etc.
+}
+
+const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '192.168.1.10:8080').split(':');
+const proxy = HttpProxy.init({
+  listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080),
+  hooks: {
+    onStart: onProxyStart,
+    onStop: onProxyStop,
+  },
+  handleSignals: true,
+});
+await proxy.addBackend(address!, Number(port), 1);
+await proxy.serve();
