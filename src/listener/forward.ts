@@ -105,7 +105,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
           await hooks.editResponseHeaders(responseHeaders);
         } catch (error) {
           // The upstream's body is not wanted any more; the caller answers 500.
-          response.body.destroy();
+          // undici's body emits an abort error when destroyed: nobody else listens for it.
+          response.body.on('error', () => {}).destroy();
           throw error;
         }
       }
