@@ -118,7 +118,8 @@ export type PoolEvent =
   | { type: 'pool.ejected'; backend: BackendId; until: number };
 
 export interface PoolApi {
-  start(init: ActorInit, onEvent: (event: PoolEvent) => void): Promise<void>;
+  /** Returns the first snapshot, so that the supervisor holds one as soon as the pool is up. */
+  start(init: ActorInit, onEvent: (event: PoolEvent) => void): Promise<PoolSnapshot>;
   applyHealth(observation: HealthObservation): void;
   reportPassive(report: PassiveReport): void;
   /** False when it was already there. */

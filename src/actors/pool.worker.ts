@@ -44,7 +44,7 @@ const api: PoolApi = {
     pool = new BackendPool(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms });
     emit = onEvent;
     log.debug({ backends: config.backends.length }, 'pool ready');
-    publish();
+    return started().snapshot(Date.now());
   },
   applyHealth(observation: HealthObservation) {
     if (started().applyHealth(observation)) publish();

@@ -57,6 +57,9 @@ export class ActorRuntime {
   /** Set once teardown begins: no new thread may start after it. */
   #closing = false;
   #listenersStarting: Promise<void> = Promise.resolve();
+  /** Settles true once the pool actor has started (and published its set), false if it failed. */
+  readonly #poolStarted: Promise<boolean>;
+  #settlePoolStarted: (started: boolean) => void = () => {};
 
   readonly #onStoppedAccepting: () => void;
 
@@ -65,6 +68,7 @@ export class ActorRuntime {
     this.#init = { config, log };
     this.#log = logger;
     this.#onStoppedAccepting = onStoppedAccepting;
+    this.#poolStarted = new Promise((resolve) => (this.#settlePoolStarted = resolve));
   }
 
   get poolHealthy(): boolean {
@@ -137,6 +141,8 @@ export class ActorRuntime {
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
     this.#closing = true;
+    // A pool that never finished starting must not hold the listeners' start-up loop.
+    this.#settlePoolStarted(false);
     clearTimeout(this.#heartbeatTimer);
     // A listener still binding finishes first, so that it is stopped too.
     await this.#listenersStarting;
@@ -157,14 +163,18 @@ export class ActorRuntime {
   #startPool(sendBack: SendBack): void {
     const pool = new ActorThread<PoolApi>('pool', 0, this.#failureReporter(sendBack, 'pool', 0));
     this.#pool = pool;
+    const published = (snapshot: PoolSnapshot) => {
+      // Events travel on their own channel: never let an older snapshot replace a newer one.
+      if (this.#snapshot && this.#snapshot.version >= snapshot.version) return;
+      this.#snapshot = snapshot;
+      for (const listener of this.#listeners) this.#sendSnapshot(listener);
+      this.#updatePoolHealth();
+      sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(snapshot), total: snapshot.backends.length });
+    };
     const onEvent = (event: PoolEvent) => {
       switch (event.type) {
         case 'pool.published':
-          this.#snapshot = event.snapshot;
-          for (const listener of this.#listeners) this.#sendSnapshot(listener);
-          this.#updatePoolHealth();
-          sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(event.snapshot), total: event.snapshot.backends.length });
-          return;
+          return published(event.snapshot);
         case 'pool.ejected':
           void this.#healthChecker?.call((api) => api.markUnhealthy(event.backend)).catch(() => {});
           return;
@@ -173,13 +183,15 @@ export class ActorRuntime {
       }
     };
     pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).then(
-      () => {
+      (first) => {
+        published(first);
         // Answering its start counts as the first heartbeat.
         this.#heartbeatOk = true;
         this.#updatePoolHealth();
+        this.#settlePoolStarted(true);
         this.#heartbeatTimer = setTimeout(() => this.#heartbeat(pool), POOL_HEARTBEAT_INTERVAL_MS).unref();
       },
-      () => {},
+      () => this.#settlePoolStarted(false),
     );
   }
 
@@ -234,6 +246,8 @@ export class ActorRuntime {
   /**
    * Listener threads start one after another: the first binds the configured
    * port, the others bind the port it got (so port 0 means one port for all).
+   * Each is started only once the pool has published its set, which it gets
+   * with its start: no listener ever serves without a snapshot.
    */
   async #startListeners(sendBack: SendBack): Promise<void> {
     let port = this.#config.proxy.listen_port;
@@ -241,6 +255,8 @@ export class ActorRuntime {
     for (let id = 0; id < count && !this.#closing; id++) {
       const listener = new ActorThread<ListenerApi>('listener', id, this.#failureReporter(sendBack, 'listener', id));
       this.#listeners.push(listener);
+      // The thread boots meanwhile; a failed pool has already been reported.
+      if (!(await this.#poolStarted) || this.#closing) return;
       const onEvent = (event: ListenerEvent) => {
         switch (event.type) {
           case 'listener.drained':
@@ -259,7 +275,7 @@ export class ActorRuntime {
         return;
       }
       port = result.port;
-      if (snapshot) this.#applied.set(id, snapshot.version);
+      this.#applied.set(id, snapshot!.version);
       // Whatever changed while it was starting.
       if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
       void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
