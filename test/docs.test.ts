@@ -5,6 +5,9 @@ import * as assert from 'uvu/assert';
 import { lifecycleMachine } from '../src/machines/lifecycle.ts';
 import { mermaidStateDiagram, withDiagram } from '../src/machines/diagram.ts';
 import { configSchema } from '../src/config/schema.ts';
+import { errorCodes } from '../src/errors.ts';
+import { includedPaths, withIncludes } from '../scripts/doc-blocks.ts';
+import { readdirSync } from 'node:fs';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
@@ -28,6 +31,24 @@ test('docs/configuration.md documents every config key', () => {
     const shape = inner?.shape ?? inner?.def?.element?.shape ?? {};
     for (const key of Object.keys(shape)) assert.match(doc, `\`${key}\``, `${section}.${key} is not documented`);
   }
+});
+
+for (const doc of ['docs/embedding.md', 'docs/testing.md']) {
+  test(`${doc} shows the example files as they are (run \`npm run docs\` after changing one)`, () => {
+    const committed = read(doc);
+    assert.is(committed, withIncludes(committed, new URL('../', import.meta.url)));
+  });
+}
+
+test('every program in examples/ is shown in the docs', () => {
+  const shown = new Set([...includedPaths(read('docs/embedding.md')), ...includedPaths(read('docs/testing.md'))]);
+  const files = readdirSync(new URL('../examples/', import.meta.url)).map((f) => `examples/${f}`);
+  assert.equal(files.filter((f) => !shown.has(f)), []);
+});
+
+test('docs/errors.md lists every error code', () => {
+  const doc = read('docs/errors.md');
+  for (const code of Object.keys(errorCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
 });
 
 test('the README keeps the two setup commands word for word', () => {
