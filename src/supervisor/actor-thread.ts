@@ -10,10 +10,12 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ActorKind } from '../protocol.ts';
 
+// This repository runs the .ts sources; the published package runs the built .js.
+const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 const entryFiles: Record<ActorKind, URL> = {
-  listener: new URL('../actors/listener.worker.ts', import.meta.url),
-  pool: new URL('../actors/pool.worker.ts', import.meta.url),
-  'health-checker': new URL('../actors/health-checker.worker.ts', import.meta.url),
+  listener: new URL(`../actors/listener.worker.${extension}`, import.meta.url),
+  pool: new URL(`../actors/pool.worker.${extension}`, import.meta.url),
+  'health-checker': new URL(`../actors/health-checker.worker.${extension}`, import.meta.url),
 };
 
 export class ActorThread<Api> {
