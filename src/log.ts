@@ -17,13 +17,24 @@ export interface LogOptions {
   file: string | null;
 }
 
+type Destination = ReturnType<typeof pino.destination>;
+
+/** This thread's log file destinations, for reopenLogFiles(). */
+const fileDestinations = new Set<Destination>();
+
 export function createLogger(options: LogOptions, bindings: Record<string, unknown> = {}): Logger {
-  const destination = options.file ?? 1;
+  const destination = pino.destination({ dest: options.file ?? 1, sync: true, mkdir: options.file !== null });
+  if (options.file !== null) fileDestinations.add(destination);
   const stream =
     options.format === 'pretty'
       ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize: options.file === null && process.stdout.isTTY === true })
-      : pino.destination({ dest: destination, sync: true, mkdir: options.file !== null });
+      : destination;
   return pino({ level: options.level, base: { pid: process.pid, ...bindings } }, stream);
+}
+
+/** After logrotate moved the file (SIGUSR1, as nginx does): open the path anew. */
+export function reopenLogFiles(): void {
+  for (const destination of fileDestinations) destination.reopen();
 }
 
 export function resolveLogFormat(configured: 'json' | 'pretty', stdoutIsTTY: boolean): 'json' | 'pretty' {

@@ -106,6 +106,10 @@ export interface ListenerApi {
   closeListening(): void;
   /** Destroy every remaining client connection; returns how many there were. */
   forceClose(): number;
+  /** Its prom-client registry as JSON, for the supervisor to aggregate. */
+  metrics(): Promise<object[]>;
+  /** Reopen the log file (logrotate moved it: SIGUSR1). */
+  reopenLog(): void;
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }
@@ -128,6 +132,7 @@ export interface PoolApi {
   removeBackend(backend: BackendId): boolean;
   /** Answers at once; the supervisor's heartbeat. */
   heartbeat(): number;
+  reopenLog(): void;
   snapshot(): PoolSnapshot;
   stop(): Promise<void>;
 }
@@ -142,6 +147,8 @@ export interface HealthCheckerApi {
   markUnhealthy(backend: BackendId): void;
   addBackend(spec: BackendSpec): void;
   removeBackend(backend: BackendId): void;
+  metrics(): Promise<object[]>;
+  reopenLog(): void;
   stop(): Promise<void>;
 }
 

@@ -1,11 +1,13 @@
 /** The health-checker actor's thread: probes the backends and reports flips. */
 import { HealthChecker } from '../health/checker.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
+import { HealthMetrics } from '../metrics/health-metrics.ts';
 import type { ActorInit, HealthCheckerApi, HealthEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
 
 let checker: HealthChecker | undefined;
+const metrics = new HealthMetrics();
 let log: Logger | undefined;
 
 const api: HealthCheckerApi = {
@@ -18,12 +20,14 @@ const api: HealthCheckerApi = {
         `backend ${observation.backend} is ${observation.healthy ? 'healthy' : 'unhealthy'} (${observation.reason})`,
       );
       onEvent({ type: 'health.changed', observation, from });
-    });
+    }, (backend, passed) => metrics.observe(backend, passed));
     checker.start();
   },
   markUnhealthy(backend) {
     checker?.markUnhealthy(backend);
   },
+  metrics: () => metrics.json(),
+  reopenLog: reopenLogFiles,
   addBackend(spec) {
     checker?.addBackend(spec);
   },

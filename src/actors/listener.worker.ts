@@ -5,7 +5,7 @@
  */
 import { loadRequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
@@ -46,6 +46,8 @@ const api: ListenerApi = {
   beginDrain: () => started().beginDrain(),
   closeListening: () => started().closeListening(() => emit?.({ type: 'listener.drained', id })),
   forceClose: () => started().forceClose(),
+  metrics: () => started().metrics.json(),
+  reopenLog: reopenLogFiles,
   async stop() {
     await server?.stop();
     log?.flush();

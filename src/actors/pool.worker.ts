@@ -4,7 +4,7 @@
  * every listener, whenever routing changes. It decides passive ejections
  * from the failures the listeners report.
  */
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import { BackendPool } from '../pool/backend-pool.ts';
 import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
@@ -77,6 +77,7 @@ const api: PoolApi = {
     return removed;
   },
   heartbeat: () => ++beats,
+  reopenLog: reopenLogFiles,
   snapshot: () => started().snapshot(Date.now()),
   async stop() {
     clearTimeout(ejectionTimer);

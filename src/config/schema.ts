@@ -84,12 +84,21 @@ export const logSchema = z.strictObject({
   file: z.string().min(1).nullable().default(null),
 });
 
+export const adminSchema = z.strictObject({
+  listen_host: z.string().min(1).default('127.0.0.1'),
+  listen_port: port.default(9901),
+  /** When set, every admin request needs `Authorization: Bearer <token>`. */
+  token: z.string().min(1).nullable().default(null),
+});
+
 export const configSchema = z.strictObject({
   proxy: proxySchema.prefault({}),
   health_check: healthCheckSchema.prefault({}),
   load_balancing: loadBalancingSchema.prefault({}),
   backends: z.array(backendSchema).default([]),
   log: logSchema.prefault({}),
+  /** The admin listener (status, metrics, events, dashboard); off unless configured. */
+  admin: adminSchema.nullable().default(null),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -20,15 +20,17 @@ export const jittered = (interval: number, random: () => number = Math.random): 
 export class HealthChecker {
   readonly #config: Config;
   readonly #onFlip: FlipListener;
+  readonly #onProbe: (backend: BackendId, passed: boolean) => void;
   readonly #tallies = new Map<BackendId, HealthTally>();
   readonly #accepts: (status: number) => boolean;
   readonly #backends = new Map<BackendId, BackendSpec>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(config: Config, onFlip: FlipListener) {
+  constructor(config: Config, onFlip: FlipListener, onProbe: (backend: BackendId, passed: boolean) => void = () => {}) {
     this.#config = config;
     this.#onFlip = onFlip;
+    this.#onProbe = onProbe;
     this.#accepts = statusMatcher(config.health_check.expected_status);
     for (const backend of config.backends) this.#backends.set(backendId(backend), backend);
   }
@@ -80,6 +82,7 @@ export class HealthChecker {
   }
 
   #observe(id: BackendId, result: ProbeResult): void {
+    this.#onProbe(id, result.passed);
     const check = this.#config.health_check;
     const before = this.#tallies.get(id) ?? initialTally;
     const { tally, flipped } = observeHealth(before, result.passed, {

@@ -61,10 +61,11 @@ export function sendPlain(res: ServerResponse, status: number, text: string, ext
 const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
-export async function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
+/** Resolves, once the response is sent, with the backend that answered (undefined: the proxy answered). */
+export async function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<string | undefined> {
   const draining = ctx.isDraining();
-  if (isLoop(req.rawHeaders)) return sendPlain(res, 508, 'Loop Detected', {}, draining);
-  if (ctx.upstreams.totalCount === 0) return sendPlain(res, 503, 'Service Unavailable: no backend configured', { 'retry-after': '1' }, draining);
+  if (isLoop(req.rawHeaders)) return void sendPlain(res, 508, 'Loop Detected', {}, draining);
+  if (ctx.upstreams.totalCount === 0) return void sendPlain(res, 503, 'Service Unavailable: no backend configured', { 'retry-after': '1' }, draining);
 
   const withBody = hasBody(req);
   const hooks = ctx.hooks;
@@ -93,7 +94,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         lastCode = errorCode(error);
         ctx.onUpstreamError({ backend: backend.id, code: lastCode });
         if (PASSIVE_FAILURES.has(lastCode)) ctx.upstreams.noteFailure(backend.id, lastCode);
-        if (TIMEOUTS.has(lastCode)) return sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        if (TIMEOUTS.has(lastCode)) return void sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
         if (withBody || !RETRYABLE.has(lastCode)) break;
         continue;
       }
@@ -120,10 +121,11 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         ctx.onUpstreamError({ backend: backend.id, code: errorCode(error) });
         res.destroy();
       }
-      return;
+      return backend.id;
     } finally {
       inFlight.release(backend.slot);
     }
   }
   sendPlain(res, 502, 'Bad Gateway', {}, ctx.isDraining());
+  return undefined;
 }

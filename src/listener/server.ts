@@ -13,6 +13,7 @@ import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './fo
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
+import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -27,6 +28,7 @@ export class ListenerServer {
 
   readonly #minHealthy: number;
   readonly #hooks: RequestHooks | undefined;
+  readonly metrics = new ListenerMetrics();
   readonly #forwardContext: ForwardContext;
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
@@ -118,15 +120,19 @@ export class ListenerServer {
     }
     const endpoint = endpointFor(req.url ?? '/', this.#proxy);
     if (endpoint) return this.#answerEndpoint(endpoint, req, res);
-    if (this.#hooks) return void this.#handleWithHooks(this.#hooks, req, res);
-    forward(req, res, this.#forwardContext).catch((error: Error) => {
-      this.#log.error({ err: error }, 'forwarding failed');
-      sendPlain(res, 502, 'Bad Gateway', {}, true);
-    });
+    const startedAt = performance.now();
+    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res) : forward(req, res, this.#forwardContext);
+    done
+      .catch((error: Error) => {
+        this.#log.error({ err: error }, 'forwarding failed');
+        sendPlain(res, 502, 'Bad Gateway', {}, true);
+        return undefined;
+      })
+      .then((backend) => this.metrics.observe(res.statusCode, backend, (performance.now() - startedAt) / 1000));
   }
 
   /** The same path as without hooks, with the user's code at each step; a throwing hook costs this request a 500. */
-  async #handleWithHooks(hooks: RequestHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handleWithHooks(hooks: RequestHooks, req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
     const startedAt = performance.now();
     const bytesBefore = req.socket.bytesWritten;
     const session = newSession(this.#view, req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
@@ -173,16 +179,14 @@ export class ListenerServer {
     try {
       if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart!(session));
       const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter!(session)) : undefined;
-      if (filtered?.respond) return this.#respondFromHook(session, filtered.respond, res);
+      if (filtered?.respond) return void this.#respondFromHook(session, filtered.respond, res);
       current = 'forward';
-      await forward(req, res, { ...this.#forwardContext, hooks: forwardHooks });
+      return await forward(req, res, { ...this.#forwardContext, hooks: forwardHooks });
     } catch (error) {
-      if (current === 'forward') {
-        this.#log.error({ err: error }, 'forwarding failed');
-        return sendPlain(res, 502, 'Bad Gateway', {}, true);
-      }
+      if (current === 'forward') throw error;
       this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error }, `request hook ${current} failed`);
       sendPlain(res, 500, 'Internal Server Error', {}, this.#draining);
+      return undefined;
     }
   }
 

@@ -62,13 +62,61 @@ export class ActorRuntime {
   #settlePoolStarted: (started: boolean) => void = () => {};
 
   readonly #onStoppedAccepting: () => void;
+  readonly #onHealthChanged: (event: HealthEvent) => void;
 
-  constructor(config: Config, log: LogOptions, logger: Logger, onStoppedAccepting: () => void = () => {}) {
+  constructor(
+    config: Config,
+    log: LogOptions,
+    logger: Logger,
+    notify: { stoppedAccepting?: () => void; healthChanged?: (event: HealthEvent) => void } = {},
+  ) {
     this.#config = config;
     this.#init = { config, log };
     this.#log = logger;
-    this.#onStoppedAccepting = onStoppedAccepting;
+    this.#onStoppedAccepting = notify.stoppedAccepting ?? (() => {});
+    this.#onHealthChanged = notify.healthChanged ?? (() => {});
     this.#poolStarted = new Promise((resolve) => (this.#settlePoolStarted = resolve));
+  }
+
+  /** Every actor thread: kind, id, whether it runs, and how often it was restarted (no restarts yet). */
+  workers(): { id: number; kind: string; alive: boolean; restarts: number }[] {
+    const threads = [this.#pool, this.#healthChecker, ...this.#listeners].filter((t) => t !== undefined);
+    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: 0 }));
+  }
+
+  /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
+  backends(): { address: string; port: number; weight: number; healthy: boolean; enabled: boolean; ejected: boolean; in_flight: number }[] {
+    const inFlight = new InFlight(this.#inFlight);
+    return (this.#snapshot?.backends ?? []).map((b) => ({
+      address: b.address,
+      port: b.port,
+      weight: b.weight,
+      healthy: b.healthy,
+      enabled: b.enabled,
+      ejected: b.ejected,
+      in_flight: inFlight.get(b.slot),
+    }));
+  }
+
+  rejectedConnections(): number {
+    return readCounters(this.#counter).rejected;
+  }
+
+  /** Every thread's prom-client registry as JSON (threads that cannot answer are left out). */
+  async threadMetrics(): Promise<object[][]> {
+    const calls = [
+      ...this.#listeners.filter((l) => l.alive).map((l) => l.call((api) => api.metrics())),
+      ...(this.#healthChecker?.alive ? [this.#healthChecker.call((api) => api.metrics())] : []),
+    ];
+    const settled = await Promise.allSettled(calls);
+    return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /** SIGUSR1: every thread reopens its log file. */
+  reopenLogs(): void {
+    for (const l of this.#listeners) void l.call((api) => api.reopenLog()).catch(() => {});
+    void this.#pool?.call((api) => api.reopenLog()).catch(() => {});
+    void this.#healthChecker?.call((api) => api.reopenLog()).catch(() => {});
   }
 
   get poolHealthy(): boolean {
@@ -239,6 +287,7 @@ export class ActorRuntime {
     this.#healthChecker = checker;
     const onEvent = (event: HealthEvent) => {
       void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
+      this.#onHealthChanged(event);
     };
     checker.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).catch(() => {});
   }

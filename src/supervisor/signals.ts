@@ -45,3 +45,8 @@ export function onParentExit(onOrphaned: () => void, intervalMs = 500): () => vo
 
 /** True when npm (or another package manager's run-script) started this process. */
 export const startedByPackageManager = (): boolean => process.env['npm_lifecycle_event'] !== undefined;
+
+export function onSignal(signal: NodeJS.Signals, handler: () => void): () => void {
+  process.on(signal, handler);
+  return () => process.off(signal, handler);
+}

@@ -20,16 +20,18 @@
  * every listener; lifecycle state → every listener. A request is parsed,
  * balanced, forwarded and answered inside one listener thread.
  */
+import { EventEmitter } from 'node:events';
 import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { Config } from '../config/schema.ts';
 import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
-import type { Logger, LogOptions } from '../log.ts';
+import { reopenLogFiles, type Logger, type LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
 import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, type LifecycleState, type StopReason } from '../machines/lifecycle.ts';
-import { backendId, type BackendSpec } from '../protocol.ts';
+import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
+import { AdminServer } from '../admin/server.ts';
 import { acquirePidFile, releasePidFile } from './pid-file.ts';
 import { ActorRuntime } from './runtime.ts';
-import { onParentExit, onStopSignals, startedByPackageManager } from './signals.ts';
+import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
 import { listenerThreadCount } from './workers.ts';
 
 const transitionMessages: Record<string, string> = {
@@ -65,9 +67,17 @@ export interface StopOutcome {
   error?: SluiceError;
 }
 
+export interface SupervisorEvents {
+  transition: [TransitionRecord];
+  health: [HealthEvent];
+}
+
 export class Supervisor {
   readonly config: Config;
   readonly history: TransitionRecord[] = [];
+  /** Transitions and health flips as they happen (the admin /events stream listens here). */
+  readonly events = new EventEmitter<SupervisorEvents>();
+  readonly startedAt = new Date();
   readonly #log: Logger;
   readonly #runtime: ActorRuntime;
   readonly #lifecycle: Actor<typeof lifecycleMachine>;
@@ -75,12 +85,21 @@ export class Supervisor {
   readonly #hooks: SupervisorHooks;
   #pidFileTaken = false;
   #onStopCalled = false;
+  #drainStartedAt: number | undefined;
+  #admin: AdminServer | undefined;
+  /** The admin listener's port, when one is configured and bound. */
+  adminPort: number | undefined;
+  /** How long the drain took, once it is over. */
+  drainDurationSeconds: number | undefined;
 
   constructor(options: SupervisorOptions) {
     this.config = options.config;
     this.#log = options.logger;
     this.#hooks = options.hooks ?? {};
-    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, () => void this.#runOnStop());
+    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
+      stoppedAccepting: () => void this.#runOnStop(),
+      healthChanged: (event) => this.events.emit('health', event),
+    });
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
     this.#lifecycle = createActor(lifecycleMachine.provide({ actors: this.#runtime.machineActors() }), {
@@ -99,6 +118,9 @@ export class Supervisor {
         onStopSignals((signal) => this.stop(signal), { duplicateWindowMs: startedByPackageManager() ? 500 : 0 }),
       );
       if (startedByPackageManager()) this.#cleanups.push(onParentExit(() => this.stop('parent-exit')));
+      this.#cleanups.push(onSignal('SIGUSR1', () => this.reopenLogs()));
+      // SIGHUP's default action would end the process: a daemon must survive it.
+      this.#cleanups.push(onSignal('SIGHUP', () => this.#log.warn({ signal: 'SIGHUP' }, 'SIGHUP received: configuration reload is not supported yet; ignored')));
     }
   }
 
@@ -128,6 +150,11 @@ export class Supervisor {
     return this.#runtime.activeConnections();
   }
 
+  /** The actor threads, the backends and the thread metrics, for the admin endpoints. */
+  get runtime(): ActorRuntime {
+    return this.#runtime;
+  }
+
   forceCloseConnections(): Promise<number> {
     return this.#runtime.forceCloseConnections();
   }
@@ -139,6 +166,13 @@ export class Supervisor {
 
   removeBackend(spec: Pick<BackendSpec, 'address' | 'port'>): Promise<boolean> {
     return this.#runtime.removeBackend(backendId(spec));
+  }
+
+  /** SIGUSR1, as nginx: logrotate moved the log file, every thread opens it anew. */
+  reopenLogs(): void {
+    reopenLogFiles();
+    this.#runtime.reopenLogs();
+    this.#log.info({ signal: 'SIGUSR1' }, 'log files reopened');
   }
 
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
@@ -171,6 +205,19 @@ export class Supervisor {
         return { exitCode: 1, reason: 'pid_file_locked', error: err };
       }
     }
+    if (this.config.admin) {
+      const admin = new AdminServer(this, this.config.admin, this.#log);
+      try {
+        this.adminPort = await admin.listen();
+        this.#admin = admin;
+      } catch (error) {
+        const err = error as NodeJS.ErrnoException;
+        const message = `cannot listen on ${this.config.admin.listen_host}:${this.config.admin.listen_port} (admin): ${err.message}`;
+        this.#log.error({ code: err.code, reason: message }, `Failed to start: ${message}`);
+        this.#cleanup();
+        return { exitCode: 1, reason: 'listen_failed', error: new ListenError(err.code ?? 'LISTEN_FAILED', message) };
+      }
+    }
     await this.#runHook('onStart');
     this.#lifecycle.start();
     await toPromise(this.#lifecycle);
@@ -180,6 +227,9 @@ export class Supervisor {
   #onTransition(record: TransitionRecord): void {
     this.history.push(record);
     this.#runtime.setLifecycleState(record.to);
+    if (record.to === 'draining') this.#drainStartedAt = record.at;
+    if (record.to === 'stopped' && this.#drainStartedAt !== undefined) this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
+    this.events.emit('transition', record);
     // The line for `stopped` is written by the teardown, once it is true.
     if (record.to === 'stopped') return;
     this.#log.info({ from: record.from, to: record.to, event: record.event }, transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
@@ -228,6 +278,7 @@ export class Supervisor {
     await this.#runOnStop();
     this.#cleanup();
     const last = this.history.at(-1);
+    await this.#admin?.close();
     this.#log.info(
       { from: last?.from, to: 'stopped', event: last?.event, reason: context.stopReason, exit_code: exitCode, force_closed: forceClosed },
       'Shutdown complete',

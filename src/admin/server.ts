@@ -1,0 +1,140 @@
+/**
+ * The admin listener, in the main thread: status, Prometheus metrics,
+ * server-sent events and the dashboard. Loopback by default and never on the
+ * proxy port; with a token, every request needs `Authorization: Bearer`.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { SupervisorMetrics } from '../metrics/supervisor-metrics.ts';
+import type { HealthEvent } from '../protocol.ts';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+import type { TransitionRecord } from '../machines/history.ts';
+import { machineGraph } from './machine-graph.ts';
+import { statusDocument } from './status.ts';
+
+type AdminConfig = NonNullable<Config['admin']>;
+
+const assets: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+};
+
+/** Sent on open SSE streams so idle proxies and browsers keep them. */
+const SSE_KEEPALIVE_MS = 15_000;
+
+export class AdminServer {
+  readonly #supervisor: Supervisor;
+  readonly #config: AdminConfig;
+  readonly #log: Logger;
+  readonly #metrics: SupervisorMetrics;
+  readonly #server: Server;
+  readonly #streams = new Set<ServerResponse>();
+
+  constructor(supervisor: Supervisor, config: AdminConfig, log: Logger) {
+    this.#supervisor = supervisor;
+    this.#config = config;
+    this.#log = log;
+    this.#metrics = new SupervisorMetrics(supervisor);
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ host: this.#config.listen_host, port: this.#config.listen_port }, () => {
+        this.#server.off('error', reject);
+        const port = (this.#server.address() as AddressInfo).port;
+        this.#log.info({ host: this.#config.listen_host, port }, `Admin listening on ${this.#config.listen_host}:${port}`);
+        resolve(port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const stream of this.#streams) stream.end();
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** `Authorization: Bearer <token>`; or `?token=` for the browser's EventSource, which cannot set headers. */
+  #authorized(req: IncomingMessage): boolean {
+    const token = this.#config.token;
+    if (token === null) return true;
+    const fromQuery = new URL(req.url ?? '/', 'http://admin').searchParams.get('token');
+    const given = Buffer.from(fromQuery !== null ? `Bearer ${fromQuery}` : (req.headers.authorization ?? ''));
+    const expected = Buffer.from(`Bearer ${token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#authorized(req)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ error: 'unauthorized' }));
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' });
+      return void res.end();
+    }
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    try {
+      switch (path) {
+        case '/status':
+          return json(res, statusDocument(this.#supervisor));
+        case '/machine.json':
+          return json(res, machineGraph());
+        case '/metrics': {
+          const { contentType, body } = await this.#metrics.render();
+          res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+          return void res.end(body);
+        }
+        case '/events':
+          return this.#events(res);
+        default: {
+          const asset = assets[path];
+          if (!asset) {
+            res.writeHead(404, { 'content-type': 'application/json' });
+            return void res.end(JSON.stringify({ error: 'not found' }));
+          }
+          const body = readFileSync(new URL(`./dashboard/${asset.file}`, import.meta.url));
+          res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-store' });
+          return void res.end(body);
+        }
+      }
+    } catch (error) {
+      this.#log.error({ err: error, path }, 'admin request failed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  }
+
+  /** Server-sent events: `state` once on connect, then every transition and health flip. */
+  #events(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send('state', { state: this.#supervisor.state, history: statusDocument(this.#supervisor).history });
+    const onTransition = (record: TransitionRecord) => send('transition', { ...record, at: new Date(record.at).toISOString() });
+    const onHealth = (event: HealthEvent) =>
+      send('health', { backend: event.observation.backend, from: event.from ? 'healthy' : 'unhealthy', to: event.observation.healthy ? 'healthy' : 'unhealthy', reason: event.observation.reason });
+    const keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    this.#supervisor.events.on('transition', onTransition);
+    this.#supervisor.events.on('health', onHealth);
+    this.#streams.add(res);
+    res.once('close', () => {
+      clearInterval(keepalive);
+      this.#supervisor.events.off('transition', onTransition);
+      this.#supervisor.events.off('health', onHealth);
+      this.#streams.delete(res);
+    });
+  }
+}
+
+function json(res: ServerResponse, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

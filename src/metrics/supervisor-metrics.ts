@@ -1,0 +1,85 @@
+/**
+ * The admin /metrics endpoint: the supervisor's own gauges (lifecycle,
+ * backends, connections, restarts, drain) plus every thread's registry,
+ * summed by prom-client's aggregator.
+ */
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+
+const states = ['starting', 'healthy', 'draining', 'stopped'] as const;
+const actorKinds = ['listener', 'pool', 'health-checker'] as const;
+
+export class SupervisorMetrics {
+  readonly #registry = new Registry();
+  readonly #supervisor: Supervisor;
+
+  constructor(supervisor: Supervisor) {
+    this.#supervisor = supervisor;
+    const registers = [this.#registry];
+    new Gauge({
+      name: 'sluice_active_connections',
+      help: 'Client connections open now, over all listener threads.',
+      registers,
+      collect() {
+        this.set(supervisor.activeConnections());
+      },
+    });
+    new Counter({
+      name: 'sluice_connections_rejected_total',
+      help: 'Client connections closed at once because max_connections was reached.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(supervisor.runtime.rejectedConnections());
+      },
+    });
+    new Gauge({
+      name: 'sluice_lifecycle_state',
+      help: '1 for the current lifecycle state, 0 for the others.',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        for (const state of states) this.set({ state }, supervisor.state === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sluice_backend_healthy',
+      help: '1 when the backend can be chosen (enabled, healthy, not ejected).',
+      labelNames: ['backend'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const b of supervisor.runtime.backends()) {
+          this.set({ backend: `${b.address}:${b.port}` }, b.enabled && b.healthy && !b.ejected ? 1 : 0);
+        }
+      },
+    });
+    new Counter({
+      name: 'sluice_actor_restarts_total',
+      help: 'Actor threads restarted by the supervisor, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const workers = supervisor.runtime.workers();
+        for (const kind of actorKinds) this.inc({ kind }, workers.filter((w) => w.kind === kind).reduce((sum, w) => sum + w.restarts, 0));
+      },
+    });
+    new Gauge({
+      name: 'sluice_drain_duration_seconds',
+      help: 'How long the last drain took, from SIGTERM to the last connection closed.',
+      registers,
+      collect() {
+        const seconds = supervisor.drainDurationSeconds;
+        if (seconds !== undefined) this.set(seconds);
+      },
+    });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    const own = await this.#registry.getMetricsAsJSON();
+    const threads = await this.#supervisor.runtime.threadMetrics();
+    const merged = AggregatorRegistry.aggregate([own, ...threads]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+}
