@@ -16,6 +16,7 @@ export interface CliOptions {
   testOnly: boolean;
   logLevel?: LogLevel;
   demo: boolean;
+  daemon: boolean;
   help: boolean;
   version: boolean;
 }
@@ -28,6 +29,7 @@ const optionSpec = {
   test: { type: 'boolean', short: 't', default: false },
   'log-level': { type: 'string' },
   demo: { type: 'boolean', default: false },
+  daemon: { type: 'boolean', short: 'd', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'V', default: false },
 } as const;
@@ -59,6 +61,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     testOnly: values.test,
     logLevel: logLevel as LogLevel | undefined,
     demo: values.demo,
+    daemon: values.daemon,
     help: values.help,
     version: values.version,
   };
@@ -79,6 +82,8 @@ export function applyCliOverrides(config: Config, cli: CliOptions): Config {
 }
 
 export const usage = `Usage: sluice [OPTIONS]
+       sluice status [--pid-file FILE | -c CONFIG] [--url URL] [--json]
+       sluice stop [--pid-file FILE | -c CONFIG] [--timeout MS] [--force]
 
 Options:
   -p, --port PORT        Listen port (overrides the config; default: 8080)
@@ -88,11 +93,17 @@ Options:
   -t, --test             Validate the configuration and exit (0 valid, 2 invalid)
       --log-level LEVEL  trace|debug|info|warn|error|fatal|silent
       --demo             Also start two demo upstreams in this process and proxy to them
+  -d, --daemon           Run in the background; return once healthy (exit 0) or failed (exit 1)
   -h, --help             Show this help
   -V, --version          Show the version
 
+Commands:
+  status                 Is it running and healthy? (exit 0 yes, 1 no) --json: the admin status
+  stop                   SIGTERM, wait until it has exited; --force: SIGKILL after --timeout
+
 Signals:
   SIGTERM, SIGINT        Graceful shutdown (a second one stops at once)
+  SIGUSR1                Reopen log files (logrotate)
 
 Exit codes:
   0  stopped as asked   1  runtime failure   2  usage or config error

@@ -12,6 +12,9 @@ import { SluiceError } from '../errors.ts';
 import { createLogger, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
+import { reportToDaemonParent, startDaemon } from './daemon.ts';
+import { statusCommand } from './commands/status.ts';
+import { stopCommand } from './commands/stop.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -28,7 +31,21 @@ function loadConfig(cli: CliOptions): Config {
   return applyCliOverrides(fromFile, cli);
 }
 
+const commands: Record<string, (argv: readonly string[], out: (line: string) => void) => Promise<number>> = {
+  status: statusCommand,
+  stop: stopCommand,
+};
+
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
+  const command = argv[0] !== undefined ? commands[argv[0]] : undefined;
+  if (command) {
+    earlySignals.take();
+    try {
+      return await command(argv.slice(1), (line) => process.stdout.write(`${line}\n`));
+    } catch (error) {
+      return refuse(error);
+    }
+  }
   let cli: CliOptions;
   let config: Config;
   try {
@@ -49,6 +66,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     process.stdout.write(`sluice: configuration ${cli.config ?? '(defaults)'} is valid\n`);
     return 0;
   }
+  if (cli.daemon) return startDaemon(argv, config, (line) => process.stderr.write(`${line}\n`));
 
   let demo: DemoUpstreams | undefined;
   if (cli.demo) {
@@ -59,8 +77,10 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   const logger = createLogger(logOptions, { actor: 'supervisor' });
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
   const supervisor = new Supervisor({ config, logOptions, logger, handleSignals: true });
+  const reportFailure = reportToDaemonParent(supervisor);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
-  const { exitCode } = await supervisor.run();
+  const { exitCode, error } = await supervisor.run();
+  if (exitCode !== 0) reportFailure?.(error?.message ?? `exit code ${exitCode}`);
   await demo?.close();
   return exitCode;
 }

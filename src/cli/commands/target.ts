@@ -1,0 +1,37 @@
+/**
+ * Which running sluice a command talks to: its PID file and health URL,
+ * from flags or from the config file it was started with.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig } from '../../config/load.ts';
+import type { Config } from '../../config/schema.ts';
+import { UsageError } from '../../errors.ts';
+
+export interface Target {
+  pidFile: string;
+  healthUrl: string;
+  config: Config;
+}
+
+type Extra = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
+
+export function parseTarget<E extends Extra>(argv: readonly string[], extra: E) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { 'pid-file': { type: 'string' }, config: { type: 'string', short: 'c' }, url: { type: 'string' }, ...extra },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]!);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const config = typeof values['config'] === 'string' ? loadConfigFile(values['config']) : parseConfig({}, '(defaults)');
+  const pidFile = (values['pid-file'] as string | undefined) ?? config.proxy.pid_file;
+  if (!pidFile) throw new UsageError('no PID file: pass --pid-file FILE, or -c CONFIG with proxy.pid_file set');
+  const host = ['0.0.0.0', '::', ''].includes(config.proxy.listen_host) ? '127.0.0.1' : config.proxy.listen_host;
+  const healthUrl = (values['url'] as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.proxy.listen_port}${config.proxy.health_path ?? '/health'}`;
+  return { target: { pidFile, healthUrl, config } satisfies Target, values };
+}

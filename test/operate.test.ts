@@ -1,0 +1,156 @@
+/** Operating sluice: daemon mode, status and stop commands, log reopening, signals an operator sends. */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { get, until } from './support/http.ts';
+import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from './support/sluice-process.ts';
+import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+
+const main = join(repoRoot, 'src/main.ts');
+const upstreams: TestUpstream[] = [];
+const daemonPids: number[] = [];
+
+/** Runs `sluice …` to completion; never rejects (exit codes are what we test). */
+async function sluice(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function upstream(): Promise<TestUpstream> {
+  const u = await startUpstream('a');
+  upstreams.push(u);
+  return u;
+}
+
+/** A free loopback port (the daemon tests need to know the port before it starts). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test.after(async () => {
+  killAll();
+  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch {}
+  await Promise.all(upstreams.map((u) => u.close()));
+});
+
+test('-d returns once /ready is 200; status says healthy; stop reports the drain and removes the PID file', async () => {
+  const a = await upstream();
+  const dir = tempDir();
+  const port = await freePort();
+  const config = writeConfig({ ...testConfig([{ port: a.port }], { listen_port: port, pid_file: join(dir, 'sluice.pid') }), log: { file: join(dir, 'sluice.log') } });
+  const started = await sluice('-d', '-c', config);
+  assert.is(started.code, 0, started.stderr);
+  const pid = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
+  daemonPids.push(pid);
+  assert.match(started.stderr, `sluice started (PID: ${pid})`);
+  assert.is((await get(port, '/ready')).status, 200, 'ready as soon as -d returned');
+
+  const status = await sluice('status', '-c', config);
+  assert.is(status.code, 0, status.stdout + status.stderr);
+  assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${pid})`);
+
+  const stopped = await sluice('stop', '-c', config);
+  assert.is(stopped.code, 0);
+  assert.match(stopped.stdout, new RegExp(`^Proxy stopped \\(PID: ${pid}\\) after \\d+ ms`));
+  assert.not.ok(existsSync(join(dir, 'sluice.pid')));
+  const log = readFileSync(join(dir, 'sluice.log'), 'utf8');
+  assert.match(log, '"msg":"Shutdown complete"');
+
+  const after = await sluice('status', '-c', config);
+  assert.is(after.code, 1);
+  assert.is(after.stdout.trim(), 'Proxy not running (no PID file)');
+});
+
+test('-d when the child cannot start: the parent prints the error and exits 1', async () => {
+  const dir = tempDir();
+  const config = writeConfig(testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }));
+  const result = await sluice('-d', '-c', config);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, 'sluice: failed to start: no healthy backend within 300 ms');
+  assert.not.ok(existsSync(join(dir, 'sluice.pid')));
+});
+
+test('status: stale PID file, and running but unhealthy with the HTTP code', async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, 'sluice.pid');
+  writeFileSync(pidFile, '999999\n');
+  const stale = await sluice('status', '--pid-file', pidFile);
+  assert.is(stale.code, 1);
+  assert.is(stale.stdout.trim(), 'Proxy not running (stale PID file)');
+
+  // A proxy whose only backend is dead stays `starting`: /health answers 503.
+  const proc = startSluice(['-c', writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const port = await proc.port();
+  const unhealthy = await sluice('status', '--pid-file', pidFile, '--url', `http://127.0.0.1:${port}/health`);
+  assert.is(unhealthy.code, 1);
+  assert.is(unhealthy.stdout.trim(), `Proxy running but unhealthy (PID: ${proc.pid}, HTTP: 503)`);
+  proc.kill('SIGTERM');
+  await exitWithin(proc);
+});
+
+test('stop --timeout without --force leaves a stuck drain alone (exit 1); the drain then ends by itself', async () => {
+  const a = await upstream();
+  const pidFile = join(tempDir(), 'sluice.pid');
+  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const port = await proc.port();
+  await proc.waitForLog(transitionTo('healthy'));
+  const held = get(port, a.holdPath);
+  await a.nextHeld();
+  const patient = await sluice('stop', '--pid-file', pidFile, '--timeout', '300');
+  assert.is(patient.code, 1);
+  assert.match(patient.stdout, `Proxy still running after 300 ms (PID: ${proc.pid}); use --force to kill it`);
+  a.release();
+  assert.is((await held).status, 200);
+  assert.is((await exitWithin(proc)).code, 0);
+});
+
+test('stop --force: SIGKILL once the timeout has passed, and the PID file is removed', async () => {
+  const a = await upstream();
+  const pidFile = join(tempDir(), 'sluice.pid');
+  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const port = await proc.port();
+  await proc.waitForLog(transitionTo('healthy'));
+  const held = get(port, a.holdPath).catch(() => 'cut');
+  await a.nextHeld();
+  const forced = await sluice('stop', '--pid-file', pidFile, '--timeout', '300', '--force');
+  assert.is(forced.code, 0, forced.stdout + forced.stderr);
+  assert.match(forced.stdout, `Proxy killed (PID: ${proc.pid})`);
+  assert.is((await exitWithin(proc)).signal, 'SIGKILL');
+  assert.not.ok(existsSync(pidFile));
+  assert.is(await held, 'cut');
+  a.release();
+});
+
+test('SIGUSR1 reopens the log file after logrotate moved it; SIGHUP does not end the process', async () => {
+  const a = await upstream();
+  const dir = tempDir();
+  const logFile = join(dir, 'sluice.log');
+  const proc = startSluice(['-c', writeConfig({ ...testConfig([{ port: a.port }]), log: { file: logFile } })]);
+  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('"to":"healthy"'));
+  renameSync(logFile, `${logFile}.1`);
+  proc.kill('SIGUSR1');
+  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('log files reopened'));
+  proc.kill('SIGHUP');
+  await until(async () => readFileSync(logFile, 'utf8'), (text) => text.includes('SIGHUP received'));
+  proc.kill('SIGTERM');
+  assert.is((await exitWithin(proc)).code, 0);
+  assert.match(readFileSync(logFile, 'utf8'), '"msg":"Shutdown complete"');
+  assert.not.match(readFileSync(`${logFile}.1`, 'utf8'), 'Shutdown complete');
+});
+
+test.run();
