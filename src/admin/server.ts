@@ -18,11 +18,17 @@ import { statusDocument } from './status.ts';
 
 type AdminConfig = NonNullable<Config['admin']>;
 
-const assets: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
-  '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
-};
+/**
+ * The dashboard as one HTML document with its stylesheet and script inlined:
+ * one request, so `?token=` on the page's address is the only credential the
+ * browser needs (the script adds it to its own requests).
+ */
+function dashboardPage(): string {
+  const read = (file: string) => readFileSync(new URL(`./dashboard/${file}`, import.meta.url), 'utf8');
+  return read('index.html')
+    .replace('<link rel="stylesheet" href="dashboard.css">', () => `<style>\n${read('dashboard.css')}</style>`)
+    .replace('<script src="dashboard.js"></script>', () => `<script>\n${read('dashboard.js')}</script>`);
+}
 
 /** Sent on open SSE streams so idle proxies and browsers keep them. */
 const SSE_KEEPALIVE_MS = 15_000;
@@ -34,6 +40,7 @@ export class AdminServer {
   readonly #metrics: SupervisorMetrics;
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
+  readonly #page = dashboardPage();
 
   constructor(supervisor: Supervisor, config: AdminConfig, log: Logger) {
     this.#supervisor = supervisor;
@@ -94,16 +101,12 @@ export class AdminServer {
         }
         case '/events':
           return this.#events(res);
-        default: {
-          const asset = assets[path];
-          if (!asset) {
-            res.writeHead(404, { 'content-type': 'application/json' });
-            return void res.end(JSON.stringify({ error: 'not found' }));
-          }
-          const body = readFileSync(new URL(`./dashboard/${asset.file}`, import.meta.url));
-          res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-store' });
-          return void res.end(body);
-        }
+        case '/':
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+          return void res.end(this.#page);
+        default:
+          res.writeHead(404, { 'content-type': 'application/json' });
+          return void res.end(JSON.stringify({ error: 'not found' }));
       }
     } catch (error) {
       this.#log.error({ err: error, path }, 'admin request failed');

@@ -55,6 +55,7 @@ function drawChart(graph) {
     pairs.set(key, [...(pairs.get(key) ?? []), t.event]);
   }
   let lane = 0;
+  const labelsInto = new Map(); // straight edges into one state stack their labels
   for (const [key, events] of pairs) {
     const [source, target] = key.split('→');
     const a = boxes.get(source);
@@ -70,7 +71,9 @@ function drawChart(graph) {
     const midY = Math.min(sy, ty) + bend;
     const group = el('g', { class: 'edge' }, document.getElementById('chart'));
     el('path', { d: bend ? `M ${sx} ${sy - 10} Q ${midX} ${midY - 30} ${tx} ${ty - 10}` : `M ${sx} ${sy} L ${tx} ${ty}` }, group);
-    el('text', { x: midX, y: bend ? midY - 18 : Math.min(sy, ty) - 6 }, group).textContent = events.join(', ');
+    const stacked = bend ? 0 : (labelsInto.get(target) ?? 0);
+    if (!bend) labelsInto.set(target, stacked + 1);
+    el('text', { x: midX, y: bend ? midY - 18 : Math.min(sy, ty) - 6 + stacked * 26 }, group).textContent = events.join(', ');
   }
 }
 

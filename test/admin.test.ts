@@ -1,0 +1,112 @@
+/** The admin listener: status, metrics, events, the token, and never on the proxy port. */
+import { request as httpRequest } from 'node:http';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { get } from './support/http.ts';
+import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { testConfig, writeConfig } from './support/config-file.ts';
+
+const TOKEN = 's3cret-token';
+const admin = suite<{ a?: TestUpstream; sluice?: SluiceProcess; port?: number; adminPort?: number; config?: string }>('admin');
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+admin.before(async (ctx) => {
+  ctx.a = await startUpstream('a');
+  ctx.config = writeConfig({ ...testConfig([{ port: ctx.a.port, weight: 2 }], { workers: 2 }), admin: { listen_port: 0, token: TOKEN } });
+  ctx.sluice = startSluice(['-c', ctx.config, '--log-level', 'debug']);
+  ctx.port = await ctx.sluice.port();
+  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  await ctx.sluice.waitForLog(transitionTo('healthy'));
+  await routingTo(ctx.sluice, 2, 1);
+});
+
+admin.after(async (ctx) => {
+  ctx.sluice?.kill('SIGTERM');
+  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await ctx.a?.close();
+  killAll();
+});
+
+admin('without the token: 401 on every path; with it: 200', async (ctx) => {
+  for (const path of ['/status', '/metrics', '/', '/events']) {
+    const denied = await get(ctx.adminPort!, path);
+    assert.is(denied.status, 401, path);
+    assert.is(denied.headers['www-authenticate'], 'Bearer');
+  }
+  assert.is((await get(ctx.adminPort!, '/status', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  assert.is((await get(ctx.adminPort!, '/status', { headers: auth })).status, 200);
+});
+
+admin('/status has the lifecycle, history, backends, connections and workers', async (ctx) => {
+  const status = JSON.parse((await get(ctx.adminPort!, '/status', { headers: auth })).body);
+  assert.is(status.state, 'healthy');
+  assert.is(status.pid, ctx.sluice!.pid);
+  assert.ok(Date.parse(status.started_at) <= Date.now());
+  assert.ok(status.uptime_ms >= 0);
+  assert.equal(status.history.map((h: { from: string; to: string; event: string }) => [h.from, h.to]), [['starting', 'healthy']]);
+  assert.equal(status.backends, [{ address: '127.0.0.1', port: ctx.a!.port, weight: 2, healthy: true, enabled: true, ejected: false, in_flight: 0 }]);
+  assert.equal(status.connections.active, 0);
+  assert.equal(
+    status.workers.map((w: { kind: string; id: number; restarts: number }) => `${w.kind}:${w.id}:${w.restarts}`).sort(),
+    ['health-checker:0:0', 'listener:0:0', 'listener:1:0', 'pool:0:0'],
+  );
+});
+
+admin('/metrics sums what every listener thread counted', async (ctx) => {
+  for (let i = 0; i < 10; i++) assert.is((await get(ctx.port!, `/m${i}`)).status, 200);
+  const metrics = (await get(ctx.adminPort!, '/metrics', { headers: auth })).body;
+  const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
+  assert.is(value(`sluice_requests_total{code="200",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
+  assert.is(value('sluice_request_duration_seconds_count'), 10);
+  assert.is(value('sluice_lifecycle_state{state="healthy"}'), 1);
+  assert.is(value('sluice_lifecycle_state{state="starting"}'), 0);
+  assert.is(value(`sluice_backend_healthy{backend="127.0.0.1:${ctx.a!.port}"}`), 1);
+  assert.ok(value(`sluice_health_checks_total{backend="127.0.0.1:${ctx.a!.port}",result="pass"}`) >= 1);
+  assert.is(value('sluice_actor_restarts_total{kind="listener"}'), 0);
+  assert.is(value('sluice_active_connections'), 0);
+  assert.match(metrics, '# TYPE sluice_request_duration_seconds histogram');
+  assert.match(metrics, '# TYPE sluice_drain_duration_seconds gauge');
+});
+
+admin('the admin API is never served on the proxy port', async (ctx) => {
+  const before = ctx.a!.received.length;
+  const answer = await get(ctx.port!, '/status', { headers: auth });
+  assert.is(answer.body, 'a\n', 'forwarded to the backend like any path');
+  assert.is(ctx.a!.received.length, before + 1);
+});
+
+admin('/events streams the current state, then transitions as they happen (SIGTERM → draining → stopped)', async (ctx) => {
+  const events: { event: string; data: Record<string, unknown> }[] = [];
+  const closed = new Promise<void>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: ctx.adminPort, path: `/events?token=${TOKEN}` }, (res) => {
+      assert.is(res.headers['content-type'], 'text/event-stream');
+      let buffer = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.+)$/m.exec(block)?.[1];
+          const data = /^data: (.+)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+          if (event === 'state') ctx.sluice!.kill('SIGTERM');
+        }
+      });
+      res.on('end', resolve);
+      res.on('close', resolve);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  await closed;
+  assert.is(events[0]!.event, 'state');
+  assert.is(events[0]!.data['state'], 'healthy');
+  const transitions = events.filter((e) => e.event === 'transition').map((e) => `${e.data['from']}->${e.data['to']}`);
+  assert.equal(transitions, ['healthy->draining', 'draining->stopped']);
+  assert.is((await exitWithin(ctx.sluice!)).code, 0);
+});
+
+admin.run();

@@ -1,0 +1,65 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core):
+ * `healthy` is lit, SIGTERM lights `draining`, and a screenshot is saved.
+ * Without /usr/bin/chromium the test is skipped — unless SLUICE_REQUIRE_BROWSER=1
+ * (.ci/run sets it, after installing chromium), when its absence fails.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chromium, type Browser } from 'playwright-core';
+import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { startUpstream } from './support/upstream.ts';
+import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+let browser: Browser | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+
+test.after(async () => {
+  await browser?.close();
+  killAll();
+  for (const cleanup of cleanups) await cleanup();
+});
+
+test('the dashboard lights the current state and follows it live', async () => {
+  if (!available) {
+    assert.not.ok(process.env['SLUICE_REQUIRE_BROWSER'] === '1', `${CHROMIUM} is required (SLUICE_REQUIRE_BROWSER=1)`);
+    console.log(`  (skipped: ${CHROMIUM} is not installed; apt-get install chromium)`);
+    return;
+  }
+  const upstream = await startUpstream('a');
+  cleanups.push(() => upstream.close());
+  const token = 'dashboard-token';
+  const config = writeConfig({ ...testConfig([{ port: upstream.port }], { grace_period_ms: 3_000 }), admin: { listen_port: 0, token } });
+  const sluice = startSluice(['-c', config]);
+  const adminPort = (await sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  await sluice.waitForLog(transitionTo('healthy'));
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  await page.goto(`http://127.0.0.1:${adminPort}/?token=${token}`);
+  await page.waitForSelector('#chart .state.lit[data-state="healthy"]', { timeout: 10_000 });
+  const drawn = await page.$$eval('#chart .state', (nodes) => nodes.map((n) => n.getAttribute('data-state')));
+  assert.ok(['starting', 'healthy', 'draining', 'draining.grace', 'draining.closing', 'stopped'].every((s) => drawn.includes(s)), `drawn: ${drawn}`);
+  await page.waitForSelector('#backends tbody tr', { timeout: 10_000 });
+
+  sluice.kill('SIGTERM');
+  await page.waitForSelector('#chart .state.lit[data-state="draining"]', { timeout: 10_000 });
+  assert.is(await page.textContent('#state'), 'draining');
+  assert.match((await page.textContent('#timeline')) ?? '', 'healthy → draining');
+  const screenshot = join(tempDir('sluice-dashboard-'), 'dashboard.png');
+  await page.screenshot({ path: screenshot, fullPage: true });
+  assert.ok(statSync(screenshot).size > 10_000, 'a real screenshot was saved');
+  console.log(`  screenshot: ${screenshot}`);
+
+  assert.is((await exitWithin(sluice)).code, 0);
+});
+
+test.run();
