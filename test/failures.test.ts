@@ -68,6 +68,29 @@ test('POST is not retried: a refused backend gives 502 when no other backend is 
   await exitWithin(sluice);
 });
 
+test('a backend dying mid-body: the client connection is closed, the truncated body never looks complete', async () => {
+  const { createServer } = await import('node:http');
+  const dying = createServer((req, res) => {
+    if (req.url === '/healthz') return void res.end();
+    res.writeHead(200, { 'content-length': '100000' });
+    res.write('x'.repeat(1000), () => res.socket?.destroy());
+  });
+  await new Promise<void>((resolve) => dying.listen(0, '127.0.0.1', resolve));
+  const dyingPort = (dying.address() as { port: number }).port;
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: dyingPort }], { workers: 1 }))]);
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  const outcome = await get(port, '/big').then(
+    (answer) => `complete with ${answer.body.length} bytes`,
+    (error: NodeJS.ErrnoException) => error.code ?? error.message,
+  );
+  assert.ok(['ECONNRESET', 'aborted'].includes(outcome), `the client saw: ${outcome}`);
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+  dying.closeAllConnections();
+  dying.close();
+});
+
 test('tcp health checks: a listening backend becomes healthy', async () => {
   const a = await upstream('a');
   const sluice = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { workers: 1 }, { type: 'tcp' }))]);

@@ -1,15 +1,15 @@
 /**
  * Forwarding one client request to a backend and streaming the answer back.
  *
- * Bodies stream both ways through `pipeline`, so backpressure holds and a
- * failure on either side tears down the other. A request whose body cannot
+ * Bodies stream both ways with backpressure (`relay`, and undici reading
+ * the request), and a failure on either side tears down the other. A request whose body cannot
  * have been sent yet (no body) is retried on the next healthy backend when
  * the upstream refuses or resets before answering, at most twice.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers.ts';
+import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
 
@@ -114,7 +114,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       if (ctx.isDraining()) responseHeaders['connection'] = 'close';
       res.writeHead(response.statusCode, responseHeaders);
       try {
-        await pipeline(response.body, res);
+        await relay(response.body, res);
       } catch (error) {
         // The upstream died mid-body or the client went away: a truncated body
         // must never look complete, so the client connection goes.

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench`: sluice side by side with nginx, HAProxy, node-http-proxy
+ * and @fastify/http-proxy, in one run on this machine.
+ *
+ * Method: one upstream (nginx returning a short body, or a tiny Node server
+ * when nginx is missing) and wrk run on core 1; each proxy, one worker, is
+ * pinned to core 0 with taskset; `wrk -t1 -c64 -d<seconds>s --latency`
+ * against each in turn. Then sluice with two listener threads (on both
+ * cores, shared with wrk and the upstream), and the RSS of sluice holding
+ * 10,000 idle client connections. Ratios compare runs of the same session;
+ * absolute numbers depend on the machine and its neighbours.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
+const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+const children: ChildProcess[] = [];
+const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+const pinned = (core: string, command: string, args: string[]) => (has('taskset') ? ['taskset', ['-c', core, command, ...args]] : [command, args]) as [string, string[]];
+
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+function start(name: string, command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    if (/error|emerg|alert/i.test(text)) process.stderr.write(`[${name}] ${text}`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitUntilServing(port: number, path = '/'): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing answered 200 on port ${port}`);
+}
+
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+const port = () => nextPort++;
+
+function nginxConf(name: string, body: string): string {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  ${body} }\n`,
+  );
+  return conf;
+}
+
+async function startUpstream(): Promise<{ port: number; kind: string }> {
+  const upstreamPort = port();
+  if (has('nginx')) {
+    const conf = nginxConf('upstream', `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from the upstream\\n"; } }`);
+    start('upstream', ...pinned('1', 'nginx', ['-c', conf, '-p', work]));
+    await waitUntilServing(upstreamPort);
+    return { port: upstreamPort, kind: 'nginx' };
+  }
+  const script = `require('http').createServer((q,s)=>s.end('hello from the upstream\\n')).listen(${upstreamPort},'127.0.0.1')`;
+  start('upstream', ...pinned('1', process.execPath, ['-e', script]));
+  await waitUntilServing(upstreamPort);
+  return { port: upstreamPort, kind: 'node' };
+}
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: string;
+}
+
+function parseLatency(text: string, label: string): number {
+  const match = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)`, 'm').exec(text);
+  if (!match) return Number.NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+function wrk(name: string, targetPort: number, cores = '1'): Result {
+  const [command, args] = pinned(cores, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${targetPort}/`]);
+  const run = spawnSync(command, args, { encoding: 'utf8' });
+  const text = run.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN);
+  const errors = [/Socket errors: (.*)/.exec(text)?.[1], /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0]].filter(Boolean).join('; ');
+  return { name, rps, p50: parseLatency(text, '50%'), p99: parseLatency(text, '99%'), errors };
+}
+
+async function measure(name: string, targetPort: number, launch: () => ChildProcess | undefined, cores = '1'): Promise<Result> {
+  const child = launch();
+  await waitUntilServing(targetPort);
+  wrk(name, targetPort, cores); // warm-up (JIT, connection pools), not counted
+  const result = wrk(name, targetPort, cores);
+  if (child) await stop(child);
+  console.log(`${name.padEnd(34)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms ${result.errors}`);
+  return result;
+}
+
+function sluiceConfig(upstreamPort: number, listenPort: number, workers: number): string {
+  const file = join(work, `sluice-${listenPort}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000 },
+      backends: [{ address: '127.0.0.1', port: upstreamPort }],
+      log: { level: 'warn' },
+    }),
+  );
+  return file;
+}
+
+const sluiceMain = join(root, 'src/main.ts');
+
+async function rssWithIdleConnections(upstreamPort: number, count: number): Promise<{ before: number; after: number; opened: number }> {
+  const listenPort = port();
+  const child = start('sluice-rss', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstreamPort, listenPort, 1)]));
+  await waitUntilServing(listenPort, '/ready');
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+  const before = rss();
+  const sockets: Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = connect({ host: '127.0.0.1', port: listenPort });
+    socket.on('error', () => {});
+    sockets.push(socket);
+    if (i % 500 === 499) await new Promise((r) => setTimeout(r, 20));
+  }
+  await Promise.all(sockets.map((s) => new Promise((resolve) => (s.connecting ? s.once('connect', resolve).once('error', resolve) : resolve(undefined)))));
+  await new Promise((r) => setTimeout(r, 500));
+  const opened = sockets.filter((s) => !s.destroyed).length;
+  const after = rss();
+  sockets.forEach((s) => s.destroy());
+  await stop(child);
+  return { before, after, opened };
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['wrk']) if (!has(tool)) throw new Error(`${tool} is needed: apt-get install wrk nginx-light haproxy`);
+  const upstream = await startUpstream();
+  console.log(`upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1\n`);
+  const results: Result[] = [];
+  results.push(await measure('upstream directly', upstream.port, () => undefined));
+  {
+    const p = port();
+    results.push(await measure('sluice (1 listener thread)', p, () => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)]))));
+  }
+  if (has('nginx')) {
+    const p = port();
+    const conf = nginxConf(`proxy-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
+    results.push(await measure('nginx (1 worker, upstream keepalive)', p, () => start('nginx', ...pinned('0', 'nginx', ['-c', conf, '-p', work]))));
+  }
+  if (has('haproxy')) {
+    const p = port();
+    const cfg = join(work, `haproxy-${p}.cfg`);
+    writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${p}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${upstream.port}\n`);
+    results.push(await measure('HAProxy (1 thread)', p, () => start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']))));
+  }
+  {
+    const p = port();
+    results.push(await measure('node-http-proxy (keep-alive agent)', p, () => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`]))));
+  }
+  {
+    const p = port();
+    results.push(await measure('@fastify/http-proxy', p, () => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`]))));
+  }
+  {
+    const p = port();
+    results.push(await measure('sluice (2 listener threads, cores 0-1)', p, () => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])), '0,1'));
+  }
+
+  const sluice = results.find((r) => r.name.startsWith('sluice (1'))!;
+  console.log('\nsluice (1 thread) relative to each, same run:');
+  for (const r of results) {
+    if (r === sluice || r.name.startsWith('sluice')) continue;
+    console.log(`  vs ${r.name.padEnd(36)} req/s ×${(sluice.rps / r.rps).toFixed(2)}   p99 ×${(sluice.p99 / r.p99).toFixed(2)}`);
+  }
+  const idle = Number(process.env['BENCH_IDLE'] ?? 10_000);
+  const memory = await rssWithIdleConnections(upstream.port, idle);
+  console.log(`\nsluice RSS: ${memory.before.toFixed(0)} MB idle, ${memory.after.toFixed(0)} MB with ${memory.opened} idle client connections (+${((memory.after - memory.before) * 1024 / memory.opened).toFixed(1)} kB each)`);
+  const out = join(root, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, connections, upstream: upstream.kind, results, memory }, null, 2));
+  console.log(`\nresults: bench/results/latest.json`);
+  for (const child of children) await stop(child);
+}
+
+await main();
+process.exit(0);
