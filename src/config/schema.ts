@@ -27,6 +27,10 @@ export const proxySchema = z.strictObject({
   live_path: optionalPath.default('/live'),
   upstream_connect_timeout_ms: millis.min(1).default(5000),
   upstream_timeout_ms: millis.min(1).default(60000),
+  /** Request headers must be complete within this (slowloris): 408, connection closed. */
+  client_header_timeout_ms: millis.min(100).default(10000),
+  /** An idle keep-alive client connection is closed after this. */
+  client_keepalive_timeout_ms: millis.min(100).default(5000),
   /** A module of per-request hooks, loaded in every listener thread; relative to the config file. */
   request_hooks: z.string().min(1).nullable().default(null),
 });

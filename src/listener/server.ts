@@ -56,12 +56,27 @@ export class ListenerServer {
       isDraining: () => this.#draining,
       onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
     };
-    this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.#handle(req, res));
+    this.#server = createServer(
+      {
+        maxHeaderSize: MAX_HEADER_BYTES,
+        headersTimeout: proxy.client_header_timeout_ms,
+        keepAliveTimeout: proxy.client_keepalive_timeout_ms,
+        // The whole request (headers and body) may take longer than its headers: uploads.
+        requestTimeout: Math.max(300_000, proxy.client_header_timeout_ms + 1),
+        // Node checks the header deadline on this interval (default 30 s, far too late
+        // against slowloris); keepAliveTimeout already runs on a per-socket timer.
+        connectionsCheckingInterval: Math.min(250, proxy.client_header_timeout_ms / 4),
+      },
+      (req, res) => this.#handle(req, res),
+    );
+    // A client may half-close once its request is sent (`nc -N`, some load balancers' health
+    // checks). Node's default aborts the request at that FIN; nginx answers it. So do we.
+    (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#server.on('connection', (socket) => this.#connections.admit(socket));
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      // Node's parser refused the request: answer with the status it implies, never forward.
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      // Node's parser refused the request, or its headers came too slowly: answer, never forward.
+      const [status, reason] = clientErrorStatus(error.code);
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }
@@ -213,5 +228,16 @@ export class ListenerServer {
       ...(this.#draining && { connection: 'close' }),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+}
+
+function clientErrorStatus(code: string | undefined): [number, string] {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'Request Header Fields Too Large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'Request Timeout'];
+    default:
+      return [400, 'Bad Request'];
   }
 }
