@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { get, until } from './support/http.ts';
+import { freePort, get, until } from './support/http.ts';
 import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
@@ -31,16 +31,6 @@ async function upstream(): Promise<TestUpstream> {
   return u;
 }
 
-/** A free loopback port (the daemon tests need to know the port before it starts). */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 test.after(async () => {
   killAll();

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { get, tryConnect } from './support/http.ts';
+import { freePort, get, tryConnect, until } from './support/http.ts';
 import { exitWithin, killAll, startNode, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
@@ -22,16 +22,6 @@ test.after(async () => {
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-/** A free loopback port for examples that take a fixed port, as the seed's do. */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function runExample(name: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ program: SluiceProcess; port: number; backend: TestUpstream }> {
   const backend = await startUpstream('seed-backend');
@@ -145,7 +135,6 @@ test('readiness endpoint as a filter: /readyz answered in the listener thread, 2
   assert.not.ok(backend.received.some((r) => r.url === '/readyz'), 'never forwarded');
   await backend.close();
   await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'unhealthy');
-  const { until } = await import('./support/http.ts');
   const down = await until(() => get(port, '/readyz'), (a) => a.status === 503);
   assert.is(JSON.parse(down.body).checks.backends_available, false);
   sluice.kill('SIGTERM');

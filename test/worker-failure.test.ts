@@ -1,9 +1,8 @@
 /** A crashing worker thread becomes an event the supervisor handles: never an unhandled crash of the process. */
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { get, tryConnect, until } from './support/http.ts';
+import { freePort, get, tryConnect, until } from './support/http.ts';
 import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
@@ -16,14 +15,6 @@ test.after(async () => {
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 test('the pool thread crashing during starting: logged, stopped, exit 1', async () => {
   const upstream = await startUpstream('a');

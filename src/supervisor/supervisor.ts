@@ -5,20 +5,25 @@
  *   ┌────────────────────────────────┐       ┌──────────────────────────────┐
  *   │ CLI, config, PID file, signals │       │ pool            backends,    │
  *   │ lifecycle machine (XState)     │◄─────►│                 weights,     │
- *   │   starting → healthy →         │comlink│                 health       │
- *   │   draining → stopped           │       ├──────────────────────────────┤
- *   │ ActorRuntime: spawns, watches, │◄─────►│ health-checker  probes       │
- *   │   relays control messages      │       ├──────────────────────────────┤
- *   │ logs transitions (pino)        │◄─────►│ listener × N    accept,      │
- *   └────────────────────────────────┘       │  (reusePort)    forward,     │
- *          │ SharedArrayBuffer: live         │                 /health …    │
- *          └─ connections (Atomics) ────────►│                 upstream     │
- *                                            │                 keep-alive   │
+ *   │   starting → healthy →         │comlink│                 health,      │
+ *   │   draining → stopped           │       │                 ejections    │
+ *   │ lifecycle hooks (onStart/Stop) │       ├──────────────────────────────┤
+ *   │ ActorRuntime: spawns, watches, │◄─────►│ health-checker  probes,      │
+ *   │   relays control messages,     │       │                 hysteresis   │
+ *   │   pool heartbeat               │       ├──────────────────────────────┤
+ *   │ admin listener: /status,       │◄─────►│ listener × N    accept,      │
+ *   │   /metrics, /events, dashboard │       │  (reusePort)    balance,     │
+ *   │ transition log (pino)          │       │                 forward,     │
+ *   └────────────────────────────────┘       │                 /health …,   │
+ *          │ SharedArrayBuffers (Atomics):   │                 request hooks│
+ *          │  live connections,              │                 upstream     │
+ *          └─ in-flight per backend ────────►│                 keep-alive   │
  *                                            └──────────────────────────────┘
  *
  * Control flows through the supervisor: health flips → pool → snapshot →
- * every listener; lifecycle state → every listener. A request is parsed,
- * balanced, forwarded and answered inside one listener thread.
+ * every listener; passive failures listener → pool; lifecycle state → every
+ * listener. A request is parsed, balanced, forwarded and answered inside one
+ * listener thread.
  */
 import { EventEmitter } from 'node:events';
 import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';

@@ -49,3 +49,14 @@ export async function until<T>(probe: () => Promise<T>, accept: (value: T) => bo
   }
   throw new Error(`condition not reached after ${attempts} attempts; last: ${JSON.stringify(last)}`);
 }
+
+/** A loopback port free a moment ago (for programs that must be told their port before they start). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -2,24 +2,15 @@
  * `sluice status`: the seed's check_status.sh, built in — same messages,
  * same exit codes. `--json` prints the admin /status document instead.
  */
-import { readPid, isProcessAlive } from '../../supervisor/pid-file.ts';
-import { existsSync } from 'node:fs';
 import { request } from 'undici';
 import { UsageError } from '../../errors.ts';
-import { parseTarget } from './target.ts';
+import { parseTarget, runningPid } from './target.ts';
 
 export async function statusCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
   const { target, values } = parseTarget(argv, { json: { type: 'boolean', default: false } });
   if (values['json']) return printAdminStatus(target.config, out);
-  if (!existsSync(target.pidFile)) {
-    out('Proxy not running (no PID file)');
-    return 1;
-  }
-  const pid = readPid(target.pidFile);
-  if (pid === undefined || !isProcessAlive(pid)) {
-    out('Proxy not running (stale PID file)');
-    return 1;
-  }
+  const pid = runningPid(target.pidFile, out);
+  if (pid === undefined) return 1;
   const code = await httpStatus(target.healthUrl);
   if (code === 200) {
     out(`Proxy running and healthy (PID: ${pid})`);

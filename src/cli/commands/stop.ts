@@ -3,11 +3,10 @@
  * has exited and say how long the drain took. `--force` sends SIGKILL once
  * `--timeout` has passed.
  */
-import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isProcessAlive, readPid, releasePidFile } from '../../supervisor/pid-file.ts';
+import { isProcessAlive, releasePidFile } from '../../supervisor/pid-file.ts';
 import { UsageError } from '../../errors.ts';
-import { parseTarget } from './target.ts';
+import { parseTarget, runningPid } from './target.ts';
 
 const POLL_MS = 50;
 
@@ -26,15 +25,8 @@ export async function stopCommand(argv: readonly string[], out: (line: string) =
   // Long enough for a whole drain by default: grace period, drain timeout, and a moment to flush.
   const timeoutMs = values['timeout'] === undefined ? proxy.grace_period_ms + proxy.drain_timeout_ms + 5_000 : Number(values['timeout']);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
-  if (!existsSync(target.pidFile)) {
-    out('Proxy not running (no PID file)');
-    return 1;
-  }
-  const pid = readPid(target.pidFile);
-  if (pid === undefined || !isProcessAlive(pid)) {
-    out('Proxy not running (stale PID file)');
-    return 1;
-  }
+  const pid = runningPid(target.pidFile, out);
+  if (pid === undefined) return 1;
   const started = Date.now();
   process.kill(pid, 'SIGTERM');
   if (await exitedWithin(pid, timeoutMs)) {

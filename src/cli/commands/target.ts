@@ -2,7 +2,9 @@
  * Which running sluice a command talks to: its PID file and health URL,
  * from flags or from the config file it was started with.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
 import { loadConfigFile, parseConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { UsageError } from '../../errors.ts';
@@ -34,4 +36,21 @@ export function parseTarget<E extends Extra>(argv: readonly string[], extra: E) 
   const host = ['0.0.0.0', '::', ''].includes(config.proxy.listen_host) ? '127.0.0.1' : config.proxy.listen_host;
   const healthUrl = (values['url'] as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.proxy.listen_port}${config.proxy.health_path ?? '/health'}`;
   return { target: { pidFile, healthUrl, config } satisfies Target, values };
+}
+
+/**
+ * The PID of the running proxy, or undefined after printing why there is
+ * none — the seed's check_status.sh wording.
+ */
+export function runningPid(pidFile: string, out: (line: string) => void): number | undefined {
+  if (!existsSync(pidFile)) {
+    out('Proxy not running (no PID file)');
+    return undefined;
+  }
+  const pid = readPid(pidFile);
+  if (pid === undefined || !isProcessAlive(pid)) {
+    out('Proxy not running (stale PID file)');
+    return undefined;
+  }
+  return pid;
 }
