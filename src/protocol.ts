@@ -110,11 +110,19 @@ export interface ListenerApi {
   metrics(): Promise<object[]>;
   /** Reopen the log file (logrotate moved it: SIGUSR1). */
   reopenLog(): void;
+  /** Answers at once; the supervisor's heartbeat. */
+  heartbeat(): number;
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }
 
 // ---- pool actor -------------------------------------------------------------
+
+/** What a restarted pool starts from: the health known so far, and versions that keep counting up. */
+export interface PoolSeed {
+  health: HealthObservation[];
+  version: number;
+}
 
 export type PoolEvent =
   | { type: 'pool.published'; snapshot: PoolSnapshot }
@@ -122,8 +130,11 @@ export type PoolEvent =
   | { type: 'pool.ejected'; backend: BackendId; until: number };
 
 export interface PoolApi {
-  /** Returns the first snapshot, so that the supervisor holds one as soon as the pool is up. */
-  start(init: ActorInit, onEvent: (event: PoolEvent) => void): Promise<PoolSnapshot>;
+  /**
+   * Returns the first snapshot, so that the supervisor holds one as soon as
+   * the pool is up. `health`: what is known already (a restarted pool).
+   */
+  start(init: ActorInit, onEvent: (event: PoolEvent) => void, seed?: PoolSeed): Promise<PoolSnapshot>;
   applyHealth(observation: HealthObservation): void;
   reportPassive(report: PassiveReport): void;
   /** False when it was already there. */
@@ -142,7 +153,9 @@ export interface PoolApi {
 export type HealthEvent = { type: 'health.changed'; observation: HealthObservation; from: boolean };
 
 export interface HealthCheckerApi {
-  start(init: ActorInit, onEvent: (event: HealthEvent) => void): Promise<void>;
+  /** `healthy`: backends known healthy already (a restarted checker starts from them). */
+  start(init: ActorInit, onEvent: (event: HealthEvent) => void, healthy?: BackendId[]): Promise<void>;
+  heartbeat(): number;
   /** Passive health ejected it: count it unhealthy, so it needs `healthy_threshold` passes again. */
   markUnhealthy(backend: BackendId): void;
   addBackend(spec: BackendSpec): void;

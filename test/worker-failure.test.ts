@@ -16,24 +16,62 @@ test.after(async () => {
 });
 
 
-test('the pool thread crashing during starting: logged, stopped, exit 1', async () => {
+test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure is not retried)', async () => {
   const upstream = await startUpstream('a');
   upstreams.push(upstream);
   const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }]))], {
     env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: 'pool:start' },
   });
-  const { code } = await exitWithin(sluice);
-  assert.is(code, 1);
+  assert.is((await exitWithin(sluice)).code, 1);
   const failed = sluice.lines.find((l) => l.msg === 'pool actor failed');
-  assert.ok(failed, 'the failure is logged');
-  assert.match(String(failed!['reason']), 'injected crash of pool at start');
+  assert.match(String(failed?.['reason']), 'injected crash of pool at start');
   const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
   assert.is(last['reason'], 'worker_failed');
   assert.is(last['exit_code'], 1);
   assert.not.match(sluice.stderr(), 'injected crash', 'nothing escaped as an uncaught error');
 });
 
-test('a listener thread crashing while healthy: the rest drain, exit 1', async () => {
+test('a pool actor crashing while running: restarted with backoff 100, 200, 400, 800, 1600 ms, then given up on', async () => {
+  const upstream = await startUpstream('a');
+  upstreams.push(upstream);
+  const triggerPort = await freePort();
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1 }))], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `pool:0:on-connect:${triggerPort}` },
+  });
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  for (let crash = 1; crash <= 5; crash++) {
+    const from = sluice.lines.length;
+    assert.is(await tryConnect(triggerPort), 'connected');
+    await sluice.waitForLog((l) => l.msg === 'pool actor restarted', 10_000, from);
+    // The restarted pool starts from the health known before: traffic never stops.
+    assert.is((await get(port, `/after-pool-restart-${crash}`)).body, 'a\n');
+  }
+  const delays = sluice.lines.filter((l) => String(l.msg).startsWith('restarting the pool actor')).map((l) => l['delay_ms']);
+  assert.equal(delays, [100, 200, 400, 800, 1600]);
+  assert.is(await tryConnect(triggerPort), 'connected');
+  await sluice.waitForLog((l) => String(l.msg).startsWith('giving up: pool actor 0 failed 6 times'));
+  assert.is((await exitWithin(sluice, 20_000)).code, 1);
+});
+
+test('a listener thread crashing while healthy is restarted; the proxy keeps serving', async () => {
+  const upstream = await startUpstream('a');
+  upstreams.push(upstream);
+  const triggerPort = await freePort();
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 2 }))], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `listener:1:on-connect:${triggerPort}` },
+  });
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(await tryConnect(triggerPort), 'connected');
+  await sluice.waitForLog((l) => l.msg === 'listener actor restarted' && l['id'] === 1);
+  for (let i = 0; i < 20; i++) assert.is((await get(port, `/after-restart-${i}`)).status, 200);
+  assert.not.ok(sluice.lines.some(transitionTo('draining')), 'the lifecycle never left healthy');
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0);
+});
+
+test('a listener thread crashing six times within a minute: given up on, the rest drain, exit 1', async () => {
   const upstream = await startUpstream('a');
   upstreams.push(upstream);
   const triggerPort = await freePort();
@@ -41,22 +79,23 @@ test('a listener thread crashing while healthy: the rest drain, exit 1', async (
     env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `listener:1:on-connect:${triggerPort}` },
   });
   await sluice.waitForLog(transitionTo('healthy'));
+  for (let crash = 1; crash <= 5; crash++) {
+    const from = sluice.lines.length;
+    assert.is(await tryConnect(triggerPort), 'connected');
+    await sluice.waitForLog((l) => l.msg === 'listener actor restarted', 10_000, from);
+  }
   assert.is(await tryConnect(triggerPort), 'connected');
   const draining = await sluice.waitForLog(transitionTo('draining'));
   assert.is(draining['event'], 'WORKER_FAILED');
-  const { code } = await exitWithin(sluice);
-  assert.is(code, 1);
-  assert.ok(sluice.lines.some((l) => l.msg === 'listener actor failed' && l['id'] === 1));
-  const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
-  assert.is(last['from'], 'draining');
-  assert.is(last['exit_code'], 1);
+  assert.is((await exitWithin(sluice)).code, 1);
+  assert.ok(sluice.lines.some((l) => String(l.msg).startsWith('giving up: listener actor 1 failed 6 times')));
 });
 
-test('a hung pool actor misses its heartbeat: /ready turns 503 with pool_healthy false; stop still works', async () => {
+test('a hung pool actor misses its heartbeat, is ended and restarted; routing never stops', async () => {
   const upstream = await startUpstream('a');
   upstreams.push(upstream);
   const triggerPort = await freePort();
-  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1, drain_timeout_ms: 1_000 }))], {
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1 }))], {
     env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `pool:0:hang-on-connect:${triggerPort}` },
   });
   const port = await sluice.port();
@@ -64,10 +103,11 @@ test('a hung pool actor misses its heartbeat: /ready turns 503 with pool_healthy
   assert.is((await get(port, '/ready')).status, 200);
   assert.is(await tryConnect(triggerPort), 'connected');
   await sluice.waitForLog((l) => l.msg === 'pool actor missed its heartbeat');
-  const ready = await until(() => get(port, '/ready'), (a) => a.status === 503);
-  assert.equal(JSON.parse(ready.body).checks, { backends_available: true, pool_healthy: false, cache_healthy: true });
-  // Routing goes on from the snapshot each listener holds.
+  // Routing goes on from the snapshot each listener holds, while the pool is replaced.
   assert.is((await get(port, '/still-routed')).body, 'a\n');
+  await sluice.waitForLog((l) => l.msg === 'pool actor restarted');
+  const ready = await until(() => get(port, '/ready'), (a) => a.status === 200);
+  assert.equal(JSON.parse(ready.body).checks, { backends_available: true, pool_healthy: true, cache_healthy: true });
   sluice.kill('SIGTERM');
   assert.is((await exitWithin(sluice)).code, 0);
 });

@@ -11,7 +11,7 @@ const metrics = new HealthMetrics();
 let log: Logger | undefined;
 
 const api: HealthCheckerApi = {
-  async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void) {
+  async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void, healthy: string[] = []) {
     await runTestHooks('health-checker', 0);
     log = createLogger(logOptions, { actor: 'health-checker' });
     checker = new HealthChecker(config, (observation, from) => {
@@ -21,12 +21,14 @@ const api: HealthCheckerApi = {
       );
       onEvent({ type: 'health.changed', observation, from });
     }, (backend, passed) => metrics.observe(backend, passed));
+    checker.assumeHealthy(healthy);
     checker.start();
   },
   markUnhealthy(backend) {
     checker?.markUnhealthy(backend);
   },
   metrics: () => metrics.json(),
+  heartbeat: () => Date.now(),
   reopenLog: reopenLogFiles,
   addBackend(spec) {
     checker?.addBackend(spec);

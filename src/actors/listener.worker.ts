@@ -48,6 +48,7 @@ const api: ListenerApi = {
   forceClose: () => started().forceClose(),
   metrics: () => started().metrics.json(),
   reopenLog: reopenLogFiles,
+  heartbeat: () => Date.now(),
   async stop() {
     await server?.stop();
     log?.flush();

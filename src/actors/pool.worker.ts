@@ -6,7 +6,7 @@
  */
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import { BackendPool } from '../pool/backend-pool.ts';
-import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent } from '../protocol.ts';
+import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent, PoolSeed } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
 
@@ -37,11 +37,12 @@ function scheduleEjectionEnd(): void {
 }
 
 const api: PoolApi = {
-  async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void) {
+  async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void, seed?: PoolSeed) {
     await runTestHooks('pool', 0);
     log = createLogger(logOptions, { actor: 'pool' });
     const passive = config.health_check.passive;
-    pool = new BackendPool(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms });
+    pool = new BackendPool(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms }, seed?.version);
+    for (const observation of seed?.health ?? []) pool.applyHealth(observation);
     emit = onEvent;
     log.debug({ backends: config.backends.length }, 'pool ready');
     return started().snapshot(Date.now());

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { SupervisorMetrics } from '../metrics/supervisor-metrics.ts';
 import type { HealthEvent } from '../protocol.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
+import type { RestartEvent } from '../supervisor/runtime.ts';
 import type { TransitionRecord } from '../machines/history.ts';
 import { machineGraph } from './machine-graph.ts';
 import { statusDocument } from './status.ts';
@@ -115,7 +116,7 @@ export class AdminServer {
     }
   }
 
-  /** Server-sent events: `state` once on connect, then every transition and health flip. */
+  /** Server-sent events: `state` once on connect, then every transition, health flip and actor restart. */
   #events(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -123,14 +124,17 @@ export class AdminServer {
     const onTransition = (record: TransitionRecord) => send('transition', { ...record, at: new Date(record.at).toISOString() });
     const onHealth = (event: HealthEvent) =>
       send('health', { backend: event.observation.backend, from: event.from ? 'healthy' : 'unhealthy', to: event.observation.healthy ? 'healthy' : 'unhealthy', reason: event.observation.reason });
+    const onRestart = (event: RestartEvent) => send('restart', event);
     const keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
     this.#supervisor.events.on('transition', onTransition);
     this.#supervisor.events.on('health', onHealth);
+    this.#supervisor.events.on('restart', onRestart);
     this.#streams.add(res);
     res.once('close', () => {
       clearInterval(keepalive);
       this.#supervisor.events.off('transition', onTransition);
       this.#supervisor.events.off('health', onHealth);
+      this.#supervisor.events.off('restart', onRestart);
       this.#streams.delete(res);
     });
   }

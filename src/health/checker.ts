@@ -58,6 +58,11 @@ export class HealthChecker {
     clearTimeout(this.#timer);
   }
 
+  /** A restarted checker carries on from what the pool knows, instead of from "all unhealthy". */
+  assumeHealthy(ids: readonly BackendId[]): void {
+    for (const id of ids) this.#tallies.set(id, { healthy: true, streak: 0 });
+  }
+
   /** Passive health ejected it: it must pass `healthy_threshold` checks again. */
   markUnhealthy(id: BackendId): void {
     this.#tallies.set(id, initialTally);

@@ -54,7 +54,7 @@ export type LifecycleEvent =
   | { type: 'STOP'; signal: string }
   /** After the listening sockets closed, the last client connection ended. */
   | { type: 'CONNECTIONS_DRAINED' }
-  /** A worker thread exited or threw. */
+  /** An actor thread failed while starting or draining, or failed too often to be restarted. */
   | { type: 'WORKER_FAILED'; actor: ActorKind; id: number; message: string };
 
 /** Commands the machine sends to the listeners actor. */
@@ -166,8 +166,8 @@ export const lifecycleMachine = setup({
       on: {
         BACKENDS_CHANGED: { actions: 'recordBackends' },
         STOP: { target: 'draining' },
-        // Until actor supervision exists, a crashed worker stops the proxy
-        // gracefully: the other threads drain what they hold, exit code 1.
+        // The supervisor restarts crashed or hung actors itself; this event means
+        // it gave up (too many restarts): drain what the other threads hold, exit 1.
         WORKER_FAILED: { target: 'draining', actions: 'recordWorkerFailure' },
       },
     },

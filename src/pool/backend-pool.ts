@@ -37,8 +37,10 @@ export class BackendPool {
   #version = 0;
   #nextSlot = 0;
 
-  constructor(specs: readonly BackendSpec[], passive: PassivePolicy | null = null) {
+  /** `version`: where the snapshot versions start (a restarted pool continues its predecessor's count). */
+  constructor(specs: readonly BackendSpec[], passive: PassivePolicy | null = null, version = 0) {
     this.#passive = passive;
+    this.#version = version;
     for (const spec of specs) this.#add(spec);
   }
 

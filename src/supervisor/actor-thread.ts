@@ -26,6 +26,7 @@ export class ActorThread<Api> {
   readonly #died: Promise<never>;
   #stopping = false;
   #failed = false;
+  #fail: (message: string) => void = () => {};
 
   constructor(kind: ActorKind, id: number, onFailure: (message: string) => void) {
     this.kind = kind;
@@ -37,6 +38,7 @@ export class ActorThread<Api> {
       this.#failed = true;
       onFailure(message);
     };
+    this.#fail = fail;
     this.#died = new Promise<never>((_, reject) => {
       this.#worker.once('error', (error) => {
         fail(`${kind} thread ${id} threw: ${error.message}`);
@@ -58,6 +60,12 @@ export class ActorThread<Api> {
 
   get api(): Comlink.Remote<Api> {
     return this.#api;
+  }
+
+  /** A hung thread: count it as failed (once), then end it. */
+  kill(reason: string): void {
+    this.#fail(reason);
+    void this.#worker.terminate();
   }
 
   /** A call on the thread that rejects, instead of hanging, if the thread dies first. */

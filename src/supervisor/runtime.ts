@@ -4,6 +4,10 @@
  * to worker threads, plus the wiring between them: health flips go to the
  * pool, the pool's snapshots go to every listener, the lifecycle state goes
  * to every listener. Only control crosses threads; requests never do.
+ *
+ * It also supervises the threads: a thread that crashes or stops answering
+ * its heartbeat is restarted with backoff and re-seeded (the pool from the
+ * backends and health known now), while the others keep serving.
  */
 import * as Comlink from 'comlink';
 import { fromCallback } from 'xstate';
@@ -13,6 +17,7 @@ import type { Logger, LogOptions } from '../log.ts';
 import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
 import { MAX_BACKEND_SLOTS, selectableCount } from '../pool/backend-pool.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
+import { backendId, type ActorKind, type PoolSeed } from '../protocol.ts';
 import type {
   ActorInit,
   BackendId,
@@ -29,24 +34,45 @@ import type {
 } from '../protocol.ts';
 import { assertNever } from '../protocol.ts';
 import { ActorThread } from './actor-thread.ts';
+import { defaultRestartLimits, RestartPolicy } from './restart-policy.ts';
 import { listenerThreadCount } from './workers.ts';
 
 type SendBack = (event: LifecycleEvent) => void;
+type AnyThread = ActorThread<ListenerApi> | ActorThread<PoolApi> | ActorThread<HealthCheckerApi>;
 
-/** How often the supervisor pings the pool actor, and how late an answer may be. */
-export const POOL_HEARTBEAT_INTERVAL_MS = 1_000;
-export const POOL_HEARTBEAT_DEADLINE_MS = 2_000;
+/** How often the supervisor pings every actor thread, and how late an answer may be. */
+export const HEARTBEAT_INTERVAL_MS = 1_000;
+export const HEARTBEAT_DEADLINE_MS = 2_000;
+
+export interface RestartEvent {
+  kind: ActorKind;
+  id: number;
+  restarts: number;
+  reason: string;
+}
+
+export interface RuntimeNotifications {
+  stoppedAccepting?: () => void;
+  healthChanged?: (event: HealthEvent) => void;
+  restarting?: (event: RestartEvent) => void;
+}
 
 export class ActorRuntime {
   readonly #config: Config;
   readonly #init: ActorInit;
   readonly #log: Logger;
+  readonly #notify: RuntimeNotifications;
   readonly #counter = newCounterBuffer();
   readonly #inFlight = InFlight.buffer(MAX_BACKEND_SLOTS);
+  /** The backend set as configured plus added at runtime: what a restarted pool starts from. */
+  readonly #backendSpecs = new Map<BackendId, BackendSpec>();
+  #backendsSeeded = false;
   /** The snapshot version each listener last confirmed it applied. */
   readonly #applied = new Map<number, number>();
+  readonly #policies = new Map<string, RestartPolicy>();
+  /** Threads that finished starting: only those are restarted when they fail. */
+  readonly #running = new Set<AnyThread>();
   #heartbeatOk = false;
-  #heartbeatTimer: NodeJS.Timeout | undefined;
   #pool: ActorThread<PoolApi> | undefined;
   #healthChecker: ActorThread<HealthCheckerApi> | undefined;
   readonly #listeners: ActorThread<ListenerApi>[] = [];
@@ -54,6 +80,9 @@ export class ActorRuntime {
   #snapshot: PoolSnapshot | undefined;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #port: number | undefined;
+  #sendBack: SendBack = () => {};
+  /** Set once draining begins: failed threads are not restarted then. */
+  #draining = false;
   /** Set once teardown begins: no new thread may start after it. */
   #closing = false;
   #listenersStarting: Promise<void> = Promise.resolve();
@@ -61,27 +90,18 @@ export class ActorRuntime {
   readonly #poolStarted: Promise<boolean>;
   #settlePoolStarted: (started: boolean) => void = () => {};
 
-  readonly #onStoppedAccepting: () => void;
-  readonly #onHealthChanged: (event: HealthEvent) => void;
-
-  constructor(
-    config: Config,
-    log: LogOptions,
-    logger: Logger,
-    notify: { stoppedAccepting?: () => void; healthChanged?: (event: HealthEvent) => void } = {},
-  ) {
+  constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}) {
     this.#config = config;
     this.#init = { config, log };
     this.#log = logger;
-    this.#onStoppedAccepting = notify.stoppedAccepting ?? (() => {});
-    this.#onHealthChanged = notify.healthChanged ?? (() => {});
+    this.#notify = notify;
     this.#poolStarted = new Promise((resolve) => (this.#settlePoolStarted = resolve));
   }
 
-  /** Every actor thread: kind, id, whether it runs, and how often it was restarted (no restarts yet). */
-  workers(): { id: number; kind: string; alive: boolean; restarts: number }[] {
+  /** Every actor thread: kind, id, whether it runs, and how often it was restarted. */
+  workers(): { id: number; kind: ActorKind; alive: boolean; restarts: number }[] {
     const threads = [this.#pool, this.#healthChecker, ...this.#listeners].filter((t) => t !== undefined);
-    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: 0 }));
+    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: this.#policies.get(`${t.kind}:${t.id}`)?.total ?? 0 }));
   }
 
   /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
@@ -128,7 +148,10 @@ export class ActorRuntime {
     const pool = this.#pool;
     if (!pool) throw new Error('the pool actor is not running');
     const added = await pool.call((api) => api.addBackend(spec));
-    if (added) await this.#healthChecker?.call((api) => api.addBackend(spec));
+    if (added) {
+      this.#backendSpecs.set(backendId(spec), spec);
+      await this.#healthChecker?.call((api) => api.addBackend(spec));
+    }
     return added;
   }
 
@@ -137,7 +160,10 @@ export class ActorRuntime {
     const pool = this.#pool;
     if (!pool) throw new Error('the pool actor is not running');
     const removed = await pool.call((api) => api.removeBackend(id));
-    if (removed) await this.#healthChecker?.call((api) => api.removeBackend(id));
+    if (removed) {
+      this.#backendSpecs.delete(id);
+      await this.#healthChecker?.call((api) => api.removeBackend(id));
+    }
     return removed;
   }
 
@@ -163,16 +189,19 @@ export class ActorRuntime {
   machineActors() {
     return {
       pool: fromCallback(({ sendBack }) => {
-        this.#startPool(sendBack);
+        this.#sendBack = sendBack;
+        this.#startPool();
         return () => {};
       }),
       healthChecker: fromCallback(({ sendBack }) => {
-        this.#startHealthChecker(sendBack);
+        this.#sendBack = sendBack;
+        this.#startHealthChecker();
         return () => {};
       }),
       listeners: fromCallback<ListenerCommand>(({ sendBack, receive }) => {
-        receive((command) => this.#commandListeners(command, sendBack));
-        this.#listenersStarting = this.#startListeners(sendBack).catch((error: Error) => {
+        this.#sendBack = sendBack;
+        receive((command) => this.#commandListeners(command));
+        this.#listenersStarting = this.#startListeners().catch((error: Error) => {
           if (!this.#closing) sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
         });
         return () => {};
@@ -191,7 +220,6 @@ export class ActorRuntime {
     this.#closing = true;
     // A pool that never finished starting must not hold the listeners' start-up loop.
     this.#settlePoolStarted(false);
-    clearTimeout(this.#heartbeatTimer);
     // A listener still binding finishes first, so that it is stopped too.
     await this.#listenersStarting;
     await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
@@ -199,25 +227,112 @@ export class ActorRuntime {
     await this.#pool?.stop((api) => api.stop());
   }
 
-  #failureReporter(sendBack: SendBack, actor: 'listener' | 'pool' | 'health-checker', id: number) {
-    return (message: string) => {
-      this.#log.error({ actor, id, reason: message }, `${actor} actor failed`);
-      if (actor === 'pool') this.#updatePoolHealth();
-      if (actor === 'listener') this.#markDrained(id, sendBack);
-      sendBack({ type: 'WORKER_FAILED', actor, id, message });
-    };
+  /**
+   * The backends actors start from. Read from the config when the first actor
+   * starts, not before: an embedding program may add backends until serve().
+   */
+  #startingBackends(): BackendSpec[] {
+    if (!this.#backendsSeeded) {
+      this.#backendsSeeded = true;
+      for (const spec of this.#config.backends) this.#backendSpecs.set(backendId(spec), spec);
+    }
+    return [...this.#backendSpecs.values()];
   }
 
-  #startPool(sendBack: SendBack): void {
-    const pool = new ActorThread<PoolApi>('pool', 0, this.#failureReporter(sendBack, 'pool', 0));
+  // ---- supervision ------------------------------------------------------------
+
+  #spawn<Api>(kind: ActorKind, id: number): ActorThread<Api> {
+    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, (message) => this.#onFailure(thread as AnyThread, message));
+    return thread;
+  }
+
+  /**
+   * A thread threw, exited or missed its heartbeat. Running threads are
+   * restarted with backoff (RestartPolicy); one that fails too often, one
+   * that failed while starting, or any failure while draining, becomes a
+   * WORKER_FAILED event for the lifecycle machine.
+   */
+  #onFailure(thread: AnyThread, message: string): void {
+    const { kind, id } = thread;
+    this.#log.error({ actor: kind, id, reason: message }, `${kind} actor failed`);
+    const wasRunning = this.#running.delete(thread);
+    if (kind === 'pool') {
+      this.#heartbeatOk = false;
+      this.#updatePoolHealth();
+    }
+    if (kind === 'listener') this.#markDrained(id);
+    if (this.#closing) return;
+    if (!wasRunning || this.#draining) return this.#sendBack({ type: 'WORKER_FAILED', actor: kind, id, message });
+    const key = `${kind}:${id}`;
+    const policy = this.#policies.get(key) ?? new RestartPolicy();
+    this.#policies.set(key, policy);
+    const decision = policy.onFailure(Date.now());
+    if (!decision.restart) {
+      const reason = `${kind} actor ${id} failed ${decision.recent + 1} times within ${defaultRestartLimits.windowMs / 1000} s (last: ${message})`;
+      this.#log.error({ actor: kind, id, restarts: policy.total }, `giving up: ${reason}`);
+      return this.#sendBack({ type: 'WORKER_FAILED', actor: kind, id, message: reason });
+    }
+    this.#log.warn({ actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total }, `restarting the ${kind} actor in ${decision.delayMs} ms`);
+    this.#notify.restarting?.({ kind, id, restarts: policy.total, reason: message });
+    setTimeout(() => void this.#restart(kind, id), decision.delayMs);
+  }
+
+  async #restart(kind: ActorKind, id: number): Promise<void> {
+    if (this.#closing || this.#draining) return;
+    switch (kind) {
+      case 'pool':
+        return this.#startPool();
+      case 'health-checker':
+        return this.#startHealthChecker();
+      case 'listener': {
+        const listener = await this.#startListener(id, this.#port ?? this.#config.proxy.listen_port, true);
+        if (listener) this.#log.info({ actor: kind, id }, 'listener actor restarted');
+        return;
+      }
+    }
+  }
+
+  /** Every running thread answers a ping each second, within two; a hung one is ended and restarted. */
+  #watch(thread: AnyThread): void {
+    const beat = () => {
+      if (this.#closing || !this.#running.has(thread)) return;
+      const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), HEARTBEAT_DEADLINE_MS).unref());
+      const answer = (thread as ActorThread<{ heartbeat(): number }>).call((api) => api.heartbeat()).then(() => true, () => false);
+      void Promise.race([answer, deadline]).then((answered) => {
+        if (!this.#running.has(thread)) return;
+        if (thread.kind === 'pool' && answered !== this.#heartbeatOk) {
+          this.#heartbeatOk = answered;
+          this.#updatePoolHealth();
+        }
+        if (!answered) {
+          this.#log.error({ actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS }, `${thread.kind} actor missed its heartbeat`);
+          return thread.kill(`no heartbeat within ${HEARTBEAT_DEADLINE_MS} ms`);
+        }
+        setTimeout(beat, HEARTBEAT_INTERVAL_MS).unref();
+      });
+    };
+    setTimeout(beat, HEARTBEAT_INTERVAL_MS).unref();
+  }
+
+  #markRunning(thread: AnyThread): void {
+    this.#running.add(thread);
+    this.#watch(thread);
+  }
+
+  // ---- the pool ---------------------------------------------------------------
+
+  #startPool(): void {
+    const pool = this.#spawn<PoolApi>('pool', 0);
+    const restarted = this.#pool !== undefined;
     this.#pool = pool;
+    if (restarted) this.#running.add(pool);
     const published = (snapshot: PoolSnapshot) => {
       // Events travel on their own channel: never let an older snapshot replace a newer one.
       if (this.#snapshot && this.#snapshot.version >= snapshot.version) return;
       this.#snapshot = snapshot;
       for (const listener of this.#listeners) this.#sendSnapshot(listener);
       this.#updatePoolHealth();
-      sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(snapshot), total: snapshot.backends.length });
+      this.#sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(snapshot), total: snapshot.backends.length });
     };
     const onEvent = (event: PoolEvent) => {
       switch (event.type) {
@@ -230,33 +345,28 @@ export class ActorRuntime {
           assertNever(event);
       }
     };
-    pool.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).then(
+    // A restarted pool starts from the backends and health known now, and keeps counting versions up.
+    const seed: PoolSeed = {
+      health: (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => ({ backend: b.id, healthy: true, reason: 'before restart' })),
+      version: (this.#snapshot?.version ?? -1) + 1,
+    };
+    const init = { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
+    pool.call((api) => api.start(init, Comlink.proxy(onEvent), seed)).then(
       (first) => {
         published(first);
         // Answering its start counts as the first heartbeat.
         this.#heartbeatOk = true;
+        this.#markRunning(pool);
         this.#updatePoolHealth();
         this.#settlePoolStarted(true);
-        this.#heartbeatTimer = setTimeout(() => this.#heartbeat(pool), POOL_HEARTBEAT_INTERVAL_MS).unref();
+        if (restarted) this.#log.info({ actor: 'pool' }, 'pool actor restarted');
       },
-      () => this.#settlePoolStarted(false),
+      (error: Error) => {
+        this.#settlePoolStarted(false);
+        // A start that threw leaves a thread that cannot serve: end it, as a failure.
+        pool.kill(`start failed: ${error.message}`);
+      },
     );
-  }
-
-  /**
-   * `pool_healthy` needs a pool that answers: a ping every second, which must
-   * come back within two. A hung pool thread turns /ready 503.
-   */
-  #heartbeat(pool: ActorThread<PoolApi>): void {
-    if (this.#closing || !pool.alive) return;
-    const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), POOL_HEARTBEAT_DEADLINE_MS).unref());
-    void Promise.race([pool.call((api) => api.heartbeat()).then(() => true, () => false), deadline]).then((answered) => {
-      this.#heartbeatOk = answered;
-      this.#updatePoolHealth();
-      if (!answered) this.#log.error({ actor: 'pool', deadline_ms: POOL_HEARTBEAT_DEADLINE_MS }, 'pool actor missed its heartbeat');
-      this.#heartbeatTimer = setTimeout(() => this.#heartbeat(pool), POOL_HEARTBEAT_INTERVAL_MS);
-      this.#heartbeatTimer.unref();
-    });
   }
 
   #sendSnapshot(listener: ActorThread<ListenerApi>): void {
@@ -282,15 +392,29 @@ export class ActorRuntime {
     if (poolHealthy !== this.#status.poolHealthy) this.#broadcastStatus({ ...this.#status, poolHealthy });
   }
 
-  #startHealthChecker(sendBack: SendBack): void {
-    const checker = new ActorThread<HealthCheckerApi>('health-checker', 0, this.#failureReporter(sendBack, 'health-checker', 0));
+  // ---- the health checker -----------------------------------------------------
+
+  #startHealthChecker(): void {
+    const checker = this.#spawn<HealthCheckerApi>('health-checker', 0);
+    const restarted = this.#healthChecker !== undefined;
     this.#healthChecker = checker;
+    if (restarted) this.#running.add(checker);
     const onEvent = (event: HealthEvent) => {
       void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
-      this.#onHealthChanged(event);
+      this.#notify.healthChanged?.(event);
     };
-    checker.call((api) => api.start(this.#init, Comlink.proxy(onEvent))).catch(() => {});
+    const init = { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
+    const healthy = (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => b.id);
+    checker.call((api) => api.start(init, Comlink.proxy(onEvent), healthy)).then(
+      () => {
+        this.#markRunning(checker);
+        if (restarted) this.#log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
+      },
+      (error: Error) => checker.kill(`start failed: ${error.message}`),
+    );
   }
+
+  // ---- the listeners ----------------------------------------------------------
 
   /**
    * Listener threads start one after another: the first binds the configured
@@ -298,64 +422,88 @@ export class ActorRuntime {
    * Each is started only once the pool has published its set, which it gets
    * with its start: no listener ever serves without a snapshot.
    */
-  async #startListeners(sendBack: SendBack): Promise<void> {
+  async #startListeners(): Promise<void> {
     let port = this.#config.proxy.listen_port;
     const count = listenerThreadCount(this.#config.proxy.workers);
     for (let id = 0; id < count && !this.#closing; id++) {
-      const listener = new ActorThread<ListenerApi>('listener', id, this.#failureReporter(sendBack, 'listener', id));
-      this.#listeners.push(listener);
-      // The thread boots meanwhile; a failed pool has already been reported.
-      if (!(await this.#poolStarted) || this.#closing) return;
-      const onEvent = (event: ListenerEvent) => {
-        switch (event.type) {
-          case 'listener.drained':
-            return this.#markDrained(event.id, sendBack);
-          case 'listener.passive':
-            return void this.#pool?.call((api) => api.reportPassive(event.report)).catch(() => {});
-          default:
-            assertNever(event);
-        }
-      };
-      const snapshot = this.#snapshot;
-      const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status };
-      const result: BindResult = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
-      if (!result.ok) {
-        sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
-        return;
-      }
-      port = result.port;
-      this.#applied.set(id, snapshot!.version);
-      // Whatever changed while it was starting.
-      if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
-      void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
-      this.#updatePoolHealth();
+      const listener = await this.#startListener(id, port, false);
+      if (!listener) return;
+      port = this.#port ?? port;
     }
     if (this.#closing) return;
-    this.#port = port;
     this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
-    sendBack({ type: 'LISTENERS_BOUND' });
+    this.#sendBack({ type: 'LISTENERS_BOUND' });
   }
 
-  #commandListeners(command: ListenerCommand, sendBack: SendBack): void {
+  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
+  async #startListener(id: number, port: number, restart: boolean): Promise<ActorThread<ListenerApi> | undefined> {
+    const listener = this.#spawn<ListenerApi>('listener', id);
+    this.#listeners[id] = listener;
+    this.#applied.delete(id);
+    // A restarted thread that fails while starting counts against its restart budget.
+    if (restart) this.#running.add(listener);
+    // The thread boots meanwhile; a failed pool has already been reported.
+    if (!(await this.#poolStarted) || this.#closing) return undefined;
+    const onEvent = (event: ListenerEvent) => {
+      switch (event.type) {
+        case 'listener.drained':
+          return this.#markDrained(event.id);
+        case 'listener.passive':
+          return void this.#pool?.call((api) => api.reportPassive(event.report)).catch(() => {});
+        default:
+          assertNever(event);
+      }
+    };
+    const snapshot = this.#snapshot;
+    const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status };
+    let result: BindResult;
+    try {
+      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
+    } catch (error) {
+      if (restart) return undefined; // its failure was reported, and counts against its restart budget
+      throw error;
+    }
+    if (!result.ok) {
+      if (restart) {
+        listener.kill(`${result.failure.code}: ${result.failure.message}`);
+      } else {
+        this.#sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
+      }
+      return undefined;
+    }
+    this.#port = result.port;
+    if (snapshot) this.#applied.set(id, snapshot.version);
+    // Whatever changed while it was starting.
+    if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
+    void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
+    this.#markRunning(listener);
+    this.#updatePoolHealth();
+    return listener;
+  }
+
+  #commandListeners(command: ListenerCommand): void {
     switch (command.type) {
       case 'BEGIN_DRAIN':
+        this.#draining = true;
         for (const l of this.#listeners) void l.call((api) => api.beginDrain()).catch(() => {});
         return;
-      case 'CLOSE_LISTENING':
+      case 'CLOSE_LISTENING': {
+        this.#draining = true;
         const live = this.#listeners.filter((l) => l.alive);
         for (const l of live) this.#undrained.add(l.id);
-        if (live.length === 0) return sendBack({ type: 'CONNECTIONS_DRAINED' });
+        if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
         void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() => {
           this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections');
-          this.#onStoppedAccepting();
+          this.#notify.stoppedAccepting?.();
         });
         return;
+      }
     }
   }
 
-  #markDrained(id: number, sendBack: SendBack): void {
+  #markDrained(id: number): void {
     if (!this.#undrained.delete(id)) return;
-    if (this.#undrained.size === 0) sendBack({ type: 'CONNECTIONS_DRAINED' });
+    if (this.#undrained.size === 0) this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
   }
 
   #broadcastStatus(status: ListenerStatus): void {

@@ -35,7 +35,7 @@ import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, typ
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
 import { acquirePidFile, releasePidFile } from './pid-file.ts';
-import { ActorRuntime } from './runtime.ts';
+import { ActorRuntime, type RestartEvent } from './runtime.ts';
 import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
 import { listenerThreadCount } from './workers.ts';
 
@@ -75,6 +75,7 @@ export interface StopOutcome {
 export interface SupervisorEvents {
   transition: [TransitionRecord];
   health: [HealthEvent];
+  restart: [RestartEvent];
 }
 
 export class Supervisor {
@@ -104,6 +105,7 @@ export class Supervisor {
     this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
       stoppedAccepting: () => void this.#runOnStop(),
       healthChanged: (event) => this.events.emit('health', event),
+      restarting: (event) => this.events.emit('restart', event),
     });
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
