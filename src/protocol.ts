@@ -112,6 +112,8 @@ export interface ListenerApi {
   reopenLog(): void;
   /** Answers at once; the supervisor's heartbeat. */
   heartbeat(): number;
+  /** A reload: balancing, timeouts, limits and endpoint paths of the new config. */
+  reconfigure(config: Config): void;
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }
@@ -141,6 +143,8 @@ export interface PoolApi {
   addBackend(spec: BackendSpec): boolean;
   /** False when it was not there. */
   removeBackend(backend: BackendId): boolean;
+  /** A reload: the backend set and the passive-health policy of the new config. */
+  reconfigure(config: Config): void;
   /** Answers at once; the supervisor's heartbeat. */
   heartbeat(): number;
   reopenLog(): void;
@@ -160,6 +164,8 @@ export interface HealthCheckerApi {
   markUnhealthy(backend: BackendId): void;
   addBackend(spec: BackendSpec): void;
   removeBackend(backend: BackendId): void;
+  /** A reload: probe settings and backends of the new config (tallies of kept backends stay). */
+  reconfigure(config: Config): void;
   metrics(): Promise<object[]>;
   reopenLog(): void;
   stop(): Promise<void>;

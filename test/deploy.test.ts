@@ -23,6 +23,8 @@ test('systemd: Type=forking with the PID file of the config, -d, and stop/start 
   assert.is(service.get('PIDFile'), systemdConfig.proxy.pid_file);
   assert.match(service.get('ExecStart')!, / -d -c \/etc\/sluice\/sluice\.json$/);
   assert.match(service.get('ExecStop')!, / stop -c \/etc\/sluice\/sluice\.json$/);
+  assert.match(service.get('ExecReload')!, / reload -c \/etc\/sluice\/sluice\.json$/);
+  assert.ok(systemdConfig.admin, 'reload reports its outcome through the admin listener');
   assert.is(service.get('KillSignal'), 'SIGTERM');
   assert.ok(Number(service.get('TimeoutStopSec')) * 1000 > stopBudgetMs(systemdConfig), 'TimeoutStopSec above grace + drain');
   assert.ok(Number(service.get('TimeoutStartSec')) * 1000 > systemdConfig.proxy.startup_timeout_ms, 'TimeoutStartSec above the startup timeout');

@@ -165,6 +165,28 @@ test('a worker failure while draining keeps draining and makes the exit code 1',
   assert.is(exitCodeOf(context(m)), 1);
 });
 
+test('a reload is recorded as healthy → healthy and its delays apply to the next drain', () => {
+  const m = runMachine({ gracePeriodMs: 1_000, drainTimeoutMs: 1_000 });
+  m.becomeHealthy();
+  m.actor.send({ type: 'RELOAD', timeouts: { startupTimeoutMs: 10_000, gracePeriodMs: 50, drainTimeoutMs: 200 } });
+  assert.is(m.state(), 'healthy');
+  assert.equal(m.path(), ['starting->healthy:BACKENDS_CHANGED', 'healthy->healthy:RELOAD']);
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  m.clock.increment(50);
+  assert.equal(m.state(), { draining: 'closing' });
+  m.clock.increment(200);
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'drain_timeout');
+});
+
+test('a reload outside healthy is ignored', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'RELOAD', timeouts: { startupTimeoutMs: 1, gracePeriodMs: 1, drainTimeoutMs: 1 } });
+  assert.is(m.state(), 'starting');
+  assert.is(context(m).startupTimeoutMs, 10_000);
+  assert.equal(m.path(), []);
+});
+
 test('stopped ignores everything', () => {
   const m = runMachine();
   m.actor.send({ type: 'STOP', signal: 'SIGTERM' });

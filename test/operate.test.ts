@@ -126,17 +126,61 @@ test('stop --force: SIGKILL once the timeout has passed, and the PID file is rem
   a.release();
 });
 
-test('SIGUSR1 reopens the log file after logrotate moved it; SIGHUP does not end the process', async () => {
+test('reload: a new backend set applies live, as a healthy → healthy transition; an invalid file changes nothing', async () => {
+  const a = await upstream();
+  const b = await startUpstream('b');
+  upstreams.push(b);
+  const dir = tempDir();
+  const configFile = join(dir, 'sluice.json');
+  const base = { ...testConfig([{ port: a.port }], { workers: 2, pid_file: join(dir, 'sluice.pid') }), admin: { listen_port: 0 } };
+  writeFileSync(configFile, JSON.stringify(base));
+  const proc = startSluice(['-c', configFile]);
+  const port = await proc.port();
+  const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  await proc.waitForLog(transitionTo('healthy'));
+  assert.is((await get(port, '/before')).body, 'a\n');
+  // The command reads the admin address from the file: point it at the port the proxy got.
+  const withAdminPort = (config: object) => ({ ...config, admin: { listen_port: adminPort } });
+
+  writeFileSync(configFile, JSON.stringify(withAdminPort({ ...base, backends: [{ address: '127.0.0.1', port: b.port }] })));
+  const reloaded = await sluice('reload', '-c', configFile);
+  assert.is(reloaded.code, 0, reloaded.stdout + reloaded.stderr);
+  assert.match(reloaded.stdout, `Configuration reloaded (PID: ${proc.pid}); needs a restart to apply: $.admin`);
+  const transition = await proc.waitForLog((l) => l['event'] === 'RELOAD');
+  assert.equal([transition['from'], transition['to'], transition.msg], ['healthy', 'healthy', 'Configuration reloaded']);
+  await until(() => get(port, '/after'), (answer) => answer.body === 'b\n');
+  const servedByA = a.received.length;
+  for (let i = 0; i < 10; i++) assert.is((await get(port, `/only-b-${i}`)).body, 'b\n');
+  assert.is(a.received.length, servedByA, 'the removed backend gets nothing');
+
+  writeFileSync(configFile, JSON.stringify(withAdminPort({ ...base, proxy: { ...base.proxy, drain_timeout_ms: 'soon' } })));
+  // The command checks the file first (as `nginx -t && nginx -s reload`): exit 2, nothing sent.
+  const refused = await sluice('reload', '-c', configFile);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, `${configFile}: $.proxy.drain_timeout_ms`);
+  assert.not.ok(proc.lines.some((l) => String(l.msg).startsWith('Reload failed')));
+  // A SIGHUP sent anyway: one error line, and the running configuration stays.
+  proc.kill('SIGHUP');
+  const failure = await proc.waitForLog((l) => String(l.msg).startsWith('Reload failed'));
+  assert.match(String(failure.msg), `${configFile}: $.proxy.drain_timeout_ms`);
+  assert.match(String(failure.msg), '"soon"');
+  assert.match(String(failure.msg), 'the running configuration stays');
+  assert.is((await get(port, '/still-b')).body, 'b\n');
+  proc.kill('SIGTERM');
+  assert.is((await exitWithin(proc)).code, 0);
+});
+
+test('SIGUSR1 reopens the log file after logrotate moved it; SIGHUP without a change does not end the process', async () => {
   const a = await upstream();
   const dir = tempDir();
   const logFile = join(dir, 'sluice.log');
   const proc = startSluice(['-c', writeConfig({ ...testConfig([{ port: a.port }]), log: { file: logFile } })]);
-  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('"to":"healthy"'));
+  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('Proxy is healthy and accepting connections'));
   renameSync(logFile, `${logFile}.1`);
   proc.kill('SIGUSR1');
   await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('log files reopened'));
   proc.kill('SIGHUP');
-  await until(async () => readFileSync(logFile, 'utf8'), (text) => text.includes('SIGHUP received'));
+  await until(async () => readFileSync(logFile, 'utf8'), (text) => text.includes('Configuration reloaded'));
   proc.kill('SIGTERM');
   assert.is((await exitWithin(proc)).code, 0);
   assert.match(readFileSync(logFile, 'utf8'), '"msg":"Shutdown complete"');

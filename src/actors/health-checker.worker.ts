@@ -30,6 +30,9 @@ const api: HealthCheckerApi = {
   metrics: () => metrics.json(),
   heartbeat: () => Date.now(),
   reopenLog: reopenLogFiles,
+  reconfigure(config) {
+    checker?.reconfigure(config);
+  },
   addBackend(spec) {
     checker?.addBackend(spec);
   },

@@ -49,6 +49,7 @@ const api: ListenerApi = {
   metrics: () => started().metrics.json(),
   reopenLog: reopenLogFiles,
   heartbeat: () => Date.now(),
+  reconfigure: (config) => started().reconfigure(config),
   async stop() {
     await server?.stop();
     log?.flush();

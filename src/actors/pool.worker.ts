@@ -77,6 +77,10 @@ const api: PoolApi = {
     }
     return removed;
   },
+  reconfigure(config) {
+    const passive = config.health_check.passive;
+    if (started().reconcile(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms })) publish();
+  },
   heartbeat: () => ++beats,
   reopenLog: reopenLogFiles,
   snapshot: () => started().snapshot(Date.now()),

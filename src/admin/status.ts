@@ -12,5 +12,6 @@ export function statusDocument(supervisor: Supervisor) {
     backends: supervisor.runtime.backends(),
     connections: { active: supervisor.activeConnections(), rejected: supervisor.runtime.rejectedConnections() },
     workers: supervisor.runtime.workers().map(({ id, kind, restarts, alive }) => ({ id, kind, restarts, alive })),
+    last_reload: supervisor.lastReload ?? null,
   };
 }

@@ -84,6 +84,7 @@ export function applyCliOverrides(config: Config, cli: CliOptions): Config {
 export const usage = `Usage: sluice [OPTIONS]
        sluice status [--pid-file FILE | -c CONFIG] [--url URL] [--json]
        sluice stop [--pid-file FILE | -c CONFIG] [--timeout MS] [--force]
+       sluice reload [--pid-file FILE | -c CONFIG]
 
 Options:
   -p, --port PORT        Listen port (overrides the config; default: 8080)
@@ -100,9 +101,11 @@ Options:
 Commands:
   status                 Is it running and healthy? (exit 0 yes, 1 no) --json: the admin status
   stop                   SIGTERM, wait until it has exited; --force: SIGKILL after --timeout
+  reload                 SIGHUP: re-read the config file and apply it live; reports the outcome
 
 Signals:
   SIGTERM, SIGINT        Graceful shutdown (a second one stops at once)
+  SIGHUP                 Reload the configuration file
   SIGUSR1                Reopen log files (logrotate)
 
 Exit codes:

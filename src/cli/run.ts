@@ -15,6 +15,7 @@ import type { EarlySignals } from './early-signals.ts';
 import { reportToDaemonParent, startDaemon } from './daemon.ts';
 import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
+import { reloadCommand } from './commands/reload.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,6 +35,7 @@ function loadConfig(cli: CliOptions): Config {
 const commands: Record<string, (argv: readonly string[], out: (line: string) => void) => Promise<number>> = {
   status: statusCommand,
   stop: stopCommand,
+  reload: reloadCommand,
 };
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
@@ -76,7 +78,12 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, process.stdout.isTTY === true) };
   const logger = createLogger(logOptions, { actor: 'supervisor' });
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
-  const supervisor = new Supervisor({ config, logOptions, logger, handleSignals: true });
+  const demoBackends = demo?.backends ?? [];
+  const reloadConfig = cli.config === undefined ? undefined : () => {
+    const fresh = loadConfig(cli);
+    return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
+  };
+  const supervisor = new Supervisor({ config, reloadConfig, logOptions, logger, handleSignals: true });
   const reportFailure = reportToDaemonParent(supervisor);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
   const { exitCode, error } = await supervisor.run();

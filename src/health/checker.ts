@@ -18,11 +18,11 @@ export const jittered = (interval: number, random: () => number = Math.random): 
   Math.round(interval * (0.9 + 0.2 * random()));
 
 export class HealthChecker {
-  readonly #config: Config;
+  #config: Config;
   readonly #onFlip: FlipListener;
   readonly #onProbe: (backend: BackendId, passed: boolean) => void;
   readonly #tallies = new Map<BackendId, HealthTally>();
-  readonly #accepts: (status: number) => boolean;
+  #accepts: (status: number) => boolean;
   readonly #backends = new Map<BackendId, BackendSpec>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -33,6 +33,15 @@ export class HealthChecker {
     this.#onProbe = onProbe;
     this.#accepts = statusMatcher(config.health_check.expected_status);
     for (const backend of config.backends) this.#backends.set(backendId(backend), backend);
+  }
+
+  /** A reload: new probe settings and backends from the next round on; kept backends keep their tallies. */
+  reconfigure(config: Config): void {
+    this.#config = config;
+    this.#accepts = statusMatcher(config.health_check.expected_status);
+    const wanted = new Set(config.backends.map((b) => backendId(b)));
+    for (const id of [...this.#backends.keys()]) if (!wanted.has(id)) this.removeBackend(id);
+    for (const backend of config.backends) if (!this.#backends.has(backendId(backend))) this.addBackend(backend);
   }
 
   /** Probed from the next round on; a round never waits for it. */

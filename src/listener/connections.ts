@@ -11,7 +11,7 @@ export const COUNTER_SLOTS = 2;
 
 export class ConnectionTracker {
   readonly #counter: Int32Array;
-  readonly #limit: number;
+  #limit: number;
   readonly #sockets = new Set<Socket>();
   #onEmpty: (() => void) | undefined;
 
@@ -35,6 +35,10 @@ export class ConnectionTracker {
       if (this.#sockets.size === 0) this.#onEmpty?.();
     });
     return true;
+  }
+
+  set limit(limit: number) {
+    this.#limit = limit;
   }
 
   get size(): number {

@@ -18,7 +18,7 @@ import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 export const MAX_HEADER_BYTES = 16 * 1024;
 
 export class ListenerServer {
-  readonly #proxy: ProxyConfig;
+  #proxy: ProxyConfig;
   readonly #log: Logger;
   readonly #server: Server;
   readonly #connections: ConnectionTracker;
@@ -26,7 +26,7 @@ export class ListenerServer {
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #draining = false;
 
-  readonly #minHealthy: number;
+  #minHealthy: number;
   readonly #hooks: RequestHooks | undefined;
   readonly metrics = new ListenerMetrics();
   readonly #forwardContext: ForwardContext;
@@ -93,6 +93,16 @@ export class ListenerServer {
         resolve({ ok: true, port: typeof address === 'object' && address ? address.port : port });
       });
     });
+  }
+
+  /** A reload: what can change without rebinding (the listen address and thread count cannot). */
+  reconfigure(config: Config): void {
+    this.#proxy = config.proxy;
+    this.#minHealthy = config.health_check.min_healthy;
+    this.#connections.limit = config.proxy.max_connections;
+    this.#server.headersTimeout = config.proxy.client_header_timeout_ms;
+    this.#server.keepAliveTimeout = config.proxy.client_keepalive_timeout_ms;
+    this.#upstreams.reconfigure(config);
   }
 
   applySnapshot(snapshot: PoolSnapshot): number {

@@ -15,10 +15,11 @@ import type { InFlight } from '../pool/balancers/in-flight.ts';
 import { hashKeyReader, type KeyOf } from './hash-key.ts';
 
 export class Upstreams {
-  readonly #config: Config;
+  #config: Config;
   readonly #pools = new Map<BackendId, Pool>();
-  readonly #balancer: Balancer<BackendState>;
-  readonly #keyOf: KeyOf | undefined;
+  #balancer: Balancer<BackendState>;
+  #keyOf: KeyOf | undefined;
+  #snapshot: PoolSnapshot | undefined;
   readonly #onPassive: (report: PassiveReport) => void;
   /** Backends this thread reported failures for since its last success with them. */
   readonly #failing = new Set<BackendId>();
@@ -36,10 +37,32 @@ export class Upstreams {
     this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
   }
 
+  /**
+   * A reload. A new balancing policy starts from the current snapshot; new
+   * upstream timeouts apply to new connections: the pools close (requests on
+   * them finish) and are opened again on demand.
+   */
+  reconfigure(config: Config): void {
+    const before = this.#config;
+    this.#config = config;
+    const { algorithm, hash_key } = config.load_balancing;
+    if (algorithm !== before.load_balancing.algorithm || hash_key !== before.load_balancing.hash_key) {
+      this.#balancer = createBalancer<BackendState>(algorithm, this.inFlight);
+      this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
+      if (this.#snapshot) this.#balancer.reset(this.#snapshot.backends.filter((b) => b.enabled));
+    }
+    const timeouts = (c: Config) => `${c.proxy.upstream_connect_timeout_ms}/${c.proxy.upstream_timeout_ms}`;
+    if (timeouts(config) !== timeouts(before)) {
+      for (const pool of this.#pools.values()) void pool.close();
+      this.#pools.clear();
+    }
+  }
+
   /** Returns the version now in use. Older snapshots than the one held are ignored. */
   apply(snapshot: PoolSnapshot): number {
     if (snapshot.version < this.#version) return this.#version;
     this.#version = snapshot.version;
+    this.#snapshot = snapshot;
     this.#total = snapshot.backends.length;
     this.#selectable = snapshot.backends.filter((b) => b.selectable);
     this.#balancer.reset(snapshot.backends.filter((b) => b.enabled));

@@ -1,6 +1,7 @@
 /**
  * Turns the lifecycle actor's inspection stream into transition records
- * `{ at, from, to, event }`: one per change of top-level state. The supervisor
+ * `{ at, from, to, event }`: one per change of top-level state, and one per
+ * reload (healthy → healthy). The supervisor
  * logs them and tests assert their exact sequence.
  */
 import type { InspectionEvent } from 'xstate';
@@ -34,7 +35,8 @@ export function transitionInspector(
     const snapshot = inspection.snapshot as { value?: unknown };
     if (snapshot.value === undefined) return;
     const current = topLevelState(snapshot.value);
-    if (current === previous) return;
+    // A reload stays in `healthy` but is a transition of its own.
+    if (current === previous && !(current === 'healthy' && inspection.event.type === 'RELOAD')) return;
     const record = { at: now(), from: previous, to: current, event: eventName(inspection.event.type) };
     previous = current;
     onTransition(record);

@@ -55,7 +55,9 @@ export type LifecycleEvent =
   /** After the listening sockets closed, the last client connection ended. */
   | { type: 'CONNECTIONS_DRAINED' }
   /** An actor thread failed while starting or draining, or failed too often to be restarted. */
-  | { type: 'WORKER_FAILED'; actor: ActorKind; id: number; message: string };
+  | { type: 'WORKER_FAILED'; actor: ActorKind; id: number; message: string }
+  /** A new configuration was applied (SIGHUP): the delays it sets apply from now on. */
+  | { type: 'RELOAD'; timeouts: LifecycleInput };
 
 /** Commands the machine sends to the listeners actor. */
 export type ListenerCommand = { type: 'BEGIN_DRAIN' } | { type: 'CLOSE_LISTENING' };
@@ -108,6 +110,7 @@ export const lifecycleMachine = setup({
         message: `no healthy backend within ${context.startupTimeoutMs} ms`,
       }),
     }),
+    applyTimeouts: assign(({ event }) => (event.type === 'RELOAD' ? { ...event.timeouts } : {})),
     recordBackends: assign({
       healthyBackends: ({ event }) => (event.type === 'BACKENDS_CHANGED' ? event.healthy : 0),
     }),
@@ -166,6 +169,8 @@ export const lifecycleMachine = setup({
       on: {
         BACKENDS_CHANGED: { actions: 'recordBackends' },
         STOP: { target: 'draining' },
+        // A reload is a transition of its own (healthy → healthy), recorded and logged as such.
+        RELOAD: { target: 'healthy', reenter: true, actions: 'applyTimeouts' },
         // The supervisor restarts crashed or hung actors itself; this event means
         // it gave up (too many restarts): drain what the other threads hold, exit 1.
         WORKER_FAILED: { target: 'draining', actions: 'recordWorkerFailure' },

@@ -33,7 +33,7 @@ export interface Ejection {
 
 export class BackendPool {
   readonly #entries = new Map<BackendId, Entry>();
-  readonly #passive: PassivePolicy | null;
+  #passive: PassivePolicy | null;
   #version = 0;
   #nextSlot = 0;
 
@@ -74,6 +74,29 @@ export class BackendPool {
     this.#freeSlots.push(entry.slot);
     this.#version++;
     return true;
+  }
+
+  /**
+   * A reload: the set becomes `specs`. Backends that stay keep their health
+   * and slot; new ones start unhealthy; weight and `enabled` follow the new
+   * config. Returns true when anything routing depends on changed.
+   */
+  reconcile(specs: readonly BackendSpec[], passive: PassivePolicy | null): boolean {
+    this.#passive = passive;
+    const wanted = new Map(specs.map((spec) => [backendId(spec), spec]));
+    let changed = false;
+    for (const id of [...this.#entries.keys()]) if (!wanted.has(id)) changed = this.remove(id) || changed;
+    for (const [id, spec] of wanted) {
+      const entry = this.#entries.get(id);
+      if (!entry) {
+        changed = this.add(spec) || changed;
+      } else if (entry.spec.weight !== spec.weight || entry.spec.enabled !== spec.enabled) {
+        entry.spec = spec;
+        this.#version++;
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   has(id: BackendId): boolean {

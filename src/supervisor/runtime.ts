@@ -58,8 +58,8 @@ export interface RuntimeNotifications {
 }
 
 export class ActorRuntime {
-  readonly #config: Config;
-  readonly #init: ActorInit;
+  #config: Config;
+  #init: ActorInit;
   readonly #log: Logger;
   readonly #notify: RuntimeNotifications;
   readonly #counter = newCounterBuffer();
@@ -207,6 +207,22 @@ export class ActorRuntime {
         return () => {};
       }),
     };
+  }
+
+  /**
+   * A reload: every actor takes the new config, and the backend set becomes
+   * the config's (backends added at runtime are dropped, as a reloaded nginx
+   * forgets them too).
+   */
+  reconfigure(config: Config): void {
+    this.#config = config;
+    this.#init = { ...this.#init, config };
+    this.#backendSpecs.clear();
+    this.#backendsSeeded = true;
+    for (const spec of config.backends) this.#backendSpecs.set(backendId(spec), spec);
+    void this.#pool?.call((api) => api.reconfigure(config)).catch(() => {});
+    void this.#healthChecker?.call((api) => api.reconfigure(config)).catch(() => {});
+    for (const l of this.#listeners) void l.call((api) => api.reconfigure(config)).catch(() => {});
   }
 
   /** Destroy the client connections still open; returns how many. */

@@ -34,6 +34,7 @@ import { transitionInspector, type TransitionRecord } from '../machines/history.
 import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, type LifecycleState, type StopReason } from '../machines/lifecycle.ts';
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
+import { planReload } from '../config/reload.ts';
 import { acquirePidFile, releasePidFile } from './pid-file.ts';
 import { ActorRuntime, type RestartEvent } from './runtime.ts';
 import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
@@ -56,6 +57,8 @@ export interface SupervisorHooks {
 
 export interface SupervisorOptions {
   config: Config;
+  /** Reads the configuration anew (SIGHUP); absent when there is no file to read. */
+  reloadConfig?: () => Config;
   logOptions: LogOptions;
   logger: Logger;
   /** Handle SIGTERM/SIGINT (the CLI does; an embedding program may not want to). */
@@ -78,8 +81,18 @@ export interface SupervisorEvents {
   restart: [RestartEvent];
 }
 
+/** The last reload's outcome, in the admin /status document. */
+export interface ReloadOutcome {
+  at: string;
+  ok: boolean;
+  error?: string;
+  needs_restart?: string[];
+}
+
 export class Supervisor {
-  readonly config: Config;
+  config: Config;
+  lastReload: ReloadOutcome | undefined;
+  readonly #reloadConfig: (() => Config) | undefined;
   readonly history: TransitionRecord[] = [];
   /** Transitions and health flips as they happen (the admin /events stream listens here). */
   readonly events = new EventEmitter<SupervisorEvents>();
@@ -100,6 +113,7 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.config = options.config;
+    this.#reloadConfig = options.reloadConfig;
     this.#log = options.logger;
     this.#hooks = options.hooks ?? {};
     this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
@@ -126,8 +140,7 @@ export class Supervisor {
       );
       if (startedByPackageManager()) this.#cleanups.push(onParentExit(() => this.stop('parent-exit')));
       this.#cleanups.push(onSignal('SIGUSR1', () => this.reopenLogs()));
-      // SIGHUP's default action would end the process: a daemon must survive it.
-      this.#cleanups.push(onSignal('SIGHUP', () => this.#log.warn({ signal: 'SIGHUP' }, 'SIGHUP received: configuration reload is not supported yet; ignored')));
+      this.#cleanups.push(onSignal('SIGHUP', () => this.reload()));
     }
   }
 
@@ -180,6 +193,41 @@ export class Supervisor {
     reopenLogFiles();
     this.#runtime.reopenLogs();
     this.#log.info({ signal: 'SIGUSR1' }, 'log files reopened');
+  }
+
+  /**
+   * SIGHUP: read and check the configuration again. Valid: backends,
+   * weights, health checks, balancing, timeouts and limits apply live, and
+   * the lifecycle records a `healthy → healthy` RELOAD transition. Invalid:
+   * one error line naming the file, the path and the value; the running
+   * configuration stays.
+   */
+  reload(): ReloadOutcome {
+    const at = new Date().toISOString();
+    const state = this.state;
+    if (!this.#reloadConfig || state !== 'healthy') {
+      const error = this.#reloadConfig ? `reload ignored while ${state}` : 'no configuration file to reload (started without -c)';
+      this.#log.warn({ signal: 'SIGHUP' }, `Reload: ${error}`);
+      return (this.lastReload = { at, ok: false, error });
+    }
+    let next: Config;
+    try {
+      next = this.#reloadConfig();
+    } catch (error) {
+      const err = error as SluiceError;
+      this.#log.error({ code: err.code ?? 'SLUICE_CONFIG_INVALID' }, `Reload failed: ${err.message}; the running configuration stays`);
+      return (this.lastReload = { at, ok: false, error: err.message });
+    }
+    const { effective, needsRestart } = planReload(this.config, next);
+    if (needsRestart.length > 0) this.#log.warn({ needs_restart: needsRestart }, `Reload: ${needsRestart.join(', ')} changed and need a restart to apply`);
+    this.config = effective;
+    this.#runtime.reconfigure(effective);
+    const proxy = effective.proxy;
+    this.#lifecycle.send({
+      type: 'RELOAD',
+      timeouts: { startupTimeoutMs: proxy.startup_timeout_ms, gracePeriodMs: proxy.grace_period_ms, drainTimeoutMs: proxy.drain_timeout_ms },
+    });
+    return (this.lastReload = { at, ok: true, needs_restart: needsRestart });
   }
 
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
@@ -239,7 +287,8 @@ export class Supervisor {
     this.events.emit('transition', record);
     // The line for `stopped` is written by the teardown, once it is true.
     if (record.to === 'stopped') return;
-    this.#log.info({ from: record.from, to: record.to, event: record.event }, transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
+    const message = record.event === 'RELOAD' ? 'Configuration reloaded' : (transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
+    this.#log.info({ from: record.from, to: record.to, event: record.event, backends: this.config.backends.length }, message);
   }
 
   /** A hook that throws or hangs is logged and never blocks the lifecycle. */

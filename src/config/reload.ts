@@ -1,0 +1,28 @@
+/**
+ * What a reload may change while running, and what needs a restart: the
+ * listening socket, the thread count, the PID file, the hooks module, the
+ * admin listener and logging stay as they are until the process restarts.
+ */
+import type { Config } from './schema.ts';
+
+const restartOnlyProxyKeys = ['listen_host', 'listen_port', 'workers', 'pid_file', 'request_hooks'] as const;
+
+export interface ReloadPlan {
+  /** The new config, with the restart-only settings kept as they run now. */
+  effective: Config;
+  /** JSON paths of settings that changed but need a restart, e.g. `$.proxy.listen_port`. */
+  needsRestart: string[];
+}
+
+export function planReload(running: Config, next: Config): ReloadPlan {
+  const needsRestart: string[] = [];
+  const proxy = { ...next.proxy };
+  for (const key of restartOnlyProxyKeys) {
+    if (JSON.stringify(next.proxy[key]) !== JSON.stringify(running.proxy[key])) needsRestart.push(`$.proxy.${key}`);
+    (proxy as Record<string, unknown>)[key] = running.proxy[key];
+  }
+  for (const section of ['admin', 'log'] as const) {
+    if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) needsRestart.push(`$.${section}`);
+  }
+  return { effective: { ...next, proxy, admin: running.admin, log: running.log }, needsRestart };
+}
