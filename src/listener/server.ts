@@ -13,6 +13,7 @@ import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './fo
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
+import { tunnel } from './tunnel.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -73,6 +74,12 @@ export class ListenerServer {
     // checks). Node's default aborts the request at that FIN; nginx answers it. So do we.
     (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#server.on('connection', (socket) => this.#connections.admit(socket));
+    this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+      if (this.#draining && !this.#server.listening) return void socket.destroy();
+      tunnel(req, socket, head, this.#upstreams, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
+        this.#log.warn({ backend, code, upgrade: req.headers.upgrade }, 'upstream error'),
+      );
+    });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
       const [status, reason] = clientErrorStatus(error.code);
