@@ -1,0 +1,127 @@
+/**
+ * Bodies stream with backpressure in both directions (memory stays bounded,
+ * not proportional to the body), and upstream connections are kept alive
+ * and reused.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest, Agent, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { get } from './support/http.ts';
+import { exitWithin, killAll, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { HEALTH_PATH } from './support/upstream.ts';
+import { testConfig, writeConfig } from './support/config-file.ts';
+
+const MB = 1024 * 1024;
+const chunk = Buffer.alloc(64 * 1024, 'x');
+let backend: Server | undefined;
+let sluice: SluiceProcess | undefined;
+let port = 0;
+const forwardedSockets = new Set<Socket>();
+
+test.before(async () => {
+  backend = createServer((req, res) => {
+    if (req.url === HEALTH_PATH) return void res.end();
+    forwardedSockets.add(req.socket);
+    if (req.url?.startsWith('/download/')) {
+      // Writes as fast as the proxy reads: `write` returning false means wait for 'drain'.
+      let left = Number(req.url.split('/')[2]) * MB;
+      res.writeHead(200, { 'content-length': String(left) });
+      const pump = () => {
+        while (left > 0) {
+          left -= chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    let received = 0;
+    req.on('data', (data: Buffer) => (received += data.length));
+    req.on('end', () => res.end(String(received)));
+  });
+  await new Promise<void>((resolve) => backend!.listen(0, '127.0.0.1', resolve));
+  const backendPort = (backend.address() as { port: number }).port;
+  sluice = startSluice(['-c', writeConfig(testConfig([{ port: backendPort }], { workers: 1 }))]);
+  port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+});
+
+test.after(async () => {
+  sluice?.kill('SIGTERM');
+  if (sluice) await exitWithin(sluice);
+  killAll();
+  backend?.closeAllConnections();
+  backend?.close();
+});
+
+const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${sluice!.pid}/status`, 'utf8'))![1]) * 1024;
+
+/** Downloads `mb` MB through the proxy, reading slowly enough to need backpressure. */
+function download(mb: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path: `/download/${mb}`, agent: false }, (res) => {
+      let received = 0;
+      res.on('data', (data: Buffer) => (received += data.length));
+      res.on('end', () => resolve(received));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Uploads `mb` MB through the proxy (chunked), honouring backpressure; resolves with what the backend counted. */
+function upload(mb: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/upload', method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (text: string) => (body += text));
+      res.on('end', () => resolve(Number(body)));
+    });
+    req.on('error', reject);
+    let left = mb * MB;
+    const pump = () => {
+      while (left > 0) {
+        left -= chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+test('256 MB up and 256 MB down: complete, and memory bounded rather than proportional', async () => {
+  const before = memory('VmRSS');
+  assert.is(await download(64), 64 * MB);
+  assert.is(await upload(64), 64 * MB);
+  const after64 = memory('VmHWM');
+  assert.is(await download(256), 256 * MB);
+  assert.is(await upload(256), 256 * MB);
+  const after256 = memory('VmHWM');
+  assert.ok(after256 - before <= 96 * MB, `peak RSS grew by ${((after256 - before) / MB).toFixed(1)} MB`);
+  assert.ok(after256 - after64 <= 16 * MB, `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`);
+});
+
+test('200 sequential requests reuse a handful of upstream connections', async () => {
+  forwardedSockets.clear();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  for (let i = 0; i < 200; i++) {
+    const answer = await new Promise<number>((resolve, reject) => {
+      httpRequest({ host: '127.0.0.1', port, path: `/upload?n=${i}`, method: 'POST', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      })
+        .on('error', reject)
+        .end('x');
+    });
+    assert.is(answer, 200);
+  }
+  agent.destroy();
+  assert.ok(forwardedSockets.size <= 4, `${forwardedSockets.size} upstream connections for 200 requests`);
+  assert.is((await get(port, '/upload')).status, 200);
+});
+
+test.run();
