@@ -55,6 +55,33 @@ test('a backend that went away between health checks: requests are retried on th
   await exitWithin(sluice);
 });
 
+test('a reused upstream connection the backend had closed never costs a client request', async () => {
+  const { createServer } = await import('node:http');
+  // Closes a keep-alive connection when a second request arrives on it: the backend's idle
+  // timeout firing just as the proxy reuses the connection.
+  const requestsOn = new WeakMap<object, number>();
+  const closing = createServer((req, res) => {
+    if (req.url === '/healthz') return void res.end();
+    const n = (requestsOn.get(req.socket) ?? 0) + 1;
+    requestsOn.set(req.socket, n);
+    if (n >= 2) return void req.socket.destroy();
+    res.end('fresh\n');
+  });
+  await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+  const closingPort = (closing.address() as { port: number }).port;
+  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: closingPort }], { workers: 1 }, { interval_ms: 60_000 }))]);
+  try {
+    const port = await sluice.port();
+    await sluice.waitForLog(transitionTo('healthy'));
+    for (let i = 0; i < 8; i++) assert.is((await get(port, `/again-${i}`)).body, 'fresh\n', `request ${i}`);
+  } finally {
+    sluice.kill('SIGTERM');
+    await exitWithin(sluice);
+    closing.closeAllConnections();
+    closing.close();
+  }
+});
+
 test('POST is not retried: a refused backend gives 502 when no other backend is left', async () => {
   const a = await upstream('a');
   const config = testConfig([{ port: a.port }], { workers: 1 }, { interval_ms: 60_000 });

@@ -4,7 +4,8 @@
  * Bodies stream both ways with backpressure (`relay`, and undici reading
  * the request), and a failure on either side tears down the other. A request whose body cannot
  * have been sent yet (no body) is retried on the next healthy backend when
- * the upstream refuses or resets before answering, at most twice.
+ * the upstream refuses or resets before answering, at most twice; a reused
+ * connection that turns out closed is retried once on the same backend.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -16,6 +17,12 @@ import type { BackendState } from '../protocol.ts';
 const MAX_RETRIES = 2;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/**
+ * A pooled keep-alive connection the backend closed just as it was reused
+ * fails like this. That is not the backend failing: the request is retried
+ * once on the same backend, whose pool then opens a fresh connection.
+ */
+const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 /** What passive health counts against a backend: it could not be reached or did not answer. */
 const PASSIVE_FAILURES = new Set([...RETRYABLE, ...TIMEOUTS, 'ETIMEDOUT']);
 
@@ -73,10 +80,13 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
   let lastCode = 'NO_HEALTHY_BACKEND';
+  let retrySame: BackendState | undefined;
+  let staleRetried = false;
 
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
     const chosen = attempt === 0 && hooks?.choosePeer ? await hooks.choosePeer() : undefined;
-    const backend = chosen ?? ctx.upstreams.pick(req, tried);
+    const backend = retrySame ?? chosen ?? ctx.upstreams.pick(req, tried);
+    retrySame = undefined;
     if (!backend) break;
     tried.add(backend.id);
     const inFlight = ctx.upstreams.inFlight;
@@ -93,6 +103,11 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       } catch (error) {
         lastCode = errorCode(error);
         ctx.onUpstreamError({ backend: backend.id, code: lastCode });
+        if (!withBody && !staleRetried && STALE_CONNECTION.has(lastCode)) {
+          staleRetried = true;
+          retrySame = backend;
+          continue;
+        }
         if (PASSIVE_FAILURES.has(lastCode)) ctx.upstreams.noteFailure(backend.id, lastCode);
         if (TIMEOUTS.has(lastCode)) return void sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
         if (withBody || !RETRYABLE.has(lastCode)) break;
