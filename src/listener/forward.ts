@@ -79,7 +79,6 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
   if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
-  let lastCode = 'NO_HEALTHY_BACKEND';
   let retrySame: BackendState | undefined;
   let staleRetried = false;
 
@@ -101,16 +100,16 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
           body: withBody ? req : null,
         });
       } catch (error) {
-        lastCode = errorCode(error);
-        ctx.onUpstreamError({ backend: backend.id, code: lastCode });
-        if (!withBody && !staleRetried && STALE_CONNECTION.has(lastCode)) {
+        const code = errorCode(error);
+        ctx.onUpstreamError({ backend: backend.id, code });
+        if (!withBody && !staleRetried && STALE_CONNECTION.has(code)) {
           staleRetried = true;
           retrySame = backend;
           continue;
         }
-        if (PASSIVE_FAILURES.has(lastCode)) ctx.upstreams.noteFailure(backend.id, lastCode);
-        if (TIMEOUTS.has(lastCode)) return void sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
-        if (withBody || !RETRYABLE.has(lastCode)) break;
+        if (PASSIVE_FAILURES.has(code)) ctx.upstreams.noteFailure(backend.id, code);
+        if (TIMEOUTS.has(code)) return void sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        if (withBody || !RETRYABLE.has(code)) break;
         continue;
       }
       ctx.upstreams.noteSuccess(backend.id);

@@ -14,6 +14,7 @@ import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHoo
 import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
 import { tunnel } from './tunnel.ts';
+import { refuseRaw } from './refuse.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -82,9 +83,7 @@ export class ListenerServer {
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
-      const [status, reason] = clientErrorStatus(error.code);
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      else socket.destroy();
+      refuseRaw(socket, ...clientErrorStatus(error.code));
     });
   }
 

@@ -9,17 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isLoop, upstreamRequestHeaders } from './headers.ts';
+import { refuseRaw } from './refuse.ts';
 import type { Upstreams } from './upstreams.ts';
 
-function refuse(client: Duplex, status: number, reason: string): void {
-  if (client.writable) client.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-  else client.destroy();
-}
-
 export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstreams: Upstreams, connectTimeoutMs: number, onError: (backend: string, code: string) => void): void {
-  if (isLoop(req.rawHeaders)) return refuse(client, 508, 'Loop Detected');
+  if (isLoop(req.rawHeaders)) return refuseRaw(client, 508, 'Loop Detected');
   const backend = upstreams.pick(req);
-  if (!backend) return refuse(client, upstreams.totalCount === 0 ? 503 : 502, upstreams.totalCount === 0 ? 'Service Unavailable' : 'Bad Gateway');
+  if (!backend) return refuseRaw(client, upstreams.totalCount === 0 ? 503 : 502, upstreams.totalCount === 0 ? 'Service Unavailable' : 'Bad Gateway');
   const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
   // The two hop-by-hop headers an upgrade is made of.
   headers.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade));
@@ -44,7 +40,7 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   });
   upstream.once('error', (error: NodeJS.ErrnoException) => {
     onError(backend.id, error.code ?? error.message);
-    if (upstream.readyState === 'opening' || !upstream.bytesRead) refuse(client, 502, 'Bad Gateway');
+    if (upstream.readyState === 'opening' || !upstream.bytesRead) refuseRaw(client, 502, 'Bad Gateway');
     else client.destroy();
   });
   client.once('error', () => upstream.destroy());

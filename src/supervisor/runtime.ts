@@ -255,6 +255,16 @@ export class ActorRuntime {
     return [...this.#backendSpecs.values()];
   }
 
+  /** What the pool and health checker start with: the current backend set. */
+  #actorInit(): ActorInit {
+    return { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
+  }
+
+  /** Backends the latest snapshot knows healthy: where a restarted pool or checker starts from. */
+  #knownHealthy(): BackendId[] {
+    return (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => b.id);
+  }
+
   // ---- supervision ------------------------------------------------------------
 
   #spawn<Api>(kind: ActorKind, id: number): ActorThread<Api> {
@@ -363,11 +373,10 @@ export class ActorRuntime {
     };
     // A restarted pool starts from the backends and health known now, and keeps counting versions up.
     const seed: PoolSeed = {
-      health: (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => ({ backend: b.id, healthy: true, reason: 'before restart' })),
+      health: this.#knownHealthy().map((backend) => ({ backend, healthy: true, reason: 'before restart' })),
       version: (this.#snapshot?.version ?? -1) + 1,
     };
-    const init = { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
-    pool.call((api) => api.start(init, Comlink.proxy(onEvent), seed)).then(
+    pool.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), seed)).then(
       (first) => {
         published(first);
         // Answering its start counts as the first heartbeat.
@@ -419,9 +428,7 @@ export class ActorRuntime {
       void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
       this.#notify.healthChanged?.(event);
     };
-    const init = { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
-    const healthy = (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => b.id);
-    checker.call((api) => api.start(init, Comlink.proxy(onEvent), healthy)).then(
+    checker.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), this.#knownHealthy())).then(
       () => {
         this.#markRunning(checker);
         if (restarted) this.#log.info({ actor: 'health-checker' }, 'health-checker actor restarted');

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { ReloadOutcome } from '../../supervisor/supervisor.ts';
-import { parseTarget, runningPid } from './target.ts';
+import { adminStatusRequest, parseTarget, runningPid } from './target.ts';
 
 const WAIT_MS = 5_000;
 const POLL_MS = 50;
@@ -17,15 +17,13 @@ export async function reloadCommand(argv: readonly string[], out: (line: string)
   if (pid === undefined) return 1;
   const sentAt = Date.now();
   process.kill(pid, 'SIGHUP');
-  const admin = target.config.admin;
+  const admin = adminStatusRequest(target.config);
   if (!admin) {
     out(`Sent SIGHUP to sluice (PID: ${pid}); its log says whether the configuration was reloaded`);
     return 0;
   }
-  const host = ['0.0.0.0', '::'].includes(admin.listen_host) ? '127.0.0.1' : admin.listen_host;
-  const headers: Record<string, string> = admin.token ? { authorization: `Bearer ${admin.token}` } : {};
   while (Date.now() - sentAt < WAIT_MS) {
-    const outcome = await lastReload(`http://${host}:${admin.listen_port}/status`, headers);
+    const outcome = await lastReload(admin.url, admin.headers);
     if (outcome && Date.parse(outcome.at) >= sentAt - 5) {
       if (!outcome.ok) {
         out(`Reload failed (PID: ${pid}): ${outcome.error}`);

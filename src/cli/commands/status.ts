@@ -4,7 +4,8 @@
  */
 import { request } from 'undici';
 import { UsageError } from '../../errors.ts';
-import { parseTarget, runningPid } from './target.ts';
+import type { Config } from '../../config/schema.ts';
+import { adminStatusRequest, parseTarget, runningPid } from './target.ts';
 
 export async function statusCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
   const { target, values } = parseTarget(argv, { json: { type: 'boolean', default: false } });
@@ -31,15 +32,11 @@ async function httpStatus(url: string): Promise<number> {
   }
 }
 
-async function printAdminStatus(config: import('../../config/schema.ts').Config, out: (line: string) => void): Promise<number> {
-  const admin = config.admin;
+async function printAdminStatus(config: Config, out: (line: string) => void): Promise<number> {
+  const admin = adminStatusRequest(config);
   if (!admin) throw new UsageError('--json needs the admin listener: pass -c CONFIG with an "admin" section');
-  const host = ['0.0.0.0', '::'].includes(admin.listen_host) ? '127.0.0.1' : admin.listen_host;
   try {
-    const response = await request(`http://${host}:${admin.listen_port}/status`, {
-      headers: admin.token ? { authorization: `Bearer ${admin.token}` } : {},
-      signal: AbortSignal.timeout(5_000),
-    });
+    const response = await request(admin.url, { headers: admin.headers, signal: AbortSignal.timeout(5_000) });
     const body = (await response.body.json()) as { state?: string };
     out(JSON.stringify(body, null, 2));
     return response.statusCode === 200 && body.state === 'healthy' ? 0 : 1;

@@ -33,8 +33,7 @@ export function parseTarget<E extends Extra>(argv: readonly string[], extra: E) 
   const config = typeof values['config'] === 'string' ? loadConfigFile(values['config']) : parseConfig({}, '(defaults)');
   const pidFile = (values['pid-file'] as string | undefined) ?? config.proxy.pid_file;
   if (!pidFile) throw new UsageError('no PID file: pass --pid-file FILE, or -c CONFIG with proxy.pid_file set');
-  const host = ['0.0.0.0', '::', ''].includes(config.proxy.listen_host) ? '127.0.0.1' : config.proxy.listen_host;
-  const healthUrl = (values['url'] as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.proxy.listen_port}${config.proxy.health_path ?? '/health'}`;
+  const healthUrl = (values['url'] as string | undefined) ?? `${localUrl(config.proxy.listen_host, config.proxy.listen_port)}${config.proxy.health_path ?? '/health'}`;
   return { target: { pidFile, healthUrl, config } satisfies Target, values };
 }
 
@@ -53,4 +52,20 @@ export function runningPid(pidFile: string, out: (line: string) => void): number
     return undefined;
   }
   return pid;
+}
+
+/** How a command on this machine reaches a listener bound to `host`: the wildcard addresses through loopback. */
+export function localUrl(host: string, port: number): string {
+  const dial = ['0.0.0.0', '::', ''].includes(host) ? '127.0.0.1' : host;
+  return `http://${dial.includes(':') ? `[${dial}]` : dial}:${port}`;
+}
+
+/** The admin listener's /status address and credentials, when the config has one. */
+export function adminStatusRequest(config: Config): { url: string; headers: Record<string, string> } | undefined {
+  const admin = config.admin;
+  if (!admin) return undefined;
+  return {
+    url: `${localUrl(admin.listen_host, admin.listen_port)}/status`,
+    headers: admin.token ? { authorization: `Bearer ${admin.token}` } : {},
+  };
 }
