@@ -14,6 +14,7 @@ export const errorCodes = {
   SLUICE_ALREADY_SERVING: 'serve() was called on a proxy that is serving or has stopped.',
   SLUICE_UNKNOWN_BACKEND: 'removeBackend() named a backend the pool does not have.',
   SLUICE_HOOK_FAILED: 'A lifecycle or request hook threw or timed out.',
+  SLUICE_HOT_RESTART_FAILED: 'The process started by a hot restart (SIGUSR2) exited or was not healthy in time; the old one keeps serving.',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

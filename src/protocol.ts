@@ -79,6 +79,12 @@ export interface ListenerInit extends ActorInit {
   /** The pool's latest snapshot, if it has published one: applied before the socket is bound. */
   snapshot?: PoolSnapshot;
   status: ListenerStatus;
+  /**
+   * Set in a hot restart's successor: the listening sockets inherited from the
+   * process it replaces, served instead of binding `port` (empty: bind `port`),
+   * either only once the lifecycle is healthy.
+   */
+  inheritedFds?: number[];
 }
 
 export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
@@ -114,6 +120,8 @@ export interface ListenerApi {
   heartbeat(): number;
   /** A reload: balancing, timeouts, limits and endpoint paths of the new config. */
   reconfigure(config: Config): void;
+  /** The descriptors of its listening sockets, for a hot restart's successor to inherit. */
+  listeningFds(): number[];
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }

@@ -75,6 +75,46 @@ test('-d when the child cannot start: the parent prints the error and exits 1', 
   assert.not.ok(existsSync(join(dir, 'sluice.pid')));
 });
 
+test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor that cannot start leaves the old one serving (exit 1)', async () => {
+  const a = await upstream();
+  const dir = tempDir();
+  const configFile = join(dir, 'sluice.json');
+  const port = await freePort();
+  const adminPort = await freePort();
+  const base = {
+    ...testConfig([{ port: a.port }], { listen_port: port, pid_file: join(dir, 'sluice.pid'), grace_period_ms: 100, startup_timeout_ms: 2_000 }),
+    log: { file: join(dir, 'sluice.log') },
+    admin: { listen_port: adminPort },
+  };
+  writeFileSync(configFile, JSON.stringify(base));
+  assert.is((await sluice('-d', '-c', configFile)).code, 0);
+  const first = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
+  daemonPids.push(first);
+
+  const restarted = await sluice('restart', '-c', configFile);
+  assert.is(restarted.code, 0, restarted.stdout + restarted.stderr);
+  const second = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
+  daemonPids.push(second);
+  assert.is.not(second, first);
+  assert.match(restarted.stdout, new RegExp(`^Proxy restarted \\(PID: ${first} → ${second}\\) after \\d+ ms; PID ${first} is draining`));
+  const status = await sluice('status', '-c', configFile);
+  assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${second})`);
+  assert.is((await get(port, '/after-restart')).body, 'a\n');
+
+  // The new process reads the file anew: a backend that never answers keeps it from becoming healthy.
+  writeFileSync(configFile, JSON.stringify({ ...base, backends: [{ address: '127.0.0.1', port: await freePort() }] }));
+  const failed = await sluice('restart', '-c', configFile);
+  assert.is(failed.code, 1, failed.stdout);
+  assert.match(failed.stdout, `Restart failed (PID: ${second} keeps serving): no healthy backend within 2000 ms`);
+  assert.is(Number(readFileSync(join(dir, 'sluice.pid'), 'utf8')), second);
+  assert.is((await get(port, '/still-served')).body, 'a\n');
+
+  writeFileSync(configFile, JSON.stringify(base));
+  assert.is((await sluice('stop', '-c', configFile)).code, 0);
+  const log = readFileSync(join(dir, 'sluice.log'), 'utf8');
+  assert.match(log, `"successor_pid":${second}`);
+});
+
 test('status: stale PID file, and running but unhealthy with the HTTP code', async () => {
   const dir = tempDir();
   const pidFile = join(dir, 'sluice.pid');

@@ -37,7 +37,7 @@ const api: ListenerApi = {
     );
     if (init.snapshot) server.applySnapshot(init.snapshot);
     server.setStatus(init.status);
-    const result = await server.bind(init.port);
+    const result = await server.bind(init.port, init.inheritedFds);
     if (result.ok) log.debug({ port: result.port }, 'listening');
     return result;
   },
@@ -50,6 +50,7 @@ const api: ListenerApi = {
   reopenLog: reopenLogFiles,
   heartbeat: () => Date.now(),
   reconfigure: (config) => started().reconfigure(config),
+  listeningFds: () => started().listeningFds(),
   async stop() {
     await server?.stop();
     log?.flush();

@@ -54,7 +54,8 @@ export class AdminServer {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen({ host: this.#config.listen_host, port: this.#config.listen_port }, () => {
+      // reusePort: during a hot restart the old and the new process both hold the admin port.
+      this.#server.listen({ host: this.#config.listen_host, port: this.#config.listen_port, reusePort: true }, () => {
         this.#server.off('error', reject);
         const port = (this.#server.address() as AddressInfo).port;
         this.#log.info({ host: this.#config.listen_host, port }, `Admin listening on ${this.#config.listen_host}:${port}`);

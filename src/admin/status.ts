@@ -13,5 +13,6 @@ export function statusDocument(supervisor: Supervisor) {
     connections: { active: supervisor.activeConnections(), rejected: supervisor.runtime.rejectedConnections() },
     workers: supervisor.runtime.workers().map(({ id, kind, restarts, alive }) => ({ id, kind, restarts, alive })),
     last_reload: supervisor.lastReload ?? null,
+    last_restart: supervisor.lastRestart ?? null,
   };
 }

@@ -85,6 +85,7 @@ export const usage = `Usage: sluice [OPTIONS]
        sluice status [--pid-file FILE | -c CONFIG] [--url URL] [--json]
        sluice stop [--pid-file FILE | -c CONFIG] [--timeout MS] [--force]
        sluice reload [--pid-file FILE | -c CONFIG]
+       sluice restart [--pid-file FILE | -c CONFIG] [--timeout MS]
 
 Options:
   -p, --port PORT        Listen port (overrides the config; default: 8080)
@@ -102,11 +103,14 @@ Commands:
   status                 Is it running and healthy? (exit 0 yes, 1 no) --json: the admin status
   stop                   SIGTERM, wait until it has exited; --force: SIGKILL after --timeout
   reload                 SIGHUP: re-read the config file and apply it live; reports the outcome
+  restart                SIGUSR2: hot restart; reports the new PID once it is healthy
 
 Signals:
   SIGTERM, SIGINT        Graceful shutdown (a second one stops at once)
   SIGHUP                 Reload the configuration file
   SIGUSR1                Reopen log files (logrotate)
+  SIGUSR2                Hot restart: a new process takes over the listening sockets,
+                         this one drains once the new one is healthy
 
 Exit codes:
   0  stopped as asked   1  runtime failure   2  usage or config error

@@ -12,10 +12,13 @@ import { SluiceError } from '../errors.ts';
 import { createLogger, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { reportToDaemonParent, startDaemon } from './daemon.ts';
+import { sluiceCommand, startDaemon } from './daemon.ts';
+import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
+import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
 import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
 import { reloadCommand } from './commands/reload.ts';
+import { restartCommand } from './commands/restart.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -36,6 +39,7 @@ const commands: Record<string, (argv: readonly string[], out: (line: string) => 
   status: statusCommand,
   stop: stopCommand,
   reload: reloadCommand,
+  restart: restartCommand,
 };
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
@@ -83,8 +87,16 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     const fresh = loadConfig(cli);
     return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
   };
-  const supervisor = new Supervisor({ config, reloadConfig, logOptions, logger, handleSignals: true });
-  const reportFailure = reportToDaemonParent(supervisor);
+  const supervisor = new Supervisor({
+    config,
+    reloadConfig,
+    logOptions,
+    logger,
+    handleSignals: true,
+    restartCommand: sluiceCommand(argv),
+    inherited: takeInheritedSockets(),
+  });
+  const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
   const { exitCode, error } = await supervisor.run();
   if (exitCode !== 0) reportFailure?.(error?.message ?? `exit code ${exitCode}`);

@@ -15,6 +15,7 @@ import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
+import { ListeningSockets } from './listening-sockets.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -23,6 +24,7 @@ export class ListenerServer {
   #proxy: ProxyConfig;
   readonly #log: Logger;
   readonly #server: Server;
+  readonly #sockets: ListeningSockets;
   readonly #connections: ConnectionTracker;
   readonly #upstreams: Upstreams;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
@@ -74,9 +76,10 @@ export class ListenerServer {
     // A client may half-close once its request is sent (`nc -N`, some load balancers' health
     // checks). Node's default aborts the request at that FIN; nginx answers it. So do we.
     (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    this.#sockets = new ListeningSockets(this.#server);
     this.#server.on('connection', (socket) => this.#connections.admit(socket));
     this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-      if (this.#draining && !this.#server.listening) return void socket.destroy();
+      if (this.#draining && !this.#sockets.listening) return void socket.destroy();
       tunnel(req, socket, head, this.#upstreams, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
         this.#log.warn({ backend, code, upgrade: req.headers.upgrade }, 'upstream error'),
       );
@@ -87,18 +90,19 @@ export class ListenerServer {
     });
   }
 
-  bind(port: number): Promise<BindResult> {
-    return new Promise((resolve) => {
-      const onError = (error: NodeJS.ErrnoException) => {
-        resolve({ ok: false, failure: { code: error.code ?? 'LISTEN_FAILED', message: `cannot listen on ${this.#proxy.listen_host}:${port}: ${error.message}` } });
-      };
-      this.#server.once('error', onError);
-      this.#server.listen({ host: this.#proxy.listen_host, port, reusePort: true }, () => {
-        this.#server.off('error', onError);
-        const address = this.#server.address();
-        resolve({ ok: true, port: typeof address === 'object' && address ? address.port : port });
-      });
-    });
+  /**
+   * Bind the port now; or, in a hot restart's successor (`inheritedFds` set,
+   * possibly empty), accept on the inherited sockets or bind once healthy.
+   */
+  bind(port: number, inheritedFds?: readonly number[]): Promise<BindResult> {
+    const host = this.#proxy.listen_host;
+    if (inheritedFds) return Promise.resolve(this.#sockets.defer({ fds: inheritedFds, host, port }));
+    return this.#sockets.bind(host, port);
+  }
+
+  /** The listening sockets' descriptors, for a hot restart's successor to inherit. */
+  listeningFds(): number[] {
+    return this.#sockets.fds();
   }
 
   /** A reload: what can change without rebinding (the listen address and thread count cannot). */
@@ -119,6 +123,12 @@ export class ListenerServer {
 
   setStatus(status: ListenerStatus): void {
     this.#status = status;
+    if (status.state === 'healthy' && this.#sockets.waitingToAccept) {
+      void this.#sockets.acceptDeferred().then((errors) => {
+        if (errors.length > 0) this.#log.error({ errors }, 'cannot accept on the sockets handed over');
+        else this.#log.debug('accepting on the sockets handed over');
+      });
+    }
   }
 
   beginDrain(): void {
@@ -128,7 +138,7 @@ export class ListenerServer {
   /** Stop accepting and close idle keep-alive connections; `onDrained` fires when none is left. */
   closeListening(onDrained: () => void): void {
     this.#draining = true;
-    this.#server.close();
+    this.#sockets.close();
     this.#server.closeIdleConnections();
     this.#connections.whenEmpty(onDrained);
   }
@@ -138,7 +148,7 @@ export class ListenerServer {
   }
 
   async stop(): Promise<void> {
-    if (this.#server.listening) this.#server.close();
+    this.#sockets.close();
     this.#connections.destroyAll();
     await this.#upstreams.close();
   }

@@ -6,7 +6,7 @@
  * the name exists, so two starting processes can never both believe they own
  * it, and a reader never sees a half-written file.
  */
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PidFileLockedError } from '../errors.ts';
 
 export function readPid(file: string): number | undefined {
@@ -65,6 +65,19 @@ export function acquirePidFile(file: string, pid = process.pid): PidFileOutcome 
       unlinkSync(temporary);
     } catch {}
   }
+}
+
+/**
+ * A hot restart's successor takes the PID file over from its predecessor: a
+ * rename, so a reader sees either PID, never neither. Refused when the file
+ * names another live process.
+ */
+export function takeOverPidFile(file: string, predecessor: number, pid = process.pid): void {
+  const owner = readPid(file);
+  if (owner !== undefined && owner !== predecessor && owner !== pid && isProcessAlive(owner)) throw new PidFileLockedError(file, owner);
+  const temporary = `${file}.${pid}.tmp`;
+  writeFileSync(temporary, `${pid}\n`, { mode: 0o644 });
+  renameSync(temporary, file);
 }
 
 export function releasePidFile(file: string, pid = process.pid): void {

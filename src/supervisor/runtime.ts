@@ -36,6 +36,7 @@ import { assertNever } from '../protocol.ts';
 import { ActorThread } from './actor-thread.ts';
 import { defaultRestartLimits, RestartPolicy } from './restart-policy.ts';
 import { listenerThreadCount } from './workers.ts';
+import { closeInherited, servesAddress, type InheritedSockets } from './hot-restart.ts';
 
 type SendBack = (event: LifecycleEvent) => void;
 type AnyThread = ActorThread<ListenerApi> | ActorThread<PoolApi> | ActorThread<HealthCheckerApi>;
@@ -90,8 +91,12 @@ export class ActorRuntime {
   readonly #poolStarted: Promise<boolean>;
   #settlePoolStarted: (started: boolean) => void = () => {};
 
-  constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}) {
+  /** Sockets handed over by the process this one replaces; used by the first start only. */
+  #inherited: InheritedSockets | undefined;
+
+  constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}, inherited?: InheritedSockets) {
     this.#config = config;
+    this.#inherited = inherited;
     this.#init = { config, log };
     this.#log = logger;
     this.#notify = notify;
@@ -223,6 +228,13 @@ export class ActorRuntime {
     void this.#pool?.call((api) => api.reconfigure(config)).catch(() => {});
     void this.#healthChecker?.call((api) => api.reconfigure(config)).catch(() => {});
     for (const l of this.#listeners) void l.call((api) => api.reconfigure(config)).catch(() => {});
+  }
+
+  /** Every live listener's listening sockets, for a hot restart's successor. */
+  async listeningFds(): Promise<number[]> {
+    const live = this.#listeners.filter((l) => l.alive);
+    const fds = await Promise.all(live.map((l) => l.call((api) => api.listeningFds()).catch(() => [] as number[])));
+    return fds.flat();
   }
 
   /** Destroy the client connections still open; returns how many. */
@@ -448,18 +460,38 @@ export class ActorRuntime {
   async #startListeners(): Promise<void> {
     let port = this.#config.proxy.listen_port;
     const count = listenerThreadCount(this.#config.proxy.workers);
+    const handedOver = this.#takeInherited(count);
+    if (handedOver) port = handedOver.port;
     for (let id = 0; id < count && !this.#closing; id++) {
-      const listener = await this.#startListener(id, port, false);
+      const listener = await this.#startListener(id, port, false, handedOver?.fdsOf(id));
       if (!listener) return;
       port = this.#port ?? port;
     }
     if (this.#closing) return;
-    this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
+    this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
     this.#sendBack({ type: 'LISTENERS_BOUND' });
   }
 
+  /**
+   * In a hot restart's successor: which inherited sockets each listener
+   * thread serves (spread over them when the thread count changed). None when
+   * the listen address changed: the old sockets are closed, the new address bound.
+   */
+  #takeInherited(count: number): { port: number; fdsOf(id: number): number[] } | undefined {
+    const inherited = this.#inherited;
+    this.#inherited = undefined;
+    if (!inherited) return undefined;
+    const { listen_host: host, listen_port: port } = this.#config.proxy;
+    if (!servesAddress(inherited, host, port)) {
+      closeInherited(inherited);
+      this.#log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
+      return undefined;
+    }
+    return { port: inherited.port, fdsOf: (id) => inherited.fds.filter((_, index) => index % count === id) };
+  }
+
   /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #startListener(id: number, port: number, restart: boolean): Promise<ActorThread<ListenerApi> | undefined> {
+  async #startListener(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
     const listener = this.#spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
     this.#applied.delete(id);
@@ -478,7 +510,7 @@ export class ActorRuntime {
       }
     };
     const snapshot = this.#snapshot;
-    const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status };
+    const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
     let result: BindResult;
     try {
       result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);

@@ -35,7 +35,8 @@ import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, typ
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
-import { acquirePidFile, releasePidFile } from './pid-file.ts';
+import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
+import { startSuccessor, type InheritedSockets } from './hot-restart.ts';
 import { ActorRuntime, type RestartEvent } from './runtime.ts';
 import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
 import { listenerThreadCount } from './workers.ts';
@@ -44,6 +45,9 @@ const transitionMessages: Record<string, string> = {
   healthy: 'Proxy is healthy and accepting connections',
   draining: 'Initiating graceful shutdown...',
 };
+
+/** How much longer than its startup timeout a hot restart's successor may take before it is killed. */
+const SUCCESSOR_GRACE_MS = 5_000;
 
 /** How long a lifecycle hook may take before shutdown goes on without it. */
 export const HOOK_TIMEOUT_MS = 5_000;
@@ -66,6 +70,10 @@ export interface SupervisorOptions {
   hooks?: SupervisorHooks;
   /** Passed on to the lifecycle actor, e.g. to watch it in a debugger. */
   inspect?: (event: InspectionEvent) => void;
+  /** The command line that starts this proxy again: enables hot restart (SIGUSR2). */
+  restartCommand?: readonly string[];
+  /** Set in a hot restart's successor: the listening sockets of the process it replaces. */
+  inherited?: InheritedSockets;
 }
 
 /** How a run ended. `error` is set when it ended in a runtime failure. */
@@ -81,6 +89,15 @@ export interface SupervisorEvents {
   restart: [RestartEvent];
 }
 
+/** The last hot restart's outcome, in the admin /status document. */
+export interface RestartOutcome {
+  at: string;
+  ok: boolean;
+  /** The successor's PID, once it is healthy. */
+  pid?: number;
+  error?: string;
+}
+
 /** The last reload's outcome, in the admin /status document. */
 export interface ReloadOutcome {
   at: string;
@@ -92,6 +109,10 @@ export interface ReloadOutcome {
 export class Supervisor {
   config: Config;
   lastReload: ReloadOutcome | undefined;
+  lastRestart: RestartOutcome | undefined;
+  readonly #restartCommand: readonly string[] | undefined;
+  readonly #inherited: InheritedSockets | undefined;
+  #successorStarting = false;
   readonly #reloadConfig: (() => Config) | undefined;
   readonly history: TransitionRecord[] = [];
   /** Transitions and health flips as they happen (the admin /events stream listens here). */
@@ -116,11 +137,13 @@ export class Supervisor {
     this.#reloadConfig = options.reloadConfig;
     this.#log = options.logger;
     this.#hooks = options.hooks ?? {};
+    this.#restartCommand = options.restartCommand;
+    this.#inherited = options.inherited;
     this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
       stoppedAccepting: () => void this.#runOnStop(),
       healthChanged: (event) => this.events.emit('health', event),
       restarting: (event) => this.events.emit('restart', event),
-    });
+    }, options.inherited);
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
     this.#lifecycle = createActor(lifecycleMachine.provide({ actors: this.#runtime.machineActors() }), {
@@ -141,6 +164,7 @@ export class Supervisor {
       if (startedByPackageManager()) this.#cleanups.push(onParentExit(() => this.stop('parent-exit')));
       this.#cleanups.push(onSignal('SIGUSR1', () => this.reopenLogs()));
       this.#cleanups.push(onSignal('SIGHUP', () => this.reload()));
+      this.#cleanups.push(onSignal('SIGUSR2', () => void this.hotRestart()));
     }
   }
 
@@ -230,6 +254,48 @@ export class Supervisor {
     return (this.lastReload = { at, ok: true, needs_restart: needsRestart });
   }
 
+  /**
+   * SIGUSR2: start a successor with the same command line, handing it the
+   * listening sockets; once it reports healthy, drain this process. If it
+   * fails or is not healthy in time, this process keeps serving, untouched.
+   */
+  async hotRestart(): Promise<RestartOutcome> {
+    const at = new Date().toISOString();
+    const refused = !this.#restartCommand
+      ? 'hot restart needs the sluice command line (an embedding program restarts itself)'
+      : this.state !== 'healthy'
+        ? `hot restart ignored while ${this.state}`
+        : this.#successorStarting
+          ? 'hot restart already in progress'
+          : undefined;
+    if (refused) {
+      this.#log.warn({ signal: 'SIGUSR2' }, `Hot restart: ${refused}`);
+      return (this.lastRestart = { at, ok: false, error: refused });
+    }
+    this.#successorStarting = true;
+    try {
+      const fds = await this.#runtime.listeningFds();
+      this.#log.info({ signal: 'SIGUSR2', fds: fds.length }, 'Hot restart: starting a new process');
+      const outcome = await startSuccessor({
+        command: this.#restartCommand!,
+        fds,
+        host: this.config.proxy.listen_host,
+        port: this.port ?? this.config.proxy.listen_port,
+        timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
+      });
+      if (!outcome.ok) {
+        this.#log.error({ code: 'SLUICE_HOT_RESTART_FAILED' }, `Hot restart failed (new process: ${outcome.message}); this process keeps serving`);
+        return (this.lastRestart = { at, ok: false, error: outcome.message });
+      }
+      this.#log.info({ successor_pid: outcome.pid }, `Hot restart: the new process (PID: ${outcome.pid}) is healthy; this one drains`);
+      this.lastRestart = { at, ok: true, pid: outcome.pid };
+      this.stop('SIGUSR2');
+      return this.lastRestart;
+    } finally {
+      this.#successorStarting = false;
+    }
+  }
+
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
   stop(reason: string): void {
     this.#log.info({ signal: reason }, `Received ${reason}`);
@@ -244,7 +310,8 @@ export class Supervisor {
       `Starting proxy on port ${proxy.listen_port}...`,
     );
     if (this.config.backends.length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
-    if (proxy.pid_file) {
+    // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
+    if (proxy.pid_file && !this.#inherited) {
       try {
         const outcome = acquirePidFile(proxy.pid_file);
         this.#pidFileTaken = true;
@@ -281,6 +348,7 @@ export class Supervisor {
 
   #onTransition(record: TransitionRecord): void {
     this.history.push(record);
+    if (record.to === 'healthy' && this.#inherited && !this.#pidFileTaken) this.#takePidFileFrom(this.#inherited.predecessorPid);
     this.#runtime.setLifecycleState(record.to);
     if (record.to === 'draining') this.#drainStartedAt = record.at;
     if (record.to === 'stopped' && this.#drainStartedAt !== undefined) this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
@@ -289,6 +357,22 @@ export class Supervisor {
     if (record.to === 'stopped') return;
     const message = record.event === 'RELOAD' ? 'Configuration reloaded' : (transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
     this.#log.info({ from: record.from, to: record.to, event: record.event, backends: this.config.backends.length }, message);
+  }
+
+  /** A hot restart's successor, now healthy: the PID file names it from now on. */
+  #takePidFileFrom(predecessor: number): void {
+    const file = this.config.proxy.pid_file;
+    if (!file) return;
+    try {
+      takeOverPidFile(file, predecessor);
+      this.#pidFileTaken = true;
+      const release = () => releasePidFile(file);
+      process.once('exit', release);
+      this.#cleanups.push(() => process.off('exit', release));
+      this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
+    } catch (error) {
+      this.#log.error({ code: (error as SluiceError).code, pid_file: file }, `PID file not taken over: ${(error as Error).message}`);
+    }
   }
 
   /** A hook that throws or hangs is logged and never blocks the lifecycle. */

@@ -4,9 +4,8 @@
  * proxy's own report in /status; without it, the proxy's log has it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import type { ReloadOutcome } from '../../supervisor/supervisor.ts';
-import { adminStatusRequest, parseTarget, runningPid } from './target.ts';
+import { adminStatusRequest, parseTarget, readAdminStatus, runningPid } from './target.ts';
 
 const WAIT_MS = 5_000;
 const POLL_MS = 50;
@@ -23,7 +22,7 @@ export async function reloadCommand(argv: readonly string[], out: (line: string)
     return 0;
   }
   while (Date.now() - sentAt < WAIT_MS) {
-    const outcome = await lastReload(admin.url, admin.headers);
+    const outcome = (await readAdminStatus(admin))?.['last_reload'] as ReloadOutcome | null | undefined;
     if (outcome && Date.parse(outcome.at) >= sentAt - 5) {
       if (!outcome.ok) {
         out(`Reload failed (PID: ${pid}): ${outcome.error}`);
@@ -37,14 +36,4 @@ export async function reloadCommand(argv: readonly string[], out: (line: string)
   }
   out(`No reload reported within ${WAIT_MS} ms (PID: ${pid})`);
   return 1;
-}
-
-async function lastReload(url: string, headers: Record<string, string>): Promise<ReloadOutcome | undefined> {
-  try {
-    const response = await request(url, { headers, signal: AbortSignal.timeout(1_000) });
-    const body = (await response.body.json()) as { last_reload?: ReloadOutcome | null };
-    return body.last_reload ?? undefined;
-  } catch {
-    return undefined;
-  }
 }

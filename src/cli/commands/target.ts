@@ -3,6 +3,7 @@
  * from flags or from the config file it was started with.
  */
 import { existsSync } from 'node:fs';
+import { request } from 'undici';
 import { parseArgs } from 'node:util';
 import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
 import { loadConfigFile, parseConfig } from '../../config/load.ts';
@@ -68,4 +69,14 @@ export function adminStatusRequest(config: Config): { url: string; headers: Reco
     url: `${localUrl(admin.listen_host, admin.listen_port)}/status`,
     headers: admin.token ? { authorization: `Bearer ${admin.token}` } : {},
   };
+}
+
+/** The admin /status document, or undefined when it cannot be read now. */
+export async function readAdminStatus(admin: { url: string; headers: Record<string, string> }): Promise<Record<string, unknown> | undefined> {
+  try {
+    const response = await request(admin.url, { headers: admin.headers, signal: AbortSignal.timeout(1_000) });
+    return (await response.body.json()) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,60 @@
+/**
+ * A parent that starts sluice and waits until it is healthy: the `-d` parent
+ * and the old process of a hot restart. The child reports once, over the IPC
+ * channel, then the channel is closed so neither process holds the other.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { SupervisorEvents } from './supervisor.ts';
+
+/** Set in the child's environment when its parent waits for the report. */
+export const REPORT_READY_ENV = 'SLUICE_REPORT_READY';
+
+type ReadyMessage = { type: 'ready'; pid: number } | { type: 'failed'; message: string };
+
+export type ChildOutcome = { ok: true; pid: number } | { ok: false; message: string };
+
+/** Resolves on the child's report, its exit, or after `timeoutMs` (then the child is killed). */
+export function waitForReady(child: ChildProcess, timeoutMs?: number): Promise<ChildOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (outcome: ChildOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      if (child.connected) child.disconnect();
+      child.unref();
+      resolve(outcome);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      settle({ ok: false, message: `it exited (${signal ?? `code ${code}`}) before it was healthy` });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      child.kill('SIGKILL');
+      settle({ ok: false, message: `it was not healthy within ${timeoutMs} ms (killed)` });
+    }, timeoutMs);
+    child.on('message', (message: ReadyMessage) => {
+      settle(message.type === 'ready' ? { ok: true, pid: message.pid } : { ok: false, message: message.message });
+    });
+    child.once('exit', onExit);
+  });
+}
+
+/**
+ * In the child: report `ready` at the first `healthy` transition. Returns the
+ * function that reports a failure instead, or undefined when no parent waits.
+ */
+export function reportToWaitingParent(events: EventEmitter<SupervisorEvents>): ((failure: string) => void) | undefined {
+  if (process.env[REPORT_READY_ENV] !== '1' || !process.send) return undefined;
+  delete process.env[REPORT_READY_ENV];
+  const send = (message: ReadyMessage) => {
+    if (!process.connected) return;
+    process.send!(message);
+    // The parent leaves (or drains) after one message; the channel must not tie the processes.
+    process.disconnect();
+  };
+  events.on('transition', (record) => {
+    if (record.to === 'healthy') send({ type: 'ready', pid: process.pid });
+  });
+  return (failure) => send({ type: 'failed', message: failure });
+}
