@@ -33,6 +33,8 @@ export interface BackendState extends BackendSpec {
   selectable: boolean;
   /** Its index in the shared in-flight counters (least_connections, random). */
   slot: number;
+  /** Removed by a reload; selectable only while no backend of the new set is (make before break). */
+  retiring?: true;
 }
 
 /** What the pool actor publishes to every listener whenever the set changes. */

@@ -99,6 +99,30 @@ test('pool: passive ejection after N consecutive failures, a success resets the 
   assert.is(selectableCount(pool.snapshot(10_001)), 1);
 });
 
+test('pool: a reload replacing the whole set keeps the old backend as a fallback until a new one is healthy', () => {
+  const spec = (address: string) => ({ address, port: 1, weight: 1, enabled: true });
+  const selectable = (pool: BackendPool) => pool.snapshot(0).backends.filter((b) => b.selectable).map((b) => b.id);
+  const pool = new BackendPool([spec('a'), spec('dead')]);
+  pool.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' }, 0);
+  assert.ok(pool.reconcile([spec('b')], null, 0));
+  assert.equal(selectable(pool), ['a:1'], 'a serves on while b is unproven; the unhealthy one is gone at once');
+  assert.equal(pool.snapshot(0).backends.map((b) => [b.id, b.retiring ?? false]), [['a:1', true], ['b:1', false]]);
+  pool.applyHealth({ backend: 'b:1', healthy: true, reason: 'status 200' }, 0);
+  assert.equal(pool.snapshot(0).backends.map((b) => b.id), ['b:1'], 'dropped once b is healthy');
+
+  // A backend that comes back in a later reload stops retiring.
+  const again = new BackendPool([spec('a')]);
+  again.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' }, 0);
+  again.reconcile([spec('b')], null, 0);
+  again.reconcile([spec('a'), spec('b')], null, 0);
+  assert.equal(again.snapshot(0).backends.map((b) => [b.id, b.retiring ?? false, b.selectable]), [['a:1', false, true], ['b:1', false, false]]);
+  // And the fallback has an end even if no new backend ever passes.
+  again.reconcile([spec('c')], null, 0);
+  assert.ok(again.hasRetiring);
+  assert.ok(again.dropRetiring());
+  assert.equal(selectable(again), []);
+});
+
 test('pool: without a passive policy, reports change nothing', () => {
   const pool = new BackendPool([{ address: 'a', port: 1, weight: 1, enabled: true }]);
   for (let i = 0; i < 100; i++) assert.is(pool.reportPassive({ type: 'failure', backend: 'a:1', code: 'ECONNRESET' }, 0), undefined);

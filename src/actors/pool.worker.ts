@@ -14,6 +14,7 @@ let pool: BackendPool | undefined;
 let emit: ((event: PoolEvent) => void) | undefined;
 let log: Logger | undefined;
 let ejectionTimer: NodeJS.Timeout | undefined;
+let retireTimer: NodeJS.Timeout | undefined;
 let beats = 0;
 
 function started(): BackendPool {
@@ -79,13 +80,21 @@ const api: PoolApi = {
   },
   reconfigure(config) {
     const passive = config.health_check.passive;
-    if (started().reconcile(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms })) publish();
+    if (started().reconcile(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms }, Date.now())) publish();
+    // The fallback lasts as long as a fresh start may take to find a healthy backend, no longer.
+    clearTimeout(retireTimer);
+    if (started().hasRetiring) {
+      retireTimer = setTimeout(() => {
+        if (started().dropRetiring()) publish();
+      }, config.proxy.startup_timeout_ms);
+    }
   },
   heartbeat: () => ++beats,
   reopenLog: reopenLogFiles,
   snapshot: () => started().snapshot(Date.now()),
   async stop() {
     clearTimeout(ejectionTimer);
+    clearTimeout(retireTimer);
     log?.flush();
   },
 };

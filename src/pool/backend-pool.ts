@@ -22,6 +22,8 @@ interface Entry {
   ejectedUntil: number;
   /** Consecutive failures reported by listeners since the last reported success. */
   failures: number;
+  /** Removed by a reload, kept as a fallback until a backend of the new set is selectable. */
+  retiring: boolean;
 }
 
 export interface Ejection {
@@ -52,7 +54,7 @@ export class BackendPool {
     const slot = this.#freeSlots.shift() ?? this.#nextSlot++;
     if (slot >= MAX_BACKEND_SLOTS) throw new RangeError(`at most ${MAX_BACKEND_SLOTS} backends`);
     // New backends start unhealthy: nothing is routed to them before their first passing check.
-    this.#entries.set(id, { spec, id, slot, healthy: false, ejectedUntil: 0, failures: 0 });
+    this.#entries.set(id, { spec, id, slot, healthy: false, ejectedUntil: 0, failures: 0, retiring: false });
     return true;
   }
 
@@ -79,37 +81,69 @@ export class BackendPool {
   /**
    * A reload: the set becomes `specs`. Backends that stay keep their health
    * and slot; new ones start unhealthy; weight and `enabled` follow the new
-   * config. Returns true when anything routing depends on changed.
+   * config. Make before break: a removed backend that still serves is kept
+   * as a fallback (`retiring`), chosen only while no backend of the new set
+   * is selectable, and dropped as soon as one is — so a reload that replaces
+   * the whole set never leaves a moment without a backend. Returns true when
+   * anything routing depends on changed.
    */
-  reconcile(specs: readonly BackendSpec[], passive: PassivePolicy | null): boolean {
+  reconcile(specs: readonly BackendSpec[], passive: PassivePolicy | null, now: number): boolean {
     this.#passive = passive;
     const wanted = new Map(specs.map((spec) => [backendId(spec), spec]));
     let changed = false;
-    for (const id of [...this.#entries.keys()]) if (!wanted.has(id)) changed = this.remove(id) || changed;
+    for (const entry of [...this.#entries.values()]) {
+      if (wanted.has(entry.id) || entry.retiring) continue;
+      if (isSelectable(entry, now)) {
+        entry.retiring = true;
+        this.#version++;
+        changed = true;
+      } else {
+        changed = this.remove(entry.id) || changed;
+      }
+    }
     for (const [id, spec] of wanted) {
       const entry = this.#entries.get(id);
       if (!entry) {
         changed = this.add(spec) || changed;
-      } else if (entry.spec.weight !== spec.weight || entry.spec.enabled !== spec.enabled) {
+      } else if (entry.retiring || entry.spec.weight !== spec.weight || entry.spec.enabled !== spec.enabled) {
         entry.spec = spec;
+        entry.retiring = false;
         this.#version++;
         changed = true;
       }
     }
+    return this.#dropReplaced(now) || changed;
+  }
+
+  /** Ends the fallback of a reload: every retiring backend goes. Returns true when any did. */
+  dropRetiring(): boolean {
+    let changed = false;
+    for (const entry of [...this.#entries.values()]) if (entry.retiring) changed = this.remove(entry.id) || changed;
     return changed;
+  }
+
+  get hasRetiring(): boolean {
+    return [...this.#entries.values()].some((e) => e.retiring);
+  }
+
+  /** Retiring backends go once a backend of the current set is selectable. */
+  #dropReplaced(now: number): boolean {
+    const replaced = [...this.#entries.values()].some((e) => !e.retiring && isSelectable(e, now));
+    return replaced && this.dropRetiring();
   }
 
   has(id: BackendId): boolean {
     return this.#entries.has(id);
   }
 
-  /** Returns true when the observation changed the backend's health. */
-  applyHealth(observation: HealthObservation): boolean {
+  /** Returns true when the observation changed the backend's health (or ended a reload's fallback). */
+  applyHealth(observation: HealthObservation, now = Date.now()): boolean {
     const entry = this.#entries.get(observation.backend);
     if (!entry || entry.healthy === observation.healthy) return false;
     entry.healthy = observation.healthy;
     if (observation.healthy) entry.failures = 0;
     this.#version++;
+    this.#dropReplaced(now);
     return true;
   }
 
@@ -141,7 +175,7 @@ export class BackendPool {
       changed = true;
     }
     if (changed) this.#version++;
-    return changed;
+    return this.#dropReplaced(now) || changed;
   }
 
   /** When the next ejection ends, if any is running. */
@@ -151,20 +185,22 @@ export class BackendPool {
   }
 
   snapshot(now: number): PoolSnapshot {
-    const backends: BackendState[] = [...this.#entries.values()].map((entry) => {
-      const ejected = entry.ejectedUntil > now;
-      return {
-        ...entry.spec,
-        id: entry.id,
-        healthy: entry.healthy,
-        ejected,
-        selectable: entry.spec.enabled && entry.healthy && !ejected,
-        slot: entry.slot,
-      };
-    });
+    const entries = [...this.#entries.values()];
+    const fallback = !entries.some((e) => !e.retiring && isSelectable(e, now));
+    const backends: BackendState[] = entries.map((entry) => ({
+      ...entry.spec,
+      id: entry.id,
+      healthy: entry.healthy,
+      ejected: entry.ejectedUntil > now,
+      selectable: isSelectable(entry, now) && (!entry.retiring || fallback),
+      slot: entry.slot,
+      ...(entry.retiring && { retiring: true }),
+    }));
     return { version: this.#version, backends };
   }
 }
+
+const isSelectable = (entry: Entry, now: number): boolean => entry.spec.enabled && entry.healthy && entry.ejectedUntil <= now;
 
 /** Backends the balancers may choose (enabled, healthy, not ejected). */
 export const selectableCount = (snapshot: PoolSnapshot): number => snapshot.backends.filter((b) => b.selectable).length;

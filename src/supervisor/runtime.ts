@@ -547,6 +547,7 @@ export class ActorRuntime {
         const live = this.#listeners.filter((l) => l.alive);
         for (const l of live) this.#undrained.add(l.id);
         if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
+        this.#log.info({ listeners: live.length }, 'Closing the listening sockets');
         void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() => {
           this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections');
           this.#notify.stoppedAccepting?.();

@@ -11,7 +11,13 @@ export interface LoadCounts {
   ok: number;
   /** ECONNREFUSED: nobody listening. Allowed only where the test says so. */
   refused: number;
-  /** ECONNRESET, EPIPE, "socket hang up": an accepted connection or request lost. */
+  /**
+   * A fresh connection reset before any response byte: the kernel completed
+   * the handshake but the listening socket closed before the process accepted
+   * it (Linux resets its accept queue on close). Never read by the proxy.
+   */
+  unaccepted: number;
+  /** ECONNRESET, EPIPE, "socket hang up" on a connection the proxy had served: a request lost. */
   reset: number;
   status5xx: number;
   otherStatus: number;
@@ -26,13 +32,15 @@ export interface LoadRun {
   answeredBy: string[];
   /** Error messages of the failures, for the assertion messages. */
   failures: string[];
+  /** When each non-ok outcome happened (ms since the epoch, as the log's `time`). */
+  failedAt: { at: number; kind: keyof LoadCounts }[];
   /** Resolves once `count` more responses came back ok. */
   okAfter(count: number, timeoutMs?: number): Promise<void>;
   /** Stops sending, waits for the requests in flight, returns the counts. */
   stop(): Promise<LoadCounts>;
 }
 
-const emptyCounts = (): LoadCounts => ({ ok: 0, refused: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 });
+const emptyCounts = (): LoadCounts => ({ ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 });
 
 /**
  * `clients` loops against 127.0.0.1:`port`. Each stops by itself after
@@ -42,6 +50,7 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
   const counts = emptyCounts();
   const answeredBy: string[] = [];
   const failures: string[] = [];
+  const failedAt: { at: number; kind: keyof LoadCounts }[] = [];
   const path = options.path ?? '/load';
   const deadline = Date.now() + (options.maxMs ?? 60_000);
   let running = true;
@@ -49,6 +58,7 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
 
   const record = (kind: keyof LoadCounts, detail?: string) => {
     counts[kind]++;
+    if (kind !== 'ok') failedAt.push({ at: Date.now(), kind });
     if (kind !== 'ok' && failures.length < 20) failures.push(`${kind}: ${detail}`);
     if (kind === 'ok') {
       waiters = waiters.filter((w) => {
@@ -61,7 +71,9 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
 
   const once = (agent: Agent) =>
     new Promise<void>((resolve) => {
+      let responded = false;
       const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+        responded = true;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', (error) => {
@@ -89,7 +101,8 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
       req.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? '';
         if (code === 'ECONNREFUSED') record('refused', error.message);
-        else if (code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') record('reset', `${code} ${error.message}`);
+        else if ((code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') && !req.reusedSocket && !responded) record('unaccepted', `${code} ${error.message}`);
+        else if (code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') record('reset', `${code} ${error.message} (reused: ${req.reusedSocket})`);
         else record('other', `${code} ${error.message}`);
         resolve();
       });
@@ -108,6 +121,7 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
     counts,
     answeredBy,
     failures,
+    failedAt,
     okAfter(count, timeoutMs = 10_000) {
       const target = counts.ok + count;
       return new Promise<void>((resolve, reject) => {
