@@ -11,7 +11,7 @@
  * absolute numbers depend on the machine and its neighbours.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,13 +60,13 @@ async function waitUntilServing(port: number, path = '/'): Promise<void> {
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 const port = () => nextPort++;
 
-function nginxConf(name: string, body: string): string {
+function nginxConf(name: string, body: string, workers = 1): string {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
-    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+    `worker_processes ${workers}; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
 events { worker_connections 20000; }
 http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
@@ -123,12 +123,12 @@ async function measure(name: string, targetPort: number, launch: () => ChildProc
   return result;
 }
 
-function sluiceConfig(upstreamPort: number, listenPort: number, workers: number): string {
+function sluiceConfig(upstreamPort: number, listenPort: number, workers: number, fastPath = true): string {
   const file = join(work, `sluice-${listenPort}.json`);
   writeFileSync(
     file,
     JSON.stringify({
-      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000 },
+      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000, fast_path: fastPath },
       backends: [{ address: '127.0.0.1', port: upstreamPort }],
       log: { level: 'warn' },
     }),
@@ -138,26 +138,51 @@ function sluiceConfig(upstreamPort: number, listenPort: number, workers: number)
 
 const sluiceMain = join(root, 'src/main.ts');
 
-async function rssWithIdleConnections(upstreamPort: number, count: number): Promise<{ before: number; after: number; opened: number }> {
-  const listenPort = port();
-  const child = start('sluice-rss', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstreamPort, listenPort, 1)]));
-  await waitUntilServing(listenPort, '/ready');
-  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
-  const before = rss();
+/** RSS in MB of a process and its descendants (nginx: master and workers). */
+function treeRss(pid: number): number {
+  let total = 0;
+  const visit = (id: number) => {
+    try {
+      total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
+      for (const task of readdirSync(`/proc/${id}/task`)) {
+        for (const child of readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+      }
+    } catch {}
+  };
+  visit(pid);
+  return total / 1024;
+}
+
+interface Memory {
+  name: string;
+  before: number;
+  after: number;
+  opened: number;
+}
+
+/** RSS idle, then holding `count` idle keep-alive client connections (each has sent one request). */
+async function rssWithIdleConnections(name: string, listenPort: number, launch: () => ChildProcess, count: number): Promise<Memory> {
+  const child = launch();
+  await waitUntilServing(listenPort);
+  await new Promise((r) => setTimeout(r, 300));
+  const before = treeRss(child.pid!);
   const sockets: Socket[] = [];
   for (let i = 0; i < count; i++) {
     const socket = connect({ host: '127.0.0.1', port: listenPort });
     socket.on('error', () => {});
+    socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n'));
     sockets.push(socket);
     if (i % 500 === 499) await new Promise((r) => setTimeout(r, 20));
   }
   await Promise.all(sockets.map((s) => new Promise((resolve) => (s.connecting ? s.once('connect', resolve).once('error', resolve) : resolve(undefined)))));
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 1_000));
   const opened = sockets.filter((s) => !s.destroyed).length;
-  const after = rss();
+  const after = treeRss(child.pid!);
   sockets.forEach((s) => s.destroy());
   await stop(child);
-  return { before, after, opened };
+  const result = { name, before, after, opened };
+  console.log(`${name.padEnd(34)} RSS ${before.toFixed(0).padStart(5)} MB idle, ${after.toFixed(0).padStart(5)} MB with ${opened} idle keep-alive clients (+${(((after - before) * 1024) / Math.max(1, opened)).toFixed(1)} kB each)`);
+  return result;
 }
 
 async function main(): Promise<void> {
@@ -169,6 +194,10 @@ async function main(): Promise<void> {
   {
     const p = port();
     results.push(await measure('sluice (1 listener thread)', p, () => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)]))));
+  }
+  {
+    const p = port();
+    results.push(await measure('sluice (fast_path off: Node http)', p, () => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)]))));
   }
   if (has('nginx')) {
     const p = port();
@@ -195,6 +224,13 @@ async function main(): Promise<void> {
     results.push(await measure('sluice (2 listener threads, cores 0-1)', p, () => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])), '0,1'));
   }
 
+  if (has('nginx')) {
+    const p = port();
+    const conf = nginxConf(`proxy2-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, 2);
+    results.push(await measure('nginx (2 workers, cores 0-1)', p, () => start('nginx2', ...pinned('0,1', 'nginx', ['-c', conf, '-p', work])), '0,1'));
+  }
+
   const sluice = results.find((r) => r.name.startsWith('sluice (1'))!;
   console.log('\nsluice (1 thread) relative to each, same run:');
   for (const r of results) {
@@ -202,8 +238,18 @@ async function main(): Promise<void> {
     console.log(`  vs ${r.name.padEnd(36)} req/s ×${(sluice.rps / r.rps).toFixed(2)}   p99 ×${(sluice.p99 / r.p99).toFixed(2)}`);
   }
   const idle = Number(process.env['BENCH_IDLE'] ?? 10_000);
-  const memory = await rssWithIdleConnections(upstream.port, idle);
-  console.log(`\nsluice RSS: ${memory.before.toFixed(0)} MB idle, ${memory.after.toFixed(0)} MB with ${memory.opened} idle client connections (+${((memory.after - memory.before) * 1024 / memory.opened).toFixed(1)} kB each)`);
+  console.log('');
+  const memory: Memory[] = [];
+  {
+    const p = port();
+    memory.push(await rssWithIdleConnections('sluice (1 listener thread)', p, () => start('sluice-rss', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])), idle));
+  }
+  if (has('nginx')) {
+    const p = port();
+    const conf = nginxConf(`rss-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; keepalive_timeout 300s; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
+    memory.push(await rssWithIdleConnections('nginx (1 worker)', p, () => start('nginx-rss', ...pinned('0', 'nginx', ['-c', conf, '-p', work])), idle));
+  }
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, connections, upstream: upstream.kind, results, memory }, null, 2));

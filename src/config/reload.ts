@@ -5,7 +5,7 @@
  */
 import type { Config } from './schema.ts';
 
-const restartOnlyProxyKeys = ['listen_host', 'listen_port', 'workers', 'pid_file', 'request_hooks'] as const;
+const restartOnlyProxyKeys = ['listen_host', 'listen_port', 'workers', 'pid_file', 'request_hooks', 'fast_path'] as const;
 
 export interface ReloadPlan {
   /** The new config, with the restart-only settings kept as they run now. */

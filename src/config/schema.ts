@@ -33,6 +33,8 @@ export const proxySchema = z.strictObject({
   client_keepalive_timeout_ms: millis.min(100).default(5000),
   /** A module of per-request hooks, loaded in every listener thread; relative to the config file. */
   request_hooks: z.string().min(1).nullable().default(null),
+  /** Serve plain requests with sluice's own HTTP/1.1 codec (off: everything through Node's http server). */
+  fast_path: z.boolean().default(true),
 });
 
 const statusCode = z.int().min(100).max(599);

@@ -3,9 +3,16 @@
  * (without the query), `header:NAME` or `cookie:NAME`. A missing header or
  * cookie hashes as the empty key, so such requests still go somewhere stable.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
-export type KeyOf = (req: IncomingMessage) => string;
+/** What a hash key is read from: an IncomingMessage, or the fast path's request head. */
+export interface KeyedRequest {
+  url?: string;
+  headers: IncomingHttpHeaders;
+  socket: { remoteAddress?: string };
+}
+
+export type KeyOf = (req: KeyedRequest) => string;
 
 function cookieValue(header: string | undefined, name: string): string {
   if (!header) return '';

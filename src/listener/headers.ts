@@ -80,3 +80,19 @@ export function clientResponseHeaders(headers: Record<string, string | string[] 
   }
   return out;
 }
+
+/**
+ * The fast path's response headers for the client, flat `[name, value, …]`:
+ * the same rule as `clientResponseHeaders` (hop-by-hop ones and those
+ * `Connection` names dropped), in the upstream's order and case.
+ */
+export function clientResponseRawHeaders(rawHeaders: readonly string[]): string[] {
+  const named = connectionTokens(rawHeaders);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  return out;
+}

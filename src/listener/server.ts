@@ -16,6 +16,9 @@ import { Upstreams } from './upstreams.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
 import { ListeningSockets } from './listening-sockets.ts';
+import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
+import { UpstreamSockets } from './http1/upstream-sockets.ts';
+import type { Socket } from 'node:net';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -25,6 +28,9 @@ export class ListenerServer {
   readonly #log: Logger;
   readonly #server: Server;
   readonly #sockets: ListeningSockets;
+  readonly #upstreamSockets = new UpstreamSockets();
+  readonly #front: FrontContext;
+  #sweeper: NodeJS.Timeout | undefined;
   readonly #connections: ConnectionTracker;
   readonly #upstreams: Upstreams;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
@@ -77,7 +83,30 @@ export class ListenerServer {
     // checks). Node's default aborts the request at that FIN; nginx answers it. So do we.
     (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#sockets = new ListeningSockets(this.#server);
-    this.#server.on('connection', (socket) => this.#connections.admit(socket));
+    // Every connection is admitted here, then served by the fast path, or by Node's HTTP
+    // server (request hooks need its objects; the fast path also hands connections over).
+    const serveWithNode = this.#server.listeners('connection')[0] as (socket: Socket) => void;
+    this.#server.removeAllListeners('connection');
+    const fastPath = !hooks && proxy.fast_path;
+    this.#front = {
+      ...this.#forwardContext,
+      sockets: this.#upstreamSockets,
+      proxy: () => this.#proxy,
+      observe: (status, backend, seconds) => this.metrics.observe(status, backend, seconds),
+      maxHeadBytes: MAX_HEADER_BYTES,
+      handOff: (socket) => serveWithNode.call(this.#server, socket),
+      connections: new Set(),
+    };
+    if (fastPath) {
+      // As often as Node checks its own header deadline (see connectionsCheckingInterval above).
+      const every = Math.min(250, proxy.client_header_timeout_ms / 4);
+      this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections), every).unref();
+    }
+    this.#server.on('connection', (socket: Socket) => {
+      if (!this.#connections.admit(socket)) return;
+      if (fastPath) new ClientConnection(socket, this.#front);
+      else serveWithNode.call(this.#server, socket);
+    });
     this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
       if (this.#draining && !this.#sockets.listening) return void socket.destroy();
       tunnel(req, socket, head, this.#upstreams, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
@@ -117,6 +146,7 @@ export class ListenerServer {
 
   applySnapshot(snapshot: PoolSnapshot): number {
     const version = this.#upstreams.apply(snapshot);
+    this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
     this.#log.debug({ version, selectable: this.#upstreams.selectableCount, total: this.#upstreams.totalCount }, 'snapshot applied');
     return version;
   }
@@ -140,6 +170,7 @@ export class ListenerServer {
     this.#draining = true;
     this.#sockets.close();
     this.#server.closeIdleConnections();
+    for (const connection of this.#front.connections) if (connection.idle) connection.destroy();
     this.#connections.whenEmpty(onDrained);
   }
 
@@ -149,7 +180,9 @@ export class ListenerServer {
 
   async stop(): Promise<void> {
     this.#sockets.close();
+    clearInterval(this.#sweeper);
     this.#connections.destroyAll();
+    this.#upstreamSockets.closeAll();
     await this.#upstreams.close();
   }
 

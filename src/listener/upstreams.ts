@@ -5,14 +5,13 @@
  * (for passive health). Sockets cannot cross threads, so each listener
  * thread keeps its own upstream connections.
  */
-import type { IncomingMessage } from 'node:http';
 import { Pool } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { BackendId, BackendState, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import type { Balancer } from '../pool/balancers/balancer.ts';
 import { createBalancer } from '../pool/balancers/create.ts';
 import type { InFlight } from '../pool/balancers/in-flight.ts';
-import { hashKeyReader, type KeyOf } from './hash-key.ts';
+import { hashKeyReader, type KeyedRequest, type KeyOf } from './hash-key.ts';
 
 export class Upstreams {
   #config: Config;
@@ -89,8 +88,13 @@ export class Upstreams {
     return this.#total;
   }
 
-  pick(req: IncomingMessage, exclude?: ReadonlySet<string>): BackendState | undefined {
+  pick(req: KeyedRequest, exclude?: ReadonlySet<string>): BackendState | undefined {
     return this.#balancer.pick(this.#keyOf?.(req), exclude);
+  }
+
+  /** Consistent hashing reads the request to choose; the other policies do not need it. */
+  get needsRequestKey(): boolean {
+    return this.#keyOf !== undefined;
   }
 
   poolFor(backend: BackendState): Pool {

@@ -20,12 +20,31 @@ export class ListenerMetrics {
     registers: [this.registry],
   });
 
+  /** Counts since the last scrape, by status and backend: a Map increment per request, not prom-client's label hashing. */
+  readonly #pendingCounts = new Map<string, { code: string; backend: string; count: number }>();
+  #pendingDurations: number[] = [];
+
   observe(status: number, backend: string | undefined, seconds: number): void {
-    this.#requests.inc({ code: String(status), backend: backend ?? 'none' });
-    this.#duration.observe(seconds);
+    const key = `${status} ${backend}`;
+    const pending = this.#pendingCounts.get(key);
+    if (pending) pending.count++;
+    else this.#pendingCounts.set(key, { code: String(status), backend: backend ?? 'none', count: 1 });
+    this.#pendingDurations.push(seconds);
+    // Bounded even if nobody scrapes.
+    if (this.#pendingDurations.length >= 4096) this.#flush();
+  }
+
+  #flush(): void {
+    for (const pending of this.#pendingCounts.values()) {
+      if (pending.count > 0) this.#requests.inc({ code: pending.code, backend: pending.backend }, pending.count);
+      pending.count = 0;
+    }
+    for (const seconds of this.#pendingDurations) this.#duration.observe(seconds);
+    this.#pendingDurations = [];
   }
 
   json(): Promise<object[]> {
+    this.#flush();
     return this.registry.getMetricsAsJSON() as Promise<object[]>;
   }
 }

@@ -85,11 +85,8 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
         host = true;
         break;
       case 'connection':
-        for (const token of value.split(',')) {
-          const option = token.trim().toLowerCase();
-          if (option === 'close') close = true;
-          else if (option !== 'keep-alive') return handoff('connection option');
-        }
+        // Other options name hop-by-hop headers: they are dropped on the way up (headers.ts).
+        for (const token of value.split(',')) if (token.trim().toLowerCase() === 'close') close = true;
         break;
     }
     rawHeaders.push(name, value);

@@ -1,0 +1,182 @@
+/**
+ * One client connection on the fast path: read a request head, run its
+ * exchange, then the next request (keep-alive and pipelining, one request at
+ * a time). A request the strict parser does not take — malformed, or using
+ * what only the Node path does (chunked uploads, Expect, Upgrade, the
+ * proxy's own endpoints, a loop, an empty backend set) — hands the whole
+ * connection to Node's HTTP server with the bytes read so far put back:
+ * from then on it is served exactly as before the fast path existed.
+ *
+ * Deadlines, as on the Node path: the request head must be complete within
+ * `client_header_timeout_ms` (408 otherwise); an idle keep-alive connection
+ * closes after `client_keepalive_timeout_ms`. A connection only records its
+ * deadline (a number); `sweepDeadlines`, run on one interval for all of a
+ * thread's connections, enforces them: a timer armed and cleared per
+ * request showed in the profile.
+ */
+import type { Socket } from 'node:net';
+import { endpointFor } from '../endpoints.ts';
+import { isLoop } from '../headers.ts';
+import { refuseRaw } from '../refuse.ts';
+import { Exchange, type FastPathContext } from './exchange.ts';
+import { parseRequestHead } from './request-head.ts';
+
+/** Pipelined bytes held while a response is being sent, before the client is paused. */
+const MAX_PIPELINED_BYTES = 64 * 1024;
+
+export interface FrontContext extends FastPathContext {
+  maxHeadBytes: number;
+  /** Give the connection to Node's HTTP server (the bytes read were put back on it). */
+  handOff(socket: Socket): void;
+  /** The fast connections of this thread, for closing the idle ones when draining. */
+  connections: Set<ClientConnection>;
+}
+
+export class ClientConnection {
+  readonly #socket: Socket;
+  readonly #ctx: FrontContext;
+  #buffer: Buffer | undefined;
+  #exchange: Exchange | undefined;
+  /** Request body bytes still to come from the client for the current exchange. */
+  #bodyRemaining = 0;
+  /** performance.now() past which the current wait is over (Infinity: none). */
+  #deadline = Infinity;
+  #deadlineKind: 'header' | 'keep-alive' | undefined;
+  #ended = false;
+
+  constructor(socket: Socket, ctx: FrontContext) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    ctx.connections.add(this);
+    this.#wait('header');
+  }
+
+  /** Idle (between requests, nothing received): closed by a drain, as Node's closeIdleConnections does. */
+  get idle(): boolean {
+    return this.#exchange === undefined && (this.#buffer === undefined || this.#buffer.length === 0);
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#bodyRemaining > 0) {
+      const take = Math.min(chunk.length, this.#bodyRemaining);
+      this.#bodyRemaining -= take;
+      this.#exchange?.clientBody(take === chunk.length ? chunk : chunk.subarray(0, take));
+      if (take === chunk.length) return;
+      chunk = chunk.subarray(take);
+    }
+    this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    if (this.#exchange) {
+      if (this.#buffer.length > MAX_PIPELINED_BYTES) this.#socket.pause();
+      return;
+    }
+    this.#next();
+  };
+
+  /** Start the next request from the buffered bytes, if a whole head is there. */
+  #next(): void {
+    const buffer = this.#buffer;
+    if (!buffer || buffer.length === 0) {
+      this.#buffer = undefined;
+      if (this.#ended) return void this.#socket.end();
+      return this.#wait('keep-alive');
+    }
+    if (this.#deadlineKind !== 'header') this.#wait('header');
+    const parsed = parseRequestHead(buffer, this.#ctx.maxHeadBytes);
+    if (parsed.kind === 'incomplete') {
+      // Half-closed before its head was whole: nothing more can come (and nothing can be put back).
+      if (this.#ended) refuseRaw(this.#socket, 400, 'Bad Request');
+      return;
+    }
+    if (parsed.kind === 'handoff') return this.#handOff();
+    const head = parsed.head;
+    const upstreams = this.#ctx.upstreams;
+    if (endpointFor(head.target, this.#ctx.proxy()) || isLoop(head.rawHeaders) || upstreams.totalCount === 0) return this.#handOff();
+    this.#stopWaiting();
+    const afterHead = buffer.subarray(head.headLength);
+    const bodyNow = Math.min(afterHead.length, head.contentLength);
+    this.#bodyRemaining = head.contentLength - bodyNow;
+    const rest = afterHead.subarray(bodyNow);
+    this.#buffer = rest.length > 0 ? rest : undefined;
+    const exchange = new Exchange(this.#ctx, this.#socket, head, bodyNow > 0 ? afterHead.subarray(0, bodyNow) : undefined, ({ keepAlive }) => {
+      this.#exchange = undefined;
+      if (!keepAlive || this.#bodyRemaining > 0 || this.#socket.destroyed) return void this.#socket.end();
+      this.#socket.resume();
+      this.#next();
+    });
+    this.#exchange = exchange;
+    exchange.start();
+  }
+
+  #handOff(): void {
+    this.#stopWaiting();
+    this.#detach();
+    const socket = this.#socket;
+    if (this.#buffer) socket.unshift(this.#buffer);
+    this.#buffer = undefined;
+    // Node's server reads the handle directly when it can, past bytes put back on the stream: make it read the stream.
+    const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
+    if (handle) handle._consumed = true;
+    this.#ctx.handOff(socket);
+  }
+
+  #detach(): void {
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('end', this.#onEnd);
+    this.#socket.off('error', this.#onError);
+    this.#socket.off('close', this.#onClose);
+    this.#ctx.connections.delete(this);
+  }
+
+  /** The client half-closed: answer what it sent, then close (as nginx does). */
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    if (!this.#exchange) this.#next();
+  };
+
+  readonly #onError = (): void => {
+    // A reset or a write after the client left: 'close' follows and cleans up.
+  };
+
+  readonly #onClose = (): void => {
+    this.#stopWaiting();
+    this.#ctx.connections.delete(this);
+    this.#exchange?.clientClosed();
+    this.#exchange = undefined;
+  };
+
+  #wait(kind: 'header' | 'keep-alive'): void {
+    const proxy = this.#ctx.proxy();
+    this.#deadlineKind = kind;
+    this.#deadline = performance.now() + (kind === 'header' ? proxy.client_header_timeout_ms : proxy.client_keepalive_timeout_ms);
+  }
+
+  #stopWaiting(): void {
+    this.#deadline = Infinity;
+    this.#deadlineKind = undefined;
+  }
+
+  /** Called by the sweep: ends the wait if its deadline has passed. */
+  expireAt(now: number): void {
+    if (now < this.#deadline) return;
+    const kind = this.#deadlineKind;
+    this.#stopWaiting();
+    if (this.#exchange) return;
+    if (kind === 'header') refuseRaw(this.#socket, 408, 'Request Timeout');
+    else if (this.idle) this.#socket.destroy();
+  }
+}
+
+/** One interval per thread: every fast connection whose deadline passed is timed out. */
+export function sweepDeadlines(connections: ReadonlySet<ClientConnection>): void {
+  const now = performance.now();
+  for (const connection of connections) connection.expireAt(now);
+}

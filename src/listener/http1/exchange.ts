@@ -1,0 +1,367 @@
+/**
+ * One request on the fast path: choose a backend, write the request to a
+ * keep-alive upstream connection, read the response head strictly, and
+ * stream the body back as the upstream framed it — no stream objects, no
+ * copies beyond what the sockets hand us, backpressure both ways.
+ *
+ * Failures keep the rules of the Node path (forward.ts): a request without a
+ * body is retried on the next backend when the upstream refuses, resets or
+ * times out connecting (at most twice), and once on a fresh connection to
+ * the same backend when a reused keep-alive connection turns out closed.
+ * No response head in `upstream_timeout_ms` → 504; an invalid response →
+ * 502 and the upstream connection closed; a failure once the response has
+ * started → the client connection is closed, so a cut body never looks whole.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { BackendState } from '../../protocol.ts';
+import type { ProxyConfig } from '../types.ts';
+import type { Upstreams } from '../upstreams.ts';
+import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
+import { ChunkedScanner } from './chunked.ts';
+import type { RequestHead } from './request-head.ts';
+import { parseResponseHead, type ResponseHead } from './response-head.ts';
+import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
+
+const MAX_RETRIES = 2;
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+/** A reused keep-alive connection the backend had closed fails like this, before any response byte. */
+const STALE = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED']);
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CLOSED', 'CONNECT_TIMEOUT']);
+
+export interface FastPathContext {
+  upstreams: Upstreams;
+  sockets: UpstreamSockets;
+  proxy(): ProxyConfig;
+  isDraining(): boolean;
+  onUpstreamError(error: { backend: string; code: string }): void;
+  observe(status: number, backend: string | undefined, seconds: number): void;
+}
+
+/** How the exchange ended, for the client connection: may it read the next request? */
+export type ExchangeEnd = { keepAlive: boolean };
+
+export class Exchange implements UpstreamOwner {
+  readonly #ctx: FastPathContext;
+  readonly #client: Socket;
+  readonly #head: RequestHead;
+  readonly #hasBody: boolean;
+  readonly #onEnd: (end: ExchangeEnd) => void;
+  readonly #startedAt = performance.now();
+  /** Request body bytes received so far but not yet given to an upstream (only before the first attempt). */
+  #pendingBody: Buffer | undefined;
+  readonly #tried = new Set<string>();
+  #attempt = 0;
+  #staleRetried = false;
+  #backend: BackendState | undefined;
+  #upstream: Socket | undefined;
+  #reused = false;
+  #connected = false;
+  #responseBuffer: Buffer | undefined;
+  #response: ResponseHead | undefined;
+  #bodyRemaining = 0;
+  #scanner: ChunkedScanner | undefined;
+  #closeAfter = false;
+  #status = 0;
+  #done = false;
+
+  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, initialBody: Buffer | undefined, onEnd: (end: ExchangeEnd) => void) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#head = head;
+    this.#hasBody = head.contentLength > 0;
+    this.#pendingBody = initialBody && initialBody.length > 0 ? initialBody : undefined;
+    this.#onEnd = onEnd;
+  }
+
+  start(): void {
+    const backend = this.#ctx.upstreams.pick(this.#keyed());
+    if (!backend) return this.#answer(502, 'Bad Gateway');
+    this.#send(backend, false);
+  }
+
+  /** Request body bytes from the client (never more than Content-Length). */
+  clientBody(chunk: Buffer): void {
+    if (this.#done) return;
+    const upstream = this.#upstream;
+    if (!upstream) {
+      this.#pendingBody = this.#pendingBody ? Buffer.concat([this.#pendingBody, chunk]) : chunk;
+      return;
+    }
+    if (!upstream.write(chunk)) {
+      this.#client.pause();
+      upstream.once('drain', this.#resumeClient);
+    }
+  }
+
+  readonly #resumeClient = (): void => void this.#client.resume();
+  readonly #resumeUpstream = (): void => void this.#upstream?.resume();
+
+  /** The client went away: nothing more to send; the upstream connection cannot be reused. */
+  clientClosed(): void {
+    if (this.#done) return;
+    this.#finish(false, false);
+  }
+
+  #keyed() {
+    if (!this.#ctx.upstreams.needsRequestKey) return { headers: {}, socket: this.#client };
+    const headers: Record<string, string> = {};
+    const raw = this.#head.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      headers[name] = headers[name] === undefined ? raw[i + 1]! : `${headers[name]}, ${raw[i + 1]}`;
+    }
+    return { url: this.#head.target, headers, socket: this.#client };
+  }
+
+  #send(backend: BackendState, fresh: boolean): void {
+    this.#backend = backend;
+    this.#tried.add(backend.id);
+    this.#ctx.upstreams.inFlight.acquire(backend.slot);
+    const taken = fresh ? { socket: this.#ctx.sockets.connect(backend, this), reused: false } : this.#ctx.sockets.take(backend, this);
+    const upstream = taken.socket;
+    this.#upstream = upstream;
+    this.#reused = taken.reused;
+    this.#connected = taken.reused;
+    this.#responseBuffer = undefined;
+    const proxy = this.#ctx.proxy();
+    upstream.setTimeout(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms);
+    const flat = upstreamRequestHeaders(this.#head.rawHeaders, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' });
+    let head = `${this.#head.method} ${this.#head.target} HTTP/1.1\r\n`;
+    for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
+    head += '\r\n';
+    const body = this.#pendingBody;
+    this.#pendingBody = undefined;
+    if (body) {
+      upstream.cork();
+      upstream.write(head, 'latin1');
+      upstream.write(body);
+      upstream.uncork();
+    } else {
+      upstream.write(head, 'latin1');
+    }
+  }
+
+  onUpstreamConnect(): void {
+    this.#connected = true;
+    this.#upstream?.setTimeout(this.#ctx.proxy().upstream_timeout_ms);
+  }
+
+  /** Stop using the upstream socket; the caller then releases or discards it. */
+  #detachUpstream(): Socket | undefined {
+    const upstream = this.#upstream;
+    if (!upstream) return undefined;
+    upstream.off('drain', this.#resumeClient);
+    this.#client.off('drain', this.#resumeUpstream);
+    this.#upstream = undefined;
+    this.#ctx.upstreams.inFlight.release(this.#backend!.slot);
+    return upstream;
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.#response) return this.#onResponseBody(chunk, 0);
+    const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
+    this.#responseBuffer = buffer;
+    this.#parseResponse(buffer);
+  }
+
+  #parseResponse(buffer: Buffer): void {
+    const parsed = parseResponseHead(buffer, MAX_RESPONSE_HEAD_BYTES, this.#head.method);
+    if (parsed.kind === 'incomplete') return;
+    if (parsed.kind === 'invalid') return this.#invalidResponse(parsed.reason);
+    const head = parsed.head;
+    if (head.status === 101) return this.#invalidResponse('101 without an upgrade');
+    if (head.status >= 100 && head.status < 200) {
+      // Interim responses (100, 102, 103) are not passed on: the client did not ask for them.
+      const rest = buffer.subarray(head.headLength);
+      this.#responseBuffer = rest.length > 0 ? rest : undefined;
+      if (rest.length > 0) this.#parseResponse(rest);
+      return;
+    }
+    this.#responseBuffer = undefined;
+    this.#response = head;
+    this.#status = head.status;
+    this.#ctx.upstreams.noteSuccess(this.#backend!.id);
+    this.#closeAfter = this.#head.close || head.framing.type === 'close' || this.#ctx.isDraining();
+    // Head and the body bytes that came with it leave in one write (writev), not two.
+    const client = this.#client;
+    client.cork();
+    this.#writeClientHead(head);
+    const rest = buffer.subarray(head.headLength);
+    switch (head.framing.type) {
+      case 'none':
+        client.uncork();
+        return this.#complete(rest.length === 0 && head.reusable);
+      case 'length':
+        this.#bodyRemaining = head.framing.length;
+        if (this.#bodyRemaining === 0) {
+          client.uncork();
+          return this.#complete(rest.length === 0 && head.reusable);
+        }
+        break;
+      case 'chunked':
+        this.#scanner = new ChunkedScanner();
+        break;
+      case 'close':
+        break;
+    }
+    if (rest.length > 0) this.#onResponseBody(rest, 0, client);
+    else client.uncork();
+  }
+
+  #writeClientHead(head: ResponseHead): void {
+    const headers = clientResponseRawHeaders(head.rawHeaders);
+    let text = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? 'Unknown'}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    if (head.framing.type === 'chunked' || (head.framing.type === 'close' && hasHeader(head.rawHeaders, 'transfer-encoding'))) {
+      // The body goes through as the upstream encoded it, so its codings are announced as they were.
+      text += `Transfer-Encoding: ${headerValue(head.rawHeaders, 'transfer-encoding')}\r\n`;
+    }
+    text += this.#closeAfter ? 'Connection: close\r\n\r\n' : 'Connection: keep-alive\r\n\r\n';
+    this.#client.write(text, 'latin1');
+  }
+
+  /** `corked`: the client socket corked by the caller, uncorked once this chunk is written. */
+  #onResponseBody(chunk: Buffer, start: number, corked?: Socket): void {
+    const response = this.#response!;
+    let end = chunk.length;
+    let complete = false;
+    switch (response.framing.type) {
+      case 'length':
+        end = Math.min(chunk.length, start + this.#bodyRemaining);
+        this.#bodyRemaining -= end - start;
+        complete = this.#bodyRemaining === 0;
+        break;
+      case 'chunked': {
+        const at = this.#scanner!.scan(chunk, start);
+        if (at === -2) {
+          corked?.uncork();
+          return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+        }
+        if (at >= 0) {
+          end = at;
+          complete = true;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    const piece = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
+    const written = piece.length === 0 || this.#client.write(piece);
+    corked?.uncork();
+    if (!written) {
+      this.#upstream!.pause();
+      this.#client.once('drain', this.#resumeUpstream);
+    }
+    if (complete) this.#complete(end === chunk.length && response.reusable);
+  }
+
+  onUpstreamEnd(): void {
+    if (this.#response?.framing.type === 'close') return this.#complete(false);
+    if (this.#response) return this.#brokenMidResponse('upstream closed mid-response');
+    this.#failBeforeResponse('UPSTREAM_CLOSED');
+  }
+
+  onUpstreamError(error: NodeJS.ErrnoException): void {
+    const code = error.code ?? 'UPSTREAM_ERROR';
+    if (this.#response) return this.#brokenMidResponse(code);
+    this.#failBeforeResponse(code);
+  }
+
+  onUpstreamClose(): void {
+    if (this.#done) return;
+    if (this.#response) return this.#response.framing.type === 'close' ? this.#complete(false) : this.#brokenMidResponse('upstream closed mid-response');
+    this.#failBeforeResponse('UPSTREAM_CLOSED');
+  }
+
+  onUpstreamTimeout(): void {
+    if (!this.#connected) return this.#failBeforeResponse('CONNECT_TIMEOUT');
+    if (this.#response) return this.#brokenMidResponse('upstream idle mid-response');
+    const backend = this.#backend!.id;
+    this.#discardUpstream();
+    this.#ctx.onUpstreamError({ backend, code: 'UPSTREAM_TIMEOUT' });
+    this.#ctx.upstreams.noteFailure(backend, 'UPSTREAM_TIMEOUT');
+    this.#answer(504, 'Gateway Timeout');
+  }
+
+  #failBeforeResponse(code: string): void {
+    if (this.#done) return;
+    const backend = this.#backend!;
+    const answered = this.#responseBuffer !== undefined;
+    this.#discardUpstream();
+    this.#ctx.onUpstreamError({ backend: backend.id, code });
+    if (!this.#hasBody && this.#reused && !answered && !this.#staleRetried && STALE.has(code)) {
+      // The keep-alive race, not the backend failing: once more on a fresh connection.
+      this.#staleRetried = true;
+      return this.#send(backend, true);
+    }
+    this.#ctx.upstreams.noteFailure(backend.id, code);
+    if (!this.#hasBody && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
+      this.#attempt++;
+      const next = this.#ctx.upstreams.pick(this.#keyed(), this.#tried);
+      if (next) return this.#send(next, false);
+    }
+    this.#answer(502, 'Bad Gateway');
+  }
+
+  #invalidResponse(reason: string): void {
+    const backend = this.#backend!.id;
+    this.#discardUpstream();
+    this.#ctx.onUpstreamError({ backend, code: `INVALID_RESPONSE (${reason})` });
+    this.#answer(502, 'Bad Gateway');
+  }
+
+  /** The response started and cannot be finished: closing the client connection is the only honest signal. */
+  #brokenMidResponse(code: string): void {
+    if (this.#done) return;
+    this.#ctx.onUpstreamError({ backend: this.#backend!.id, code });
+    this.#discardUpstream();
+    this.#client.destroy();
+    this.#finish(false, true);
+  }
+
+  /** The proxy's own answer, before any response byte went out. */
+  #answer(status: number, text: string): void {
+    this.#status = status;
+    const body = `${text}\n`;
+    // A request body not yet read would be taken for the next request: close after answering.
+    this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
+    this.#client.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
+        `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`,
+    );
+    this.#finish(!this.#closeAfter, true);
+  }
+
+  #discardUpstream(): void {
+    const upstream = this.#detachUpstream();
+    if (upstream) this.#ctx.sockets.discard(upstream);
+  }
+
+  #complete(reusable: boolean): void {
+    const backend = this.#backend!.id;
+    const upstream = this.#detachUpstream();
+    if (upstream) {
+      if (reusable) this.#ctx.sockets.release(backend, upstream);
+      else this.#ctx.sockets.discard(upstream);
+    }
+    this.#finish(!this.#closeAfter && !this.#ctx.isDraining(), true);
+  }
+
+  #finish(keepAlive: boolean, observe: boolean): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#discardUpstream();
+    if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (performance.now() - this.#startedAt) / 1000);
+    this.#onEnd({ keepAlive });
+  }
+}
+
+function headerValue(raw: readonly string[], lower: string): string {
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) values.push(raw[i + 1]!);
+  return values.join(', ');
+}
+
+const hasHeader = (raw: readonly string[], lower: string) => headerValue(raw, lower) !== '';
