@@ -121,6 +121,12 @@ test('pool: a reload replacing the whole set keeps the old backend as a fallback
   assert.ok(again.hasRetiring);
   assert.ok(again.dropRetiring());
   assert.equal(selectable(again), []);
+
+  // A reload to an empty set empties it at once: there is no new backend to wait for.
+  const emptied = new BackendPool([spec('a')]);
+  emptied.applyHealth({ backend: 'a:1', healthy: true, reason: 'status 200' }, 0);
+  emptied.reconcile([], null, 0);
+  assert.equal(emptied.snapshot(0).backends, []);
 });
 
 test('pool: without a passive policy, reports change nothing', () => {

@@ -93,7 +93,8 @@ export class BackendPool {
     let changed = false;
     for (const entry of [...this.#entries.values()]) {
       if (wanted.has(entry.id) || entry.retiring) continue;
-      if (isSelectable(entry, now)) {
+      // An emptied set is what the operator asked for: nothing to wait for.
+      if (wanted.size > 0 && isSelectable(entry, now)) {
         entry.retiring = true;
         this.#version++;
         changed = true;
