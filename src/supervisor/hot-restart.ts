@@ -69,16 +69,21 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   return { fds: fds.split(',').map(Number), host, port, predecessorPid: Number(predecessor) };
 }
 
-/** Whether the inherited sockets serve the address the (possibly changed) config asks for. */
-export function servesAddress(inherited: InheritedSockets, host: string, port: number): boolean {
-  return inherited.host === host && (port === 0 || port === inherited.port);
-}
-
-/** Sockets the successor will not serve: closed here, so they close once the predecessor closes its copy. */
-export function closeInherited(inherited: InheritedSockets): void {
+/**
+ * Which inherited sockets each of `count` listener threads serves (spread
+ * over them when the thread count changed). Undefined when the config now
+ * asks for another address: the inherited sockets are closed here, so they
+ * close for good once the predecessor closes its copy, and the new address
+ * is bound instead.
+ */
+export function assignInherited(inherited: InheritedSockets, host: string, port: number, count: number): { port: number; fdsOf(id: number): number[] } | undefined {
+  if (inherited.host === host && (port === 0 || port === inherited.port)) {
+    return { port: inherited.port, fdsOf: (id) => inherited.fds.filter((_, index) => index % count === id) };
+  }
   for (const fd of inherited.fds) {
     try {
       closeSync(fd);
     } catch {}
   }
+  return undefined;
 }

@@ -5,9 +5,9 @@
  * pool, the pool's snapshots go to every listener, the lifecycle state goes
  * to every listener. Only control crosses threads; requests never do.
  *
- * It also supervises the threads: a thread that crashes or stops answering
- * its heartbeat is restarted with backoff and re-seeded (the pool from the
- * backends and health known now), while the others keep serving.
+ * A thread that fails is restarted by the ThreadSupervisor; this file
+ * decides what it starts from (the pool from the backends and health known
+ * now), while the others keep serving.
  */
 import * as Comlink from 'comlink';
 import { fromCallback } from 'xstate';
@@ -33,24 +33,14 @@ import type {
   PoolSnapshot,
 } from '../protocol.ts';
 import { assertNever } from '../protocol.ts';
-import { ActorThread } from './actor-thread.ts';
-import { defaultRestartLimits, RestartPolicy } from './restart-policy.ts';
+import type { ActorThread } from './actor-thread.ts';
+import { ThreadSupervisor, type RestartEvent } from './thread-supervisor.ts';
 import { listenerThreadCount } from './workers.ts';
-import { closeInherited, servesAddress, type InheritedSockets } from './hot-restart.ts';
+import { assignInherited, type InheritedSockets } from './hot-restart.ts';
 
 type SendBack = (event: LifecycleEvent) => void;
-type AnyThread = ActorThread<ListenerApi> | ActorThread<PoolApi> | ActorThread<HealthCheckerApi>;
 
-/** How often the supervisor pings every actor thread, and how late an answer may be. */
-export const HEARTBEAT_INTERVAL_MS = 1_000;
-export const HEARTBEAT_DEADLINE_MS = 2_000;
-
-export interface RestartEvent {
-  kind: ActorKind;
-  id: number;
-  restarts: number;
-  reason: string;
-}
+export type { RestartEvent } from './thread-supervisor.ts';
 
 export interface RuntimeNotifications {
   stoppedAccepting?: () => void;
@@ -70,9 +60,7 @@ export class ActorRuntime {
   #backendsSeeded = false;
   /** The snapshot version each listener last confirmed it applied. */
   readonly #applied = new Map<number, number>();
-  readonly #policies = new Map<string, RestartPolicy>();
-  /** Threads that finished starting: only those are restarted when they fail. */
-  readonly #running = new Set<AnyThread>();
+  readonly #supervision: ThreadSupervisor;
   #heartbeatOk = false;
   #pool: ActorThread<PoolApi> | undefined;
   #healthChecker: ActorThread<HealthCheckerApi> | undefined;
@@ -82,10 +70,6 @@ export class ActorRuntime {
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #port: number | undefined;
   #sendBack: SendBack = () => {};
-  /** Set once draining begins: failed threads are not restarted then. */
-  #draining = false;
-  /** Set once teardown begins: no new thread may start after it. */
-  #closing = false;
   #listenersStarting: Promise<void> = Promise.resolve();
   /** Settles true once the pool actor has started (and published its set), false if it failed. */
   readonly #poolStarted: Promise<boolean>;
@@ -101,12 +85,34 @@ export class ActorRuntime {
     this.#log = logger;
     this.#notify = notify;
     this.#poolStarted = new Promise((resolve) => (this.#settlePoolStarted = resolve));
+    this.#supervision = new ThreadSupervisor(logger, {
+      restart: (kind, id) => void this.#restart(kind, id),
+      giveUp: ({ actor, id, message }) => this.#sendBack({ type: 'WORKER_FAILED', actor, id, message }),
+      failed: (thread) => {
+        if (thread.kind === 'pool') {
+          this.#heartbeatOk = false;
+          this.#updatePoolHealth();
+        }
+        if (thread.kind === 'listener') this.#markDrained(thread.id);
+      },
+      heartbeat: (thread, answered) => {
+        if (thread.kind !== 'pool' || answered === this.#heartbeatOk) return;
+        this.#heartbeatOk = answered;
+        this.#updatePoolHealth();
+      },
+      restarting: (event) => this.#notify.restarting?.(event),
+    });
+  }
+
+  /** Set once teardown begins: no new thread may start after it. */
+  get #closing(): boolean {
+    return this.#supervision.closing;
   }
 
   /** Every actor thread: kind, id, whether it runs, and how often it was restarted. */
   workers(): { id: number; kind: ActorKind; alive: boolean; restarts: number }[] {
     const threads = [this.#pool, this.#healthChecker, ...this.#listeners].filter((t) => t !== undefined);
-    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: this.#policies.get(`${t.kind}:${t.id}`)?.total ?? 0 }));
+    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: this.#supervision.restartsOf(t.kind, t.id) }));
   }
 
   /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
@@ -245,7 +251,7 @@ export class ActorRuntime {
 
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
-    this.#closing = true;
+    this.#supervision.closing = true;
     // A pool that never finished starting must not hold the listeners' start-up loop.
     this.#settlePoolStarted(false);
     // A listener still binding finishes first, so that it is stopped too.
@@ -277,46 +283,8 @@ export class ActorRuntime {
     return (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => b.id);
   }
 
-  // ---- supervision ------------------------------------------------------------
-
-  #spawn<Api>(kind: ActorKind, id: number): ActorThread<Api> {
-    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, (message) => this.#onFailure(thread as AnyThread, message));
-    return thread;
-  }
-
-  /**
-   * A thread threw, exited or missed its heartbeat. Running threads are
-   * restarted with backoff (RestartPolicy); one that fails too often, one
-   * that failed while starting, or any failure while draining, becomes a
-   * WORKER_FAILED event for the lifecycle machine.
-   */
-  #onFailure(thread: AnyThread, message: string): void {
-    const { kind, id } = thread;
-    this.#log.error({ actor: kind, id, reason: message }, `${kind} actor failed`);
-    const wasRunning = this.#running.delete(thread);
-    if (kind === 'pool') {
-      this.#heartbeatOk = false;
-      this.#updatePoolHealth();
-    }
-    if (kind === 'listener') this.#markDrained(id);
-    if (this.#closing) return;
-    if (!wasRunning || this.#draining) return this.#sendBack({ type: 'WORKER_FAILED', actor: kind, id, message });
-    const key = `${kind}:${id}`;
-    const policy = this.#policies.get(key) ?? new RestartPolicy();
-    this.#policies.set(key, policy);
-    const decision = policy.onFailure(Date.now());
-    if (!decision.restart) {
-      const reason = `${kind} actor ${id} failed ${decision.recent + 1} times within ${defaultRestartLimits.windowMs / 1000} s (last: ${message})`;
-      this.#log.error({ actor: kind, id, restarts: policy.total }, `giving up: ${reason}`);
-      return this.#sendBack({ type: 'WORKER_FAILED', actor: kind, id, message: reason });
-    }
-    this.#log.warn({ actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total }, `restarting the ${kind} actor in ${decision.delayMs} ms`);
-    this.#notify.restarting?.({ kind, id, restarts: policy.total, reason: message });
-    setTimeout(() => void this.#restart(kind, id), decision.delayMs);
-  }
-
+  /** A failed thread's backoff has passed: start it again, from what is known now. */
   async #restart(kind: ActorKind, id: number): Promise<void> {
-    if (this.#closing || this.#draining) return;
     switch (kind) {
       case 'pool':
         return this.#startPool();
@@ -330,40 +298,13 @@ export class ActorRuntime {
     }
   }
 
-  /** Every running thread answers a ping each second, within two; a hung one is ended and restarted. */
-  #watch(thread: AnyThread): void {
-    const beat = () => {
-      if (this.#closing || !this.#running.has(thread)) return;
-      const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), HEARTBEAT_DEADLINE_MS).unref());
-      const answer = (thread as ActorThread<{ heartbeat(): number }>).call((api) => api.heartbeat()).then(() => true, () => false);
-      void Promise.race([answer, deadline]).then((answered) => {
-        if (!this.#running.has(thread)) return;
-        if (thread.kind === 'pool' && answered !== this.#heartbeatOk) {
-          this.#heartbeatOk = answered;
-          this.#updatePoolHealth();
-        }
-        if (!answered) {
-          this.#log.error({ actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS }, `${thread.kind} actor missed its heartbeat`);
-          return thread.kill(`no heartbeat within ${HEARTBEAT_DEADLINE_MS} ms`);
-        }
-        setTimeout(beat, HEARTBEAT_INTERVAL_MS).unref();
-      });
-    };
-    setTimeout(beat, HEARTBEAT_INTERVAL_MS).unref();
-  }
-
-  #markRunning(thread: AnyThread): void {
-    this.#running.add(thread);
-    this.#watch(thread);
-  }
-
   // ---- the pool ---------------------------------------------------------------
 
   #startPool(): void {
-    const pool = this.#spawn<PoolApi>('pool', 0);
+    const pool = this.#supervision.spawn<PoolApi>('pool', 0);
     const restarted = this.#pool !== undefined;
     this.#pool = pool;
-    if (restarted) this.#running.add(pool);
+    if (restarted) this.#supervision.restarting(pool);
     const published = (snapshot: PoolSnapshot) => {
       // Events travel on their own channel: never let an older snapshot replace a newer one.
       if (this.#snapshot && this.#snapshot.version >= snapshot.version) return;
@@ -393,7 +334,7 @@ export class ActorRuntime {
         published(first);
         // Answering its start counts as the first heartbeat.
         this.#heartbeatOk = true;
-        this.#markRunning(pool);
+        this.#supervision.running(pool);
         this.#updatePoolHealth();
         this.#settlePoolStarted(true);
         if (restarted) this.#log.info({ actor: 'pool' }, 'pool actor restarted');
@@ -432,17 +373,17 @@ export class ActorRuntime {
   // ---- the health checker -----------------------------------------------------
 
   #startHealthChecker(): void {
-    const checker = this.#spawn<HealthCheckerApi>('health-checker', 0);
+    const checker = this.#supervision.spawn<HealthCheckerApi>('health-checker', 0);
     const restarted = this.#healthChecker !== undefined;
     this.#healthChecker = checker;
-    if (restarted) this.#running.add(checker);
+    if (restarted) this.#supervision.restarting(checker);
     const onEvent = (event: HealthEvent) => {
       void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
       this.#notify.healthChanged?.(event);
     };
     checker.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), this.#knownHealthy())).then(
       () => {
-        this.#markRunning(checker);
+        this.#supervision.running(checker);
         if (restarted) this.#log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
       },
       (error: Error) => checker.kill(`start failed: ${error.message}`),
@@ -482,21 +423,18 @@ export class ActorRuntime {
     this.#inherited = undefined;
     if (!inherited) return undefined;
     const { listen_host: host, listen_port: port } = this.#config.proxy;
-    if (!servesAddress(inherited, host, port)) {
-      closeInherited(inherited);
-      this.#log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
-      return undefined;
-    }
-    return { port: inherited.port, fdsOf: (id) => inherited.fds.filter((_, index) => index % count === id) };
+    const assigned = assignInherited(inherited, host, port, count);
+    if (!assigned) this.#log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
+    return assigned;
   }
 
   /** Starts listener `id` on `port`; undefined when it could not (reported already). */
   async #startListener(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
-    const listener = this.#spawn<ListenerApi>('listener', id);
+    const listener = this.#supervision.spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
     this.#applied.delete(id);
     // A restarted thread that fails while starting counts against its restart budget.
-    if (restart) this.#running.add(listener);
+    if (restart) this.#supervision.restarting(listener);
     // The thread boots meanwhile; a failed pool has already been reported.
     if (!(await this.#poolStarted) || this.#closing) return undefined;
     const onEvent = (event: ListenerEvent) => {
@@ -531,7 +469,7 @@ export class ActorRuntime {
     // Whatever changed while it was starting.
     if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
     void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
-    this.#markRunning(listener);
+    this.#supervision.running(listener);
     this.#updatePoolHealth();
     return listener;
   }
@@ -539,11 +477,11 @@ export class ActorRuntime {
   #commandListeners(command: ListenerCommand): void {
     switch (command.type) {
       case 'BEGIN_DRAIN':
-        this.#draining = true;
+        this.#supervision.draining = true;
         for (const l of this.#listeners) void l.call((api) => api.beginDrain()).catch(() => {});
         return;
       case 'CLOSE_LISTENING': {
-        this.#draining = true;
+        this.#supervision.draining = true;
         const live = this.#listeners.filter((l) => l.alive);
         for (const l of live) this.#undrained.add(l.id);
         if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });

@@ -8,11 +8,14 @@
  *   │   starting → healthy →         │comlink│                 health,      │
  *   │   draining → stopped           │       │                 ejections    │
  *   │ lifecycle hooks (onStart/Stop) │       ├──────────────────────────────┤
- *   │ ActorRuntime: spawns, watches, │◄─────►│ health-checker  probes,      │
- *   │   relays control messages,     │       │                 hysteresis   │
- *   │   pool heartbeat               │       ├──────────────────────────────┤
- *   │ admin listener: /status,       │◄─────►│ listener × N    accept,      │
- *   │   /metrics, /events, dashboard │       │  (reusePort)    balance,     │
+ *   │ ActorRuntime: spawns, wires,   │◄─────►│ health-checker  probes,      │
+ *   │   relays control messages      │       │                 hysteresis   │
+ *   │ ThreadSupervisor: heartbeats,  │       ├──────────────────────────────┤
+ *   │   restarts with backoff        │◄─────►│ listener × N    accept,      │
+ *   │ hot restart (SIGUSR2): hands   │       │  (reusePort,    parse (own   │
+ *   │   the listening sockets over   │       │   or handed     HTTP/1.1 or  │
+ *   │ admin listener: /status,       │       │   over)         Node http),  │
+ *   │   /metrics, /events, dashboard │       │                 balance,     │
  *   │ transition log (pino)          │       │                 forward,     │
  *   └────────────────────────────────┘       │                 /health …,   │
  *          │ SharedArrayBuffers (Atomics):   │                 request hooks│
