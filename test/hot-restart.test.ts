@@ -95,6 +95,32 @@ test('SIGUSR2 five times in a row under keep-alive load: each new process takes 
   }
 });
 
+test('a hot restart applies a new worker count under load: 2 → 1 (one thread serves both sockets) → 3 (two bind anew), nothing lost', async () => {
+  const a = await upstream('a');
+  const { proc, port, pidFile, configFile, config } = await proxyWithPidFile(a.port, { workers: 2 });
+  const load = startLoad(port, { clients: 8 });
+  try {
+    await load.okAfter(100);
+    for (const workers of [1, 3]) {
+      writeFileSync(configFile, JSON.stringify({ ...config, proxy: { ...config.proxy, workers } }));
+      const mark = proc.lines.length;
+      const { to } = await handOver(proc, pidFile);
+      const listening = proc.lines.slice(mark).find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+      assert.equal([listening['listeners'], listening['handed_over']], [workers, true]);
+      await load.okAfter(200);
+    }
+    const counts = await load.stop();
+    assert.equal(losses(counts), lossless, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);
+  } finally {
+    await load.stop();
+    const last = readPid(pidFile);
+    if (last !== undefined) {
+      process.kill(last, 'SIGTERM');
+      await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === last, 10_000);
+    }
+  }
+});
+
 test('a hot restart whose new process cannot start (invalid config, then no healthy backend in time): the old one keeps serving, untouched', async () => {
   const a = await upstream('a');
   const { proc, port, pidFile, configFile, config } = await proxyWithPidFile(a.port, { startup_timeout_ms: 2_000 });
