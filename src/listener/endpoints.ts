@@ -29,19 +29,25 @@ export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | un
   return undefined;
 }
 
-export function answerEndpoint(name: EndpointName, { status, selectableBackends, minHealthy }: ReadinessInputs): EndpointAnswer {
+/** What /ready checks, and what request hooks see through `ProxyView`: one rule for both. */
+export function readinessChecks({ status, selectableBackends, minHealthy }: ReadinessInputs) {
+  return {
+    backends_available: selectableBackends >= minHealthy,
+    pool_healthy: status.poolHealthy,
+    // No cache exists yet, so it can never be what holds readiness back.
+    cache_healthy: true,
+  };
+}
+
+export function answerEndpoint(name: EndpointName, inputs: ReadinessInputs): EndpointAnswer {
+  const status = inputs.status;
   switch (name) {
     case 'health':
       return status.state === 'healthy'
         ? { status: 200, body: { status: 'healthy', state: status.state } }
         : { status: 503, body: { status: 'unhealthy', state: status.state } };
     case 'ready': {
-      const checks = {
-        backends_available: selectableBackends >= minHealthy,
-        pool_healthy: status.poolHealthy,
-        // No cache exists yet, so it can never be what holds readiness back.
-        cache_healthy: true,
-      };
+      const checks = readinessChecks(inputs);
       const ready = status.state === 'healthy' && checks.backends_available && checks.pool_healthy && checks.cache_healthy;
       return { status: ready ? 200 : 503, body: { ready, checks } };
     }

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
-import { answerEndpoint, endpointFor } from './endpoints.ts';
+import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
 import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './forward.ts';
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
@@ -42,10 +42,14 @@ export class ListenerServer {
   readonly #forwardContext: ForwardContext;
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
-    hasHealthyBackends: () => this.#upstreams.selectableCount >= this.#minHealthy,
-    pool: { isHealthy: () => this.#status.poolHealthy },
-    cache: { isHealthy: () => true },
+    hasHealthyBackends: () => readinessChecks(this.#readinessInputs()).backends_available,
+    pool: { isHealthy: () => readinessChecks(this.#readinessInputs()).pool_healthy },
+    cache: { isHealthy: () => readinessChecks(this.#readinessInputs()).cache_healthy },
   };
+
+  #readinessInputs(): ReadinessInputs {
+    return { status: this.#status, selectableBackends: this.#upstreams.selectableCount, minHealthy: this.#minHealthy };
+  }
 
   constructor(
     config: Config,
@@ -278,7 +282,7 @@ export class ListenerServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);
     }
-    const answer = answerEndpoint(name, { status: this.#status, selectableBackends: this.#upstreams.selectableCount, minHealthy: this.#minHealthy });
+    const answer = answerEndpoint(name, this.#readinessInputs());
     const body = JSON.stringify(answer.body);
     res.writeHead(answer.status, {
       'content-type': 'application/json',
