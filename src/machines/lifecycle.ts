@@ -11,7 +11,7 @@
  *   drainTimeout    draining.closing  → stopped  (remaining connections force-closed)
  */
 import { assign, fromCallback, sendTo, setup } from 'xstate';
-import type { ActorKind } from '../protocol.ts';
+import type { ActorKind, Failure as ReportedFailure } from '../protocol.ts';
 
 export interface LifecycleInput {
   startupTimeoutMs: number;
@@ -29,9 +29,8 @@ export type StopReason =
   | 'listen_failed'
   | 'worker_failed';
 
-export interface Failure {
-  code: string;
-  message: string;
+/** A failure that stopped the lifecycle, as reported, with the actor when one failed. */
+export interface Failure extends ReportedFailure {
   actor?: ActorKind;
 }
 
