@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
 import { exitWithin, killAll, routingTo, startSluice, transitionTo } from './support/sluice-process.ts';
-import { startUpstream, type TestUpstream } from './support/upstream.ts';
+import { HEALTH_PATH, startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
 const upstreams: TestUpstream[] = [];
@@ -100,6 +100,41 @@ test('a reused upstream connection the backend had closed never costs a client r
     await exitWithin(sluice);
     closing.closeAllConnections();
     closing.close();
+  }
+});
+
+test('a POST whose backend refuses the connection goes to the next one with its whole body: no byte had left', async () => {
+  const received: string[] = [];
+  const { createServer } = await import('node:http');
+  const live = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      if (req.url !== HEALTH_PATH) received.push(body);
+      res.end('live\n');
+    });
+  });
+  await new Promise<void>((resolve) => live.listen(0, '127.0.0.1', resolve));
+  const dead = await upstream('dead');
+  const livePort = (live.address() as { port: number }).port;
+  const config = testConfig([{ port: dead.port }, { port: livePort }], { workers: 1 }, { interval_ms: 60_000 });
+  const sluice = startSluice(['-c', writeConfig(config), '--log-level', 'debug']);
+  try {
+    const port = await sluice.port();
+    await sluice.waitForLog(transitionTo('healthy'));
+    await routingTo(sluice, 1, 2);
+    await dead.close();
+    const body = 'payload-'.repeat(1000);
+    for (let i = 0; i < 4; i++) {
+      const answer = await get(port, `/submit-${i}`, { method: 'POST', headers: { 'content-length': String(body.length) }, body });
+      assert.is(answer.status, 200);
+    }
+    assert.equal(received, [body, body, body, body], 'every body arrived whole at the live backend');
+    assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'), 'one went to the dead backend first');
+  } finally {
+    sluice.kill('SIGTERM');
+    await exitWithin(sluice);
+    live.close();
   }
 });
 

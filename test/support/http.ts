@@ -7,7 +7,7 @@ export interface Answer {
   body: string;
 }
 
-export function get(port: number, path = '/', options: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Answer> {
+export function get(port: number, path = '/', options: { method?: string; headers?: Record<string, string>; timeoutMs?: number; body?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
@@ -21,7 +21,7 @@ export function get(port: number, path = '/', options: { method?: string; header
     );
     req.setTimeout(options.timeoutMs ?? 5_000, () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
-    req.end();
+    req.end(options.body);
   });
 }
 

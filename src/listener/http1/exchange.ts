@@ -4,10 +4,12 @@
  * stream the body back as the upstream framed it — no stream objects, no
  * copies beyond what the sockets hand us, backpressure both ways.
  *
- * Failures keep the rules of the Node path (forward.ts): a request without a
- * body is retried on the next backend when the upstream refuses, resets or
- * times out connecting (at most twice), and once on a fresh connection to
- * the same backend when a reused keep-alive connection turns out closed.
+ * Failures: a request is retried on the next backend when the upstream
+ * refuses, resets or times out connecting (at most twice) if none of it can
+ * have reached the failed one — no body, or a body that went only to a
+ * connection that never connected (kept until it does). A request without a
+ * body is also retried once on a fresh connection to the same backend when a
+ * reused keep-alive connection turns out closed.
  * No response head in `upstream_timeout_ms` → 504; an invalid response →
  * 502 and the upstream connection closed; a failure once the response has
  * started → the client connection is closed, so a cut body never looks whole.
@@ -50,6 +52,11 @@ export class Exchange implements UpstreamOwner {
   readonly #startedAt = performance.now();
   /** Request body bytes received so far but not yet given to an upstream (only before the first attempt). */
   #pendingBody: Buffer | undefined;
+  /**
+   * Body bytes written to a connection that has not connected yet: nothing has
+   * reached a backend, so a refused connect can still take them elsewhere.
+   */
+  #unsent: Buffer[] | undefined;
   readonly #tried = new Set<string>();
   #attempt = 0;
   #staleRetried = false;
@@ -84,6 +91,7 @@ export class Exchange implements UpstreamOwner {
   clientBody(chunk: Buffer): void {
     if (this.#done) return;
     const upstream = this.#upstream;
+    this.#unsent?.push(chunk);
     if (!upstream) {
       this.#pendingBody = this.#pendingBody ? Buffer.concat([this.#pendingBody, chunk]) : chunk;
       return;
@@ -132,6 +140,7 @@ export class Exchange implements UpstreamOwner {
     head += '\r\n';
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
+    this.#unsent = taken.reused ? undefined : body ? [body] : [];
     if (body) {
       upstream.cork();
       upstream.write(head, 'latin1');
@@ -144,6 +153,7 @@ export class Exchange implements UpstreamOwner {
 
   onUpstreamConnect(): void {
     this.#connected = true;
+    this.#unsent = undefined;
     this.#upstream?.setTimeout(this.#ctx.proxy().upstream_timeout_ms);
   }
 
@@ -297,10 +307,15 @@ export class Exchange implements UpstreamOwner {
       return this.#send(backend, true);
     }
     this.#ctx.upstreams.noteFailure(backend.id, code);
-    if (!this.#hasBody && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
+    // The next backend may take it if no byte of its body can have reached this one.
+    const unsent = this.#hasBody ? this.#unsent : [];
+    if (unsent && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
       this.#attempt++;
       const next = this.#ctx.upstreams.pick(this.#keyed(), this.#tried);
-      if (next) return this.#send(next, false);
+      if (next) {
+        this.#pendingBody = unsent.length > 0 ? Buffer.concat(unsent) : undefined;
+        return this.#send(next, false);
+      }
     }
     this.#answer(502, 'Bad Gateway');
   }
