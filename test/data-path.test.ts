@@ -104,14 +104,18 @@ test('request headers, byte for byte: hop-by-hop and Connection-named ones dropp
     port,
     'GET /p?q=1 HTTP/1.1\r\nHost: example.test\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\nX-Keep: Yes\r\n' +
       'X-Forwarded-For: 10.9.8.7\r\nVia: 1.0 edge\r\nUser-Agent: raw/1\r\n\r\n' +
-      'GET /last HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n',
+      'GET /last HTTP/1.1\r\nHost: example.test\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nConnection: close\r\n\r\n',
   );
   assert.is(
     upstream.received[0],
     'GET /p?q=1 HTTP/1.1\r\nHost: example.test\r\nX-Keep: Yes\r\nUser-Agent: raw/1\r\n' +
       'x-forwarded-for: 10.9.8.7, 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: example.test\r\nvia: 1.0 edge, 1.1 sluice\r\n\r\n',
   );
-  assert.is(upstream.received[1], 'GET /last HTTP/1.1\r\nHost: example.test\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: example.test\r\nvia: 1.1 sluice\r\n\r\n');
+  // X-Forwarded-Proto and -Host set by a proxy in front are kept, not added again.
+  assert.is(
+    upstream.received[1],
+    'GET /last HTTP/1.1\r\nHost: example.test\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nx-forwarded-for: 127.0.0.1\r\nvia: 1.1 sluice\r\n\r\n',
+  );
 });
 
 test('a request body with Content-Length reaches the upstream whole', async () => {
