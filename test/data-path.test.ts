@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
+import { ChunkedScanner } from '../src/listener/http1/chunked.ts';
 
 interface RawUpstream {
   port: number;
@@ -47,7 +48,12 @@ async function rawUpstream(): Promise<RawUpstream> {
       for (;;) {
         const end = buffer.indexOf('\r\n\r\n');
         if (end === -1) return;
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+        let length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+        if (/\r\ntransfer-encoding: *chunked/i.test(buffer.slice(0, end))) {
+          const at = new ChunkedScanner().scan(Buffer.from(buffer.slice(end + 4), 'latin1'));
+          if (at === -1) return;
+          length = at;
+        }
         if (buffer.length < end + 4 + length) return;
         const request = buffer.slice(0, end + 4 + length);
         buffer = buffer.slice(end + 4 + length);
@@ -124,6 +130,26 @@ test('a request body with Content-Length reaches the upstream whole', async () =
   const answer = await exchange(port, `POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body);
   assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
   assert.ok(upstream.received[0]!.endsWith(`\r\n\r\n${body}`));
+});
+
+test('a chunked request body goes up as the client framed it, extensions and trailers included', async () => {
+  upstream.answer = () => 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n';
+  upstream.received.length = 0;
+  const chunks = '5;note=x\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 7\r\n\r\n';
+  const answer = await exchange(port, 'POST /chunked-up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', chunks.slice(0, 9), chunks.slice(9));
+  assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.is(
+    upstream.received[0],
+    `POST /chunked-up HTTP/1.1\r\nHost: t\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: t\r\nvia: 1.1 sluice\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}`,
+  );
+});
+
+test('a chunked request body that breaks its framing: 400, and the upstream connection that got its start is closed', async () => {
+  upstream.answer = () => 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n';
+  const closedBefore = upstream.closedByPeer;
+  const answer = await exchange(port, 'POST /bad-chunks-up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', 'zz\r\n');
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  await until(() => upstream.closedByPeer > closedBefore);
 });
 
 test('response headers, byte for byte: hop-by-hop dropped, chunked body and trailers passed through as the upstream framed them', async () => {

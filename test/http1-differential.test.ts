@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 const fuzz = fileURLToPath(new URL('./support/http1-fuzz.ts', import.meta.url));
 
 interface Report {
-  requests: { cases: number; accepted: number; handedOff: number; llhttpRejected: number; mismatches: string[] };
+  requests: { cases: number; accepted: number; handedOff: number; llhttpRejected: number; chunkedComplete: number; chunkedInvalid: number; mismatches: string[] };
   responses: { cases: number; accepted: number; rejected: number; mismatches: string[] };
 }
 
@@ -27,6 +27,7 @@ for (const seed of [1, 2, 3, 4]) {
     // The generator must reach both sides of each verdict, or the comparison proves little.
     assert.ok(report.requests.accepted > 1_000, `fast path accepted ${report.requests.accepted}`);
     assert.ok(report.requests.handedOff > 1_000 && report.requests.llhttpRejected > 1_000);
+    assert.ok(report.requests.chunkedComplete > 100 && report.requests.chunkedInvalid > 20, `chunked bodies: ${report.requests.chunkedComplete} whole, ${report.requests.chunkedInvalid} broken`);
     assert.ok(report.responses.accepted > 1_000 && report.responses.rejected > 1_000);
   });
 }

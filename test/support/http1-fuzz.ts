@@ -56,13 +56,25 @@ function generateRequest(): Buffer {
   const count = Math.floor(random() * 4);
   for (let i = 0; i < count; i++) headers.push(chance(0.5) ? pick(requestHeaders.slice(5, 11)) : pick(requestHeaders));
   if (chance(0.05)) headers.push('Host: second.example');
+  if (chance(0.15)) headers.push(pick(['Transfer-Encoding: chunked', 'Transfer-Encoding: Chunked', 'transfer-encoding:  chunked ', 'Transfer-Encoding: gzip, chunked']));
   let head = `${line}${eol()}`;
   for (const header of headers) head += `${header}${eol()}`;
   head += eol();
   const lengthHeader = headers.find((h) => /^content-length:/i.test(h));
   const declared = lengthHeader ? Number(lengthHeader.split(':')[1]!.trim()) : 0;
-  const body = Number.isFinite(declared) && declared > 0 && declared < 100 ? 'x'.repeat(declared) : '';
+  let body = Number.isFinite(declared) && declared > 0 && declared < 100 ? 'x'.repeat(declared) : '';
+  if (headers.some((h) => /^transfer-encoding:/i.test(h)) && chance(0.9)) body = chunkedBody(eol);
   return Buffer.from(head + body, 'latin1');
+}
+
+/** A chunked body, mostly valid: sizes, extensions, data, CRLFs and trailers from good and bad pieces. */
+function chunkedBody(eol: () => string): string {
+  let body = '';
+  const pieces = Math.floor(random() * 3);
+  for (let i = 0; i < pieces; i++) body += `${chance(0.85) ? '3' : pick(chunkSizes)}${eol()}abc${chance(0.95) ? '\r\n' : pick(['\n', '', 'x\r\n'])}`;
+  body += `0${eol()}`;
+  if (chance(0.2)) body += `${pick(trailerLines)}${eol()}`;
+  return body + (chance(0.95) ? '\r\n' : pick(['', '\n']));
 }
 
 const statusLines = [
@@ -113,11 +125,8 @@ function generateResponse(): { bytes: Buffer; method: string } {
       break;
     default: {
       headers.push(framing === 'chunked' ? pick(['Transfer-Encoding: chunked', 'Transfer-Encoding: Chunked', 'transfer-encoding:  chunked ']) : framing === 'te-gzip-chunked' ? 'Transfer-Encoding: gzip, chunked' : 'Transfer-Encoding: chunked, gzip');
-      const pieces = Math.floor(random() * 3);
-      for (let i = 0; i < pieces; i++) body += `${chance(0.85) ? '3' : pick(chunkSizes)}${eol()}abc${chance(0.95) ? '\r\n' : pick(['\n', '', 'x\r\n'])}`;
-      body += `0${eol()}`;
-      if (chance(0.2)) body += `${pick(trailerLines)}${eol()}`;
-      body += chance(0.97) ? '\r\n' : pick(['', '\n', 'x']);
+      body = chunkedBody(eol);
+      if (chance(0.03)) body += 'x';
     }
   }
   let head = `${pick(statusLines)}${eol()}`;
@@ -151,7 +160,7 @@ function sluiceResponse(bytes: Buffer, method: string) {
 }
 
 const show = (bytes: Buffer) => JSON.stringify(bytes.toString('latin1'));
-const requestReport = { cases: 0, accepted: 0, handedOff: 0, llhttpRejected: 0, mismatches: [] as string[] };
+const requestReport = { cases: 0, accepted: 0, handedOff: 0, llhttpRejected: 0, chunkedComplete: 0, chunkedInvalid: 0, mismatches: [] as string[] };
 for (let i = 0; i < cases; i++) {
   const bytes = generateRequest();
   requestReport.cases++;
@@ -164,16 +173,27 @@ for (let i = 0; i < cases; i++) {
   }
   requestReport.accepted++;
   const head = fast.head;
-  const problem = !oracle.ok
-    ? `llhttp rejects (${oracle.error})`
-    : oracle.messages.length !== 1
-      ? `llhttp sees ${oracle.messages.length} messages`
-      : oracle.messages[0]!.method !== head.method ? 'method'
-      : oracle.messages[0]!.url !== head.target ? 'target'
-      : JSON.stringify(oracle.messages[0]!.rawHeaders) !== JSON.stringify(head.rawHeaders) ? `headers ${JSON.stringify(oracle.messages[0]!.rawHeaders)} vs ${JSON.stringify(head.rawHeaders)}`
-      : oracle.messages[0]!.body.length !== head.contentLength ? 'body length'
-      : oracle.consumed !== head.headLength + head.contentLength ? 'message end'
-      : oracle.messages[0]!.keepAlive === head.close ? 'keep-alive'
+  const rest = bytes.subarray(head.headLength);
+  let fastVerdict: 'complete' | 'incomplete' | 'invalid';
+  if (head.chunked) {
+    const scanner = new ChunkedScanner();
+    const at = scanner.scan(rest);
+    fastVerdict = at === -2 ? 'invalid' : at === rest.length ? 'complete' : 'incomplete';
+    if (fastVerdict === 'complete') requestReport.chunkedComplete++;
+    if (fastVerdict === 'invalid') requestReport.chunkedInvalid++;
+  } else {
+    fastVerdict = rest.length === head.contentLength ? 'complete' : 'incomplete';
+  }
+  const oracleVerdict = !oracle.ok ? (oracle.atEof ? 'incomplete' : 'invalid') : oracle.messages.length === 1 && oracle.consumed === bytes.length ? 'complete' : oracle.messages.length === 0 ? 'incomplete' : 'other';
+  const message = oracle.ok ? oracle.messages[0] : undefined;
+  const problem = fastVerdict !== oracleVerdict
+    ? `fast path ${fastVerdict}, llhttp ${oracleVerdict}${oracle.ok ? '' : ` (${oracle.error})`}`
+    : !message ? undefined
+      : message.method !== head.method ? 'method'
+      : message.url !== head.target ? 'target'
+      : JSON.stringify(message.rawHeaders) !== JSON.stringify(head.rawHeaders) ? `headers ${JSON.stringify(message.rawHeaders)} vs ${JSON.stringify(head.rawHeaders)}`
+      : !head.chunked && message.body.length !== head.contentLength ? 'body length'
+      : message.keepAlive === head.close ? 'keep-alive'
       : undefined;
   if (problem && requestReport.mismatches.length < 10) requestReport.mismatches.push(`${problem}: ${show(bytes)}`);
 }

@@ -23,7 +23,8 @@ export interface OracleMessage {
   body: Buffer;
 }
 
-export type OracleVerdict = { ok: true; messages: OracleMessage[]; consumed: number } | { ok: false; error: string };
+/** `atEof`: the bytes were fine so far but the message is cut short (a stream would wait for more). */
+export type OracleVerdict = { ok: true; messages: OracleMessage[]; consumed: number } | { ok: false; error: string; atEof?: boolean };
 
 export function llhttp(kind: 'request' | 'response', input: Buffer, options: { maxHeaderSize?: number; skipBody?: boolean } = {}): OracleVerdict {
   const parser = new HTTPParser();
@@ -57,6 +58,6 @@ export function llhttp(kind: 'request' | 'response', input: Buffer, options: { m
   const result = parser.execute(input);
   if (result instanceof Error) return { ok: false, error: (result as Error & { code: string }).code };
   const finished = parser.finish();
-  if (finished instanceof Error) return { ok: false, error: (finished as Error & { code: string }).code };
+  if (finished instanceof Error) return { ok: false, error: (finished as Error & { code: string }).code, atEof: true };
   return { ok: true, messages, consumed: result as number };
 }

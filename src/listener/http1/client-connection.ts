@@ -20,6 +20,14 @@ import { isLoop } from '../headers.ts';
 import { refuseRaw } from '../refuse.ts';
 import { Exchange, type FastPathContext } from './exchange.ts';
 import { parseRequestHead } from './request-head.ts';
+import { ChunkedScanner } from './chunked.ts';
+
+/**
+ * After sluice ends its side, how long the client has to close its own before
+ * the socket is destroyed (nginx's lingering_timeout): a client that keeps a
+ * half-closed connection open must not hold a drain.
+ */
+const LINGER_MS = 5_000;
 
 /** Pipelined bytes held while a response is being sent, before the client is paused. */
 const MAX_PIPELINED_BYTES = 64 * 1024;
@@ -37,12 +45,15 @@ export class ClientConnection {
   readonly #ctx: FrontContext;
   #buffer: Buffer | undefined;
   #exchange: Exchange | undefined;
-  /** Request body bytes still to come from the client for the current exchange. */
+  /** Request body still to come from the client: a byte count (Content-Length), or a chunked body's end to find. */
   #bodyRemaining = 0;
+  #bodyScanner: ChunkedScanner | undefined;
   /** performance.now() past which the current wait is over (Infinity: none). */
   #deadline = Infinity;
-  #deadlineKind: 'header' | 'keep-alive' | undefined;
+  #deadlineKind: 'header' | 'keep-alive' | 'linger' | undefined;
   #ended = false;
+  /** Our side has ended: whatever the client still sends is read and dropped. */
+  #closing = false;
 
   constructor(socket: Socket, ctx: FrontContext) {
     this.#socket = socket;
@@ -65,13 +76,39 @@ export class ClientConnection {
     this.#socket.destroy();
   }
 
+  get #inBody(): boolean {
+    return this.#bodyRemaining > 0 || this.#bodyScanner !== undefined;
+  }
+
+  /**
+   * Gives the request-body part of `chunk` to the exchange; returns the bytes
+   * after the body (the next request), or `invalid` for a broken chunked body.
+   */
+  #takeBody(chunk: Buffer): Buffer | undefined | 'invalid' {
+    let end: number;
+    if (this.#bodyScanner) {
+      const at = this.#bodyScanner.scan(chunk);
+      if (at === -2) {
+        this.#bodyScanner = undefined;
+        return 'invalid';
+      }
+      if (at >= 0) this.#bodyScanner = undefined;
+      end = at === -1 ? chunk.length : at;
+    } else {
+      end = Math.min(chunk.length, this.#bodyRemaining);
+      this.#bodyRemaining -= end;
+    }
+    if (end > 0) this.#exchange?.clientBody(end === chunk.length ? chunk : chunk.subarray(0, end));
+    return end < chunk.length ? chunk.subarray(end) : undefined;
+  }
+
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#bodyRemaining > 0) {
-      const take = Math.min(chunk.length, this.#bodyRemaining);
-      this.#bodyRemaining -= take;
-      this.#exchange?.clientBody(take === chunk.length ? chunk : chunk.subarray(0, take));
-      if (take === chunk.length) return;
-      chunk = chunk.subarray(take);
+    if (this.#closing) return;
+    if (this.#inBody) {
+      const rest = this.#takeBody(chunk);
+      if (rest === 'invalid') return this.#exchange?.clientBodyInvalid();
+      if (!rest) return;
+      chunk = rest;
     }
     this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
     if (this.#exchange) {
@@ -86,14 +123,14 @@ export class ClientConnection {
     const buffer = this.#buffer;
     if (!buffer || buffer.length === 0) {
       this.#buffer = undefined;
-      if (this.#ended) return void this.#socket.end();
+      if (this.#ended) return this.#close();
       return this.#wait('keep-alive');
     }
     if (this.#deadlineKind !== 'header') this.#wait('header');
     const parsed = parseRequestHead(buffer, this.#ctx.maxHeadBytes);
     if (parsed.kind === 'incomplete') {
       // Half-closed before its head was whole: nothing more can come (and nothing can be put back).
-      if (this.#ended) refuseRaw(this.#socket, 400, 'Bad Request');
+      if (this.#ended) this.#refuse(400, 'Bad Request');
       return;
     }
     if (parsed.kind === 'handoff') return this.#handOff();
@@ -101,18 +138,22 @@ export class ClientConnection {
     const upstreams = this.#ctx.upstreams;
     if (endpointFor(head.target, this.#ctx.proxy()) || isLoop(head.rawHeaders) || upstreams.totalCount === 0) return this.#handOff();
     this.#stopWaiting();
-    const afterHead = buffer.subarray(head.headLength);
-    const bodyNow = Math.min(afterHead.length, head.contentLength);
-    this.#bodyRemaining = head.contentLength - bodyNow;
-    const rest = afterHead.subarray(bodyNow);
-    this.#buffer = rest.length > 0 ? rest : undefined;
-    const exchange = new Exchange(this.#ctx, this.#socket, head, bodyNow > 0 ? afterHead.subarray(0, bodyNow) : undefined, ({ keepAlive }) => {
+    this.#buffer = undefined;
+    this.#bodyRemaining = head.contentLength;
+    this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
+    const exchange = new Exchange(this.#ctx, this.#socket, head, ({ keepAlive }) => {
       this.#exchange = undefined;
-      if (!keepAlive || this.#bodyRemaining > 0 || this.#socket.destroyed) return void this.#socket.end();
+      // A body the client is still sending would be read as the next request: close instead.
+      if (!keepAlive || this.#inBody || this.#socket.destroyed) return this.#close();
       this.#socket.resume();
       this.#next();
     });
     this.#exchange = exchange;
+    // The body bytes that came with the head; the exchange holds them until it has an upstream.
+    const afterHead = buffer.subarray(head.headLength);
+    const rest = afterHead.length > 0 ? this.#takeBody(afterHead) : undefined;
+    if (rest === 'invalid') return exchange.clientBodyInvalid();
+    this.#buffer = rest;
     exchange.start();
   }
 
@@ -153,10 +194,24 @@ export class ClientConnection {
     this.#exchange = undefined;
   };
 
-  #wait(kind: 'header' | 'keep-alive'): void {
+  #wait(kind: 'header' | 'keep-alive' | 'linger'): void {
     const proxy = this.#ctx.proxy();
     this.#deadlineKind = kind;
-    this.#deadline = performance.now() + (kind === 'header' ? proxy.client_header_timeout_ms : proxy.client_keepalive_timeout_ms);
+    const ms = kind === 'header' ? proxy.client_header_timeout_ms : kind === 'keep-alive' ? proxy.client_keepalive_timeout_ms : LINGER_MS;
+    this.#deadline = performance.now() + ms;
+  }
+
+  /** End our side; the client closes its own, or is closed for it after LINGER_MS. */
+  #close(): void {
+    this.#closing = true;
+    this.#socket.end();
+    this.#wait('linger');
+  }
+
+  #refuse(status: number, reason: string): void {
+    this.#closing = true;
+    refuseRaw(this.#socket, status, reason);
+    this.#wait('linger');
   }
 
   #stopWaiting(): void {
@@ -169,8 +224,9 @@ export class ClientConnection {
     if (now < this.#deadline) return;
     const kind = this.#deadlineKind;
     this.#stopWaiting();
+    if (kind === 'linger') return void this.#socket.destroy();
     if (this.#exchange) return;
-    if (kind === 'header') refuseRaw(this.#socket, 408, 'Request Timeout');
+    if (kind === 'header') this.#refuse(408, 'Request Timeout');
     else if (this.idle) this.#socket.destroy();
   }
 }

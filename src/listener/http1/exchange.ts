@@ -72,12 +72,11 @@ export class Exchange implements UpstreamOwner {
   #status = 0;
   #done = false;
 
-  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, initialBody: Buffer | undefined, onEnd: (end: ExchangeEnd) => void) {
+  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, onEnd: (end: ExchangeEnd) => void) {
     this.#ctx = ctx;
     this.#client = client;
     this.#head = head;
-    this.#hasBody = head.contentLength > 0;
-    this.#pendingBody = initialBody && initialBody.length > 0 ? initialBody : undefined;
+    this.#hasBody = head.contentLength > 0 || head.chunked;
     this.#onEnd = onEnd;
   }
 
@@ -104,6 +103,19 @@ export class Exchange implements UpstreamOwner {
 
   readonly #resumeClient = (): void => void this.#client.resume();
   readonly #resumeUpstream = (): void => void this.#upstream?.resume();
+
+  /**
+   * The client's chunked body broke its framing (llhttp would refuse it too):
+   * the upstream got a request cut short and its connection goes; the client
+   * gets 400, or, if the response had started, its connection closed.
+   */
+  clientBodyInvalid(): void {
+    if (this.#done) return;
+    if (this.#response) return this.#brokenMidResponse('invalid chunked request body');
+    if (this.#backend) this.#ctx.onUpstreamError({ backend: this.#backend.id, code: 'INVALID_REQUEST_BODY' });
+    this.#discardUpstream();
+    this.#answer(400, 'Bad Request');
+  }
 
   /** The client went away: nothing more to send; the upstream connection cannot be reused. */
   clientClosed(): void {
@@ -137,7 +149,8 @@ export class Exchange implements UpstreamOwner {
     const flat = upstreamRequestHeaders(this.#head.rawHeaders, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' });
     let head = `${this.#head.method} ${this.#head.target} HTTP/1.1\r\n`;
     for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
-    head += '\r\n';
+    // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
+    head += this.#head.chunked ? 'Transfer-Encoding: chunked\r\n\r\n' : '\r\n';
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
     this.#unsent = taken.reused ? undefined : body ? [body] : [];

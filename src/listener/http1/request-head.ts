@@ -1,8 +1,9 @@
 /**
  * The strict request-head parser of the fast path. It accepts only a plain
  * subset of HTTP/1.1 — origin-form targets, tokens for names, visible ASCII
- * for values, at most one Content-Length, no Transfer-Encoding, no Upgrade
- * or Expect — and says `handoff` for everything else. A handed-off
+ * for values, at most one Content-Length or exactly `Transfer-Encoding:
+ * chunked` (never both), no Upgrade or Expect — and says `handoff` for
+ * everything else. A handed-off
  * connection goes to Node's own parser (llhttp), which accepts, refuses
  * (400/431) or tunnels it as before: the fast path never widens what sluice
  * accepts. test/http1-differential.test.ts checks that every head accepted
@@ -15,8 +16,10 @@ export interface RequestHead {
   target: string;
   /** `[name, value, …]` in the client's order and case (values without surrounding whitespace). */
   rawHeaders: string[];
-  /** Body bytes that follow the head (0 without Content-Length). */
+  /** Body bytes that follow the head (0 without Content-Length, and when chunked). */
   contentLength: number;
+  /** The body is chunked (`Transfer-Encoding: chunked`): it ends where its last chunk says. */
+  chunked: boolean;
   /** The client asked to close after this request (`Connection: close`). */
   close: boolean;
   /** Bytes of the head, including the blank line that ends it. */
@@ -40,7 +43,7 @@ const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[\x21-\x7e](?:[\x
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** Headers the fast path leaves to Node's server: framing it does not do, or answers it does not give. */
-const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', 'expect', 'te', 'keep-alive', 'proxy-connection', 'http2-settings']);
+const HANDED_OFF = new Set(['upgrade', 'expect', 'te', 'keep-alive', 'proxy-connection', 'http2-settings']);
 
 /** Whether `buffer` (an incomplete head) already holds something Node would refuse: hand it over now. */
 function hopeless(buffer: Buffer, maxHeadBytes: number): string | undefined {
@@ -68,6 +71,7 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
   let contentLength = -1;
   let host = false;
   let close = false;
+  let chunked = false;
   for (let i = 1; i < lines.length; i++) {
     const header = HEADER_LINE.exec(lines[i]!);
     if (!header) return handoff('header line');
@@ -79,6 +83,10 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
       case 'content-length':
         if (contentLength !== -1 || !DIGITS.test(value)) return handoff('content-length');
         contentLength = Number(value);
+        break;
+      case 'transfer-encoding':
+        if (chunked || value.toLowerCase() !== 'chunked') return handoff('transfer-encoding');
+        chunked = true;
         break;
       case 'host':
         if (host) return handoff('duplicate host');
@@ -92,8 +100,10 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
     rawHeaders.push(name, value);
   }
   if (!host) return handoff('no host');
+  // Both: a smuggling attempt; Node's parser answers it 400.
+  if (chunked && contentLength !== -1) return handoff('content-length with transfer-encoding');
   return {
     kind: 'ok',
-    head: { method: requestLine[1]!, target: requestLine[2]!, rawHeaders, contentLength: Math.max(0, contentLength), close, headLength: end + 4 },
+    head: { method: requestLine[1]!, target: requestLine[2]!, rawHeaders, contentLength: Math.max(0, contentLength), chunked, close, headLength: end + 4 },
   };
 }
