@@ -2,7 +2,7 @@
  * One client connection on the fast path: read a request head, run its
  * exchange, then the next request (keep-alive and pipelining, one request at
  * a time). A request the strict parser does not take — malformed, or using
- * what only the Node path does (chunked uploads, Expect, Upgrade, the
+ * what only the Node path does (Expect, Upgrade, other codings, the
  * proxy's own endpoints, a loop, an empty backend set) — hands the whole
  * connection to Node's HTTP server with the bytes read so far put back:
  * from then on it is served exactly as before the fast path existed.
