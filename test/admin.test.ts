@@ -2,7 +2,7 @@
 import { request as httpRequest } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { get } from './support/http.ts';
+import { get, until } from './support/http.ts';
 import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
@@ -56,7 +56,8 @@ admin('/status has the lifecycle, history, backends, connections and workers', a
 
 admin('/metrics sums what every listener thread counted', async (ctx) => {
   for (let i = 0; i < 10; i++) assert.is((await get(ctx.port!, `/m${i}`)).status, 200);
-  const metrics = (await get(ctx.adminPort!, '/metrics', { headers: auth })).body;
+  // The last client connection closes a moment after its response ended.
+  const metrics = (await until(() => get(ctx.adminPort!, '/metrics', { headers: auth }), (answer) => answer.body.includes('\nsluice_active_connections 0'))).body;
   const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
   assert.is(value(`sluice_requests_total{code="200",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
   assert.is(value('sluice_request_duration_seconds_count'), 10);
