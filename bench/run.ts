@@ -4,11 +4,13 @@
  *
  * Method: one upstream (nginx returning a short body, or a tiny Node server
  * when nginx is missing) and wrk run on core 1; each proxy, one worker, is
- * pinned to core 0 with taskset; `wrk -t1 -c64 -d<seconds>s --latency`
- * against each in turn. Then sluice with two listener threads (on both
- * cores, shared with wrk and the upstream), and the RSS of sluice holding
- * 10,000 idle client connections. Ratios compare runs of the same session;
- * absolute numbers depend on the machine and its neighbours.
+ * pinned to core 0 with taskset; sluice and nginx also run with two workers
+ * on both cores. All targets start once; after a warm-up, `wrk -t1 -c64
+ * -d<seconds>s --latency` measures each in turn, for several interleaved
+ * rounds, and each figure is the median of its rounds. Then the RSS of
+ * sluice and of nginx holding 10,000 idle keep-alive client connections.
+ * Ratios compare runs of the same session; absolute numbers depend on the
+ * machine and its neighbours.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -17,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 4);
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
@@ -113,14 +116,44 @@ function wrk(name: string, targetPort: number, cores = '1'): Result {
   return { name, rps, p50: parseLatency(text, '50%'), p99: parseLatency(text, '99%'), errors };
 }
 
-async function measure(name: string, targetPort: number, launch: () => ChildProcess | undefined, cores = '1'): Promise<Result> {
-  const child = launch();
-  await waitUntilServing(targetPort);
-  wrk(name, targetPort, cores); // warm-up (JIT, connection pools), not counted
-  const result = wrk(name, targetPort, cores);
-  if (child) await stop(child);
-  console.log(`${name.padEnd(34)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms ${result.errors}`);
-  return result;
+interface Target {
+  name: string;
+  port: number;
+  /** Where wrk runs: core 1 for one-worker proxies, both cores for the two-worker runs. */
+  cores: string;
+  launch: () => ChildProcess | undefined;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/**
+ * Every target is started once and stays up (idle when not measured); then
+ * `rounds` rounds each measure every target in turn, after a warm-up, and
+ * each figure is the median over the rounds. Interleaving keeps a noisy
+ * neighbour from landing on one target only.
+ */
+async function measureAll(targets: Target[], rounds: number): Promise<Result[]> {
+  const children = targets.map((t) => t.launch());
+  for (const t of targets) await waitUntilServing(t.port);
+  for (const t of targets) wrk(t.name, t.port, t.cores); // warm-up (JIT, connection pools), not counted
+  const runs = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const t of targets) runs.get(t.name)!.push(wrk(t.name, t.port, t.cores));
+  }
+  for (const child of children) if (child) await stop(child);
+  return targets.map((t) => {
+    const all = runs.get(t.name)!;
+    const result = {
+      name: t.name,
+      rps: median(all.map((r) => r.rps)),
+      p50: median(all.map((r) => r.p50)),
+      p99: median(all.map((r) => r.p99)),
+      errors: all.map((r) => r.errors).filter(Boolean).join('; '),
+      rounds: all.map((r) => Math.round(r.rps)),
+    };
+    console.log(`${t.name.padEnd(40)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms   rounds ${result.rounds.join(' / ')} ${result.errors}`);
+    return result;
+  });
 }
 
 function sluiceConfig(upstreamPort: number, listenPort: number, workers: number, fastPath = true): string {
@@ -188,51 +221,33 @@ async function rssWithIdleConnections(name: string, listenPort: number, launch: 
 async function main(): Promise<void> {
   for (const tool of ['wrk']) if (!has(tool)) throw new Error(`${tool} is needed: apt-get install wrk nginx-light haproxy`);
   const upstream = await startUpstream();
-  console.log(`upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1\n`);
-  const results: Result[] = [];
-  results.push(await measure('upstream directly', upstream.port, () => undefined));
-  {
+  console.log(`upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1; median of ${rounds} interleaved rounds\n`);
+  const targets: Target[] = [{ name: 'upstream directly', port: upstream.port, cores: '1', launch: () => undefined }];
+  const add = (name: string, cores: string, launch: (p: number) => ChildProcess) => {
     const p = port();
-    results.push(await measure('sluice (1 listener thread)', p, () => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)]))));
-  }
-  {
-    const p = port();
-    results.push(await measure('sluice (fast_path off: Node http)', p, () => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)]))));
-  }
-  if (has('nginx')) {
-    const p = port();
-    const conf = nginxConf(`proxy-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
-      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
-    results.push(await measure('nginx (1 worker, upstream keepalive)', p, () => start('nginx', ...pinned('0', 'nginx', ['-c', conf, '-p', work]))));
-  }
+    targets.push({ name, port: p, cores: cores === '0' ? '1' : '0,1', launch: () => launch(p) });
+  };
+  const nginxProxy = (p: number, workers: number) =>
+    nginxConf(`proxy${workers}-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, workers);
+  add('sluice (1 listener thread)', '0', (p) => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])));
+  add('sluice (fast_path off: Node http)', '0', (p) => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)])));
+  if (has('nginx')) add('nginx (1 worker, upstream keepalive)', '0', (p) => start('nginx', ...pinned('0', 'nginx', ['-c', nginxProxy(p, 1), '-p', work])));
   if (has('haproxy')) {
-    const p = port();
-    const cfg = join(work, `haproxy-${p}.cfg`);
-    writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${p}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${upstream.port}\n`);
-    results.push(await measure('HAProxy (1 thread)', p, () => start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']))));
+    add('HAProxy (1 thread)', '0', (p) => {
+      const cfg = join(work, `haproxy-${p}.cfg`);
+      writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${p}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${upstream.port}\n`);
+      return start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']));
+    });
   }
-  {
-    const p = port();
-    results.push(await measure('node-http-proxy (keep-alive agent)', p, () => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`]))));
-  }
-  {
-    const p = port();
-    results.push(await measure('@fastify/http-proxy', p, () => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`]))));
-  }
-  {
-    const p = port();
-    results.push(await measure('sluice (2 listener threads, cores 0-1)', p, () => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])), '0,1'));
-  }
-
-  if (has('nginx')) {
-    const p = port();
-    const conf = nginxConf(`proxy2-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
-      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, 2);
-    results.push(await measure('nginx (2 workers, cores 0-1)', p, () => start('nginx2', ...pinned('0,1', 'nginx', ['-c', conf, '-p', work])), '0,1'));
-  }
+  add('node-http-proxy (keep-alive agent)', '0', (p) => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
+  add('@fastify/http-proxy', '0', (p) => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
+  add('sluice (2 listener threads, cores 0-1)', '0,1', (p) => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])));
+  if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
+  const results = await measureAll(targets, rounds);
 
   const sluice = results.find((r) => r.name.startsWith('sluice (1'))!;
-  console.log('\nsluice (1 thread) relative to each, same run:');
+  console.log('\nsluice (1 thread) relative to each, medians of the same rounds:');
   for (const r of results) {
     if (r === sluice || r.name.startsWith('sluice')) continue;
     console.log(`  vs ${r.name.padEnd(36)} req/s ×${(sluice.rps / r.rps).toFixed(2)}   p99 ×${(sluice.p99 / r.p99).toFixed(2)}`);
@@ -252,7 +267,7 @@ async function main(): Promise<void> {
   }
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, connections, upstream: upstream.kind, results, memory }, null, 2));
+  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, memory }, null, 2));
   console.log(`\nresults: bench/results/latest.json`);
   for (const child of children) await stop(child);
 }
