@@ -246,7 +246,7 @@ export class Supervisor {
       return (this.lastReload = { at, ok: false, error: err.message });
     }
     const { effective, needsRestart } = planReload(this.config, next);
-    if (needsRestart.length > 0) this.#log.warn({ needs_restart: needsRestart }, `Reload: ${needsRestart.join(', ')} changed and need a restart to apply`);
+    if (needsRestart.length > 0) this.#log.warn({ needs_restart: needsRestart }, `Reload: ${needsRestart.join(', ')} changed and need a hot restart to apply (SIGUSR2: sluice restart)`);
     this.config = effective;
     this.#runtime.reconfigure(effective);
     const proxy = effective.proxy;
