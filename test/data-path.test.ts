@@ -26,6 +26,7 @@ interface RawUpstream {
 /** A backend that answers whatever `answer` returns, byte for byte; probes get a 200. */
 async function rawUpstream(): Promise<RawUpstream> {
   const sockets = new Set<Socket>();
+  const answeredEarly = new Set<Socket>();
   const upstream: RawUpstream = {
     port: 0,
     received: [],
@@ -54,7 +55,16 @@ async function rawUpstream(): Promise<RawUpstream> {
           if (at === -1) return;
           length = at;
         }
+        // A backend that refuses a body without reading it (413), and still expects the rest.
+        if (/\r\nx-answer-early:/i.test(buffer.slice(0, end)) && !answeredEarly.has(socket)) {
+          answeredEarly.add(socket);
+          socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n');
+        }
         if (buffer.length < end + 4 + length) return;
+        if (answeredEarly.delete(socket)) {
+          buffer = buffer.slice(end + 4 + length);
+          continue;
+        }
         const request = buffer.slice(0, end + 4 + length);
         buffer = buffer.slice(end + 4 + length);
         if (request.startsWith(`GET ${HEALTH_PATH} `)) {
@@ -150,6 +160,18 @@ test('a chunked request body that breaks its framing: 400, and the upstream conn
   const answer = await exchange(port, 'POST /bad-chunks-up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', 'zz\r\n');
   assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
   await until(() => upstream.closedByPeer > closedBefore);
+});
+
+test('an upstream that answers before the request body is all sent never gets that connection again', async () => {
+  upstream.answer = () => 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n';
+  upstream.received.length = 0;
+  const early = await exchange(port, 'POST /too-big HTTP/1.1\r\nHost: t\r\nX-Answer-Early: 1\r\nContent-Length: 10\r\n\r\nhello');
+  assert.match(early, /^HTTP\/1\.1 413 Payload Too Large\r\n/);
+  assert.match(early, 'Connection: close', 'the client connection closes: the rest of its body would look like a request');
+  // The upstream still waits for 5 body bytes on that connection: a request sent there would be eaten as body.
+  const after = await exchange(port, 'GET /after-early HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+  assert.match(after, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.ok(upstream.received.some((r) => r.startsWith('GET /after-early HTTP/1.1\r\n')));
 });
 
 test('response headers, byte for byte: hop-by-hop dropped, chunked body and trailers passed through as the upstream framed them', async () => {

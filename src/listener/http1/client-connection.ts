@@ -99,6 +99,7 @@ export class ClientConnection {
       this.#bodyRemaining -= end;
     }
     if (end > 0) this.#exchange?.clientBody(end === chunk.length ? chunk : chunk.subarray(0, end));
+    if (!this.#inBody) this.#exchange?.clientBodyDone();
     return end < chunk.length ? chunk.subarray(end) : undefined;
   }
 

@@ -69,6 +69,8 @@ export class Exchange implements UpstreamOwner {
   #bodyRemaining = 0;
   #scanner: ChunkedScanner | undefined;
   #closeAfter = false;
+  /** The whole request body has gone up: only then may the upstream connection carry another request. */
+  #requestSent: boolean;
   #status = 0;
   #done = false;
 
@@ -77,6 +79,7 @@ export class Exchange implements UpstreamOwner {
     this.#client = client;
     this.#head = head;
     this.#hasBody = head.contentLength > 0 || head.chunked;
+    this.#requestSent = !this.#hasBody;
     this.#onEnd = onEnd;
   }
 
@@ -103,6 +106,11 @@ export class Exchange implements UpstreamOwner {
 
   readonly #resumeClient = (): void => void this.#client.resume();
   readonly #resumeUpstream = (): void => void this.#upstream?.resume();
+
+  /** The client has sent the last byte of the request body. */
+  clientBodyDone(): void {
+    this.#requestSent = true;
+  }
 
   /**
    * The client's chunked body broke its framing (llhttp would refuse it too):
@@ -205,7 +213,8 @@ export class Exchange implements UpstreamOwner {
     this.#response = head;
     this.#status = head.status;
     this.#ctx.upstreams.noteSuccess(this.#backend!.id);
-    this.#closeAfter = this.#head.close || head.framing.type === 'close' || this.#ctx.isDraining();
+    // A request body still coming in would be read as the next request: this connection ends after the response.
+    this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
     // Head and the body bytes that came with it leave in one write (writev), not two.
     const client = this.#client;
     client.cork();
@@ -371,7 +380,8 @@ export class Exchange implements UpstreamOwner {
     const backend = this.#backend!.id;
     const upstream = this.#detachUpstream();
     if (upstream) {
-      if (reusable) this.#ctx.sockets.release(backend, upstream);
+      // An upstream that answered before the body was all sent (413, say) still expects the rest.
+      if (reusable && this.#requestSent) this.#ctx.sockets.release(backend, upstream);
       else this.#ctx.sockets.discard(upstream);
     }
     this.#finish(!this.#closeAfter && !this.#ctx.isDraining(), true);
