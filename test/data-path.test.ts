@@ -174,6 +174,23 @@ test('an upstream that answers before the request body is all sent never gets th
   assert.ok(upstream.received.some((r) => r.startsWith('GET /after-early HTTP/1.1\r\n')));
 });
 
+test('a client that half-closes in the middle of its body: 400, and the upstream connection is closed', async () => {
+  upstream.answer = () => 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n';
+  const closedBefore = upstream.closedByPeer;
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    socket.setTimeout(5_000, () => socket.destroy());
+    socket.end('POST /cut HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello');
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  await until(() => upstream.closedByPeer > closedBefore);
+});
+
 test('response headers, byte for byte: hop-by-hop dropped, chunked body and trailers passed through as the upstream framed them', async () => {
   upstream.answer = () =>
     'HTTP/1.1 200 Whatever\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=9\r\nX-Kept: 1\r\n' +

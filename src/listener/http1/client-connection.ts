@@ -181,6 +181,12 @@ export class ClientConnection {
   /** The client half-closed: answer what it sent, then close (as nginx does). */
   readonly #onEnd = (): void => {
     this.#ended = true;
+    // Half-closed in the middle of a request body: the request can never be whole.
+    if (this.#inBody) {
+      this.#bodyRemaining = 0;
+      this.#bodyScanner = undefined;
+      return this.#exchange?.clientBodyInvalid();
+    }
     if (!this.#exchange) this.#next();
   };
 

@@ -113,9 +113,10 @@ export class Exchange implements UpstreamOwner {
   }
 
   /**
-   * The client's chunked body broke its framing (llhttp would refuse it too):
-   * the upstream got a request cut short and its connection goes; the client
-   * gets 400, or, if the response had started, its connection closed.
+   * The client's body cannot be whole: its chunked framing broke (llhttp
+   * would refuse it too), or the client half-closed before sending all of
+   * it. The upstream got a request cut short and its connection goes; the
+   * client gets 400, or, if the response had started, its connection closed.
    */
   clientBodyInvalid(): void {
     if (this.#done) return;
