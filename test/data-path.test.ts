@@ -81,8 +81,13 @@ async function rawUpstream(): Promise<RawUpstream> {
   return upstream;
 }
 
-/** Writes `bytes` (the last request should say `Connection: close`), returns all it got back until the close. */
+/** Writes `writes` (the last request should say `Connection: close`), returns all it got back until the close. */
 function exchange(port: number, ...writes: string[]): Promise<string> {
+  return send(port, writes, false);
+}
+
+/** `halfClose`: end our side after the last write, as a client that has nothing more to send. */
+function send(port: number, writes: string[], halfClose: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     let received = '';
@@ -92,6 +97,7 @@ function exchange(port: number, ...writes: string[]): Promise<string> {
     socket.on('close', () => resolve(received));
     socket.setTimeout(5_000, () => socket.destroy(new Error(`no close within 5 s; got ${JSON.stringify(received)}`)));
     for (const write of writes) socket.write(write, 'latin1');
+    if (halfClose) socket.end();
   });
 }
 
@@ -177,16 +183,7 @@ test('an upstream that answers before the request body is all sent never gets th
 test('a client that half-closes in the middle of its body: 400, and the upstream connection is closed', async () => {
   upstream.answer = () => 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n';
   const closedBefore = upstream.closedByPeer;
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(received));
-    socket.setTimeout(5_000, () => socket.destroy());
-    socket.end('POST /cut HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello');
-  });
+  const answer = await send(port, ['POST /cut HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello'], true);
   assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
   await until(() => upstream.closedByPeer > closedBefore);
 });

@@ -51,6 +51,14 @@ async function proxyWithPidFile(backendPort: number, proxy: Record<string, unkno
   return { proc, port, pidFile, configFile, config };
 }
 
+/** SIGTERM to the process the PID file names (the newest successor), then its last line. */
+async function stopNewest(proc: SluiceProcess, pidFile: string): Promise<void> {
+  const last = readPid(pidFile);
+  if (last === undefined) return;
+  process.kill(last, 'SIGTERM');
+  await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === last, 10_000);
+}
+
 /** One hand-over: SIGUSR2 to the PID file's process, then its successor's takeover and its own exit, from the log. */
 async function handOver(proc: SluiceProcess, pidFile: string): Promise<{ from: number; to: number }> {
   const from = readPid(pidFile)!;
@@ -87,11 +95,7 @@ test('SIGUSR2 five times in a row under keep-alive load: each new process takes 
     assert.ok(counts.ok > 600, `load kept flowing: ${counts.ok}`);
   } finally {
     await load.stop();
-    const last = readPid(pidFile);
-    if (last !== undefined) {
-      process.kill(last, 'SIGTERM');
-      await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === last, 10_000);
-    }
+    await stopNewest(proc, pidFile);
   }
 });
 
@@ -113,11 +117,7 @@ test('a hot restart applies a new worker count under load: 2 → 1 (one thread s
     assert.equal(losses(counts), lossless, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);
   } finally {
     await load.stop();
-    const last = readPid(pidFile);
-    if (last !== undefined) {
-      process.kill(last, 'SIGTERM');
-      await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === last, 10_000);
-    }
+    await stopNewest(proc, pidFile);
   }
 });
 
