@@ -102,7 +102,11 @@ test('256 MB up and 256 MB down: complete, and memory bounded rather than propor
   assert.is(await upload(256), 256 * MB);
   const after256 = memory('VmHWM');
   assert.ok(after256 - before <= 96 * MB, `peak RSS grew by ${((after256 - before) / MB).toFixed(1)} MB`);
-  assert.ok(after256 - after64 <= 16 * MB, `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`);
+  // Bounded, not proportional: a leak would cost about 190 MB more for 256 MB than for 64 MB. What
+  // does vary is garbage: V8 frees the 64 KiB read buffers only when external memory has grown by
+  // tens of MB since its last collection, and a 64 MB stream may end before that point or just after
+  // it. Measured here on the fast path: 0 to 24 MB; hence 32.
+  assert.ok(after256 - after64 <= 32 * MB, `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`);
 });
 
 test('200 sequential requests reuse a handful of upstream connections', async () => {
