@@ -21,6 +21,7 @@ import type { ProxyConfig } from '../types.ts';
 import type { Upstreams } from '../upstreams.ts';
 import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
 import { ChunkedScanner } from './chunked.ts';
+import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
@@ -94,6 +95,7 @@ export class Exchange implements UpstreamOwner {
     if (this.#done) return;
     const upstream = this.#upstream;
     this.#unsent?.push(chunk);
+    relayed(chunk.length);
     if (!upstream) {
       this.#pendingBody = this.#pendingBody ? Buffer.concat([this.#pendingBody, chunk]) : chunk;
       return;
@@ -281,6 +283,7 @@ export class Exchange implements UpstreamOwner {
         break;
     }
     const piece = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
+    relayed(piece.length);
     const written = piece.length === 0 || this.#client.write(piece);
     corked?.uncork();
     if (!written) {
