@@ -106,11 +106,11 @@ export class ChunkedScanner {
         case State.ExtensionQuoted:
           if (byte === 0x22) this.#state = State.ExtensionAfterQuoted;
           else if (byte === 0x5c) this.#state = State.ExtensionQuotedPair;
-          else if (!(byte === 0x09 || (byte >= 0x20 && byte !== 0x7f))) return this.#fail('chunk extension value');
+          else if (!lineByte(byte)) return this.#fail('chunk extension value');
           i++;
           break;
         case State.ExtensionQuotedPair:
-          if (!(byte === 0x09 || (byte >= 0x20 && byte !== 0x7f))) return this.#fail('chunk extension value');
+          if (!lineByte(byte)) return this.#fail('chunk extension value');
           this.#state = State.ExtensionQuoted;
           i++;
           break;

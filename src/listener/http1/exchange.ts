@@ -248,10 +248,8 @@ export class Exchange implements UpstreamOwner {
     const headers = clientResponseRawHeaders(head.rawHeaders);
     let text = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? 'Unknown'}\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    if (head.framing.type === 'chunked' || (head.framing.type === 'close' && hasHeader(head.rawHeaders, 'transfer-encoding'))) {
-      // The body goes through as the upstream encoded it, so its codings are announced as they were.
-      text += `Transfer-Encoding: ${headerValue(head.rawHeaders, 'transfer-encoding')}\r\n`;
-    }
+    // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
+    if (head.transferEncoding && head.framing.type !== 'none') text += `Transfer-Encoding: ${head.transferEncoding}\r\n`;
     text += this.#closeAfter ? 'Connection: close\r\n\r\n' : 'Connection: keep-alive\r\n\r\n';
     this.#client.write(text, 'latin1');
   }
@@ -293,10 +291,9 @@ export class Exchange implements UpstreamOwner {
     if (complete) this.#complete(end === chunk.length && response.reusable);
   }
 
+  /** The upstream's FIN means what its close means: the end of a read-until-close body, or a failure. */
   onUpstreamEnd(): void {
-    if (this.#response?.framing.type === 'close') return this.#complete(false);
-    if (this.#response) return this.#brokenMidResponse('upstream closed mid-response');
-    this.#failBeforeResponse('UPSTREAM_CLOSED');
+    this.onUpstreamClose();
   }
 
   onUpstreamError(error: NodeJS.ErrnoException): void {
@@ -399,11 +396,3 @@ export class Exchange implements UpstreamOwner {
     this.#onEnd({ keepAlive });
   }
 }
-
-function headerValue(raw: readonly string[], lower: string): string {
-  const values: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) values.push(raw[i + 1]!);
-  return values.join(', ');
-}
-
-const hasHeader = (raw: readonly string[], lower: string) => headerValue(raw, lower) !== '';

@@ -19,6 +19,8 @@ export interface ResponseHead {
   /** The version of the status line: `1.1`, `1.0`, or (llhttp accepts them, never reused) `0.9`, `2.0`. */
   version: string;
   rawHeaders: string[];
+  /** Every Transfer-Encoding value, joined: what a body passed through as framed is announced with. */
+  transferEncoding: string | undefined;
   framing: Framing;
   /** The upstream connection may carry another request after this response. */
   reusable: boolean;
@@ -83,7 +85,7 @@ export function parseResponseHead(buffer: Buffer, maxHeadBytes: number, requestM
   const keepAlive = version === '1.1' ? !connectionClose : connectionKeepAlive;
   return {
     kind: 'ok',
-    head: { status, reason: statusLine[3] ?? '', version, rawHeaders, framing, reusable: keepAlive && framing.type !== 'close', headLength: end + 4 },
+    head: { status, reason: statusLine[3] ?? '', version, rawHeaders, transferEncoding, framing, reusable: keepAlive && framing.type !== 'close', headLength: end + 4 },
   };
 }
 
