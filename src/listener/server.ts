@@ -60,6 +60,8 @@ export class ListenerServer {
   ) {
     const proxy = config.proxy;
     this.#proxy = proxy;
+    // How often header deadlines are checked: often enough that a 408 comes at most a quarter late.
+    const deadlineCheckMs = Math.min(250, proxy.client_header_timeout_ms / 4);
     this.#log = log;
     this.#minHealthy = config.health_check.min_healthy;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
@@ -79,7 +81,7 @@ export class ListenerServer {
         requestTimeout: Math.max(300_000, proxy.client_header_timeout_ms + 1),
         // Node checks the header deadline on this interval (default 30 s, far too late
         // against slowloris); keepAliveTimeout already runs on a per-socket timer.
-        connectionsCheckingInterval: Math.min(250, proxy.client_header_timeout_ms / 4),
+        connectionsCheckingInterval: deadlineCheckMs,
       },
       (req, res) => this.#handle(req, res),
     );
@@ -101,11 +103,8 @@ export class ListenerServer {
       handOff: (socket) => serveWithNode.call(this.#server, socket),
       connections: new Set(),
     };
-    if (fastPath) {
-      // As often as Node checks its own header deadline (see connectionsCheckingInterval above).
-      const every = Math.min(250, proxy.client_header_timeout_ms / 4);
-      this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections), every).unref();
-    }
+    // The fast path's deadlines are checked as often as Node checks its own.
+    if (fastPath) this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections), deadlineCheckMs).unref();
     this.#server.on('connection', (socket: Socket) => {
       if (!this.#connections.admit(socket)) return;
       if (fastPath) new ClientConnection(socket, this.#front);

@@ -317,11 +317,7 @@ export class Supervisor {
     if (proxy.pid_file && !this.#inherited) {
       try {
         const outcome = acquirePidFile(proxy.pid_file);
-        this.#pidFileTaken = true;
-        // Last resort: even a crash of the main thread must not leave our PID behind.
-        const release = () => releasePidFile(proxy.pid_file!);
-        process.once('exit', release);
-        this.#cleanups.push(() => process.off('exit', release));
+        this.#ownPidFile(proxy.pid_file);
         this.#log.info({ pid_file: proxy.pid_file, outcome }, outcome === 'created' ? 'PID file written' : 'stale PID file replaced');
       } catch (error) {
         const err = error as SluiceError;
@@ -362,16 +358,22 @@ export class Supervisor {
     this.#log.info({ from: record.from, to: record.to, event: record.event, backends: this.config.backends.length }, message);
   }
 
+  /** The PID file names this process: it is removed at teardown, or at exit if teardown never comes. */
+  #ownPidFile(file: string): void {
+    this.#pidFileTaken = true;
+    // Last resort: even a crash of the main thread must not leave our PID behind.
+    const release = () => releasePidFile(file);
+    process.once('exit', release);
+    this.#cleanups.push(() => process.off('exit', release));
+  }
+
   /** A hot restart's successor, now healthy: the PID file names it from now on. */
   #takePidFileFrom(predecessor: number): void {
     const file = this.config.proxy.pid_file;
     if (!file) return;
     try {
       takeOverPidFile(file, predecessor);
-      this.#pidFileTaken = true;
-      const release = () => releasePidFile(file);
-      process.once('exit', release);
-      this.#cleanups.push(() => process.off('exit', release));
+      this.#ownPidFile(file);
       this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
     } catch (error) {
       this.#log.error({ code: (error as SluiceError).code, pid_file: file }, `PID file not taken over: ${(error as Error).message}`);
