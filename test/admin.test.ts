@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { exitWithin, killAll, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
@@ -15,16 +15,12 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 admin.before(async (ctx) => {
   ctx.a = await startUpstream('a');
   ctx.config = writeConfig({ ...testConfig([{ port: ctx.a.port, weight: 2 }], { workers: 2 }), admin: { listen_port: 0, token: TOKEN } });
-  ctx.sluice = startSluice(['-c', ctx.config, '--log-level', 'debug']);
-  ctx.port = await ctx.sluice.port();
-  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
-  await ctx.sluice.waitForLog(transitionTo('healthy'));
-  await routingTo(ctx.sluice, 2, 1);
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', ctx.config], 2, 1));
+  ctx.adminPort = (await ctx.sluice!.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
 });
 
 admin.after(async (ctx) => {
-  ctx.sluice?.kill('SIGTERM');
-  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await stopSluice(ctx.sluice);
   await ctx.a?.close();
   killAll();
 });

@@ -7,7 +7,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { killAll, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import { ChunkedScanner } from '../src/listener/http1/chunked.ts';
@@ -107,15 +107,11 @@ let port: number;
 
 test.before(async () => {
   upstream = await rawUpstream();
-  sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1, upstream_timeout_ms: 2_000 })), '--log-level', 'debug']);
-  port = await sluice.port();
-  await sluice.waitForLog(transitionTo('healthy'));
-  await routingTo(sluice, 1, 1);
+  ({ sluice, port } = await startRouting(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1, upstream_timeout_ms: 2_000 }))], 1, 1));
 });
 
 test.after(async () => {
-  sluice.kill('SIGTERM');
-  await exitWithin(sluice);
+  await stopSluice(sluice);
   await upstream.close();
   killAll();
 });

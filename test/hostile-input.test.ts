@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { exitWithin, killAll, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
@@ -27,15 +27,11 @@ function rawRequest(port: number, bytes: string): Promise<string> {
 
 hostile.before(async (ctx) => {
   ctx.upstream = await startUpstream('a');
-  ctx.sluice = startSluice(['-c', writeConfig(testConfig([{ port: ctx.upstream.port }], { workers: 1 })), '--log-level', 'debug']);
-  ctx.port = await ctx.sluice.port();
-  await ctx.sluice.waitForLog(transitionTo('healthy'));
-  await routingTo(ctx.sluice, 1, 1);
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(testConfig([{ port: ctx.upstream.port }], { workers: 1 }))], 1, 1));
 });
 
 hostile.after(async (ctx) => {
-  ctx.sluice?.kill('SIGTERM');
-  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await stopSluice(ctx.sluice);
   await ctx.upstream?.close();
   killAll();
 });

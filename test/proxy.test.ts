@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
+import { killAll, type LogLine, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
@@ -11,16 +11,12 @@ const proxying = suite<{ a?: TestUpstream; b?: TestUpstream; sluice?: SluiceProc
 proxying.before(async (ctx) => {
   ctx.a = await startUpstream('a');
   ctx.b = await startUpstream('b');
-  ctx.sluice = startSluice(['-c', writeConfig(testConfig([{ port: ctx.a.port, weight: 3 }, { port: ctx.b.port, weight: 1 }])), '--log-level', 'debug']);
-  ctx.port = await ctx.sluice.port();
-  await ctx.sluice.waitForLog(transitionTo('healthy'));
   // `healthy` needs one healthy backend; the weights test needs both, in both listener threads.
-  await routingTo(ctx.sluice, 2, 2);
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(testConfig([{ port: ctx.a.port, weight: 3 }, { port: ctx.b.port, weight: 1 }]))], 2, 2));
 });
 
 proxying.after(async (ctx) => {
-  ctx.sluice?.kill('SIGTERM');
-  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await stopSluice(ctx.sluice);
   await ctx.a?.close();
   await ctx.b?.close();
   killAll();
@@ -93,8 +89,7 @@ readiness.before(async (ctx) => {
 });
 
 readiness.after(async (ctx) => {
-  ctx.sluice?.kill('SIGTERM');
-  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await stopSluice(ctx.sluice);
   await ctx.only?.close();
   killAll();
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { killAll, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig } from './support/config-file.ts';
 
@@ -23,15 +23,11 @@ hooks.before(async (ctx) => {
   const configFile = join(tempDir(), 'config.json');
   const config = testConfig([{ port: ctx.a.port }, { port: ctx.b.port }], { workers: 2, request_hooks: relative(dirname(configFile), hooksModule) });
   writeFileSync(configFile, JSON.stringify(config));
-  ctx.sluice = startSluice(['-c', configFile, '--log-level', 'debug'], { env: { SLUICE_TEST_HOOK_LOG: ctx.logFile } });
-  ctx.port = await ctx.sluice.port();
-  await ctx.sluice.waitForLog(transitionTo('healthy'));
-  await routingTo(ctx.sluice, 2, 2);
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', configFile], 2, 2, { env: { SLUICE_TEST_HOOK_LOG: ctx.logFile } }));
 });
 
 hooks.after(async (ctx) => {
-  ctx.sluice?.kill('SIGTERM');
-  if (ctx.sluice) await exitWithin(ctx.sluice);
+  await stopSluice(ctx.sluice);
   await ctx.a?.close();
   await ctx.b?.close();
   killAll();

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get } from './support/http.ts';
-import { exitWithin, killAll, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import { killAll, type SluiceProcess, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
@@ -49,8 +49,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  sluice?.kill('SIGTERM');
-  if (sluice) await exitWithin(sluice);
+  await stopSluice(sluice);
   killAll();
   backend?.closeAllConnections();
   backend?.close();

@@ -132,3 +132,27 @@ export async function routingTo(proc: SluiceProcess, listeners: number, selectab
     await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['listener'] === listener && (l['selectable'] as number) >= selectable);
   }
 }
+
+/**
+ * Starts sluice with debug logs and resolves once it is healthy and each of
+ * its `listeners` listener threads routes to at least `selectable` backends.
+ */
+export async function startRouting(
+  args: string[],
+  listeners: number,
+  selectable: number,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ sluice: SluiceProcess; port: number }> {
+  const sluice = startSluice([...args, '--log-level', 'debug'], options);
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  await routingTo(sluice, listeners, selectable);
+  return { sluice, port };
+}
+
+/** For `after` hooks: SIGTERM, then a bounded wait for the exit (nothing if it never started). */
+export async function stopSluice(sluice: SluiceProcess | undefined): Promise<void> {
+  if (!sluice) return;
+  sluice.kill('SIGTERM');
+  await exitWithin(sluice);
+}
