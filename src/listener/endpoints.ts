@@ -22,7 +22,8 @@ export interface ReadinessInputs {
 export type EndpointName = 'health' | 'ready' | 'live';
 
 export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | undefined {
-  const bare = path.split('?', 1)[0];
+  const query = path.indexOf('?');
+  const bare = query === -1 ? path : path.slice(0, query);
   if (bare === proxy.health_path) return 'health';
   if (bare === proxy.ready_path) return 'ready';
   if (bare === proxy.live_path) return 'live';

@@ -5,9 +5,11 @@
  */
 export const VIA = '1.1 sluice';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade']);
+export const HOP_BY_HOP_NAMES = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'] as const;
 // Node's server already answered `Expect: 100-continue`; the upstream must not be asked again.
-const REQUEST_ONLY_DROPPED = new Set(['expect']);
+export const REQUEST_ONLY_DROPPED_NAMES = ['expect'] as const;
+const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_NAMES);
+const REQUEST_ONLY_DROPPED = new Set<string>(REQUEST_ONLY_DROPPED_NAMES);
 
 function connectionTokens(rawHeaders: readonly string[]): Set<string> {
   const tokens = new Set<string>();

@@ -21,22 +21,32 @@ export class ListenerMetrics {
   });
 
   /** Counts since the last scrape, by status and backend: a Map increment per request, not prom-client's label hashing. */
-  readonly #pendingCounts = new Map<string, { code: string; backend: string; count: number }>();
+  readonly #pendingCounts = new Map<string, { status: number; backend: string | undefined; count: number }>();
   #pendingDurations: number[] = [];
 
+  /** The entry of the last request: the next one is most often the same status from the same backend. */
+  #last: { status: number; backend: string | undefined; count: number } | undefined;
+
   observe(status: number, backend: string | undefined, seconds: number): void {
-    const key = `${status} ${backend}`;
-    const pending = this.#pendingCounts.get(key);
-    if (pending) pending.count++;
-    else this.#pendingCounts.set(key, { code: String(status), backend: backend ?? 'none', count: 1 });
+    const last = this.#last;
+    if (last !== undefined && last.status === status && last.backend === backend) last.count++;
+    else this.#counterFor(status, backend).count++;
     this.#pendingDurations.push(seconds);
     // Bounded even if nobody scrapes.
     if (this.#pendingDurations.length >= 4096) this.#flush();
   }
 
+  #counterFor(status: number, backend: string | undefined) {
+    const key = `${status} ${backend}`;
+    let pending = this.#pendingCounts.get(key);
+    if (!pending) this.#pendingCounts.set(key, (pending = { status, backend, count: 0 }));
+    this.#last = pending;
+    return pending;
+  }
+
   #flush(): void {
     for (const pending of this.#pendingCounts.values()) {
-      if (pending.count > 0) this.#requests.inc({ code: pending.code, backend: pending.backend }, pending.count);
+      if (pending.count > 0) this.#requests.inc({ code: String(pending.status), backend: pending.backend ?? 'none' }, pending.count);
       pending.count = 0;
     }
     for (const seconds of this.#pendingDurations) this.#duration.observe(seconds);

@@ -137,7 +137,7 @@ export class ClientConnection {
     if (parsed.kind === 'handoff') return this.#handOff();
     const head = parsed.head;
     const upstreams = this.#ctx.upstreams;
-    if (endpointFor(head.target, this.#ctx.proxy()) || isLoop(head.rawHeaders) || upstreams.totalCount === 0) return this.#handOff();
+    if (endpointFor(head.target, this.#ctx.proxy()) || (head.hasVia && isLoop(head.rawHeaders)) || upstreams.totalCount === 0) return this.#handOff();
     this.#stopWaiting();
     this.#buffer = undefined;
     this.#bodyRemaining = head.contentLength;

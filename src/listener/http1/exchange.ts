@@ -19,11 +19,11 @@ import type { Socket } from 'node:net';
 import type { BackendState } from '../../protocol.ts';
 import type { ProxyConfig } from '../types.ts';
 import type { Upstreams } from '../upstreams.ts';
-import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
 import { ChunkedScanner } from './chunked.ts';
 import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
+import { clientResponseHead, upstreamRequestHead } from './rewrite.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
@@ -65,9 +65,12 @@ export class Exchange implements UpstreamOwner {
   #upstream: Socket | undefined;
   #reused = false;
   #connected = false;
+  /** The request head as the upstream gets it: made once, sent again by a retry. */
+  #upstreamHead: Buffer | undefined;
   #responseBuffer: Buffer | undefined;
   #response: ResponseHead | undefined;
   #bodyRemaining = 0;
+  #bodyComplete = false;
   #scanner: ChunkedScanner | undefined;
   #closeAfter = false;
   /** The whole request body has gone up: only then may the upstream connection carry another request. */
@@ -157,21 +160,17 @@ export class Exchange implements UpstreamOwner {
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
     upstream.setTimeout(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms);
-    const flat = upstreamRequestHeaders(this.#head.rawHeaders, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' });
-    let head = `${this.#head.method} ${this.#head.target} HTTP/1.1\r\n`;
-    for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
-    // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
-    head += this.#head.chunked ? 'Transfer-Encoding: chunked\r\n\r\n' : '\r\n';
+    const head = (this.#upstreamHead ??= upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' }));
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
     this.#unsent = taken.reused ? undefined : body ? [body] : [];
     if (body) {
       upstream.cork();
-      upstream.write(head, 'latin1');
+      upstream.write(head);
       upstream.write(body);
       upstream.uncork();
     } else {
-      upstream.write(head, 'latin1');
+      upstream.write(head);
     }
   }
 
@@ -193,7 +192,7 @@ export class Exchange implements UpstreamOwner {
   }
 
   onUpstreamData(chunk: Buffer): void {
-    if (this.#response) return this.#onResponseBody(chunk, 0);
+    if (this.#response) return this.#onResponseBody(chunk);
     const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
     this.#responseBuffer = buffer;
     this.#parseResponse(buffer);
@@ -218,21 +217,12 @@ export class Exchange implements UpstreamOwner {
     this.#ctx.upstreams.noteSuccess(this.#backend!.id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
-    // Head and the body bytes that came with it leave in one write (writev), not two.
-    const client = this.#client;
-    client.cork();
-    this.#writeClientHead(head);
-    const rest = buffer.subarray(head.headLength);
     switch (head.framing.type) {
       case 'none':
-        client.uncork();
-        return this.#complete(rest.length === 0 && head.reusable);
+        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+        return this.#complete(buffer.length === head.headLength && head.reusable);
       case 'length':
         this.#bodyRemaining = head.framing.length;
-        if (this.#bodyRemaining === 0) {
-          client.uncork();
-          return this.#complete(rest.length === 0 && head.reusable);
-        }
         break;
       case 'chunked':
         this.#scanner = new ChunkedScanner();
@@ -240,55 +230,52 @@ export class Exchange implements UpstreamOwner {
       case 'close':
         break;
     }
-    if (rest.length > 0) this.#onResponseBody(rest, 0, client);
-    else client.uncork();
+    // The head and the body bytes that came with it leave in one write.
+    const end = this.#bodyEnd(buffer, head.headLength);
+    if (end === -2) {
+      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+      return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+    }
+    relayed(end - head.headLength);
+    this.#written(this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end)));
+    if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
   }
 
-  #writeClientHead(head: ResponseHead): void {
-    const headers = clientResponseRawHeaders(head.rawHeaders);
-    let text = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? 'Unknown'}\r\n`;
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
-    if (head.transferEncoding && head.framing.type !== 'none') text += `Transfer-Encoding: ${head.transferEncoding}\r\n`;
-    text += this.#closeAfter ? 'Connection: close\r\n\r\n' : 'Connection: keep-alive\r\n\r\n';
-    this.#client.write(text, 'latin1');
+  /**
+   * Where the response body ends in `chunk` (from `start`): its length if
+   * the body goes on past it, setting #bodyComplete when the body ends
+   * within; -2 for a broken chunked body.
+   */
+  #bodyEnd(chunk: Buffer, start: number): number {
+    const framing = this.#response!.framing;
+    if (framing.type === 'length') {
+      const end = Math.min(chunk.length, start + this.#bodyRemaining);
+      this.#bodyRemaining -= end - start;
+      this.#bodyComplete = this.#bodyRemaining === 0;
+      return end;
+    }
+    if (framing.type === 'chunked') {
+      const at = this.#scanner!.scan(chunk, start);
+      if (at === -2) return -2;
+      this.#bodyComplete = at >= 0;
+      return at >= 0 ? at : chunk.length;
+    }
+    return chunk.length;
   }
 
-  /** `corked`: the client socket corked by the caller, uncorked once this chunk is written. */
-  #onResponseBody(chunk: Buffer, start: number, corked?: Socket): void {
-    const response = this.#response!;
-    let end = chunk.length;
-    let complete = false;
-    switch (response.framing.type) {
-      case 'length':
-        end = Math.min(chunk.length, start + this.#bodyRemaining);
-        this.#bodyRemaining -= end - start;
-        complete = this.#bodyRemaining === 0;
-        break;
-      case 'chunked': {
-        const at = this.#scanner!.scan(chunk, start);
-        if (at === -2) {
-          corked?.uncork();
-          return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
-        }
-        if (at >= 0) {
-          end = at;
-          complete = true;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    const piece = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
-    relayed(piece.length);
-    const written = piece.length === 0 || this.#client.write(piece);
-    corked?.uncork();
-    if (!written) {
-      this.#upstream!.pause();
-      this.#client.once('drain', this.#resumeUpstream);
-    }
-    if (complete) this.#complete(end === chunk.length && response.reusable);
+  /** After a write to the client: a full buffer pauses the upstream until it drains. */
+  #written(flushed: boolean): void {
+    if (flushed) return;
+    this.#upstream!.pause();
+    this.#client.once('drain', this.#resumeUpstream);
+  }
+
+  #onResponseBody(chunk: Buffer): void {
+    const end = this.#bodyEnd(chunk, 0);
+    if (end === -2) return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+    relayed(end);
+    if (end > 0) this.#written(this.#client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
+    if (this.#bodyComplete) this.#complete(end === chunk.length && this.#response!.reusable);
   }
 
   /** The upstream's FIN means what its close means: the end of a read-until-close body, or a failure. */

@@ -10,20 +10,56 @@
  * here is accepted by llhttp and framed the same.
  */
 
-export interface RequestHead {
-  method: string;
+import {
+  CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HTTP2_SETTINGS, KEEP_ALIVE, KIND, OPTION_CLOSE, OPTION_OTHER, PROXY_CONNECTION, REQUEST_VALUE, SP, SPAN,
+  TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
+} from './bytes.ts';
+import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
+
+export class RequestHead {
+  /** The buffer the head was read from (it starts at offset 0). */
+  readonly buffer: Buffer;
+  readonly method: string;
   /** The request target as sent (origin-form). */
-  target: string;
-  /** `[name, value, …]` in the client's order and case (values without surrounding whitespace). */
-  rawHeaders: string[];
+  readonly target: string;
+  /** Where each header lies in `buffer` (bytes.ts). */
+  readonly spans: readonly number[];
+  readonly headerCount: number;
   /** Body bytes that follow the head (0 without Content-Length, and when chunked). */
-  contentLength: number;
+  readonly contentLength: number;
   /** The body is chunked (`Transfer-Encoding: chunked`): it ends where its last chunk says. */
-  chunked: boolean;
+  readonly chunked: boolean;
   /** The client asked to close after this request (`Connection: close`). */
-  close: boolean;
+  readonly close: boolean;
+  /** Connection names other headers, which must be dropped on the way up too. */
+  readonly connectionNamesOthers: boolean;
+  /** A Via header is present (the request may already have passed through a sluice). */
+  readonly hasVia: boolean;
+  /** Bytes of the request line, including its CRLF. */
+  readonly requestLineLength: number;
   /** Bytes of the head, including the blank line that ends it. */
-  headLength: number;
+  readonly headLength: number;
+  #rawHeaders: string[] | undefined;
+
+  constructor(fields: Omit<RequestHead, 'rawHeaders'>) {
+    this.buffer = fields.buffer;
+    this.method = fields.method;
+    this.target = fields.target;
+    this.spans = fields.spans;
+    this.headerCount = fields.headerCount;
+    this.contentLength = fields.contentLength;
+    this.chunked = fields.chunked;
+    this.close = fields.close;
+    this.connectionNamesOthers = fields.connectionNamesOthers;
+    this.hasVia = fields.hasVia;
+    this.requestLineLength = fields.requestLineLength;
+    this.headLength = fields.headLength;
+  }
+
+  /** `[name, value, …]` in the client's order and case (values without surrounding whitespace): made only when asked for. */
+  get rawHeaders(): string[] {
+    return (this.#rawHeaders ??= headerStrings(this.buffer, this.spans, this.headerCount));
+  }
 }
 
 export type HeadParse =
@@ -34,76 +70,116 @@ export type HeadParse =
 const INCOMPLETE: HeadParse = { kind: 'incomplete' };
 const handoff = (reason: string): HeadParse => ({ kind: 'handoff', reason });
 
-const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const MAX_HEADERS = 100;
+const SLASH = 0x2f;
+const VERSION = Buffer.from('HTTP/1.1\r\n', 'latin1');
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 
-const REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
-/** token ":" OWS value OWS — value visible ASCII with inner spaces/tabs (RFC 9110 §5.5, no obs-text). */
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?)[ \t]*$/;
-const DIGITS = /^[0-9]{1,15}$/;
-
-/** Headers the fast path leaves to Node's server: framing it does not do, or answers it does not give. */
-const HANDED_OFF = new Set(['upgrade', 'expect', 'te', 'keep-alive', 'proxy-connection', 'http2-settings']);
-
-/** Whether `buffer` (an incomplete head) already holds something Node would refuse: hand it over now. */
-function hopeless(buffer: Buffer, maxHeadBytes: number): string | undefined {
-  if (buffer.length > maxHeadBytes) return 'head too large';
-  const first = buffer[0];
-  if (first !== undefined && (first < 0x41 || first > 0x5a)) return 'not a method';
-  for (let at = buffer.indexOf(0x0a); at !== -1; at = buffer.indexOf(0x0a, at + 1)) {
-    if (buffer[at - 1] !== 0x0d) return 'bare LF';
+/** The method `buffer[0, end)` names, if the fast path takes it. */
+function methodOf(buffer: Buffer, end: number): string | undefined {
+  for (const method of METHODS) {
+    if (method.length !== end) continue;
+    let i = 0;
+    while (i < end && buffer[i] === method.charCodeAt(i)) i++;
+    if (i === end) return method;
   }
   return undefined;
 }
 
+const lines = new HeaderLines();
+
+/**
+ * Reads a request head from the start of `buffer`: `incomplete` until its
+ * blank line has come (unless what came already cannot be taken), `handoff`
+ * for anything outside the subset, else the head.
+ */
 export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadParse {
-  const end = buffer.indexOf(END_OF_HEAD);
-  if (end === -1) {
-    const reason = hopeless(buffer, maxHeadBytes);
-    return reason ? handoff(reason) : INCOMPLETE;
+  const length = buffer.length;
+  const waitOrTooLarge = () => (length > maxHeadBytes ? handoff('head too large') : INCOMPLETE);
+  // Request line: METHOD SP origin-form SP HTTP/1.1 CRLF.
+  let pos = 0;
+  while (pos < length && buffer[pos]! >= 0x41 && buffer[pos]! <= 0x5a) pos++;
+  if (pos >= length) return waitOrTooLarge();
+  if (buffer[pos] !== SP) return handoff('request line');
+  const method = methodOf(buffer, pos);
+  if (!method) return handoff('request line');
+  const targetStart = ++pos;
+  if (pos < length && buffer[pos] !== SLASH) return handoff('request line');
+  while (pos < length && TARGET[buffer[pos]!] === 1) pos++;
+  if (pos >= length) return waitOrTooLarge();
+  if (buffer[pos] !== SP || pos === targetStart) return handoff('request line');
+  const targetEnd = pos++;
+  for (let i = 0; i < VERSION.length; i++, pos++) {
+    if (pos >= length) return waitOrTooLarge();
+    if (buffer[pos] !== VERSION[i]) return handoff('request line');
   }
-  if (end + 4 > maxHeadBytes) return handoff('head too large');
-  const lines = buffer.toString('latin1', 0, end).split('\r\n');
-  const requestLine = REQUEST_LINE.exec(lines[0]!);
-  if (!requestLine) return handoff('request line');
-  if (lines.length - 1 > MAX_HEADERS) return handoff('too many headers');
-  const rawHeaders: string[] = [];
+  const requestLineLength = pos;
+  const headLength = lines.scan(buffer, pos, REQUEST_VALUE, MAX_HEADERS);
+  if (headLength === LINES_INCOMPLETE) return waitOrTooLarge();
+  if (headLength === LINES_INVALID) return handoff(lines.error);
+  if (headLength > maxHeadBytes) return handoff('head too large');
+  const spans = lines.spans();
   let contentLength = -1;
   let host = false;
   let close = false;
   let chunked = false;
-  for (let i = 1; i < lines.length; i++) {
-    const header = HEADER_LINE.exec(lines[i]!);
-    if (!header) return handoff('header line');
-    const name = header[1]!;
-    const value = header[2]!;
-    const lower = name.toLowerCase();
-    if (HANDED_OFF.has(lower)) return handoff(lower);
-    switch (lower) {
-      case 'content-length':
-        if (contentLength !== -1 || !DIGITS.test(value)) return handoff('content-length');
-        contentLength = Number(value);
+  let connectionNamesOthers = false;
+  let hasVia = false;
+  for (let h = 0; h < lines.count; h++) {
+    const at = h * SPAN;
+    const valueStart = spans[at + VALUE_START]!;
+    const valueEnd = spans[at + VALUE_END]!;
+    switch (spans[at + KIND]) {
+      case UPGRADE:
+      case EXPECT:
+      case TE:
+      case KEEP_ALIVE:
+      case PROXY_CONNECTION:
+      case HTTP2_SETTINGS:
+        return handoff('header handled by the Node path');
+      case CONTENT_LENGTH:
+        if (contentLength !== -1) return handoff('content-length');
+        contentLength = decimal(buffer, valueStart, valueEnd);
+        if (contentLength === -1) return handoff('content-length');
         break;
-      case 'transfer-encoding':
-        if (chunked || value.toLowerCase() !== 'chunked') return handoff('transfer-encoding');
+      case TRANSFER_ENCODING:
+        if (chunked || !equalsIgnoreCase(buffer, valueStart, valueEnd, 'chunked')) return handoff('transfer-encoding');
         chunked = true;
         break;
-      case 'host':
+      case HOST:
         if (host) return handoff('duplicate host');
         host = true;
         break;
-      case 'connection':
-        // Other options name hop-by-hop headers: they are dropped on the way up (headers.ts).
-        for (const token of value.split(',')) if (token.trim().toLowerCase() === 'close') close = true;
+      case CONNECTION: {
+        // Other options name hop-by-hop headers: they are dropped on the way up.
+        const options = connectionOptions(buffer, valueStart, valueEnd);
+        if (options & OPTION_CLOSE) close = true;
+        if (options & OPTION_OTHER) connectionNamesOthers = true;
+        break;
+      }
+      case VIA:
+        hasVia = true;
         break;
     }
-    rawHeaders.push(name, value);
   }
   if (!host) return handoff('no host');
   // Both: a smuggling attempt; Node's parser answers it 400.
   if (chunked && contentLength !== -1) return handoff('content-length with transfer-encoding');
   return {
     kind: 'ok',
-    head: { method: requestLine[1]!, target: requestLine[2]!, rawHeaders, contentLength: Math.max(0, contentLength), chunked, close, headLength: end + 4 },
+    head: new RequestHead({
+      buffer,
+      method,
+      target: buffer.toString('latin1', targetStart, targetEnd),
+      spans: lines.take(),
+      headerCount: lines.count,
+      contentLength: Math.max(0, contentLength),
+      chunked,
+      close,
+      connectionNamesOthers,
+      hasVia,
+      requestLineLength,
+      headLength,
+    }),
   };
 }

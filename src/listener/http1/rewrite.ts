@@ -1,0 +1,153 @@
+/**
+ * The fast path's heads on the way out, written as bytes: the upstream
+ * request head and the client response head, by the rules of headers.ts
+ * (hop-by-hop headers dropped, X-Forwarded-For and Via appended to, the
+ * X-Forwarded-* headers added). A header line already in the canonical
+ * `Name: value` form is copied as it came; any other is rewritten so.
+ *
+ * A Connection header naming other headers (rare) takes headers.ts's own
+ * string functions instead: one implementation of that rule, not two.
+ * test/pure-parts.test.ts checks both ways give the same bytes.
+ */
+import { STATUS_CODES } from 'node:http';
+import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
+import { HOST, HeadWriter, KIND, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
+import type { RequestHead } from './request-head.ts';
+import type { ResponseHead } from './response-head.ts';
+
+/** Kinds of header to drop, from the names headers.ts gives (each must be a kind bytes.ts knows). */
+function kinds(names: readonly string[]): Uint8Array {
+  const dropped = new Uint8Array(32);
+  for (const name of names) {
+    const kind = headerKind(Buffer.from(name, 'latin1'), 0, name.length);
+    if (kind === OTHER) throw new Error(`bytes.ts does not know the header ${name}`);
+    dropped[kind] = 1;
+  }
+  return dropped;
+}
+const DROPPED_FROM_RESPONSE = kinds(HOP_BY_HOP_NAMES);
+const DROPPED_FROM_REQUEST = kinds([...HOP_BY_HOP_NAMES, ...REQUEST_ONLY_DROPPED_NAMES]);
+
+const writer = new HeadWriter();
+
+/** Copies the headers of `spans` not dropped, coalescing canonical lines that follow each other into one copy. */
+class LineCopier {
+  #buffer: Buffer = Buffer.alloc(0);
+  #from = 0;
+  #to = 0;
+
+  start(buffer: Buffer): this {
+    this.#buffer = buffer;
+    this.#from = this.#to = 0;
+    return this;
+  }
+
+  line(spans: readonly number[], at: number): void {
+    const buffer = this.#buffer;
+    const nameStart = spans[at + NAME_START]!;
+    const nameEnd = spans[at + NAME_END]!;
+    const valueStart = spans[at + VALUE_START]!;
+    const valueEnd = spans[at + VALUE_END]!;
+    const lineEnd = spans[at + LINE_END]!;
+    if (valueStart === nameEnd + 2 && buffer[nameEnd + 1] === SP && valueEnd === lineEnd) {
+      if (this.#to !== nameStart) this.flush().#from = nameStart;
+      this.#to = lineEnd + 2;
+      return;
+    }
+    this.flush();
+    writer.bytes(buffer, nameStart, nameEnd).latin1(': ').bytes(buffer, valueStart, valueEnd).latin1('\r\n');
+  }
+
+  flush(): this {
+    if (this.#to > this.#from) writer.bytes(this.#buffer, this.#from, this.#to);
+    this.#from = this.#to = 0;
+    return this;
+  }
+}
+
+const lineCopier = new LineCopier();
+
+/** The request head for the upstream, with the X-Forwarded-* and Via headers (once per request: retries reuse it). */
+export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor): Buffer {
+  if (head.connectionNamesOthers) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
+  const { buffer, spans } = head;
+  writer.reset().bytes(buffer, 0, head.requestLineLength);
+  const copier = lineCopier.start(buffer);
+  let forwardedFor = -1;
+  let via = -1;
+  let hasProto = false;
+  let hasForwardedHost = false;
+  let host = -1;
+  let merged = 0;
+  for (let h = 0; h < head.headerCount; h++) {
+    const at = h * SPAN;
+    const kind = spans[at + KIND]!;
+    if (DROPPED_FROM_REQUEST[kind] === 1) {
+      copier.flush();
+      continue;
+    }
+    // X-Forwarded-For and Via are merged and written last.
+    if (kind === X_FORWARDED_FOR || kind === VIA) {
+      copier.flush();
+      if (kind === X_FORWARDED_FOR && forwardedFor === -1) forwardedFor = at;
+      else if (kind === VIA && via === -1) via = at;
+      else merged++;
+      continue;
+    }
+    if (kind === X_FORWARDED_PROTO) hasProto = true;
+    else if (kind === X_FORWARDED_HOST) hasForwardedHost = true;
+    else if (kind === HOST) host = at;
+    copier.line(spans, at);
+  }
+  copier.flush();
+  // Several X-Forwarded-For or Via lines to join: rare enough for strings.
+  if (merged > 0) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
+  writer.latin1('x-forwarded-for: ');
+  if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).latin1(', ');
+  writer.latin1(forwarded.clientIp).latin1('\r\n');
+  if (!hasProto) writer.latin1(forwarded.proto === 'http' ? 'x-forwarded-proto: http\r\n' : 'x-forwarded-proto: https\r\n');
+  if (!hasForwardedHost && host !== -1) writer.latin1('x-forwarded-host: ').bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!).latin1('\r\n');
+  writer.latin1('via: ');
+  if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).latin1(', ');
+  writer.latin1(VIA_HOP).latin1('\r\n');
+  // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
+  if (head.chunked) writer.latin1('Transfer-Encoding: chunked\r\n');
+  return writer.latin1('\r\n').finish();
+}
+
+/** By status code (three digits, so at most 1000 of them). */
+const statusLines: string[] = [];
+function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`);
+}
+
+/**
+ * The response head for the client, followed by `body[start, end)` (the
+ * body bytes that came with the head) so that both leave in one write.
+ */
+export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body: Buffer, start: number, end: number): Buffer {
+  const connection = closeAfter ? 'Connection: close\r\n\r\n' : 'Connection: keep-alive\r\n\r\n';
+  // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
+  const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? `Transfer-Encoding: ${head.transferEncoding}\r\n` : '';
+  if (head.connectionNamesOthers) {
+    const text = fromStrings(statusLine(head.status), clientResponseRawHeaders(head.rawHeaders), transferEncoding + connection.slice(0, -2));
+    return Buffer.concat([text, body.subarray(start, end)]);
+  }
+  const { buffer, spans } = head;
+  writer.reset().latin1(statusLine(head.status));
+  const copier = lineCopier.start(buffer);
+  for (let h = 0; h < head.headerCount; h++) {
+    const at = h * SPAN;
+    if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush();
+    else copier.line(spans, at);
+  }
+  copier.flush();
+  return writer.latin1(transferEncoding).latin1(connection).finish(body, start, end);
+}
+
+/** A head from a start line, `[name, value, …]` and the lines that end it (the blank line is added). */
+function fromStrings(startLine: string, flat: readonly string[], last: string): Buffer {
+  let text = startLine;
+  for (let i = 0; i < flat.length; i += 2) text += `${flat[i]}: ${flat[i + 1]}\r\n`;
+  return Buffer.from(`${text}${last}\r\n`, 'latin1');
+}
