@@ -104,7 +104,7 @@ export class ListenerServer {
       connections: new Set(),
     };
     // The fast path's deadlines are checked as often as Node checks its own.
-    if (fastPath) this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections), deadlineCheckMs).unref();
+    if (fastPath) this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections, this.#upstreamSockets), deadlineCheckMs).unref();
     this.#server.on('connection', (socket: Socket) => {
       if (!this.#connections.admit(socket)) return;
       if (fastPath) new ClientConnection(socket, this.#front);

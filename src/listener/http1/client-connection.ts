@@ -11,16 +11,18 @@
  * `client_header_timeout_ms` (408 otherwise); an idle keep-alive connection
  * closes after `client_keepalive_timeout_ms`. A connection only records its
  * deadline (a number); `sweepDeadlines`, run on one interval for all of a
- * thread's connections, enforces them: a timer armed and cleared per
- * request showed in the profile.
+ * thread's connections, enforces them, and the upstream deadlines of the
+ * requests in progress and of idle upstream connections too: a timer armed
+ * and cleared per request showed in the profile.
  */
 import type { Socket } from 'node:net';
 import { endpointFor } from '../endpoints.ts';
 import { isLoop } from '../headers.ts';
 import { refuseRaw } from '../refuse.ts';
-import { Exchange, type FastPathContext } from './exchange.ts';
+import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts';
 import { parseRequestHead } from './request-head.ts';
 import { ChunkedScanner } from './chunked.ts';
+import type { UpstreamSockets } from './upstream-sockets.ts';
 
 /**
  * After sluice ends its side, how long the client has to close its own before
@@ -142,21 +144,22 @@ export class ClientConnection {
     this.#buffer = undefined;
     this.#bodyRemaining = head.contentLength;
     this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
-    const exchange = new Exchange(this.#ctx, this.#socket, head, ({ keepAlive }) => {
-      this.#exchange = undefined;
-      // A body the client is still sending would be read as the next request: close instead.
-      if (!keepAlive || this.#inBody || this.#socket.destroyed) return this.#close();
-      this.#socket.resume();
-      this.#next();
-    });
+    const exchange = new Exchange(this.#ctx, this.#socket, head, this.#onExchangeEnd);
     this.#exchange = exchange;
     // The body bytes that came with the head; the exchange holds them until it has an upstream.
-    const afterHead = buffer.subarray(head.headLength);
-    const rest = afterHead.length > 0 ? this.#takeBody(afterHead) : undefined;
+    const rest = buffer.length > head.headLength ? this.#takeBody(buffer.subarray(head.headLength)) : undefined;
     if (rest === 'invalid') return exchange.clientBodyInvalid();
     this.#buffer = rest;
     exchange.start();
   }
+
+  readonly #onExchangeEnd = ({ keepAlive }: ExchangeEnd): void => {
+    this.#exchange = undefined;
+    // A body the client is still sending would be read as the next request: close instead.
+    if (!keepAlive || this.#inBody || this.#socket.destroyed) return this.#close();
+    this.#socket.resume();
+    this.#next();
+  };
 
   #handOff(): void {
     this.#stopWaiting();
@@ -228,6 +231,7 @@ export class ClientConnection {
 
   /** Called by the sweep: ends the wait if its deadline has passed. */
   expireAt(now: number): void {
+    this.#exchange?.expireAt(now);
     if (now < this.#deadline) return;
     const kind = this.#deadlineKind;
     this.#stopWaiting();
@@ -238,8 +242,9 @@ export class ClientConnection {
   }
 }
 
-/** One interval per thread: every fast connection whose deadline passed is timed out. */
-export function sweepDeadlines(connections: ReadonlySet<ClientConnection>): void {
+/** One interval per thread: every fast connection, request and idle upstream connection whose deadline passed is timed out. */
+export function sweepDeadlines(connections: ReadonlySet<ClientConnection>, upstreams: UpstreamSockets): void {
   const now = performance.now();
   for (const connection of connections) connection.expireAt(now);
+  upstreams.sweep(now);
 }

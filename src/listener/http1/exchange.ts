@@ -44,6 +44,9 @@ export interface FastPathContext {
 /** How the exchange ended, for the client connection: may it read the next request? */
 export type ExchangeEnd = { keepAlive: boolean };
 
+/** What a balancer that does not read the request is given. */
+const UNKEYED = Object.freeze({ headers: {}, socket: {} });
+
 export class Exchange implements UpstreamOwner {
   readonly #ctx: FastPathContext;
   readonly #client: Socket;
@@ -58,13 +61,24 @@ export class Exchange implements UpstreamOwner {
    * reached a backend, so a refused connect can still take them elsewhere.
    */
   #unsent: Buffer[] | undefined;
-  readonly #tried = new Set<string>();
+  /** Backends tried so far (made on the first retry). */
+  #tried: Set<string> | undefined;
   #attempt = 0;
   #staleRetried = false;
   #backend: BackendState | undefined;
   #upstream: Socket | undefined;
   #reused = false;
   #connected = false;
+  /**
+   * The upstream deadline (performance.now() time): connect, then no byte
+   * either way for upstream_timeout_ms. Checked by the thread's sweep, which
+   * moves it on when #upstreamActive says bytes moved since its last look.
+   */
+  #upstreamDeadline = Infinity;
+  #upstreamTimeoutMs = 0;
+  #upstreamActive = false;
+  /** A 'drain' listener is set (backpressure either way): removed with the upstream. */
+  #awaitingDrain = false;
   /** The request head as the upstream gets it: made once, sent again by a retry. */
   #upstreamHead: Buffer | undefined;
   #responseBuffer: Buffer | undefined;
@@ -103,9 +117,11 @@ export class Exchange implements UpstreamOwner {
       this.#pendingBody = this.#pendingBody ? Buffer.concat([this.#pendingBody, chunk]) : chunk;
       return;
     }
+    this.#upstreamActive = true;
     if (!upstream.write(chunk)) {
       this.#client.pause();
       upstream.once('drain', this.#resumeClient);
+      this.#awaitingDrain = true;
     }
   }
 
@@ -138,7 +154,7 @@ export class Exchange implements UpstreamOwner {
   }
 
   #keyed() {
-    if (!this.#ctx.upstreams.needsRequestKey) return { headers: {}, socket: this.#client };
+    if (!this.#ctx.upstreams.needsRequestKey) return UNKEYED;
     const headers: Record<string, string> = {};
     const raw = this.#head.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -150,7 +166,6 @@ export class Exchange implements UpstreamOwner {
 
   #send(backend: BackendState, fresh: boolean): void {
     this.#backend = backend;
-    this.#tried.add(backend.id);
     this.#ctx.upstreams.inFlight.acquire(backend.slot);
     const taken = fresh ? { socket: this.#ctx.sockets.connect(backend, this), reused: false } : this.#ctx.sockets.take(backend, this);
     const upstream = taken.socket;
@@ -159,7 +174,7 @@ export class Exchange implements UpstreamOwner {
     this.#connected = taken.reused;
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
-    upstream.setTimeout(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms);
+    this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms);
     const head = (this.#upstreamHead ??= upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' }));
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
@@ -177,21 +192,42 @@ export class Exchange implements UpstreamOwner {
   onUpstreamConnect(): void {
     this.#connected = true;
     this.#unsent = undefined;
-    this.#upstream?.setTimeout(this.#ctx.proxy().upstream_timeout_ms);
+    this.#armUpstream(this.#ctx.proxy().upstream_timeout_ms);
+  }
+
+  #armUpstream(ms: number): void {
+    this.#upstreamTimeoutMs = ms;
+    this.#upstreamDeadline = performance.now() + ms;
+    this.#upstreamActive = false;
+  }
+
+  /** Called by the sweep: the upstream has been silent past its deadline. */
+  expireAt(now: number): void {
+    if (!this.#upstream) return;
+    if (this.#upstreamActive) {
+      this.#upstreamActive = false;
+      this.#upstreamDeadline = now + this.#upstreamTimeoutMs;
+    } else if (now >= this.#upstreamDeadline) {
+      this.#onUpstreamTimeout();
+    }
   }
 
   /** Stop using the upstream socket; the caller then releases or discards it. */
   #detachUpstream(): Socket | undefined {
     const upstream = this.#upstream;
     if (!upstream) return undefined;
-    upstream.off('drain', this.#resumeClient);
-    this.#client.off('drain', this.#resumeUpstream);
+    if (this.#awaitingDrain) {
+      this.#awaitingDrain = false;
+      upstream.off('drain', this.#resumeClient);
+      this.#client.off('drain', this.#resumeUpstream);
+    }
     this.#upstream = undefined;
     this.#ctx.upstreams.inFlight.release(this.#backend!.slot);
     return upstream;
   }
 
   onUpstreamData(chunk: Buffer): void {
+    this.#upstreamActive = true;
     if (this.#response) return this.#onResponseBody(chunk);
     const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
     this.#responseBuffer = buffer;
@@ -268,6 +304,7 @@ export class Exchange implements UpstreamOwner {
     if (flushed) return;
     this.#upstream!.pause();
     this.#client.once('drain', this.#resumeUpstream);
+    this.#awaitingDrain = true;
   }
 
   #onResponseBody(chunk: Buffer): void {
@@ -295,7 +332,7 @@ export class Exchange implements UpstreamOwner {
     this.#failBeforeResponse('UPSTREAM_CLOSED');
   }
 
-  onUpstreamTimeout(): void {
+  #onUpstreamTimeout(): void {
     if (!this.#connected) return this.#failBeforeResponse('CONNECT_TIMEOUT');
     if (this.#response) return this.#brokenMidResponse('upstream idle mid-response');
     const backend = this.#backend!.id;
@@ -321,7 +358,9 @@ export class Exchange implements UpstreamOwner {
     const unsent = this.#hasBody ? this.#unsent : [];
     if (unsent && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
       this.#attempt++;
-      const next = this.#ctx.upstreams.pick(this.#keyed(), this.#tried);
+      const tried = (this.#tried ??= new Set());
+      tried.add(backend.id);
+      const next = this.#ctx.upstreams.pick(this.#keyed(), tried);
       if (next) {
         this.#pendingBody = unsent.length > 0 ? Buffer.concat(unsent) : undefined;
         return this.#send(next, false);

@@ -15,14 +15,13 @@ export const IDLE_TIMEOUT_MS = 4_000;
 /** More idle connections than this per backend are closed instead of kept. */
 const MAX_IDLE_PER_BACKEND = 256;
 
-/** Whoever uses an upstream socket now hears its events. */
+/** Whoever uses an upstream socket now hears its events (with the socket: one owner may hold many). */
 export interface UpstreamOwner {
-  onUpstreamData(chunk: Buffer): void;
-  onUpstreamEnd(): void;
-  onUpstreamError(error: NodeJS.ErrnoException): void;
-  onUpstreamClose(): void;
-  onUpstreamTimeout(): void;
-  onUpstreamConnect(): void;
+  onUpstreamData(chunk: Buffer, socket: Socket): void;
+  onUpstreamEnd(socket: Socket): void;
+  onUpstreamError(error: NodeJS.ErrnoException, socket: Socket): void;
+  onUpstreamClose(socket: Socket): void;
+  onUpstreamConnect(socket: Socket): void;
 }
 
 export interface TakenSocket {
@@ -32,7 +31,9 @@ export interface TakenSocket {
 }
 
 const OWNER = Symbol('sluice.upstreamOwner');
-type OwnedSocket = Socket & { [OWNER]: UpstreamOwner };
+/** performance.now() of the first sweep that saw the socket idle (-1: released since the last sweep). */
+const IDLE_SINCE = Symbol('sluice.idleSince');
+type OwnedSocket = Socket & { [OWNER]: UpstreamOwner; [IDLE_SINCE]: number };
 
 /** Events of a socket nobody uses any more (destroyed, or handed back while closing) are dropped. */
 const nobody: UpstreamOwner = {
@@ -40,22 +41,42 @@ const nobody: UpstreamOwner = {
   onUpstreamEnd: () => {},
   onUpstreamError: () => {},
   onUpstreamClose: () => {},
-  onUpstreamTimeout: () => {},
   onUpstreamConnect: () => {},
 };
 
-function onData(this: OwnedSocket, chunk: Buffer) { this[OWNER].onUpstreamData(chunk); }
-function onEnd(this: OwnedSocket) { this[OWNER].onUpstreamEnd(); }
-function onError(this: OwnedSocket, error: NodeJS.ErrnoException) { this[OWNER].onUpstreamError(error); }
-function onClose(this: OwnedSocket) { this[OWNER].onUpstreamClose(); }
-function onTimeout(this: OwnedSocket) { this[OWNER].onUpstreamTimeout(); }
-function onConnect(this: OwnedSocket) { this[OWNER].onUpstreamConnect(); }
+function onData(this: OwnedSocket, chunk: Buffer) { this[OWNER].onUpstreamData(chunk, this); }
+function onEnd(this: OwnedSocket) { this[OWNER].onUpstreamEnd(this); }
+function onError(this: OwnedSocket, error: NodeJS.ErrnoException) { this[OWNER].onUpstreamError(error, this); }
+function onClose(this: OwnedSocket) { this[OWNER].onUpstreamClose(this); }
+function onConnect(this: OwnedSocket) { this[OWNER].onUpstreamConnect(this); }
+
+/**
+ * One backend's idle connections, and their owner while idle: anything a
+ * connection does then (bytes, a FIN, an error, a close) means it cannot be
+ * reused, and it is dropped.
+ */
+class IdleList implements UpstreamOwner {
+  readonly sockets: OwnedSocket[] = [];
+
+  drop(socket: Socket): void {
+    const at = this.sockets.indexOf(socket as OwnedSocket);
+    if (at !== -1) this.sockets.splice(at, 1);
+    (socket as OwnedSocket)[OWNER] = nobody;
+    socket.destroy();
+  }
+
+  onUpstreamData(_chunk: Buffer, socket: Socket): void { this.drop(socket); }
+  onUpstreamEnd(socket: Socket): void { this.drop(socket); }
+  onUpstreamError(_error: Error, socket: Socket): void { this.drop(socket); }
+  onUpstreamClose(socket: Socket): void { this.drop(socket); }
+  onUpstreamConnect(): void {}
+}
 
 export class UpstreamSockets {
-  readonly #idle = new Map<BackendId, OwnedSocket[]>();
+  readonly #idle = new Map<BackendId, IdleList>();
 
   take(backend: BackendState, owner: UpstreamOwner): TakenSocket {
-    const idle = this.#idle.get(backend.id);
+    const idle = this.#idle.get(backend.id)?.sockets;
     while (idle && idle.length > 0) {
       const socket = idle.pop()!;
       if (socket.destroyed || !socket.writable) continue;
@@ -69,11 +90,11 @@ export class UpstreamSockets {
   connect(backend: BackendState, owner: UpstreamOwner): Socket {
     const socket = connect({ host: backend.address, port: backend.port, noDelay: true }) as OwnedSocket;
     socket[OWNER] = owner;
+    socket[IDLE_SINCE] = -1;
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
-    socket.on('timeout', onTimeout);
     socket.once('connect', onConnect);
     return socket;
   }
@@ -82,19 +103,29 @@ export class UpstreamSockets {
   release(backend: BackendId, socket: Socket): void {
     const owned = socket as OwnedSocket;
     let idle = this.#idle.get(backend);
-    if (!idle) this.#idle.set(backend, (idle = []));
-    if (idle.length >= MAX_IDLE_PER_BACKEND || socket.destroyed) return this.discard(socket);
-    const list = idle;
-    const drop = () => {
-      const at = list.indexOf(owned);
-      if (at !== -1) list.splice(at, 1);
-      this.discard(socket);
-    };
-    owned[OWNER] = { onUpstreamData: drop, onUpstreamEnd: drop, onUpstreamError: drop, onUpstreamClose: drop, onUpstreamTimeout: drop, onUpstreamConnect: () => {} };
+    if (!idle) this.#idle.set(backend, (idle = new IdleList()));
+    if (idle.sockets.length >= MAX_IDLE_PER_BACKEND || socket.destroyed) return this.discard(socket);
+    owned[OWNER] = idle;
+    owned[IDLE_SINCE] = -1;
     // Idle sockets flow: bytes or a close from the backend are seen (and drop it) at once.
     socket.resume();
-    socket.setTimeout(IDLE_TIMEOUT_MS);
-    list.push(owned);
+    idle.sockets.push(owned);
+  }
+
+  /**
+   * Called by the thread's deadline sweep: closes connections idle for
+   * IDLE_TIMEOUT_MS (a per-socket timer, armed and cleared per request,
+   * showed in the profile). Idle time is counted from the first sweep that
+   * sees the socket idle, so it may run one sweep interval over.
+   */
+  sweep(now: number): void {
+    for (const idle of this.#idle.values()) {
+      for (let i = idle.sockets.length - 1; i >= 0; i--) {
+        const socket = idle.sockets[i]!;
+        if (socket[IDLE_SINCE] === -1) socket[IDLE_SINCE] = now;
+        else if (now - socket[IDLE_SINCE] >= IDLE_TIMEOUT_MS) idle.drop(socket);
+      }
+    }
   }
 
   /** Close a socket nobody will use again; its remaining events go nowhere. */
@@ -108,12 +139,12 @@ export class UpstreamSockets {
     for (const [id, idle] of this.#idle) {
       if (present.has(id)) continue;
       this.#idle.delete(id);
-      for (const socket of idle.splice(0)) this.discard(socket);
+      for (const socket of idle.sockets.splice(0)) this.discard(socket);
     }
   }
 
   closeAll(): void {
-    for (const idle of this.#idle.values()) for (const socket of idle.splice(0)) this.discard(socket);
+    for (const idle of this.#idle.values()) for (const socket of idle.sockets.splice(0)) this.discard(socket);
     this.#idle.clear();
   }
 }
