@@ -3,6 +3,7 @@
  * not proportional to the body), and upstream connections are kept alive
  * and reused.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, Agent, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -24,6 +25,22 @@ test.before(async () => {
   backend = createServer((req, res) => {
     if (req.url === HEALTH_PATH) return void res.end();
     forwardedSockets.add(req.socket);
+    if (req.url?.startsWith('/pattern/')) {
+      const [, , mb, chunkedFlag] = req.url.split('/');
+      const body = pattern(Number(mb) * MB);
+      res.writeHead(200, chunkedFlag === 'chunked' ? {} : { 'content-length': String(body.length) });
+      // Writes of odd sizes, so the proxy's reads never line up with any boundary.
+      let at = 0;
+      const pump = () => {
+        while (at < body.length) {
+          const piece = body.subarray(at, at + 40_009);
+          at += piece.length;
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
     if (req.url?.startsWith('/download/')) {
       // Writes as fast as the proxy reads: `write` returning false means wait for 'drain'.
       let left = Number(req.url.split('/')[2]) * MB;
@@ -56,6 +73,43 @@ test.after(async () => {
 });
 
 const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${sluice!.pid}/status`, 'utf8'))![1]) * 1024;
+
+/** Bytes that differ at every offset (a 32-bit xorshift stream): any byte out of place changes the digest. */
+function pattern(bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let state = 0x9e3779b9;
+  for (let i = 0; i + 4 <= bytes; i += 4) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    out.writeUInt32LE(state >>> 0, i);
+  }
+  return out;
+}
+
+/** Reads a response in bursts with pauses, so the proxy's writes to this client queue up. */
+function slowDigest(path: string): Promise<{ status: number; digest: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      let bursts = 0;
+      res.on('data', (data: Buffer) => {
+        hash.update(data);
+        length += data.length;
+        // Every 8th read, stop reading until the proxy has had to queue what it wrote.
+        if (++bursts % 8 === 0) {
+          res.pause();
+          setImmediate(() => res.resume());
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, digest: hash.digest('hex'), length }));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 /** Downloads `mb` MB through the proxy, reading slowly enough to need backpressure. */
 function download(mb: number): Promise<number> {
@@ -109,6 +163,18 @@ test('256 MB up and 256 MB down: complete, and memory bounded rather than propor
   // tens of MB since its last collection, and a 64 MB stream may end before that point or just after
   // it. Measured here on the fast path: 0 to 24 MB; hence 32.
   assert.ok(after256 - after64 <= 32 * MB, `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`);
+});
+
+test('bodies arrive intact while the client reads slowly: several at once, by length and chunked', async () => {
+  // The fast path reads each upstream socket into a buffer of its own and reuses it; bytes still
+  // queued for a slow client must never be overwritten by the next read.
+  const expected = createHash('sha256').update(pattern(16 * MB)).digest('hex');
+  const answers = await Promise.all(['/pattern/16', '/pattern/16/chunked', '/pattern/16', '/pattern/16/chunked'].map(slowDigest));
+  for (const answer of answers) {
+    assert.is(answer.status, 200);
+    assert.is(answer.length, 16 * MB);
+    assert.is(answer.digest, expected);
+  }
 });
 
 test('200 sequential requests reuse a handful of upstream connections', async () => {

@@ -226,26 +226,26 @@ export class Exchange implements UpstreamOwner {
     return upstream;
   }
 
-  onUpstreamData(chunk: Buffer): void {
+  /** Returns whether `chunk` is still referenced (see UpstreamOwner): by a head not yet whole, or a write not yet flushed. */
+  onUpstreamData(chunk: Buffer): boolean {
     this.#upstreamActive = true;
     if (this.#response) return this.#onResponseBody(chunk);
     const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
     this.#responseBuffer = buffer;
-    this.#parseResponse(buffer);
+    return this.#parseResponse(buffer);
   }
 
-  #parseResponse(buffer: Buffer): void {
+  #parseResponse(buffer: Buffer): boolean {
     const parsed = parseResponseHead(buffer, MAX_RESPONSE_HEAD_BYTES, this.#head.method);
-    if (parsed.kind === 'incomplete') return;
-    if (parsed.kind === 'invalid') return this.#invalidResponse(parsed.reason);
+    if (parsed.kind === 'incomplete') return true;
+    if (parsed.kind === 'invalid') return void this.#invalidResponse(parsed.reason), false;
     const head = parsed.head;
-    if (head.status === 101) return this.#invalidResponse('101 without an upgrade');
+    if (head.status === 101) return void this.#invalidResponse('101 without an upgrade'), false;
     if (head.status >= 100 && head.status < 200) {
       // Interim responses (100, 102, 103) are not passed on: the client did not ask for them.
       const rest = buffer.subarray(head.headLength);
       this.#responseBuffer = rest.length > 0 ? rest : undefined;
-      if (rest.length > 0) this.#parseResponse(rest);
-      return;
+      return rest.length > 0 ? this.#parseResponse(rest) : false;
     }
     this.#responseBuffer = undefined;
     this.#response = head;
@@ -256,7 +256,8 @@ export class Exchange implements UpstreamOwner {
     switch (head.framing.type) {
       case 'none':
         this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
-        return this.#complete(buffer.length === head.headLength && head.reusable);
+        this.#complete(buffer.length === head.headLength && head.reusable);
+        return false;
       case 'length':
         this.#bodyRemaining = head.framing.length;
         break;
@@ -266,15 +267,17 @@ export class Exchange implements UpstreamOwner {
       case 'close':
         break;
     }
-    // The head and the body bytes that came with it leave in one write.
+    // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(buffer, head.headLength);
     if (end === -2) {
       this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
-      return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+      this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+      return false;
     }
     relayed(end - head.headLength);
     this.#written(this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end)));
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
+    return false;
   }
 
   /**
@@ -307,12 +310,15 @@ export class Exchange implements UpstreamOwner {
     this.#awaitingDrain = true;
   }
 
-  #onResponseBody(chunk: Buffer): void {
+  #onResponseBody(chunk: Buffer): boolean {
     const end = this.#bodyEnd(chunk, 0);
-    if (end === -2) return this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+    if (end === -2) return void this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`), false;
     relayed(end);
-    if (end > 0) this.#written(this.#client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
+    const client = this.#client;
+    if (end > 0) this.#written(client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
     if (this.#bodyComplete) this.#complete(end === chunk.length && this.#response!.reusable);
+    // Bytes the kernel did not take at once wait in the client socket's queue, by reference.
+    return end > 0 && client.writableLength > 0;
   }
 
   /** The upstream's FIN means what its close means: the end of a read-until-close body, or a failure. */

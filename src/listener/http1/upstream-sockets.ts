@@ -14,10 +14,17 @@ import type { BackendId, BackendState } from '../../protocol.ts';
 export const IDLE_TIMEOUT_MS = 4_000;
 /** More idle connections than this per backend are closed instead of kept. */
 const MAX_IDLE_PER_BACKEND = 256;
+/** What one read of an upstream socket may take: Node's own read size. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Whoever uses an upstream socket now hears its events (with the socket: one owner may hold many). */
 export interface UpstreamOwner {
-  onUpstreamData(chunk: Buffer, socket: Socket): void;
+  /**
+   * Bytes read: `chunk` lies in the socket's read buffer, which the next read
+   * overwrites unless this returns true (the bytes are still referenced, by a
+   * write not yet flushed, say); the socket then reads into a new buffer.
+   */
+  onUpstreamData(chunk: Buffer, socket: Socket): boolean;
   onUpstreamEnd(socket: Socket): void;
   onUpstreamError(error: NodeJS.ErrnoException, socket: Socket): void;
   onUpstreamClose(socket: Socket): void;
@@ -37,14 +44,13 @@ type OwnedSocket = Socket & { [OWNER]: UpstreamOwner; [IDLE_SINCE]: number };
 
 /** Events of a socket nobody uses any more (destroyed, or handed back while closing) are dropped. */
 const nobody: UpstreamOwner = {
-  onUpstreamData: () => {},
+  onUpstreamData: () => false,
   onUpstreamEnd: () => {},
   onUpstreamError: () => {},
   onUpstreamClose: () => {},
   onUpstreamConnect: () => {},
 };
 
-function onData(this: OwnedSocket, chunk: Buffer) { this[OWNER].onUpstreamData(chunk, this); }
 function onEnd(this: OwnedSocket) { this[OWNER].onUpstreamEnd(this); }
 function onError(this: OwnedSocket, error: NodeJS.ErrnoException) { this[OWNER].onUpstreamError(error, this); }
 function onClose(this: OwnedSocket) { this[OWNER].onUpstreamClose(this); }
@@ -65,7 +71,10 @@ class IdleList implements UpstreamOwner {
     socket.destroy();
   }
 
-  onUpstreamData(_chunk: Buffer, socket: Socket): void { this.drop(socket); }
+  onUpstreamData(_chunk: Buffer, socket: Socket): boolean {
+    this.drop(socket);
+    return false;
+  }
   onUpstreamEnd(socket: Socket): void { this.drop(socket); }
   onUpstreamError(_error: Error, socket: Socket): void { this.drop(socket); }
   onUpstreamClose(socket: Socket): void { this.drop(socket); }
@@ -88,10 +97,25 @@ export class UpstreamSockets {
 
   /** A new connection (connect errors reach the owner as errors). */
   connect(backend: BackendState, owner: UpstreamOwner): Socket {
-    const socket = connect({ host: backend.address, port: backend.port, noDelay: true }) as OwnedSocket;
+    // Reads go straight to the owner (`onread`), into a buffer of the socket's own that is
+    // reused while nothing refers to what it holds: no Buffer made and no stream event per read.
+    let readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    let kept = false;
+    const socket = connect({
+      host: backend.address,
+      port: backend.port,
+      noDelay: true,
+      onread: {
+        buffer: () => (kept ? ((kept = false), (readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES))) : readBuffer),
+        callback: (bytes: number, buffer: Uint8Array) => {
+          kept = socket[OWNER].onUpstreamData((buffer as Buffer).subarray(0, bytes), socket);
+          // Go on reading (backpressure pauses the socket explicitly).
+          return true;
+        },
+      },
+    }) as OwnedSocket;
     socket[OWNER] = owner;
     socket[IDLE_SINCE] = -1;
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
