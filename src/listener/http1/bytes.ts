@@ -21,10 +21,20 @@ function table(accepts: (byte: number) => boolean): Uint8Array {
 
 /** RFC 9110 tchar: the bytes of a header name. */
 export const TOKEN = table((b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(b)));
+/** Classes of a header value's bytes: refused, part of the value, whitespace (trimmed at the ends), the CR that ends it. */
+export const REFUSED = 0;
+export const VALUE_BYTE = 1;
+export const WHITESPACE = 2;
+export const END_OF_LINE = 3;
+function valueClasses(accepts: (byte: number) => boolean): Uint8Array {
+  const classes = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) classes[b] = b === CR ? END_OF_LINE : b === SP || b === HTAB ? WHITESPACE : accepts(b) ? VALUE_BYTE : REFUSED;
+  return classes;
+}
 /** A request header value: visible ASCII, spaces and tabs (no obs-text: Node's parser decides those). */
-export const REQUEST_VALUE = table((b) => b === HTAB || (b >= 0x20 && b <= 0x7e));
+export const REQUEST_VALUE = valueClasses((b) => b >= 0x21 && b <= 0x7e);
 /** A response header value, as llhttp takes it: obs-text (0x80-0xff) too. */
-export const RESPONSE_VALUE = table((b) => b === HTAB || (b >= 0x20 && b <= 0x7e) || b >= 0x80);
+export const RESPONSE_VALUE = valueClasses((b) => (b >= 0x21 && b <= 0x7e) || b >= 0x80);
 /** The bytes of an origin-form target the fast path takes: unreserved, sub-delims, ":@/?%". */
 export const TARGET = table((b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(b)));
 
@@ -130,57 +140,57 @@ export function headerStrings(buffer: Buffer, spans: readonly number[], count: n
   return out;
 }
 
+/** Below this many bytes a JS loop copies faster than a call into C++ does. */
+const SHORT_COPY = 48;
+const SLAB_BYTES = 64 * 1024;
+
 /**
- * Builds a head in a buffer reused by every head of the thread, then
- * copies it out at its exact size. Heads are bounded (64 KiB at most), so
- * the scratch buffer never grows past twice that.
+ * Writes heads straight into a slab, Node's Buffer pool done for heads:
+ * each finished head is a view of its slab (no copy), and a slab too full
+ * for the next head is left to the views that still use it. Heads are
+ * bounded (64 KiB at most), so a head larger than a slab gets one of its own.
  */
 export class HeadWriter {
-  #scratch = Buffer.allocUnsafe(16 * 1024);
-  #length = 0;
+  #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  #start = 0;
+  #at = 0;
 
-  reset(): this {
-    this.#length = 0;
+  /** Begins a head that will take at most `maxBytes`. */
+  begin(maxBytes: number): this {
+    if (this.#at + maxBytes > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, maxBytes));
+      this.#at = 0;
+    }
+    this.#start = this.#at;
     return this;
   }
 
-  #room(bytes: number): void {
-    if (this.#length + bytes <= this.#scratch.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.#scratch.length * 2, this.#length + bytes));
-    this.#scratch.copy(bigger, 0, 0, this.#length);
-    this.#scratch = bigger;
-  }
-
-  /** Copies `source[start, end)`: byte by byte when short (no view allocated), else in one block. */
+  /** Copies `source[start, end)`. */
   bytes(source: Uint8Array, start: number, end: number): this {
-    const length = end - start;
-    this.#room(length);
-    const scratch = this.#scratch;
-    let at = this.#length;
-    if (length < 128) for (let i = start; i < end; i++) scratch[at++] = source[i]!;
-    else scratch.set(source.subarray(start, end), at);
-    this.#length += length;
+    const slab = this.#slab;
+    let at = this.#at;
+    if (end - start < SHORT_COPY) for (let i = start; i < end; i++) slab[at++] = source[i]!;
+    else at += (source as Buffer).copy(slab, at, start, end);
+    this.#at = at;
     return this;
   }
 
+  /** Copies all of `source` (the constant pieces of a head, encoded once). */
+  all(source: Uint8Array): this {
+    return this.bytes(source, 0, source.length);
+  }
+
+  /** Writes `text`, whose characters are all below 256. */
   latin1(text: string): this {
-    this.#room(text.length);
-    const scratch = this.#scratch;
-    let at = this.#length;
-    for (let i = 0; i < text.length; i++) scratch[at++] = text.charCodeAt(i);
-    this.#length = at;
+    this.#at += this.#slab.write(text, this.#at, 'latin1');
     return this;
   }
 
-  /** The head, followed by `body[start, end)` when given (a response and the body bytes that came with it). */
-  finish(body?: Uint8Array, start = 0, end = 0): Buffer {
-    const headLength = this.#length;
-    const out = Buffer.allocUnsafe(headLength + (body ? end - start : 0));
-    this.#scratch.copy(out, 0, 0, headLength);
-    if (!body) return out;
-    if (end - start < 128) for (let i = start, at = headLength; i < end; i++) out[at++] = body[i]!;
-    else out.set(body.subarray(start, end), headLength);
-    return out;
+  /** The head (and what was written after it): a view of the slab. */
+  finish(): Buffer {
+    // Typed arrays drop writes past their end: a head that outgrew what begin() reserved must not go out cut.
+    if (this.#at > this.#slab.length) throw new Error(`head of ${this.#at - this.#start} bytes outgrew its reservation`);
+    return this.#slab.subarray(this.#start, this.#at);
   }
 }
 

@@ -28,6 +28,8 @@ import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+/** Body bytes that came with the response head are copied after it, for one write, up to this many; more go in a second buffer. */
+const MERGED_BODY_BYTES = 16 * 1024;
 /** A reused keep-alive connection the backend had closed fails like this, before any response byte. */
 const STALE = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CLOSED', 'CONNECT_TIMEOUT']);
@@ -275,9 +277,19 @@ export class Exchange implements UpstreamOwner {
       return false;
     }
     relayed(end - head.headLength);
-    this.#written(this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end)));
+    const client = this.#client;
+    let kept = false;
+    if (end - head.headLength <= MERGED_BODY_BYTES) {
+      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end)));
+    } else {
+      client.cork();
+      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+      this.#written(client.write(buffer.subarray(head.headLength, end)));
+      client.uncork();
+      kept = client.writableLength > 0;
+    }
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
-    return false;
+    return kept;
   }
 
   /**

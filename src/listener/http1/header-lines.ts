@@ -2,9 +2,10 @@
  * The header lines of a request or response head, scanned byte by byte:
  * `name ":" OWS value OWS CRLF` until the blank line. Each header's place in
  * the buffer is recorded (bytes.ts, SPAN numbers each), never copied into a
- * string. The value rule is the caller's (requests and responses differ).
+ * string. The value rule is the caller's (requests and responses differ),
+ * given as byte classes (bytes.ts).
  */
-import { COLON, CR, HTAB, KIND, LF, LINE_END, NAME_END, NAME_START, SP, SPAN, TOKEN, VALUE_END, VALUE_START, headerKind } from './bytes.ts';
+import { COLON, CR, END_OF_LINE, HTAB, KIND, LF, LINE_END, NAME_END, NAME_START, SP, SPAN, TOKEN, VALUE_BYTE, VALUE_END, VALUE_START, WHITESPACE, headerKind } from './bytes.ts';
 
 export const INCOMPLETE = -1;
 export const INVALID = -2;
@@ -22,30 +23,37 @@ export class HeaderLines {
    * ends first, or INVALID (with `error`) for a line the rule refuses or
    * more than `maxHeaders` lines.
    */
-  scan(buffer: Uint8Array, pos: number, value: Uint8Array, maxHeaders: number): number {
+  scan(buffer: Uint8Array, pos: number, valueClasses: Uint8Array, maxHeaders: number): number {
     const length = buffer.length;
     this.count = 0;
     for (;;) {
       if (pos >= length) return INCOMPLETE;
-      const first = buffer[pos]!;
-      if (first === CR) {
+      let b = buffer[pos]!;
+      if (b === CR) {
         if (pos + 1 >= length) return INCOMPLETE;
         return buffer[pos + 1] === LF ? pos + 2 : this.#invalid('bare CR');
       }
       const nameStart = pos;
-      while (pos < length && TOKEN[buffer[pos]!] === 1) pos++;
-      if (pos >= length) return INCOMPLETE;
-      if (pos === nameStart || buffer[pos] !== COLON) return this.#invalid('header line');
-      const nameEnd = pos++;
-      while (pos < length && (buffer[pos] === SP || buffer[pos] === HTAB)) pos++;
+      while (TOKEN[b] === 1) {
+        if (++pos >= length) return INCOMPLETE;
+        b = buffer[pos]!;
+      }
+      if (pos === nameStart || b !== COLON) return this.#invalid('header line');
+      const nameEnd = pos;
+      do {
+        if (++pos >= length) return INCOMPLETE;
+        b = buffer[pos]!;
+      } while (b === SP || b === HTAB);
       const valueStart = pos;
       let valueEnd = pos;
-      while (pos < length) {
-        const b = buffer[pos]!;
-        if (b === CR) break;
-        if (value[b] !== 1) return this.#invalid('header value');
-        pos++;
-        if (b !== SP && b !== HTAB) valueEnd = pos;
+      for (;;) {
+        const kind = valueClasses[b]!;
+        if (kind === VALUE_BYTE) valueEnd = ++pos;
+        else if (kind === WHITESPACE) ++pos;
+        else if (kind === END_OF_LINE) break;
+        else return this.#invalid('header value');
+        if (pos >= length) return INCOMPLETE;
+        b = buffer[pos]!;
       }
       if (pos + 1 >= length) return INCOMPLETE;
       if (buffer[pos + 1] !== LF) return this.#invalid('bare CR');

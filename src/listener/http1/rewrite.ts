@@ -29,6 +29,31 @@ const DROPPED_FROM_RESPONSE = kinds(HOP_BY_HOP_NAMES);
 const DROPPED_FROM_REQUEST = kinds([...HOP_BY_HOP_NAMES, ...REQUEST_ONLY_DROPPED_NAMES]);
 
 const writer = new HeadWriter();
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+const COLON_SPACE = latin1(': ');
+const CRLF = latin1('\r\n');
+const COMMA_SPACE = latin1(', ');
+const FORWARDED_FOR = latin1('x-forwarded-for: ');
+const FORWARDED_PROTO_HTTP = latin1('x-forwarded-proto: http\r\n');
+const FORWARDED_PROTO_HTTPS = latin1('x-forwarded-proto: https\r\n');
+const FORWARDED_HOST = latin1('x-forwarded-host: ');
+const VIA_NAME = latin1('via: ');
+const OUR_HOP = latin1(`${VIA_HOP}\r\n`);
+const CHUNKED_UP = latin1('Transfer-Encoding: chunked\r\n');
+const TRANSFER_ENCODING_NAME = latin1('Transfer-Encoding: ');
+const CLOSE_AND_END = latin1('Connection: close\r\n\r\n');
+const KEEP_ALIVE_AND_END = latin1('Connection: keep-alive\r\n\r\n');
+
+/** Client addresses as bytes: a connection's address is the same string object for each of its requests. */
+const addressBytes = new Map<string, Buffer>();
+function addressOf(address: string): Buffer {
+  let bytes = addressBytes.get(address);
+  if (bytes === undefined) {
+    if (addressBytes.size >= 4096) addressBytes.clear();
+    addressBytes.set(address, (bytes = latin1(address)));
+  }
+  return bytes;
+}
 
 /** Copies the headers of `spans` not dropped, coalescing canonical lines that follow each other into one copy. */
 class LineCopier {
@@ -55,7 +80,7 @@ class LineCopier {
       return;
     }
     this.flush();
-    writer.bytes(buffer, nameStart, nameEnd).latin1(': ').bytes(buffer, valueStart, valueEnd).latin1('\r\n');
+    writer.bytes(buffer, nameStart, nameEnd).all(COLON_SPACE).bytes(buffer, valueStart, valueEnd).all(CRLF);
   }
 
   flush(): this {
@@ -71,7 +96,8 @@ const lineCopier = new LineCopier();
 export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor): Buffer {
   if (head.connectionNamesOthers) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
   const { buffer, spans } = head;
-  writer.reset().bytes(buffer, 0, head.requestLineLength);
+  // Lines rewritten to `Name: value` grow by at most a byte each; then the few headers added.
+  writer.begin(2 * head.headLength + forwarded.clientIp.length + 256).bytes(buffer, 0, head.requestLineLength);
   const copier = lineCopier.start(buffer);
   let forwardedFor = -1;
   let via = -1;
@@ -102,39 +128,42 @@ export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor):
   copier.flush();
   // Several X-Forwarded-For or Via lines to join: rare enough for strings.
   if (merged > 0) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
-  writer.latin1('x-forwarded-for: ');
-  if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).latin1(', ');
-  writer.latin1(forwarded.clientIp).latin1('\r\n');
-  if (!hasProto) writer.latin1(forwarded.proto === 'http' ? 'x-forwarded-proto: http\r\n' : 'x-forwarded-proto: https\r\n');
-  if (!hasForwardedHost && host !== -1) writer.latin1('x-forwarded-host: ').bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!).latin1('\r\n');
-  writer.latin1('via: ');
-  if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).latin1(', ');
-  writer.latin1(VIA_HOP).latin1('\r\n');
+  writer.all(FORWARDED_FOR);
+  if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
+  writer.all(addressOf(forwarded.clientIp)).all(CRLF);
+  if (!hasProto) writer.all(forwarded.proto === 'http' ? FORWARDED_PROTO_HTTP : FORWARDED_PROTO_HTTPS);
+  if (!hasForwardedHost && host !== -1) writer.all(FORWARDED_HOST).bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!).all(CRLF);
+  writer.all(VIA_NAME);
+  if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).all(COMMA_SPACE);
+  writer.all(OUR_HOP);
   // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
-  if (head.chunked) writer.latin1('Transfer-Encoding: chunked\r\n');
-  return writer.latin1('\r\n').finish();
+  if (head.chunked) writer.all(CHUNKED_UP);
+  return writer.all(CRLF).finish();
 }
 
 /** By status code (three digits, so at most 1000 of them). */
-const statusLines: string[] = [];
-function statusLine(status: number): string {
-  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`);
+const statusLines: Buffer[] = [];
+function statusLine(status: number): Buffer {
+  return (statusLines[status] ??= latin1(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`));
 }
 
 /**
  * The response head for the client, followed by `body[start, end)` (the
- * body bytes that came with the head) so that both leave in one write.
+ * body bytes that came with the head, when few) so that both leave in one
+ * write.
  */
 export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body: Buffer, start: number, end: number): Buffer {
-  const connection = closeAfter ? 'Connection: close\r\n\r\n' : 'Connection: keep-alive\r\n\r\n';
   // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
-  const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? `Transfer-Encoding: ${head.transferEncoding}\r\n` : '';
+  const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
   if (head.connectionNamesOthers) {
-    const text = fromStrings(statusLine(head.status), clientResponseRawHeaders(head.rawHeaders), transferEncoding + connection.slice(0, -2));
+    const last = `${transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : ''}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
+    const text = fromStrings(statusLine(head.status).toString('latin1'), clientResponseRawHeaders(head.rawHeaders), last);
     return Buffer.concat([text, body.subarray(start, end)]);
   }
   const { buffer, spans } = head;
-  writer.reset().latin1(statusLine(head.status));
+  const status = statusLine(head.status);
+  const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
+  writer.begin(status.length + 2 * head.headLength + transferEncodingBytes + KEEP_ALIVE_AND_END.length + (end - start)).all(status);
   const copier = lineCopier.start(buffer);
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
@@ -142,7 +171,8 @@ export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body
     else copier.line(spans, at);
   }
   copier.flush();
-  return writer.latin1(transferEncoding).latin1(connection).finish(body, start, end);
+  if (transferEncoding !== undefined) writer.all(TRANSFER_ENCODING_NAME).latin1(transferEncoding).all(CRLF);
+  return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
 }
 
 /** A head from a start line, `[name, value, …]` and the lines that end it (the blank line is added). */
