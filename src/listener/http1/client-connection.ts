@@ -122,18 +122,20 @@ export class ClientConnection {
   };
 
   /** Start the next request from the buffered bytes, if a whole head is there. */
-  #next(): void {
+  /** `now`: performance.now(), when the caller has just read it. */
+  #next(now?: number): void {
     const buffer = this.#buffer;
     if (!buffer || buffer.length === 0) {
       this.#buffer = undefined;
       if (this.#ended) return this.#close();
-      return this.#wait('keep-alive');
+      return this.#wait('keep-alive', now);
     }
-    if (this.#deadlineKind !== 'header') this.#wait('header');
     const parsed = parseRequestHead(buffer, this.#ctx.maxHeadBytes);
     if (parsed.kind === 'incomplete') {
       // Half-closed before its head was whole: nothing more can come (and nothing can be put back).
       if (this.#ended) this.#refuse(400, 'Bad Request');
+      // The head's deadline runs from its first bytes (a whole head never needs one).
+      else if (this.#deadlineKind !== 'header') this.#wait('header', now);
       return;
     }
     if (parsed.kind === 'handoff') return this.#handOff();
@@ -153,12 +155,12 @@ export class ClientConnection {
     exchange.start();
   }
 
-  readonly #onExchangeEnd = ({ keepAlive }: ExchangeEnd): void => {
+  readonly #onExchangeEnd: ExchangeEnd = (keepAlive, at) => {
     this.#exchange = undefined;
     // A body the client is still sending would be read as the next request: close instead.
     if (!keepAlive || this.#inBody || this.#socket.destroyed) return this.#close();
     this.#socket.resume();
-    this.#next();
+    this.#next(at);
   };
 
   #handOff(): void {
@@ -204,11 +206,11 @@ export class ClientConnection {
     this.#exchange = undefined;
   };
 
-  #wait(kind: 'header' | 'keep-alive' | 'linger'): void {
+  #wait(kind: 'header' | 'keep-alive' | 'linger', now = performance.now()): void {
     const proxy = this.#ctx.proxy();
     this.#deadlineKind = kind;
     const ms = kind === 'header' ? proxy.client_header_timeout_ms : kind === 'keep-alive' ? proxy.client_keepalive_timeout_ms : LINGER_MS;
-    this.#deadline = performance.now() + ms;
+    this.#deadline = now + ms;
   }
 
   /** End our side; the client closes its own, or is closed for it after LINGER_MS. */

@@ -43,8 +43,8 @@ export interface FastPathContext {
   observe(status: number, backend: string | undefined, seconds: number): void;
 }
 
-/** How the exchange ended, for the client connection: may it read the next request? */
-export type ExchangeEnd = { keepAlive: boolean };
+/** How the exchange ended, for the client connection: may it read the next request? `at`: performance.now() then. */
+export type ExchangeEnd = (keepAlive: boolean, at: number) => void;
 
 /** What a balancer that does not read the request is given. */
 const UNKEYED = Object.freeze({ headers: {}, socket: {} });
@@ -54,7 +54,7 @@ export class Exchange implements UpstreamOwner {
   readonly #client: Socket;
   readonly #head: RequestHead;
   readonly #hasBody: boolean;
-  readonly #onEnd: (end: ExchangeEnd) => void;
+  readonly #onEnd: ExchangeEnd;
   readonly #startedAt = performance.now();
   /** Request body bytes received so far but not yet given to an upstream (only before the first attempt). */
   #pendingBody: Buffer | undefined;
@@ -94,7 +94,7 @@ export class Exchange implements UpstreamOwner {
   #status = 0;
   #done = false;
 
-  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, onEnd: (end: ExchangeEnd) => void) {
+  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, onEnd: ExchangeEnd) {
     this.#ctx = ctx;
     this.#client = client;
     this.#head = head;
@@ -176,7 +176,9 @@ export class Exchange implements UpstreamOwner {
     this.#connected = taken.reused;
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
-    this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms);
+    // The first attempt starts as the exchange does: no second clock read.
+    const now = this.#upstreamTimeoutMs === 0 ? this.#startedAt : performance.now();
+    this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
     const head = (this.#upstreamHead ??= upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' }));
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
@@ -194,12 +196,12 @@ export class Exchange implements UpstreamOwner {
   onUpstreamConnect(): void {
     this.#connected = true;
     this.#unsent = undefined;
-    this.#armUpstream(this.#ctx.proxy().upstream_timeout_ms);
+    this.#armUpstream(this.#ctx.proxy().upstream_timeout_ms, performance.now());
   }
 
-  #armUpstream(ms: number): void {
+  #armUpstream(ms: number, now: number): void {
     this.#upstreamTimeoutMs = ms;
-    this.#upstreamDeadline = performance.now() + ms;
+    this.#upstreamDeadline = now + ms;
     this.#upstreamActive = false;
   }
 
@@ -436,7 +438,8 @@ export class Exchange implements UpstreamOwner {
     if (this.#done) return;
     this.#done = true;
     this.#discardUpstream();
-    if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (performance.now() - this.#startedAt) / 1000);
-    this.#onEnd({ keepAlive });
+    const now = performance.now();
+    if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
+    this.#onEnd(keepAlive, now);
   }
 }
