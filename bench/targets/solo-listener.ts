@@ -1,0 +1,22 @@
+// One listener's HTTP server in the main thread, with no pool, health-checker
+// or supervisor threads around it: the fast path alone, for instruction counts
+// (bench/instructions.sh). The backend is taken as healthy without a probe.
+import pino from 'pino';
+import { parseConfig } from '../../src/config/load.ts';
+import { newCounterBuffer } from '../../src/listener/connections.ts';
+import { ListenerServer } from '../../src/listener/server.ts';
+import { InFlight } from '../../src/pool/balancers/in-flight.ts';
+
+const [listenPort, upstreamPort] = process.argv.slice(2).map(Number) as [number, number];
+const config = parseConfig(
+  { proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers: 1, max_connections: 30000 }, backends: [{ address: '127.0.0.1', port: upstreamPort }] },
+  'solo-listener',
+);
+const backend = config.backends[0]!;
+const server = new ListenerServer(config, { connections: newCounterBuffer(), inFlight: InFlight.buffer(1) }, pino({ level: 'warn' }), () => {});
+server.applySnapshot({ version: 1, backends: [{ ...backend, id: `${backend.address}:${backend.port}`, healthy: true, ejected: false, selectable: true, slot: 0 }] });
+server.setStatus({ state: 'healthy', poolHealthy: true });
+const bound = await server.bind(listenPort);
+if (!bound.ok) throw new Error(`cannot listen on ${listenPort}: ${JSON.stringify(bound)}`);
+// A clean exit on SIGTERM, so that callgrind (or --cpu-prof) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
