@@ -7,7 +7,8 @@
  * pinned to core 0 with taskset; sluice and nginx also run with two workers
  * on both cores. All targets start once; after a warm-up, `wrk -t1 -c64
  * -d<seconds>s --latency` measures each in turn, for several interleaved
- * rounds, and each figure is the median of its rounds. Then the RSS of
+ * rounds, and each figure is the median of its rounds; sluice's ratio to
+ * each competitor is the median of the per-round ratios. Then the RSS of
  * sluice and of nginx holding 10,000 idle keep-alive client connections.
  * Ratios compare runs of the same session; absolute numbers depend on the
  * machine and its neighbours.
@@ -60,7 +61,8 @@ async function waitUntilServing(port: number, path = '/'): Promise<void> {
   throw new Error(`nothing answered 200 on port ${port}`);
 }
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
+// Below Linux's ephemeral range (32768 and up), where wrk's and the proxies' own connections take their ports.
+let nextPort = 20000 + Math.floor(Math.random() * 10000);
 const port = () => nextPort++;
 
 function nginxConf(name: string, body: string, workers = 1): string {
@@ -132,7 +134,13 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * each figure is the median over the rounds. Interleaving keeps a noisy
  * neighbour from landing on one target only.
  */
-async function measureAll(targets: Target[], rounds: number): Promise<Result[]> {
+/** A target's medians, and what each round measured. */
+interface Summary extends Result {
+  rounds: number[];
+  p99Rounds: number[];
+}
+
+async function measureAll(targets: Target[], rounds: number): Promise<Summary[]> {
   const children = targets.map((t) => t.launch());
   for (const t of targets) await waitUntilServing(t.port);
   for (const t of targets) wrk(t.name, t.port, t.cores); // warm-up (JIT, connection pools), not counted
@@ -143,13 +151,14 @@ async function measureAll(targets: Target[], rounds: number): Promise<Result[]> 
   for (const child of children) if (child) await stop(child);
   return targets.map((t) => {
     const all = runs.get(t.name)!;
-    const result = {
+    const result: Summary = {
       name: t.name,
       rps: median(all.map((r) => r.rps)),
       p50: median(all.map((r) => r.p50)),
       p99: median(all.map((r) => r.p99)),
       errors: all.map((r) => r.errors).filter(Boolean).join('; '),
       rounds: all.map((r) => Math.round(r.rps)),
+      p99Rounds: all.map((r) => r.p99),
     };
     console.log(`${t.name.padEnd(40)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms   rounds ${result.rounds.join(' / ')} ${result.errors}`);
     return result;
@@ -230,7 +239,10 @@ async function main(): Promise<void> {
   const nginxProxy = (p: number, workers: number) =>
     nginxConf(`proxy${workers}-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
       server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, workers);
+  // The Node proxies come right after sluice in every round: each per-round ratio compares runs seconds apart.
   add('sluice (1 listener thread)', '0', (p) => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])));
+  add('@fastify/http-proxy', '0', (p) => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
+  add('node-http-proxy (keep-alive agent)', '0', (p) => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
   add('sluice (fast_path off: Node http)', '0', (p) => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)])));
   if (has('nginx')) add('nginx (1 worker, upstream keepalive)', '0', (p) => start('nginx', ...pinned('0', 'nginx', ['-c', nginxProxy(p, 1), '-p', work])));
   if (has('haproxy')) {
@@ -240,17 +252,24 @@ async function main(): Promise<void> {
       return start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']));
     });
   }
-  add('node-http-proxy (keep-alive agent)', '0', (p) => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
-  add('@fastify/http-proxy', '0', (p) => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
   add('sluice (2 listener threads, cores 0-1)', '0,1', (p) => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])));
   if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
   const results = await measureAll(targets, rounds);
 
   const sluice = results.find((r) => r.name.startsWith('sluice (1'))!;
-  console.log('\nsluice (1 thread) relative to each, medians of the same rounds:');
+  // The ratio of each round (runs seconds apart) and their median: this machine's speed shifts
+  // by half for minutes at a time, and a shift between rounds skews a ratio of two medians.
+  console.log('\nsluice (1 thread) relative to each: median of the per-round ratios [lowest–highest]; ratio of the medians');
+  const ratios: Record<string, { rps: number; rpsLow: number; rpsHigh: number; p99: number }> = {};
   for (const r of results) {
     if (r === sluice || r.name.startsWith('sluice')) continue;
-    console.log(`  vs ${r.name.padEnd(36)} req/s ×${(sluice.rps / r.rps).toFixed(2)}   p99 ×${(sluice.p99 / r.p99).toFixed(2)}`);
+    const perRound = r.rounds.map((rps, i) => sluice.rounds[i]! / rps);
+    const p99PerRound = r.p99Rounds.map((p99, i) => sluice.p99Rounds[i]! / p99);
+    ratios[r.name] = { rps: median(perRound), rpsLow: Math.min(...perRound), rpsHigh: Math.max(...perRound), p99: median(p99PerRound) };
+    const x = ratios[r.name]!;
+    console.log(
+      `  vs ${r.name.padEnd(36)} req/s ×${x.rps.toFixed(2)} [${x.rpsLow.toFixed(2)}–${x.rpsHigh.toFixed(2)}]   p99 ×${x.p99.toFixed(2)}   (medians: ×${(sluice.rps / r.rps).toFixed(2)}, p99 ×${(sluice.p99 / r.p99).toFixed(2)})`,
+    );
   }
   const idle = Number(process.env['BENCH_IDLE'] ?? 10_000);
   console.log('');
@@ -267,7 +286,7 @@ async function main(): Promise<void> {
   }
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, memory }, null, 2));
+  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, ratios, memory }, null, 2));
   console.log(`\nresults: bench/results/latest.json`);
   for (const child of children) await stop(child);
 }
