@@ -1,8 +1,10 @@
 /**
  * One request on the fast path: choose a backend, write the request to a
  * keep-alive upstream connection, read the response head strictly, and
- * stream the body back as the upstream framed it — no stream objects, no
- * copies beyond what the sockets hand us, backpressure both ways.
+ * stream the body back as the upstream framed it — no stream objects, body
+ * bytes written as the sockets hand them (only a small first piece is
+ * copied, after the head, so both leave in one write), backpressure both
+ * ways.
  *
  * Failures: a request is retried on the next backend when the upstream
  * refuses, resets or times out connecting (at most twice) if none of it can

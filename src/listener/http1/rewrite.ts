@@ -5,9 +5,10 @@
  * X-Forwarded-* headers added). A header line already in the canonical
  * `Name: value` form is copied as it came; any other is rewritten so.
  *
- * A Connection header naming other headers (rare) takes headers.ts's own
- * string functions instead: one implementation of that rule, not two.
- * test/pure-parts.test.ts checks both ways give the same bytes.
+ * A Connection header naming other headers, or several X-Forwarded-For or
+ * Via lines to join (both rare), take headers.ts's own string functions
+ * instead: one implementation of those rules, not two.
+ * test/head-rewrite.test.ts checks both ways give the same bytes.
  */
 import { STATUS_CODES } from 'node:http';
 import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
