@@ -80,6 +80,24 @@ test('client response heads: the byte rewrite equals the string rules of headers
   assert.ok(compared > 1000, `only ${compared} heads compared`);
 });
 
+test('near the 16 KiB limit: long Host, X-Forwarded-For and Via values and many short lines come out whole', () => {
+  // 96 lines that each grow by a byte (`X1:v` -> `X1: v`): the fast path takes 100 headers at most.
+  const short = Array.from({ length: 96 }, (_, i) => `X${i}:v\r\n`).join('');
+  const bytes = Buffer.from(
+    `GET /big HTTP/1.1\r\nHost: ${'h'.repeat(5000)}\r\nX-Forwarded-For: ${'1'.repeat(5000)}\r\nVia: ${'v'.repeat(5000)}\r\n${short}\r\n`,
+    'latin1',
+  );
+  assert.ok(bytes.length > 15_000 && bytes.length <= 16_384, `${bytes.length} bytes`);
+  const parsed = parseRequestHead(bytes, 16_384);
+  assert.is(parsed.kind, 'ok');
+  if (parsed.kind !== 'ok') return;
+  const forwarded = { clientIp: '2001:db8::1', proto: 'http' as const };
+  let expected = 'GET /big HTTP/1.1\r\n';
+  const flat = upstreamRequestHeaders(parsed.head.rawHeaders, forwarded);
+  for (let i = 0; i < flat.length; i += 2) expected += `${flat[i]}: ${flat[i + 1]}\r\n`;
+  assert.is(upstreamRequestHead(parsed.head, forwarded).toString('latin1'), `${expected}\r\n`);
+});
+
 test('a chunked response keeps its Transfer-Encoding, written once after the other headers', () => {
   const bytes = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 'latin1');
   const parsed = parseResponseHead(bytes, 65_536, 'GET');

@@ -97,8 +97,9 @@ const lineCopier = new LineCopier();
 export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor): Buffer {
   if (head.connectionNamesOthers) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
   const { buffer, spans } = head;
-  // Lines rewritten to `Name: value` grow by at most a byte each; then the few headers added.
-  writer.begin(2 * head.headLength + forwarded.clientIp.length + 256).bytes(buffer, 0, head.requestLineLength);
+  // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
+  // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
+  writer.begin(3 * head.headLength + forwarded.clientIp.length + 256).bytes(buffer, 0, head.requestLineLength);
   const copier = lineCopier.start(buffer);
   let forwardedFor = -1;
   let via = -1;
@@ -164,7 +165,7 @@ export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body
   const { buffer, spans } = head;
   const status = statusLine(head.status);
   const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
-  writer.begin(status.length + 2 * head.headLength + transferEncodingBytes + KEEP_ALIVE_AND_END.length + (end - start)).all(status);
+  writer.begin(status.length + 3 * head.headLength + transferEncodingBytes + KEEP_ALIVE_AND_END.length + (end - start)).all(status);
   const copier = lineCopier.start(buffer);
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
