@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per proxied request, counted by callgrind: a measure this
-# shared machine cannot make noisy, for comparing two versions of the fast
-# path (run it in each, on the same upstream). See docs/performance.md for
-# what it over- and under-states.
+# Instructions per proxied request, counted by callgrind: far steadier than
+# time on this shared machine (about ±6% between runs of the same code), for
+# comparing two versions of the fast path (run it in each). See
+# docs/performance.md for what it over- and under-states.
 #
 #   bash bench/instructions.sh [seconds]        needs valgrind, wrk and nginx
 #
