@@ -13,30 +13,33 @@ export const HTAB = 0x09;
 export const COLON = 0x3a;
 export const COMMA = 0x2c;
 
-function table(accepts: (byte: number) => boolean): Uint8Array {
-  const bytes = new Uint8Array(256);
-  for (let b = 0; b < 256; b++) bytes[b] = accepts(b) ? 1 : 0;
-  return bytes;
+/** A class for each of the 256 byte values. */
+function table(classOf: (byte: number) => number): Uint8Array {
+  const classes = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) classes[b] = classOf(b);
+  return classes;
 }
+const alphanumeric = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+const oneOf = (chars: string) => (b: number) => chars.includes(String.fromCharCode(b));
 
-/** RFC 9110 tchar: the bytes of a header name. */
-export const TOKEN = table((b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(b)));
+/** RFC 9110 tchar: the bytes of a header name (1). */
+const tokenPunctuation = oneOf("!#$%&'*+-.^_`|~");
+export const TOKEN = table((b) => (alphanumeric(b) || tokenPunctuation(b) ? 1 : 0));
+/** The bytes of an origin-form target the fast path takes (1): unreserved, sub-delims, ":@/?%". */
+const targetPunctuation = oneOf("-._~!$&'()*+,;=:@/?%");
+export const TARGET = table((b) => (alphanumeric(b) || targetPunctuation(b) ? 1 : 0));
+
 /** Classes of a header value's bytes: refused, part of the value, whitespace (trimmed at the ends), the CR that ends it. */
 export const REFUSED = 0;
 export const VALUE_BYTE = 1;
 export const WHITESPACE = 2;
 export const END_OF_LINE = 3;
-function valueClasses(accepts: (byte: number) => boolean): Uint8Array {
-  const classes = new Uint8Array(256);
-  for (let b = 0; b < 256; b++) classes[b] = b === CR ? END_OF_LINE : b === SP || b === HTAB ? WHITESPACE : accepts(b) ? VALUE_BYTE : REFUSED;
-  return classes;
-}
+const valueClasses = (accepts: (byte: number) => boolean) =>
+  table((b) => (b === CR ? END_OF_LINE : b === SP || b === HTAB ? WHITESPACE : accepts(b) ? VALUE_BYTE : REFUSED));
 /** A request header value: visible ASCII, spaces and tabs (no obs-text: Node's parser decides those). */
 export const REQUEST_VALUE = valueClasses((b) => b >= 0x21 && b <= 0x7e);
 /** A response header value, as llhttp takes it: obs-text (0x80-0xff) too. */
 export const RESPONSE_VALUE = valueClasses((b) => (b >= 0x21 && b <= 0x7e) || b >= 0x80);
-/** The bytes of an origin-form target the fast path takes: unreserved, sub-delims, ":@/?%". */
-export const TARGET = table((b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(b)));
 
 /** The header names the fast path acts on; every other name is OTHER and passes through. */
 export const OTHER = 0;

@@ -121,8 +121,7 @@ export class ClientConnection {
     this.#next();
   };
 
-  /** Start the next request from the buffered bytes, if a whole head is there. */
-  /** `now`: performance.now(), when the caller has just read it. */
+  /** Start the next request from the buffered bytes, if a whole head is there. `now`: performance.now(), when the caller has just read it. */
   #next(now?: number): void {
     const buffer = this.#buffer;
     if (!buffer || buffer.length === 0) {

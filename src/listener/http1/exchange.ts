@@ -108,7 +108,8 @@ export class Exchange implements UpstreamOwner {
   start(): void {
     const backend = this.#ctx.upstreams.pick(this.#keyed());
     if (!backend) return this.#answer(502, 'Bad Gateway');
-    this.#send(backend, false);
+    // The first attempt starts as the exchange does: no second clock read.
+    this.#send(backend, false, this.#startedAt);
   }
 
   /** Request body bytes from the client (never more than Content-Length). */
@@ -168,7 +169,7 @@ export class Exchange implements UpstreamOwner {
     return { url: this.#head.target, headers, socket: this.#client };
   }
 
-  #send(backend: BackendState, fresh: boolean): void {
+  #send(backend: BackendState, fresh: boolean, now = performance.now()): void {
     this.#backend = backend;
     this.#ctx.upstreams.inFlight.acquire(backend.slot);
     const taken = fresh ? { socket: this.#ctx.sockets.connect(backend, this), reused: false } : this.#ctx.sockets.take(backend, this);
@@ -178,8 +179,6 @@ export class Exchange implements UpstreamOwner {
     this.#connected = taken.reused;
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
-    // The first attempt starts as the exchange does: no second clock read.
-    const now = this.#upstreamTimeoutMs === 0 ? this.#startedAt : performance.now();
     this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
     const head = (this.#upstreamHead ??= upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' }));
     const body = this.#pendingBody;

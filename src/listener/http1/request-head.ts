@@ -12,7 +12,7 @@
 
 import {
   CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HTTP2_SETTINGS, KEEP_ALIVE, KIND, OPTION_CLOSE, OPTION_OTHER, PROXY_CONNECTION, REQUEST_VALUE, SP, SPAN,
-  TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
+  TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
 } from './bytes.ts';
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
 
@@ -35,6 +35,8 @@ export class RequestHead {
   readonly connectionNamesOthers: boolean;
   /** A Via header is present (the request may already have passed through a sluice). */
   readonly hasVia: boolean;
+  /** Several X-Forwarded-For or several Via lines, whose values are joined on the way up. */
+  readonly repeatsForwarding: boolean;
   /** Bytes of the request line, including its CRLF. */
   readonly requestLineLength: number;
   /** Bytes of the head, including the blank line that ends it. */
@@ -52,6 +54,7 @@ export class RequestHead {
     this.close = fields.close;
     this.connectionNamesOthers = fields.connectionNamesOthers;
     this.hasVia = fields.hasVia;
+    this.repeatsForwarding = fields.repeatsForwarding;
     this.requestLineLength = fields.requestLineLength;
     this.headLength = fields.headLength;
   }
@@ -124,7 +127,8 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
   let close = false;
   let chunked = false;
   let connectionNamesOthers = false;
-  let hasVia = false;
+  let viaLines = 0;
+  let forwardedForLines = 0;
   for (let h = 0; h < lines.count; h++) {
     const at = h * SPAN;
     const valueStart = spans[at + VALUE_START]!;
@@ -158,7 +162,10 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
         break;
       }
       case VIA:
-        hasVia = true;
+        viaLines++;
+        break;
+      case X_FORWARDED_FOR:
+        forwardedForLines++;
         break;
     }
   }
@@ -177,7 +184,8 @@ export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadPars
       chunked,
       close,
       connectionNamesOthers,
-      hasVia,
+      hasVia: viaLines > 0,
+      repeatsForwarding: viaLines > 1 || forwardedForLines > 1,
       requestLineLength,
       headLength,
     }),

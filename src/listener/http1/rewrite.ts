@@ -95,7 +95,10 @@ const lineCopier = new LineCopier();
 
 /** The request head for the upstream, with the X-Forwarded-* and Via headers (once per request: retries reuse it). */
 export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor): Buffer {
-  if (head.connectionNamesOthers) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
+  if (head.connectionNamesOthers || head.repeatsForwarding) {
+    const last = head.chunked ? 'Transfer-Encoding: chunked\r\n' : '';
+    return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), last);
+  }
   const { buffer, spans } = head;
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
   // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
@@ -106,7 +109,6 @@ export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor):
   let hasProto = false;
   let hasForwardedHost = false;
   let host = -1;
-  let merged = 0;
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
     const kind = spans[at + KIND]!;
@@ -114,12 +116,11 @@ export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor):
       copier.flush();
       continue;
     }
-    // X-Forwarded-For and Via are merged and written last.
+    // X-Forwarded-For and Via (one of each at most here) are extended and written last.
     if (kind === X_FORWARDED_FOR || kind === VIA) {
       copier.flush();
-      if (kind === X_FORWARDED_FOR && forwardedFor === -1) forwardedFor = at;
-      else if (kind === VIA && via === -1) via = at;
-      else merged++;
+      if (kind === X_FORWARDED_FOR) forwardedFor = at;
+      else via = at;
       continue;
     }
     if (kind === X_FORWARDED_PROTO) hasProto = true;
@@ -128,8 +129,6 @@ export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor):
     copier.line(spans, at);
   }
   copier.flush();
-  // Several X-Forwarded-For or Via lines to join: rare enough for strings.
-  if (merged > 0) return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), head.chunked ? 'Transfer-Encoding: chunked\r\n' : '');
   writer.all(FORWARDED_FOR);
   if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
   writer.all(addressOf(forwarded.clientIp)).all(CRLF);

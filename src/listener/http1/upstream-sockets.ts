@@ -56,6 +56,12 @@ function onError(this: OwnedSocket, error: NodeJS.ErrnoException) { this[OWNER].
 function onClose(this: OwnedSocket) { this[OWNER].onUpstreamClose(this); }
 function onConnect(this: OwnedSocket) { this[OWNER].onUpstreamConnect(this); }
 
+/** Close a socket nobody will use again; its remaining events go nowhere. */
+function discard(socket: Socket): void {
+  (socket as OwnedSocket)[OWNER] = nobody;
+  socket.destroy();
+}
+
 /**
  * One backend's idle connections, and their owner while idle: anything a
  * connection does then (bytes, a FIN, an error, a close) means it cannot be
@@ -67,8 +73,7 @@ class IdleList implements UpstreamOwner {
   drop(socket: Socket): void {
     const at = this.sockets.indexOf(socket as OwnedSocket);
     if (at !== -1) this.sockets.splice(at, 1);
-    (socket as OwnedSocket)[OWNER] = nobody;
-    socket.destroy();
+    discard(socket);
   }
 
   onUpstreamData(_chunk: Buffer, socket: Socket): boolean {
@@ -154,8 +159,7 @@ export class UpstreamSockets {
 
   /** Close a socket nobody will use again; its remaining events go nowhere. */
   discard(socket: Socket): void {
-    (socket as OwnedSocket)[OWNER] = nobody;
-    socket.destroy();
+    discard(socket);
   }
 
   /** Close the idle connections of backends no longer in the set. */
