@@ -265,6 +265,26 @@ test('pipelined requests are answered in order on one connection', async () => {
   assert.equal(bodies, ['/one', '/two', '/three']);
 });
 
+test('a head that comes in two reads is whole, though other clients were read in between', async () => {
+  // Client sockets read into one buffer shared by the thread: the first part must have been copied out.
+  upstream.answer = (request) => {
+    const path = request.split(' ')[1]!;
+    return `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`;
+  };
+  const first = connect({ host: '127.0.0.1', port });
+  let received = '';
+  first.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+  const closed = new Promise((resolve) => first.on('close', resolve));
+  first.write('GET /in-two-reads HTTP/1.1\r\nHo');
+  // Another client's whole exchange: its head, read into the same buffer, is longer than the part above.
+  const other = await exchange(port, `GET /${'o'.repeat(200)} HTTP/1.1\r\nHost: other\r\nX-Filler: ${'f'.repeat(200)}\r\nConnection: close\r\n\r\n`);
+  assert.ok(other.endsWith(`/${'o'.repeat(200)}`), other);
+  first.end('st: t\r\nConnection: close\r\n\r\n');
+  await closed;
+  assert.ok(received.startsWith('HTTP/1.1 200 OK\r\n'), received);
+  assert.ok(received.endsWith('\r\n\r\n/in-two-reads'), received);
+});
+
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.ok(condition());

@@ -54,6 +54,22 @@ test.before(async () => {
       };
       return pump();
     }
+    if (req.url === '/digest') {
+      // Reads in bursts with pauses, so the proxy's writes of this body queue up.
+      const hash = createHash('sha256');
+      let length = 0;
+      let bursts = 0;
+      req.on('data', (data: Buffer) => {
+        hash.update(data);
+        length += data.length;
+        if (++bursts % 8 === 0) {
+          req.pause();
+          setImmediate(() => req.resume());
+        }
+      });
+      req.on('end', () => res.end(`${length} ${hash.digest('hex')}`));
+      return;
+    }
     let received = 0;
     req.on('data', (data: Buffer) => (received += data.length));
     req.on('end', () => res.end(String(received)));
@@ -175,6 +191,38 @@ test('bodies arrive intact while the client reads slowly: several at once, by le
     assert.is(answer.length, 16 * MB);
     assert.is(answer.digest, expected);
   }
+});
+
+/** Uploads `body` in pieces of odd sizes, by length or chunked; resolves with what the backend read: "length digest". */
+function uploadDigest(body: Buffer, chunked: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const headers = chunked ? {} : { 'content-length': String(body.length) };
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/digest', method: 'POST', headers, agent: false }, (res) => {
+      let answer = '';
+      res.setEncoding('utf8').on('data', (text: string) => (answer += text));
+      res.on('end', () => resolve(answer));
+    });
+    req.on('error', reject);
+    let at = 0;
+    const pump = () => {
+      while (at < body.length) {
+        const piece = body.subarray(at, at + 50_021);
+        at += piece.length;
+        if (!req.write(piece)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+test('request bodies arrive intact while the backend reads slowly: several at once, by length and chunked', async () => {
+  // Every client socket of a listener thread reads into one shared buffer; body bytes queued for a
+  // slow upstream must have been copied out of it before the next read of any client overwrites it.
+  const body = pattern(16 * MB);
+  const expected = `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
+  const answers = await Promise.all([false, true, false, true].map((chunked) => uploadDigest(body, chunked)));
+  for (const answer of answers) assert.is(answer, expected);
 });
 
 test('200 sequential requests reuse a handful of upstream connections', async () => {

@@ -83,7 +83,7 @@ export class ListeningSockets {
     const firstError = await listenOn(this.#http, { fd: first! });
     if (firstError) errors.push(`fd ${first}: ${firstError.message}`);
     for (const fd of rest) {
-      const server = createNetServer((socket: Socket) => this.#http.emit('connection', socket));
+      const server = createNetServer({ pauseOnConnect: (this.#http as Server & { pauseOnConnect?: boolean }).pauseOnConnect }, (socket: Socket) => this.#http.emit('connection', socket));
       const error = await listenOn(server, { fd });
       if (error) errors.push(`fd ${fd}: ${error.message}`);
       else this.#extra.push(server);

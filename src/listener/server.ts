@@ -18,6 +18,7 @@ import { refuseRaw } from './refuse.ts';
 import { ListeningSockets } from './listening-sockets.ts';
 import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
+import { readDirectly } from './http1/direct-reads.ts';
 import type { Socket } from 'node:net';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
@@ -105,7 +106,10 @@ export class ListenerServer {
     };
     // The fast path's deadlines are checked as often as Node checks its own.
     if (fastPath) this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections, this.#upstreamSockets), deadlineCheckMs).unref();
-    this.#server.on('connection', (socket: Socket) => {
+    // Accepted sockets must not start reading before the fast path moves them to a socket that reads directly.
+    (this.#server as Server & { pauseOnConnect?: boolean }).pauseOnConnect = fastPath;
+    this.#server.on('connection', (accepted: Socket) => {
+      const socket = fastPath ? readDirectly(accepted) : accepted;
       if (!this.#connections.admit(socket)) return;
       if (fastPath) new ClientConnection(socket, this.#front);
       else serveWithNode.call(this.#server, socket);

@@ -22,6 +22,7 @@ import { refuseRaw } from '../refuse.ts';
 import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts';
 import { parseRequestHead } from './request-head.ts';
 import { ChunkedScanner } from './chunked.ts';
+import { keep, readAsStream, setReader } from './direct-reads.ts';
 import type { UpstreamSockets } from './upstream-sockets.ts';
 
 /**
@@ -61,7 +62,7 @@ export class ClientConnection {
     this.#socket = socket;
     this.#ctx = ctx;
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    setReader(socket, this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -77,6 +78,7 @@ export class ClientConnection {
   destroy(): void {
     this.#socket.destroy();
   }
+
 
   get #inBody(): boolean {
     return this.#bodyRemaining > 0 || this.#bodyScanner !== undefined;
@@ -100,13 +102,15 @@ export class ClientConnection {
       end = Math.min(chunk.length, this.#bodyRemaining);
       this.#bodyRemaining -= end;
     }
-    if (end > 0) this.#exchange?.clientBody(end === chunk.length ? chunk : chunk.subarray(0, end));
+    if (end > 0) this.#exchange?.clientBody(keep(end === chunk.length ? chunk : chunk.subarray(0, end)));
     if (!this.#inBody) this.#exchange?.clientBodyDone();
     return end < chunk.length ? chunk.subarray(end) : undefined;
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** One read: `bytes` lie in the thread's shared read buffer, so what stays for later is copied (keep). */
+  readonly #onData = (bytes: Buffer): void => {
     if (this.#closing) return;
+    let chunk = bytes;
     if (this.#inBody) {
       const rest = this.#takeBody(chunk);
       if (rest === 'invalid') return this.#exchange?.clientBodyInvalid();
@@ -115,10 +119,12 @@ export class ClientConnection {
     }
     this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
     if (this.#exchange) {
+      this.#buffer = keep(this.#buffer);
       if (this.#buffer.length > MAX_PIPELINED_BYTES) this.#socket.pause();
       return;
     }
     this.#next();
+    if (this.#buffer) this.#buffer = keep(this.#buffer);
   };
 
   /** Start the next request from the buffered bytes, if a whole head is there. `now`: performance.now(), when the caller has just read it. */
@@ -166,7 +172,8 @@ export class ClientConnection {
     this.#stopWaiting();
     this.#detach();
     const socket = this.#socket;
-    if (this.#buffer) socket.unshift(this.#buffer);
+    readAsStream(socket);
+    if (this.#buffer) socket.unshift(keep(this.#buffer));
     this.#buffer = undefined;
     // Node's server reads the handle directly when it can, past bytes put back on the stream: make it read the stream.
     const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
@@ -175,7 +182,6 @@ export class ClientConnection {
   }
 
   #detach(): void {
-    this.#socket.off('data', this.#onData);
     this.#socket.off('end', this.#onEnd);
     this.#socket.off('error', this.#onError);
     this.#socket.off('close', this.#onClose);

@@ -85,6 +85,8 @@ export class Exchange implements UpstreamOwner {
   #awaitingDrain = false;
   /** The request head as the upstream gets it: made once, sent again by a retry. */
   #upstreamHead: Buffer | undefined;
+  /** What the balancer reads of the request: made once, read again by a retry. */
+  #key: Parameters<Upstreams['pick']>[0] | undefined;
   #responseBuffer: Buffer | undefined;
   #response: ResponseHead | undefined;
   #bodyRemaining = 0;
@@ -106,8 +108,12 @@ export class Exchange implements UpstreamOwner {
   }
 
   start(): void {
-    const backend = this.#ctx.upstreams.pick(this.#keyed());
+    // The head's bytes may lie in the thread's shared read buffer (direct-reads.ts), valid
+    // only until this read is handled: what a retry needs of them is made now.
+    this.#key = this.#keyed();
+    const backend = this.#ctx.upstreams.pick(this.#key);
     if (!backend) return this.#answer(502, 'Bad Gateway');
+    this.#upstreamHead = upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' });
     // The first attempt starts as the exchange does: no second clock read.
     this.#send(backend, false, this.#startedAt);
   }
@@ -180,7 +186,7 @@ export class Exchange implements UpstreamOwner {
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
     this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
-    const head = (this.#upstreamHead ??= upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' }));
+    const head = this.#upstreamHead!;
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
     this.#unsent = taken.reused ? undefined : body ? [body] : [];
@@ -381,7 +387,7 @@ export class Exchange implements UpstreamOwner {
       this.#attempt++;
       const tried = (this.#tried ??= new Set());
       tried.add(backend.id);
-      const next = this.#ctx.upstreams.pick(this.#keyed(), tried);
+      const next = this.#ctx.upstreams.pick(this.#key!, tried);
       if (next) {
         this.#pendingBody = unsent.length > 0 ? Buffer.concat(unsent) : undefined;
         return this.#send(next, false);

@@ -17,7 +17,12 @@ import {
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
 
 export class RequestHead {
-  /** The buffer the head was read from (it starts at offset 0). */
+  /**
+   * The buffer the head was read from (it starts at offset 0). It may be a
+   * view of the thread's shared read buffer (direct-reads.ts), valid only
+   * while the read that brought it is handled: whatever is needed later
+   * (`rawHeaders`, the upstream head) must be made by then.
+   */
   readonly buffer: Buffer;
   readonly method: string;
   /** The request target as sent (origin-form). */
