@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { clientResponseRawHeaders, upstreamRequestHeaders } from '../src/listener/headers.ts';
 import { parseRequestHead } from '../src/listener/http1/request-head.ts';
 import { parseResponseHead } from '../src/listener/http1/response-head.ts';
-import { clientResponseHead, upstreamRequestHead } from '../src/listener/http1/rewrite.ts';
+import { clientResponseHead, forwarding, upstreamRequestHead } from '../src/listener/http1/rewrite.ts';
 
 /** A small deterministic generator (xorshift), so a failure names a seed that repeats it. */
 function random(seed: number) {
@@ -47,7 +47,7 @@ test('upstream request heads: the byte rewrite equals the string rules of header
     const parsed = parseRequestHead(bytes, 16_384);
     if (parsed.kind !== 'ok') continue;
     const head = parsed.head;
-    const forwarded = { clientIp: '192.0.2.7', proto: 'http' as const };
+    const forwarded = forwarding('192.0.2.7', 'http');
     let expected = `${head.method} ${head.target} HTTP/1.1\r\n`;
     const flat = upstreamRequestHeaders(head.rawHeaders, forwarded);
     for (let i = 0; i < flat.length; i += 2) expected += `${flat[i]}: ${flat[i + 1]}\r\n`;
@@ -91,7 +91,7 @@ test('near the 16 KiB limit: long Host, X-Forwarded-For and Via values and many 
   const parsed = parseRequestHead(bytes, 16_384);
   assert.is(parsed.kind, 'ok');
   if (parsed.kind !== 'ok') return;
-  const forwarded = { clientIp: '2001:db8::1', proto: 'http' as const };
+  const forwarded = forwarding('2001:db8::1', 'http');
   let expected = 'GET /big HTTP/1.1\r\n';
   const flat = upstreamRequestHeaders(parsed.head.rawHeaders, forwarded);
   for (let i = 0; i < flat.length; i += 2) expected += `${flat[i]}: ${flat[i + 1]}\r\n`;

@@ -16,6 +16,8 @@
  * and cleared per request showed in the profile.
  */
 import type { Socket } from 'node:net';
+// Imported: the global `performance` is an accessor Node defines on globalThis, called on every read.
+import { performance } from 'node:perf_hooks';
 import { endpointFor } from '../endpoints.ts';
 import { isLoop } from '../headers.ts';
 import { refuseRaw } from '../refuse.ts';
@@ -23,6 +25,7 @@ import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts'
 import { parseRequestHead } from './request-head.ts';
 import { ChunkedScanner } from './chunked.ts';
 import { keep, readAsStream, setReader } from './direct-reads.ts';
+import { forwarding, type Forwarding } from './rewrite.ts';
 import type { UpstreamSockets } from './upstream-sockets.ts';
 
 /**
@@ -46,6 +49,7 @@ export interface FrontContext extends FastPathContext {
 export class ClientConnection {
   readonly #socket: Socket;
   readonly #ctx: FrontContext;
+  readonly #forwarding: Forwarding;
   #buffer: Buffer | undefined;
   #exchange: Exchange | undefined;
   /** Request body still to come from the client: a byte count (Content-Length), or a chunked body's end to find. */
@@ -61,6 +65,7 @@ export class ClientConnection {
   constructor(socket: Socket, ctx: FrontContext) {
     this.#socket = socket;
     this.#ctx = ctx;
+    this.#forwarding = forwarding(socket.remoteAddress ?? '', 'http');
     socket.setNoDelay(true);
     setReader(socket, this.#onData);
     socket.on('end', this.#onEnd);
@@ -79,8 +84,8 @@ export class ClientConnection {
     this.#socket.destroy();
   }
 
-
-  get #inBody(): boolean {
+  // A method, not a private getter: V8 calls into its runtime for each private getter read.
+  #inBody(): boolean {
     return this.#bodyRemaining > 0 || this.#bodyScanner !== undefined;
   }
 
@@ -103,7 +108,7 @@ export class ClientConnection {
       this.#bodyRemaining -= end;
     }
     if (end > 0) this.#exchange?.clientBody(keep(end === chunk.length ? chunk : chunk.subarray(0, end)));
-    if (!this.#inBody) this.#exchange?.clientBodyDone();
+    if (!this.#inBody()) this.#exchange?.clientBodyDone();
     return end < chunk.length ? chunk.subarray(end) : undefined;
   }
 
@@ -111,7 +116,7 @@ export class ClientConnection {
   readonly #onData = (bytes: Buffer): void => {
     if (this.#closing) return;
     let chunk = bytes;
-    if (this.#inBody) {
+    if (this.#inBody()) {
       const rest = this.#takeBody(chunk);
       if (rest === 'invalid') return this.#exchange?.clientBodyInvalid();
       if (!rest) return;
@@ -151,7 +156,7 @@ export class ClientConnection {
     this.#buffer = undefined;
     this.#bodyRemaining = head.contentLength;
     this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
-    const exchange = new Exchange(this.#ctx, this.#socket, head, this.#onExchangeEnd);
+    const exchange = new Exchange(this.#ctx, this.#socket, this.#forwarding, head, this.#onExchangeEnd);
     this.#exchange = exchange;
     // The body bytes that came with the head; the exchange holds them until it has an upstream.
     const rest = buffer.length > head.headLength ? this.#takeBody(buffer.subarray(head.headLength)) : undefined;
@@ -163,7 +168,7 @@ export class ClientConnection {
   readonly #onExchangeEnd: ExchangeEnd = (keepAlive, at) => {
     this.#exchange = undefined;
     // A body the client is still sending would be read as the next request: close instead.
-    if (!keepAlive || this.#inBody || this.#socket.destroyed) return this.#close();
+    if (!keepAlive || this.#inBody() || this.#socket.destroyed) return this.#close();
     this.#socket.resume();
     this.#next(at);
   };
@@ -192,7 +197,7 @@ export class ClientConnection {
   readonly #onEnd = (): void => {
     this.#ended = true;
     // Half-closed in the middle of a request body: the request can never be whole.
-    if (this.#inBody) {
+    if (this.#inBody()) {
       this.#bodyRemaining = 0;
       this.#bodyScanner = undefined;
       return this.#exchange?.clientBodyInvalid();

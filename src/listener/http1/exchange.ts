@@ -18,6 +18,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+// Imported: the global `performance` is an accessor Node defines on globalThis, called on every read.
+import { performance } from 'node:perf_hooks';
 import type { BackendState } from '../../protocol.ts';
 import type { ProxyConfig } from '../types.ts';
 import type { Upstreams } from '../upstreams.ts';
@@ -25,7 +27,7 @@ import { ChunkedScanner } from './chunked.ts';
 import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
-import { clientResponseHead, upstreamRequestHead } from './rewrite.ts';
+import { clientResponseHead, upstreamRequestHead, type Forwarding } from './rewrite.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
@@ -54,6 +56,7 @@ const UNKEYED = Object.freeze({ headers: {}, socket: {} });
 export class Exchange implements UpstreamOwner {
   readonly #ctx: FastPathContext;
   readonly #client: Socket;
+  readonly #forwarding: Forwarding;
   readonly #head: RequestHead;
   readonly #hasBody: boolean;
   readonly #onEnd: ExchangeEnd;
@@ -98,9 +101,10 @@ export class Exchange implements UpstreamOwner {
   #status = 0;
   #done = false;
 
-  constructor(ctx: FastPathContext, client: Socket, head: RequestHead, onEnd: ExchangeEnd) {
+  constructor(ctx: FastPathContext, client: Socket, forwarding: Forwarding, head: RequestHead, onEnd: ExchangeEnd) {
     this.#ctx = ctx;
     this.#client = client;
+    this.#forwarding = forwarding;
     this.#head = head;
     this.#hasBody = head.contentLength > 0 || head.chunked;
     this.#requestSent = !this.#hasBody;
@@ -113,7 +117,7 @@ export class Exchange implements UpstreamOwner {
     this.#key = this.#keyed();
     const backend = this.#ctx.upstreams.pick(this.#key);
     if (!backend) return this.#answer(502, 'Bad Gateway');
-    this.#upstreamHead = upstreamRequestHead(this.#head, { clientIp: this.#client.remoteAddress ?? '', proto: 'http' });
+    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding);
     // The first attempt starts as the exchange does: no second clock read.
     this.#send(backend, false, this.#startedAt);
   }

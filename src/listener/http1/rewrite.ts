@@ -45,15 +45,13 @@ const TRANSFER_ENCODING_NAME = latin1('Transfer-Encoding: ');
 const CLOSE_AND_END = latin1('Connection: close\r\n\r\n');
 const KEEP_ALIVE_AND_END = latin1('Connection: keep-alive\r\n\r\n');
 
-/** Client addresses as bytes: a connection's address is the same string object for each of its requests. */
-const addressBytes = new Map<string, Buffer>();
-function addressOf(address: string): Buffer {
-  let bytes = addressBytes.get(address);
-  if (bytes === undefined) {
-    if (addressBytes.size >= 4096) addressBytes.clear();
-    addressBytes.set(address, (bytes = latin1(address)));
-  }
-  return bytes;
+/** Who the requests of a client connection come from, the address also as bytes: made once per connection. */
+export interface Forwarding extends ForwardedFor {
+  readonly clientIpBytes: Buffer;
+}
+
+export function forwarding(clientIp: string, proto: ForwardedFor['proto']): Forwarding {
+  return { clientIp, proto, clientIpBytes: latin1(clientIp) };
 }
 
 /** Copies the headers of `spans` not dropped, coalescing canonical lines that follow each other into one copy. */
@@ -94,7 +92,7 @@ class LineCopier {
 const lineCopier = new LineCopier();
 
 /** The request head for the upstream, with the X-Forwarded-* and Via headers (once per request: retries reuse it). */
-export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor): Buffer {
+export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding): Buffer {
   if (head.connectionNamesOthers || head.repeatsForwarding) {
     const last = head.chunked ? 'Transfer-Encoding: chunked\r\n' : '';
     return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), last);
@@ -131,7 +129,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: ForwardedFor):
   copier.flush();
   writer.all(FORWARDED_FOR);
   if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
-  writer.all(addressOf(forwarded.clientIp)).all(CRLF);
+  writer.all(forwarded.clientIpBytes).all(CRLF);
   if (!hasProto) writer.all(forwarded.proto === 'http' ? FORWARDED_PROTO_HTTP : FORWARDED_PROTO_HTTPS);
   if (!hasForwardedHost && host !== -1) writer.all(FORWARDED_HOST).bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!).all(CRLF);
   writer.all(VIA_NAME);
