@@ -122,25 +122,30 @@ export class ClientConnection {
       if (!rest) return;
       chunk = rest;
     }
-    this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    const pending = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
     if (this.#exchange) {
-      this.#buffer = keep(this.#buffer);
+      this.#buffer = keep(pending);
       if (this.#buffer.length > MAX_PIPELINED_BYTES) this.#socket.pause();
       return;
     }
-    this.#next();
+    this.#buffer = undefined;
+    this.#next(pending);
     if (this.#buffer) this.#buffer = keep(this.#buffer);
   };
 
-  /** Start the next request from the buffered bytes, if a whole head is there. `now`: performance.now(), when the caller has just read it. */
-  #next(now?: number): void {
-    const buffer = this.#buffer;
+  /**
+   * Start the next request from `buffer` (the bytes received and not yet
+   * used), if a whole head is there; what is left waits in #buffer. `now`:
+   * performance.now(), when the caller has just read it.
+   */
+  #next(buffer: Buffer | undefined, now?: number): void {
     if (!buffer || buffer.length === 0) {
       this.#buffer = undefined;
       if (this.#ended) return this.#close();
       return this.#wait('keep-alive', now);
     }
     const parsed = parseRequestHead(buffer, this.#ctx.maxHeadBytes);
+    if (parsed.kind !== 'ok') this.#buffer = buffer;
     if (parsed.kind === 'incomplete') {
       // Half-closed before its head was whole: nothing more can come (and nothing can be put back).
       if (this.#ended) this.#refuse(400, 'Bad Request');
@@ -151,9 +156,11 @@ export class ClientConnection {
     if (parsed.kind === 'handoff') return this.#handOff();
     const head = parsed.head;
     const upstreams = this.#ctx.upstreams;
-    if (endpointFor(head.target, this.#ctx.proxy()) || (head.hasVia && isLoop(head.rawHeaders)) || upstreams.totalCount === 0) return this.#handOff();
+    if (endpointFor(head.target, this.#ctx.proxy()) || (head.hasVia && isLoop(head.rawHeaders)) || upstreams.totalCount === 0) {
+      this.#buffer = buffer;
+      return this.#handOff();
+    }
     this.#stopWaiting();
-    this.#buffer = undefined;
     this.#bodyRemaining = head.contentLength;
     this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
     const exchange = new Exchange(this.#ctx, this.#socket, this.#forwarding, head, this.#onExchangeEnd);
@@ -169,8 +176,10 @@ export class ClientConnection {
     this.#exchange = undefined;
     // A body the client is still sending would be read as the next request: close instead.
     if (!keepAlive || this.#inBody() || this.#socket.destroyed) return this.#close();
-    this.#socket.resume();
-    this.#next(at);
+    if (this.#socket.isPaused()) this.#socket.resume();
+    const buffer = this.#buffer;
+    this.#buffer = undefined;
+    this.#next(buffer, at);
   };
 
   #handOff(): void {
@@ -202,7 +211,10 @@ export class ClientConnection {
       this.#bodyScanner = undefined;
       return this.#exchange?.clientBodyInvalid();
     }
-    if (!this.#exchange) this.#next();
+    if (this.#exchange) return;
+    const buffer = this.#buffer;
+    this.#buffer = undefined;
+    this.#next(buffer);
   };
 
   readonly #onError = (): void => {

@@ -54,36 +54,38 @@ export function forwarding(clientIp: string, proto: ForwardedFor['proto']): Forw
   return { clientIp, proto, clientIpBytes: latin1(clientIp) };
 }
 
-/** Copies the headers of `spans` not dropped, coalescing canonical lines that follow each other into one copy. */
+/**
+ * Copies the headers of `spans` not dropped, coalescing canonical lines that
+ * follow each other into one copy. The head's buffer is passed to each call
+ * rather than kept: storing a new buffer in this long-lived object on every
+ * head would cost a write-barrier slow path each time.
+ */
 class LineCopier {
-  #buffer: Buffer = Buffer.alloc(0);
   #from = 0;
   #to = 0;
 
-  start(buffer: Buffer): this {
-    this.#buffer = buffer;
+  start(): this {
     this.#from = this.#to = 0;
     return this;
   }
 
-  line(spans: readonly number[], at: number): void {
-    const buffer = this.#buffer;
+  line(buffer: Buffer, spans: readonly number[], at: number): void {
     const nameStart = spans[at + NAME_START]!;
     const nameEnd = spans[at + NAME_END]!;
     const valueStart = spans[at + VALUE_START]!;
     const valueEnd = spans[at + VALUE_END]!;
     const lineEnd = spans[at + LINE_END]!;
     if (valueStart === nameEnd + 2 && buffer[nameEnd + 1] === SP && valueEnd === lineEnd) {
-      if (this.#to !== nameStart) this.flush().#from = nameStart;
+      if (this.#to !== nameStart) this.flush(buffer).#from = nameStart;
       this.#to = lineEnd + 2;
       return;
     }
-    this.flush();
+    this.flush(buffer);
     writer.bytes(buffer, nameStart, nameEnd).all(COLON_SPACE).bytes(buffer, valueStart, valueEnd).all(CRLF);
   }
 
-  flush(): this {
-    if (this.#to > this.#from) writer.bytes(this.#buffer, this.#from, this.#to);
+  flush(buffer: Buffer): this {
+    if (this.#to > this.#from) writer.bytes(buffer, this.#from, this.#to);
     this.#from = this.#to = 0;
     return this;
   }
@@ -101,7 +103,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding): B
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
   // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
   writer.begin(3 * head.headLength + forwarded.clientIp.length + 256).bytes(buffer, 0, head.requestLineLength);
-  const copier = lineCopier.start(buffer);
+  const copier = lineCopier.start();
   let forwardedFor = -1;
   let via = -1;
   let hasProto = false;
@@ -111,12 +113,12 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding): B
     const at = h * SPAN;
     const kind = spans[at + KIND]!;
     if (DROPPED_FROM_REQUEST[kind] === 1) {
-      copier.flush();
+      copier.flush(buffer);
       continue;
     }
     // X-Forwarded-For and Via (one of each at most here) are extended and written last.
     if (kind === X_FORWARDED_FOR || kind === VIA) {
-      copier.flush();
+      copier.flush(buffer);
       if (kind === X_FORWARDED_FOR) forwardedFor = at;
       else via = at;
       continue;
@@ -124,9 +126,9 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding): B
     if (kind === X_FORWARDED_PROTO) hasProto = true;
     else if (kind === X_FORWARDED_HOST) hasForwardedHost = true;
     else if (kind === HOST) host = at;
-    copier.line(spans, at);
+    copier.line(buffer, spans, at);
   }
-  copier.flush();
+  copier.flush(buffer);
   writer.all(FORWARDED_FOR);
   if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
   writer.all(forwarded.clientIpBytes).all(CRLF);
@@ -163,13 +165,13 @@ export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body
   const status = statusLine(head.status);
   const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
   writer.begin(status.length + 3 * head.headLength + transferEncodingBytes + KEEP_ALIVE_AND_END.length + (end - start)).all(status);
-  const copier = lineCopier.start(buffer);
+  const copier = lineCopier.start();
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
-    if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush();
-    else copier.line(spans, at);
+    if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush(buffer);
+    else copier.line(buffer, spans, at);
   }
-  copier.flush();
+  copier.flush(buffer);
   if (transferEncoding !== undefined) writer.all(TRANSFER_ENCODING_NAME).latin1(transferEncoding).all(CRLF);
   return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
 }

@@ -137,7 +137,7 @@ export class UpstreamSockets {
     owned[OWNER] = idle;
     owned[IDLE_SINCE] = -1;
     // Idle sockets flow: bytes or a close from the backend are seen (and drop it) at once.
-    socket.resume();
+    if (socket.isPaused()) socket.resume();
     idle.sockets.push(owned);
   }
 
