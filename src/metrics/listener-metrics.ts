@@ -3,7 +3,8 @@
  * thread for its registry as JSON and sums them (prom-client's aggregator),
  * so the hot path only touches thread-local counters.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry, type Metric } from 'prom-client';
+import { LatencyHistogram } from './latency-histogram.ts';
 
 export class ListenerMetrics {
   readonly registry = new Registry();
@@ -13,16 +14,18 @@ export class ListenerMetrics {
     labelNames: ['code', 'backend'] as const,
     registers: [this.registry],
   });
-  readonly #duration = new Histogram({
+  readonly #duration = new LatencyHistogram({
     name: 'sluice_request_duration_seconds',
     help: 'Time from the request head to the end of the response.',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
   });
 
   /** Counts since the last scrape, by status and backend: a Map increment per request, not prom-client's label hashing. */
   readonly #pendingCounts = new Map<string, { status: number; backend: string | undefined; count: number }>();
-  #pendingDurations: number[] = [];
+
+  constructor() {
+    this.registry.registerMetric(this.#duration as unknown as Metric);
+  }
 
   /** The entry of the last request: the next one is most often the same status from the same backend. */
   #last: { status: number; backend: string | undefined; count: number } | undefined;
@@ -31,9 +34,7 @@ export class ListenerMetrics {
     const last = this.#last;
     if (last !== undefined && last.status === status && last.backend === backend) last.count++;
     else this.#counterFor(status, backend).count++;
-    this.#pendingDurations.push(seconds);
-    // Bounded even if nobody scrapes.
-    if (this.#pendingDurations.length >= 4096) this.#flush();
+    this.#duration.observe(seconds);
   }
 
   #counterFor(status: number, backend: string | undefined) {
@@ -49,8 +50,6 @@ export class ListenerMetrics {
       if (pending.count > 0) this.#requests.inc({ code: String(pending.status), backend: pending.backend ?? 'none' }, pending.count);
       pending.count = 0;
     }
-    for (const seconds of this.#pendingDurations) this.#duration.observe(seconds);
-    this.#pendingDurations = [];
   }
 
   json(): Promise<object[]> {
