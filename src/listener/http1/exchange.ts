@@ -182,18 +182,19 @@ export class Exchange implements UpstreamOwner {
   #send(backend: BackendState, fresh: boolean, now = performance.now()): void {
     this.#backend = backend;
     this.#ctx.upstreams.inFlight.acquire(backend.slot);
-    const taken = fresh ? { socket: this.#ctx.sockets.connect(backend, this), reused: false } : this.#ctx.sockets.take(backend, this);
-    const upstream = taken.socket;
+    const idle = fresh ? undefined : this.#ctx.sockets.takeIdle(backend, this);
+    const reused = idle !== undefined;
+    const upstream = idle ?? this.#ctx.sockets.connect(backend, this);
     this.#upstream = upstream;
-    this.#reused = taken.reused;
-    this.#connected = taken.reused;
+    this.#reused = reused;
+    this.#connected = reused;
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
-    this.#armUpstream(taken.reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
+    this.#armUpstream(reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
     const head = this.#upstreamHead!;
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
-    this.#unsent = taken.reused ? undefined : body ? [body] : [];
+    this.#unsent = reused ? undefined : body ? [body] : [];
     if (body) {
       upstream.cork();
       upstream.write(head);

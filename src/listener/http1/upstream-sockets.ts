@@ -31,12 +31,6 @@ export interface UpstreamOwner {
   onUpstreamConnect(socket: Socket): void;
 }
 
-export interface TakenSocket {
-  socket: Socket;
-  /** An idle keep-alive connection: the backend may have closed it meanwhile. */
-  reused: boolean;
-}
-
 const OWNER = Symbol('sluice.upstreamOwner');
 /** performance.now() of the first sweep that saw the socket idle (-1: released since the last sweep). */
 const IDLE_SINCE = Symbol('sluice.idleSince');
@@ -89,15 +83,16 @@ class IdleList implements UpstreamOwner {
 export class UpstreamSockets {
   readonly #idle = new Map<BackendId, IdleList>();
 
-  take(backend: BackendState, owner: UpstreamOwner): TakenSocket {
+  /** An idle keep-alive connection to `backend`, now `owner`'s (the backend may have closed it meanwhile), if there is one. */
+  takeIdle(backend: BackendState, owner: UpstreamOwner): Socket | undefined {
     const idle = this.#idle.get(backend.id)?.sockets;
     while (idle && idle.length > 0) {
       const socket = idle.pop()!;
       if (socket.destroyed || !socket.writable) continue;
       socket[OWNER] = owner;
-      return { socket, reused: true };
+      return socket;
     }
-    return { socket: this.connect(backend, owner), reused: false };
+    return undefined;
   }
 
   /** A new connection (connect errors reach the owner as errors). */
