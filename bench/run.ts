@@ -8,7 +8,9 @@
  * on both cores. All targets start once; after a warm-up, `wrk -t1 -c64
  * -d<seconds>s --latency` measures each in turn, for several interleaved
  * rounds, and each figure is the median of its rounds; sluice's ratio to
- * each competitor is the median of the per-round ratios. Then the RSS of
+ * each competitor is the median of the per-round ratios. A reference
+ * target, the Node floor (bench/targets/node-floor.ts: raw sockets, no HTTP
+ * rules), shows the most any Node proxy could get here. Then the RSS of
  * sluice and of nginx holding 10,000 idle keep-alive client connections.
  * Ratios compare runs of the same session; absolute numbers depend on the
  * machine and its neighbours.
@@ -243,6 +245,8 @@ async function main(): Promise<void> {
   add('sluice (1 listener thread)', '0', (p) => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])));
   add('@fastify/http-proxy', '0', (p) => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
   add('node-http-proxy (keep-alive agent)', '0', (p) => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
+  // What Node's socket API allows with no HTTP rules at all: the ceiling for any Node proxy here.
+  add('Node floor (raw sockets, no HTTP rules)', '0', (p) => start('node-floor', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-floor.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
   add('sluice (fast_path off: Node http)', '0', (p) => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)])));
   if (has('nginx')) add('nginx (1 worker, upstream keepalive)', '0', (p) => start('nginx', ...pinned('0', 'nginx', ['-c', nginxProxy(p, 1), '-p', work])));
   if (has('haproxy')) {
@@ -270,6 +274,16 @@ async function main(): Promise<void> {
     console.log(
       `  vs ${r.name.padEnd(36)} req/s ×${x.rps.toFixed(2)} [${x.rpsLow.toFixed(2)}–${x.rpsHigh.toFixed(2)}]   p99 ×${x.p99.toFixed(2)}   (medians: ×${(sluice.rps / r.rps).toFixed(2)}, p99 ×${(sluice.p99 / r.p99).toFixed(2)})`,
     );
+  }
+  // The must of issue #3 measured against the ceiling: how far above the faster Node proxy a proxy
+  // doing no HTTP work at all gets in this run.
+  const floor = results.find((r) => r.name.startsWith('Node floor'));
+  const nodeProxies = results.filter((r) => r.name.startsWith('@fastify') || r.name.startsWith('node-http-proxy'));
+  if (floor && nodeProxies.length > 0) {
+    const faster = nodeProxies.reduce((a, b) => (a.rps >= b.rps ? a : b));
+    const perRound = faster.rounds.map((rps, i) => floor.rounds[i]! / rps);
+    console.log(`
+Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`);
   }
   const idle = Number(process.env['BENCH_IDLE'] ?? 10_000);
   console.log('');
