@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, Agent, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get } from './support/http.ts';
@@ -29,17 +30,7 @@ test.before(async () => {
       const [, , mb, chunkedFlag] = req.url.split('/');
       const body = pattern(Number(mb) * MB);
       res.writeHead(200, chunkedFlag === 'chunked' ? {} : { 'content-length': String(body.length) });
-      // Writes of odd sizes, so the proxy's reads never line up with any boundary.
-      let at = 0;
-      const pump = () => {
-        while (at < body.length) {
-          const piece = body.subarray(at, at + 40_009);
-          at += piece.length;
-          if (!res.write(piece)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      return pump();
+      return writeInPieces(res, body, 40_009);
     }
     if (req.url?.startsWith('/download/')) {
       // Writes as fast as the proxy reads: `write` returning false means wait for 'drain'.
@@ -54,22 +45,7 @@ test.before(async () => {
       };
       return pump();
     }
-    if (req.url === '/digest') {
-      // Reads in bursts with pauses, so the proxy's writes of this body queue up.
-      const hash = createHash('sha256');
-      let length = 0;
-      let bursts = 0;
-      req.on('data', (data: Buffer) => {
-        hash.update(data);
-        length += data.length;
-        if (++bursts % 8 === 0) {
-          req.pause();
-          setImmediate(() => req.resume());
-        }
-      });
-      req.on('end', () => res.end(`${length} ${hash.digest('hex')}`));
-      return;
-    }
+    if (req.url === '/digest') return void digestSlowly(req).then(({ length, digest }) => res.end(`${length} ${digest}`));
     let received = 0;
     req.on('data', (data: Buffer) => (received += data.length));
     req.on('end', () => res.end(String(received)));
@@ -103,24 +79,31 @@ function pattern(bytes: number): Buffer {
   return out;
 }
 
-/** Reads a response in bursts with pauses, so the proxy's writes to this client queue up. */
+/** Reads `stream` in bursts with pauses, so that what the proxy writes to its reader queues up; its SHA-256 and length. */
+function digestSlowly(stream: Readable): Promise<{ digest: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let length = 0;
+    let bursts = 0;
+    stream.on('data', (data: Buffer) => {
+      hash.update(data);
+      length += data.length;
+      // Every 8th read, stop reading until the proxy has had to queue what it wrote.
+      if (++bursts % 8 === 0) {
+        stream.pause();
+        setImmediate(() => stream.resume());
+      }
+    });
+    stream.on('end', () => resolve({ digest: hash.digest('hex'), length }));
+    stream.on('error', reject);
+  });
+}
+
+/** Downloads `path`, reading slowly (digestSlowly). */
 function slowDigest(path: string): Promise<{ status: number; digest: string; length: number }> {
   return new Promise((resolve, reject) => {
     httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      const hash = createHash('sha256');
-      let length = 0;
-      let bursts = 0;
-      res.on('data', (data: Buffer) => {
-        hash.update(data);
-        length += data.length;
-        // Every 8th read, stop reading until the proxy has had to queue what it wrote.
-        if (++bursts % 8 === 0) {
-          res.pause();
-          setImmediate(() => res.resume());
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, digest: hash.digest('hex'), length }));
-      res.on('error', reject);
+      digestSlowly(res).then((answer) => resolve({ status: res.statusCode!, ...answer }), reject);
     })
       .on('error', reject)
       .end();
@@ -203,17 +186,22 @@ function uploadDigest(body: Buffer, chunked: boolean): Promise<string> {
       res.on('end', () => resolve(answer));
     });
     req.on('error', reject);
-    let at = 0;
-    const pump = () => {
-      while (at < body.length) {
-        const piece = body.subarray(at, at + 50_021);
-        at += piece.length;
-        if (!req.write(piece)) return void req.once('drain', pump);
-      }
-      req.end();
-    };
-    pump();
+    writeInPieces(req, body, 50_021);
   });
+}
+
+/** Writes `body` in pieces of `pieceBytes` (odd sizes, so the proxy's reads never line up with a boundary), honouring backpressure, then ends. */
+function writeInPieces(stream: Writable, body: Buffer, pieceBytes: number): void {
+  let at = 0;
+  const pump = () => {
+    while (at < body.length) {
+      const piece = body.subarray(at, at + pieceBytes);
+      at += piece.length;
+      if (!stream.write(piece)) return void stream.once('drain', pump);
+    }
+    stream.end();
+  };
+  pump();
 }
 
 test('request bodies arrive intact while the backend reads slowly: several at once, by length and chunked', async () => {
