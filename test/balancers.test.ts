@@ -21,6 +21,27 @@ function seeded(seed: number): () => number {
   };
 }
 
+test('in-flight counts: each listener thread writes its own row, readers see the sum, a restarted thread starts from zero', () => {
+  const shared = InFlight.buffer(4, 2);
+  const first = new InFlight(shared, 0);
+  const second = new InFlight(shared, 1);
+  const reader = new InFlight(shared);
+  first.acquire(2);
+  first.acquire(2);
+  second.acquire(2);
+  second.acquire(3);
+  assert.equal([0, 1, 2, 3].map((slot) => reader.get(slot)), [0, 0, 3, 1]);
+  second.release(2);
+  assert.is(reader.get(2), 2);
+  // Thread 1 dies with a request counted on slot 3: its successor's row starts from zero, thread 0's is kept.
+  new InFlight(shared, 1).resetOwn();
+  assert.equal([reader.get(2), reader.get(3)], [2, 0]);
+  // A replaced thread that still releases what it counted never drives a count below zero.
+  second.release(3);
+  assert.is(reader.get(3), 0);
+  assert.throws(() => new InFlight(shared, 2), /no in-flight row/);
+});
+
 test('least connections: fewest in-flight relative to weight; ties rotate', () => {
   const inFlight = new InFlight(InFlight.buffer(8));
   const lc = new LeastConnections<C>(inFlight);

@@ -30,7 +30,7 @@ const api: ListenerApi = {
     if (hooks) log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
     server = new ListenerServer(
       init.config,
-      { connections: init.connectionCounter, inFlight: init.inFlight },
+      { connections: init.connectionCounter, inFlight: init.inFlight, thread: init.id },
       log,
       (report) => emit?.({ type: 'listener.passive', id, report }),
       hooks,

@@ -54,7 +54,7 @@ export class ListenerServer {
 
   constructor(
     config: Config,
-    shared: { connections: SharedArrayBuffer; inFlight: SharedArrayBuffer },
+    shared: { connections: SharedArrayBuffer; inFlight: SharedArrayBuffer; thread?: number },
     log: Logger,
     onPassive: (report: PassiveReport) => void,
     hooks?: RequestHooks,
@@ -66,7 +66,9 @@ export class ListenerServer {
     this.#log = log;
     this.#minHealthy = config.health_check.min_healthy;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
-    this.#upstreams = new Upstreams(config, new InFlight(shared.inFlight), onPassive);
+    const inFlight = new InFlight(shared.inFlight, shared.thread);
+    inFlight.resetOwn();
+    this.#upstreams = new Upstreams(config, inFlight, onPassive);
     this.#hooks = hooks;
     this.#forwardContext = {
       upstreams: this.#upstreams,

@@ -54,7 +54,7 @@ export class ActorRuntime {
   readonly #log: Logger;
   readonly #notify: RuntimeNotifications;
   readonly #counter = newCounterBuffer();
-  readonly #inFlight = InFlight.buffer(MAX_BACKEND_SLOTS);
+  readonly #inFlight: SharedArrayBuffer;
   /** The backend set as configured plus added at runtime: what a restarted pool starts from. */
   readonly #backendSpecs = new Map<BackendId, BackendSpec>();
   #backendsSeeded = false;
@@ -80,6 +80,8 @@ export class ActorRuntime {
 
   constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}, inherited?: InheritedSockets) {
     this.#config = config;
+    // A row per listener thread (their count cannot change without a restart of the process).
+    this.#inFlight = InFlight.buffer(MAX_BACKEND_SLOTS, listenerThreadCount(config.proxy.workers));
     this.#inherited = inherited;
     this.#init = { config, log };
     this.#log = logger;
