@@ -18,9 +18,9 @@
  *   │   /metrics, /events, dashboard │       │                 balance,     │
  *   │ transition log (pino)          │       │                 forward,     │
  *   └────────────────────────────────┘       │                 /health …,   │
- *          │ SharedArrayBuffers (Atomics):   │                 request hooks│
- *          │  live connections,              │                 upstream     │
- *          └─ in-flight per backend ────────►│                 keep-alive   │
+ *          │ SharedArrayBuffers:             │                 request hooks│
+ *          │  live connections (Atomics),    │                 upstream     │
+ *          └─ in-flight, a row per thread ──►│                 keep-alive   │
  *                                            └──────────────────────────────┘
  *
  * Control flows through the supervisor: health flips → pool → snapshot →
