@@ -121,7 +121,7 @@ export class Upstreams {
 
   /** A response came: crossing threads only when it ends a run of failures. */
   noteSuccess(backend: BackendId): void {
-    if (!this.#failing.delete(backend)) return;
+    if (this.#failing.size === 0 || !this.#failing.delete(backend)) return;
     this.#onPassive({ type: 'recovered', backend });
   }
 
