@@ -24,7 +24,12 @@ const CHUNKED: Framing = Object.freeze({ type: 'chunked' });
 const UNTIL_CLOSE: Framing = Object.freeze({ type: 'close' });
 
 export class ResponseHead {
-  /** The buffer the head was read from (it starts at offset 0). */
+  /**
+   * The buffer the head was read from (it starts at offset 0). It may be a
+   * view of the upstream socket's read buffer, which the socket's next read
+   * overwrites (upstream-sockets.ts): `rawHeaders`, `reason` and the client's
+   * head must be made while the read that brought it is handled.
+   */
   readonly buffer: Buffer;
   readonly status: number;
   /** The version of the status line: `1.1`, `1.0`, or (llhttp accepts them, never reused) `0.9`, `2.0`. */
