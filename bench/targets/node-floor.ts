@@ -6,6 +6,7 @@
 // path does, and write with socket.write. Benchmarks only: GETs to an
 // upstream that answers with Content-Length.
 import { connect, createServer, type Socket } from 'node:net';
+import { readDirectly, setReader } from '../../src/listener/http1/direct-reads.ts';
 
 const [listenPort, upstreamUrl] = process.argv.slice(2) as [string, string];
 const upstream = new URL(upstreamUrl);
@@ -32,15 +33,10 @@ function connectUpstream(): Upstream {
   return conn;
 }
 
-const readBuffer = Buffer.allocUnsafe(64 * 1024);
 const server = createServer({ pauseOnConnect: true, noDelay: true }, (accepted) => {
-  // Re-wrapped for `onread`, as sluice does (src/listener/http1/direct-reads.ts).
-  const internals = accepted as unknown as { _handle: unknown };
-  const client = new (accepted.constructor as typeof Socket)({
-    handle: internals._handle,
-    onread: { buffer: readBuffer, callback: (n: number) => (onRequestBytes(readBuffer.subarray(0, n)), true) },
-  } as ConstructorParameters<typeof Socket>[0]);
-  internals._handle = null;
+  // Client reads with `onread` into one shared buffer, as sluice's (the bytes are copied before being kept).
+  const client = readDirectly(accepted);
+  setReader(client, (bytes) => onRequestBytes(bytes));
   client.on('error', () => {});
   let pending: Buffer | undefined;
   const onRequestBytes = (bytes: Buffer) => {
