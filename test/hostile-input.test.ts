@@ -52,6 +52,8 @@ const cases: [string, string, string][] = [
   ['an unknown HTTP version', 'GET /smuggle HTTP/7.1\r\nHost: t\r\n\r\n', '400'],
   ['headers over 16 KiB', `GET /smuggle HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`, '431'],
   ['HTTP/1.1 without Host', 'GET /smuggle HTTP/1.1\r\nX: y\r\n\r\n', '400'],
+  // Forwarded as plain chunked, the gzip coding would be silently dropped: nginx answers 501.
+  ['a transfer coding besides chunked', 'POST /smuggle HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', '501'],
 ];
 
 for (const [what, bytes, status] of cases) {
@@ -61,6 +63,25 @@ for (const [what, bytes, status] of cases) {
     assert.not.ok(ctx.upstream!.received.some((r) => r.url.startsWith('/smuggle')), 'the upstream never saw it');
   });
 }
+
+hostile('HTTP/1.0 with keep-alive and a chunked body: answered, then the connection closes (RFC 9112 §6.1)', async (ctx) => {
+  const outcome = await new Promise<{ received: string; closedByProxy: boolean }>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: ctx.port! });
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    // No half-close from this side: only the proxy can end the connection before the bound.
+    const bound = setTimeout(() => resolve({ received, closedByProxy: false }), 3_000);
+    socket.on('close', () => {
+      clearTimeout(bound);
+      resolve({ received, closedByProxy: true });
+    });
+    socket.write('POST /ten HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+  });
+  assert.match(outcome.received, /^HTTP\/1\.1 200 /);
+  assert.ok(outcome.closedByProxy, 'the proxy closed the connection after the response');
+  assert.ok(ctx.upstream!.received.some((r) => r.url === '/ten'));
+});
 
 hostile.run();
 

@@ -15,6 +15,7 @@ import type { ProxyConfig } from './types.ts';
 import { Upstreams } from './upstreams.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
+import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
 import { ListeningSockets } from './listening-sockets.ts';
 import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
@@ -196,6 +197,8 @@ export class ListenerServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    if (hasUnsupportedCoding(req)) return void sendPlain(res, 501, 'Not Implemented', {}, true);
+    if (mustCloseAfter(req)) res.shouldKeepAlive = false;
     if (this.#draining) {
       // Responses whose head went out before the drain began still said keep-alive:
       // end those connections once their response is complete.
