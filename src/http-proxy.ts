@@ -148,9 +148,9 @@ export class HttpProxy {
     return this.state === 'healthy';
   }
 
-  /** At least `health_check.min_healthy` backends enabled, healthy and not ejected. */
+  /** Every upstream requests can reach has its `health_check.min_healthy` backends enabled, healthy and not ejected. */
   hasHealthyBackends(): boolean {
-    return this.#supervisor.selectableBackends >= this.settings.health_check.min_healthy;
+    return this.#supervisor.backendsAvailable;
   }
 
   /** Client connections open now, over every listener thread. */

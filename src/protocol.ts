@@ -9,7 +9,12 @@ import type { LogOptions } from './log.ts';
 
 export type ActorKind = 'listener' | 'pool' | 'health-checker';
 
+/** The upstream of top-level `backends`, and of requests when there are no routes. */
+export const DEFAULT_UPSTREAM = 'default';
+
 export interface BackendSpec {
+  /** The upstream group it belongs to (absent: `default`). */
+  upstream?: string;
   address: string;
   port: number;
   weight: number;
@@ -24,6 +29,7 @@ export const backendId = (b: Pick<BackendSpec, 'address' | 'port'>): BackendId =
   b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`;
 
 export interface BackendState extends BackendSpec {
+  upstream: string;
   id: BackendId;
   /** What the active health checks say. */
   healthy: boolean;

@@ -5,7 +5,9 @@
  * from the failures the listeners report.
  */
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
-import { BackendPool } from '../pool/backend-pool.ts';
+import type { Config } from '../config/schema.ts';
+import { allBackends, upstreamGroups } from '../config/upstream-groups.ts';
+import { BackendPool, type PassivePolicies, type PassivePolicy } from '../pool/backend-pool.ts';
 import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent, PoolSeed } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
@@ -37,15 +39,24 @@ function scheduleEjectionEnd(): void {
   }, Math.max(0, end - Date.now()));
 }
 
+/** Each upstream's passive-health policy (its own, or the top-level one it inherits). */
+function passivePolicies(config: Config): PassivePolicies {
+  const policies = new Map<string, PassivePolicy | null>();
+  for (const group of upstreamGroups(config)) {
+    const passive = group.health_check.passive;
+    policies.set(group.name, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms });
+  }
+  return policies;
+}
+
 const api: PoolApi = {
   async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void, seed?: PoolSeed) {
     await runTestHooks('pool', 0);
     log = createLogger(logOptions, { actor: 'pool' });
-    const passive = config.health_check.passive;
-    pool = new BackendPool(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms }, seed?.version);
+    pool = new BackendPool(allBackends(config), passivePolicies(config), seed?.version);
     for (const observation of seed?.health ?? []) pool.applyHealth(observation);
     emit = onEvent;
-    log.debug({ backends: config.backends.length }, 'pool ready');
+    log.debug({ backends: allBackends(config).length }, 'pool ready');
     return started().snapshot(Date.now());
   },
   applyHealth(observation: HealthObservation) {
@@ -79,8 +90,7 @@ const api: PoolApi = {
     return removed;
   },
   reconfigure(config) {
-    const passive = config.health_check.passive;
-    if (started().reconcile(config.backends, passive && { failures: passive.failures, ejectionMs: passive.ejection_ms }, Date.now())) publish();
+    if (started().reconcile(allBackends(config), passivePolicies(config), Date.now())) publish();
     // The fallback lasts as long as a fresh start may take to find a healthy backend, no longer.
     clearTimeout(retireTimer);
     if (started().hasRetiring) {

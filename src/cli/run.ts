@@ -19,6 +19,7 @@ import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
 import { reloadCommand } from './commands/reload.ts';
 import { restartCommand } from './commands/restart.ts';
+import { RouteTable } from '../routing/route-table.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -41,6 +42,16 @@ const commands: Record<string, (argv: readonly string[], out: (line: string) => 
   reload: reloadCommand,
   restart: restartCommand,
 };
+
+/** What `-t` reports without refusing the file: routes an earlier route makes unreachable (Envoy's first-match rule). */
+function configWarnings(config: Config): string[] {
+  if (config.routes === null) return [];
+  const table = new RouteTable(config.routes);
+  const indexOf = (name: string) => table.routes.findIndex((route) => route.name === name);
+  return table
+    .unreachable()
+    .map(({ route, shadowedBy }) => `$.routes[${indexOf(route)}]: route "${route}" is unreachable: route "${shadowedBy}" before it matches every request it would`);
+}
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
   const command = argv[0] !== undefined ? commands[argv[0]] : undefined;
@@ -69,6 +80,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     return refuse(error);
   }
   if (cli.testOnly) {
+    for (const warning of configWarnings(config)) process.stderr.write(`sluice: warning: ${warning}\n`);
     process.stdout.write(`sluice: configuration ${cli.config ?? '(defaults)'} is valid\n`);
     return 0;
   }

@@ -21,8 +21,8 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     if (JSON.stringify(next.proxy[key]) !== JSON.stringify(running.proxy[key])) needsRestart.push(`$.proxy.${key}`);
     (proxy as Record<string, unknown>)[key] = running.proxy[key];
   }
-  for (const section of ['admin', 'log'] as const) {
+  for (const section of ['admin', 'log', 'access_log'] as const) {
     if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) needsRestart.push(`$.${section}`);
   }
-  return { effective: { ...next, proxy, admin: running.admin, log: running.log }, needsRestart };
+  return { effective: { ...next, proxy, admin: running.admin, log: running.log, access_log: running.access_log }, needsRestart };
 }

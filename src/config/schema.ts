@@ -51,30 +51,50 @@ export const passiveHealthSchema = z.strictObject({
   ejection_ms: millis.min(1).default(10000),
 });
 
+/** Each field once, without its default: the top-level section adds defaults, an upstream's override leaves them out. */
+const healthCheckFields = {
+  type: z.enum(['http', 'tcp']),
+  path: urlPath,
+  expected_status: expectedStatusSchema,
+  host: z.string().min(1).nullable(),
+  interval_ms: millis.min(10),
+  timeout_ms: millis.min(1),
+  healthy_threshold: z.int().min(1).max(100),
+  unhealthy_threshold: z.int().min(1).max(100),
+  min_healthy: z.int().min(1),
+  passive: passiveHealthSchema.nullable(),
+};
+
 export const healthCheckSchema = z.strictObject({
-  type: z.enum(['http', 'tcp']).default('http'),
-  path: urlPath.default('/'),
-  expected_status: expectedStatusSchema.default('200-399'),
-  host: z.string().min(1).nullable().default(null),
-  interval_ms: millis.min(10).default(2000),
-  timeout_ms: millis.min(1).default(1000),
-  healthy_threshold: z.int().min(1).max(100).default(1),
-  unhealthy_threshold: z.int().min(1).max(100).default(2),
-  min_healthy: z.int().min(1).default(1),
-  passive: passiveHealthSchema.nullable().default(null),
+  type: healthCheckFields.type.default('http'),
+  path: healthCheckFields.path.default('/'),
+  expected_status: healthCheckFields.expected_status.default('200-399'),
+  host: healthCheckFields.host.default(null),
+  interval_ms: healthCheckFields.interval_ms.default(2000),
+  timeout_ms: healthCheckFields.timeout_ms.default(1000),
+  healthy_threshold: healthCheckFields.healthy_threshold.default(1),
+  unhealthy_threshold: healthCheckFields.unhealthy_threshold.default(2),
+  min_healthy: healthCheckFields.min_healthy.default(1),
+  passive: healthCheckFields.passive.default(null),
 });
+
+/** An upstream's own health_check: the keys it leaves out come from the top-level section. */
+export const healthCheckOverrideSchema = z.strictObject(healthCheckFields).partial();
 
 export const balancingAlgorithms = ['weighted_round_robin', 'least_connections', 'random', 'consistent_hash'] as const;
 
-export const loadBalancingSchema = z
-  .strictObject({
-    algorithm: z.enum(balancingAlgorithms).default('weighted_round_robin'),
-    /** For consistent_hash: `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
-    hash_key: z
-      .string()
-      .regex(/^(client_ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/, 'expected client_ip, path, header:NAME or cookie:NAME')
-      .default('client_ip'),
-  });
+const algorithmField = z.enum(balancingAlgorithms);
+/** For consistent_hash: `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
+const hashKeyField = z
+  .string()
+  .regex(/^(client_ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/, 'expected client_ip, path, header:NAME or cookie:NAME');
+
+export const loadBalancingSchema = z.strictObject({
+  algorithm: algorithmField.default('weighted_round_robin'),
+  hash_key: hashKeyField.default('client_ip'),
+});
+
+export const loadBalancingOverrideSchema = z.strictObject({ algorithm: algorithmField, hash_key: hashKeyField }).partial();
 
 export const backendSchema = z.strictObject({
   address: z.string().min(1),
@@ -97,17 +117,132 @@ export const adminSchema = z.strictObject({
   token: z.string().min(1).nullable().default(null),
 });
 
-export const configSchema = z.strictObject({
-  proxy: proxySchema.prefault({}),
-  health_check: healthCheckSchema.prefault({}),
-  load_balancing: loadBalancingSchema.prefault({}),
+/** An upstream's name: shown in logs, metrics labels and `/status`. */
+const upstreamName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected letters, digits, ".", "_" or "-"');
+
+export const upstreamSchema = z.strictObject({
   backends: z.array(backendSchema).default([]),
-  log: logSchema.prefault({}),
-  /** The admin listener (status, metrics, events, dashboard); off unless configured. */
-  admin: adminSchema.nullable().default(null),
+  health_check: healthCheckOverrideSchema.prefault({}),
+  load_balancing: loadBalancingOverrideSchema.prefault({}),
 });
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name');
+// Visible ASCII and spaces only: a value with CR or LF would split the head it is written into.
+const headerValue = z.string().regex(/^[\t\x20-\x7e]*$/, 'expected visible ASCII');
+const methodName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a method name');
+
+const headerEditsSchema = z.strictObject({
+  set: z.record(headerName, headerValue).default({}),
+  remove: z.array(headerName).default([]),
+});
+
+export const routeMatchSchema = z.strictObject({
+  host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name or *.domain').optional(),
+  path_prefix: urlPath.optional(),
+  path_exact: urlPath.optional(),
+  methods: z.array(methodName).min(1).optional(),
+  headers: z.record(headerName, headerValue).optional(),
+});
+
+export const routeSchema = z
+  .strictObject({
+    name: z.string().min(1).nullable().default(null),
+    match: routeMatchSchema.prefault({}),
+    upstream: upstreamName.nullable().default(null),
+    respond: z
+      .strictObject({
+        status: z.int().min(200).max(599),
+        body: z.string().default(''),
+        headers: z.record(headerName, headerValue).default({}),
+      })
+      .nullable()
+      .default(null),
+    strip_prefix: z.boolean().default(false),
+    request_headers: headerEditsSchema.nullable().default(null),
+    response_headers: headerEditsSchema.nullable().default(null),
+  })
+  .check((ctx) => {
+    const route = ctx.value;
+    if ((route.upstream === null) === (route.respond === null)) {
+      ctx.issues.push({ code: 'custom', message: 'a route needs exactly one of upstream or respond', input: route, path: [] });
+    }
+    if (route.strip_prefix && route.match.path_prefix === undefined) {
+      ctx.issues.push({ code: 'custom', message: 'strip_prefix needs match.path_prefix', input: route.strip_prefix, path: ['strip_prefix'] });
+    }
+  });
+
+export const accessLogSchema = z.strictObject({
+  /** `-`: standard output. Relative to the config file. */
+  file: z.string().min(1),
+  format: z.enum(['json', 'combined']).default('json'),
+});
+
+export const configSchema = z
+  .strictObject({
+    proxy: proxySchema.prefault({}),
+    health_check: healthCheckSchema.prefault({}),
+    load_balancing: loadBalancingSchema.prefault({}),
+    /** The upstream named `default`. */
+    backends: z.array(backendSchema).default([]),
+    upstreams: z.record(upstreamName, upstreamSchema).default({}),
+    /** Absent: every request goes to `default`. First match in file order wins. */
+    routes: z.array(routeSchema).nullable().default(null),
+    access_log: accessLogSchema.nullable().default(null),
+    log: logSchema.prefault({}),
+    /** The admin listener (status, metrics, events, dashboard); off unless configured. */
+    admin: adminSchema.nullable().default(null),
+  })
+  .check((ctx) => checkUpstreamReferences(ctx.value, ctx.issues));
+
+type ConfigShape = z.output<typeof configShapeForChecks>;
+const configShapeForChecks = z.object({
+  backends: z.array(backendSchema),
+  upstreams: z.record(z.string(), upstreamSchema),
+  routes: z.array(routeSchema).nullable(),
+});
+
+/**
+ * What no single field can say: `default` given twice, a route naming an
+ * upstream that does not exist, and one backend in two upstreams (a backend
+ * is identified by `address:port` everywhere — health, passive ejection and
+ * in-flight counts — so it belongs to one upstream).
+ */
+function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssue[]): void {
+  const names = new Set(Object.keys(config.upstreams));
+  if (names.has('default') && config.backends.length > 0) {
+    issues.push({
+      code: 'custom',
+      message: 'the upstream "default" is the top-level backends: give one or the other',
+      input: config.upstreams['default'],
+      path: ['upstreams', 'default'],
+    });
+  }
+  names.add('default');
+  config.routes?.forEach((route, index) => {
+    if (route.upstream !== null && !names.has(route.upstream)) {
+      issues.push({ code: 'custom', message: 'no such upstream', input: route.upstream, path: ['routes', index, 'upstream'] });
+    }
+  });
+  const owner = new Map<string, string>();
+  const claim = (address: string, port: number, upstream: string, path: (string | number)[]) => {
+    const id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    const first = owner.get(id);
+    if (first !== undefined && first !== upstream) {
+      issues.push({ code: 'custom', message: `${id} is already a backend of the upstream "${first}"`, input: address, path });
+    }
+    owner.set(id, upstream);
+  };
+  config.backends.forEach((b, i) => claim(b.address, b.port, 'default', ['backends', i, 'address']));
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    upstream.backends.forEach((b, i) => claim(b.address, b.port, name, ['upstreams', name, 'backends', i, 'address']));
+  }
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type BalancingAlgorithm = (typeof balancingAlgorithms)[number];
 export type ConfigInput = z.input<typeof configSchema>;
+export type HealthCheck = Config['health_check'];
+export type LoadBalancing = Config['load_balancing'];
+export type RouteSpec = z.output<typeof routeSchema>;
+export type AccessLogConfig = z.output<typeof accessLogSchema>;
 export type LogLevel = (typeof logLevels)[number];

@@ -1,12 +1,14 @@
 /**
- * Runs probe rounds over every backend: the first at once (startup must not
+ * Runs probe rounds over every backend, each upstream with its own
+ * settings and interval: the first at once (startup must not
  * wait a whole interval), then one every `interval_ms` ±10% jitter (so many
  * proxies restarted together do not probe in lockstep). Probes of a round
  * run in parallel; the next round is scheduled after the slowest settles,
  * so rounds never overlap.
  */
-import type { Config } from '../config/schema.ts';
-import { backendId, type BackendId, type BackendSpec, type HealthObservation } from '../protocol.ts';
+import type { Config, HealthCheck } from '../config/schema.ts';
+import { allBackends, upstreamGroups } from '../config/upstream-groups.ts';
+import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type HealthObservation } from '../protocol.ts';
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
@@ -17,31 +19,47 @@ export type FlipListener = (observation: HealthObservation, from: boolean) => vo
 export const jittered = (interval: number, random: () => number = Math.random): number =>
   Math.round(interval * (0.9 + 0.2 * random()));
 
+/** One upstream's probe settings. */
+interface GroupCheck {
+  check: HealthCheck;
+  accepts: (status: number) => boolean;
+}
+
 export class HealthChecker {
-  #config: Config;
   readonly #onFlip: FlipListener;
   readonly #onProbe: (backend: BackendId, passed: boolean) => void;
   readonly #tallies = new Map<BackendId, HealthTally>();
-  #accepts: (status: number) => boolean;
+  /** Each upstream probes with its own settings, on its own interval. */
+  #groups = new Map<string, GroupCheck>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #backends = new Map<BackendId, BackendSpec>();
-  #timer: NodeJS.Timeout | undefined;
+  #started = false;
   #stopped = false;
 
   constructor(config: Config, onFlip: FlipListener, onProbe: (backend: BackendId, passed: boolean) => void = () => {}) {
-    this.#config = config;
     this.#onFlip = onFlip;
     this.#onProbe = onProbe;
-    this.#accepts = statusMatcher(config.health_check.expected_status);
-    for (const backend of config.backends) this.#backends.set(backendId(backend), backend);
+    this.#groups = groupChecks(config);
+    for (const backend of allBackends(config)) this.#backends.set(backendId(backend), backend);
   }
 
   /** A reload: new probe settings and backends from the next round on; kept backends keep their tallies. */
   reconfigure(config: Config): void {
-    this.#config = config;
-    this.#accepts = statusMatcher(config.health_check.expected_status);
-    const wanted = new Set(config.backends.map((b) => backendId(b)));
-    for (const id of [...this.#backends.keys()]) if (!wanted.has(id)) this.removeBackend(id);
-    for (const backend of config.backends) if (!this.#backends.has(backendId(backend))) this.addBackend(backend);
+    this.#groups = groupChecks(config);
+    const wanted = allBackends(config);
+    const ids = new Set(wanted.map((b) => backendId(b)));
+    for (const id of [...this.#backends.keys()]) if (!ids.has(id)) this.removeBackend(id);
+    for (const backend of wanted) {
+      const known = this.#backends.get(backendId(backend));
+      if (!known) this.addBackend(backend);
+      else this.#backends.set(backendId(backend), backend);
+    }
+    for (const [name, timer] of this.#timers) {
+      if (this.#groups.has(name)) continue;
+      clearTimeout(timer);
+      this.#timers.delete(name);
+    }
+    if (this.#started) for (const name of this.#groups.keys()) if (!this.#timers.has(name)) void this.#round(name);
   }
 
   /** Probed from the next round on; a round never waits for it. */
@@ -59,12 +77,14 @@ export class HealthChecker {
   }
 
   start(): void {
-    void this.#round();
+    this.#started = true;
+    for (const name of this.#groups.keys()) void this.#round(name);
   }
 
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
   }
 
   /** A restarted checker carries on from what the pool knows, instead of from "all unhealthy". */
@@ -77,27 +97,37 @@ export class HealthChecker {
     this.#tallies.set(id, initialTally);
   }
 
-  #probe(backend: { address: string; port: number }): Promise<ProbeResult> {
-    const check = this.#config.health_check;
-    return check.type === 'tcp'
-      ? tcpProbe(backend, check.timeout_ms)
-      : httpProbe(backend, { path: check.path, timeoutMs: check.timeout_ms, host: check.host, accepts: this.#accepts });
+  #groupOf(backend: BackendSpec): GroupCheck {
+    return this.#groups.get(backend.upstream ?? DEFAULT_UPSTREAM) ?? this.#groups.get(DEFAULT_UPSTREAM)!;
   }
 
-  async #round(): Promise<void> {
+  #probe(backend: BackendSpec): Promise<ProbeResult> {
+    const { check, accepts } = this.#groupOf(backend);
+    return check.type === 'tcp'
+      ? tcpProbe(backend, check.timeout_ms)
+      : httpProbe(backend, { path: check.path, timeoutMs: check.timeout_ms, host: check.host, accepts });
+  }
+
+  async #round(group: string): Promise<void> {
+    this.#timers.delete(group);
+    const members = [...this.#backends].filter(([, b]) => (b.upstream ?? DEFAULT_UPSTREAM) === group);
     await Promise.all(
-      [...this.#backends].map(async ([id, backend]) => {
+      members.map(async ([id, backend]) => {
         const result = await this.#probe(backend);
         // A backend removed while its probe ran is not reported.
         if (!this.#stopped && this.#backends.has(id)) this.#observe(id, result);
       }),
     );
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#round(), jittered(this.#config.health_check.interval_ms));
+    const settings = this.#groups.get(group);
+    if (this.#stopped || !settings || this.#timers.has(group)) return;
+    this.#timers.set(group, setTimeout(() => void this.#round(group), jittered(settings.check.interval_ms)));
   }
 
   #observe(id: BackendId, result: ProbeResult): void {
     this.#onProbe(id, result.passed);
-    const check = this.#config.health_check;
+    const backend = this.#backends.get(id);
+    if (!backend) return;
+    const { check } = this.#groupOf(backend);
     const before = this.#tallies.get(id) ?? initialTally;
     const { tally, flipped } = observeHealth(before, result.passed, {
       healthyThreshold: check.healthy_threshold,
@@ -106,4 +136,10 @@ export class HealthChecker {
     this.#tallies.set(id, tally);
     if (flipped) this.#onFlip({ backend: id, healthy: tally.healthy, reason: result.reason }, before.healthy);
   }
+}
+
+function groupChecks(config: Config): Map<string, GroupCheck> {
+  return new Map(
+    upstreamGroups(config).map((group) => [group.name, { check: group.health_check, accepts: statusMatcher(group.health_check.expected_status) }]),
+  );
 }

@@ -13,10 +13,11 @@ export interface EndpointAnswer {
 
 export interface ReadinessInputs {
   status: ListenerStatus;
-  /** Backends that are enabled, healthy and not ejected. */
-  selectableBackends: number;
-  /** `health_check.min_healthy` */
-  minHealthy: number;
+  /**
+   * Every upstream a route names (or `default`, without routes) has at least
+   * its `health_check.min_healthy` backends enabled, healthy and not ejected.
+   */
+  backendsAvailable: boolean;
 }
 
 export type EndpointName = 'health' | 'ready' | 'live';
@@ -31,9 +32,9 @@ export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | un
 }
 
 /** What /ready checks, and what request hooks see through `ProxyView`: one rule for both. */
-export function readinessChecks({ status, selectableBackends, minHealthy }: ReadinessInputs) {
+export function readinessChecks({ status, backendsAvailable }: ReadinessInputs) {
   return {
-    backends_available: selectableBackends >= minHealthy,
+    backends_available: backendsAvailable,
     pool_healthy: status.poolHealthy,
     // No cache exists yet, so it can never be what holds readiness back.
     cache_healthy: true,

@@ -13,6 +13,7 @@ import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers
 import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
+import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
 
 const MAX_RETRIES = 2;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -36,11 +37,17 @@ export interface ForwardHooks {
   onBackend?: (backend: BackendState) => void;
 }
 
-export interface ForwardContext {
-  upstreams: Upstreams;
+/** What every request of a listener shares. */
+export interface ForwardBase {
   /** While draining, every response announces `Connection: close`. */
   isDraining: () => boolean;
   onUpstreamError: (error: { backend: string; code: string }) => void;
+}
+
+/** One request's: the upstream its route chose, the route's edits, the hooks. */
+export interface ForwardContext extends ForwardBase {
+  upstreams: Upstreams;
+  route: Route | undefined;
   hooks?: ForwardHooks;
 }
 
@@ -76,7 +83,10 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
 
   const withBody = hasBody(req);
   const hooks = ctx.hooks;
+  const route = ctx.route;
   let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
+  const path = route?.stripPrefix ? targetAfterStrip(req.url ?? '/', route.stripPrefix) : (req.url ?? '/');
   if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
   let retrySame: BackendState | undefined;
@@ -94,7 +104,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       let response: Dispatcher.ResponseData;
       try {
         response = await ctx.upstreams.poolFor(backend).request({
-          path: req.url ?? '/',
+          path,
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body: withBody ? req : null,
@@ -115,6 +125,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       ctx.upstreams.noteSuccess(backend.id);
       hooks?.onBackend?.(backend);
       const responseHeaders = clientResponseHeaders(response.headers);
+      if (route?.responseHeaders) editHeaderMap(responseHeaders, route.responseHeaders);
       if (hooks?.editResponseHeaders) {
         try {
           await hooks.editResponseHeaders(responseHeaders);

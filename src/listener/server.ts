@@ -2,17 +2,20 @@
  * One listener thread's HTTP server: admission, the built-in endpoints,
  * forwarding, and the drain steps the lifecycle asks for.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Config } from '../config/schema.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
-import { forward, sendPlain, type ForwardContext, type ForwardHooks } from './forward.ts';
+import { forward, sendPlain, type ForwardBase, type ForwardHooks } from './forward.ts';
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
-import { Upstreams } from './upstreams.ts';
+import { UpstreamGroups } from './upstream-groups.ts';
+import { Router, type Decision } from './router.ts';
+import { sendOwnAnswer } from './own-answers.ts';
+import { joinedHeader, type RequestFacts } from '../routing/route-table.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
 import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
@@ -34,14 +37,14 @@ export class ListenerServer {
   readonly #front: FrontContext;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #connections: ConnectionTracker;
-  readonly #upstreams: Upstreams;
+  readonly #groups: UpstreamGroups;
+  readonly #router: Router;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
   #draining = false;
 
-  #minHealthy: number;
   readonly #hooks: RequestHooks | undefined;
   readonly metrics = new ListenerMetrics();
-  readonly #forwardContext: ForwardContext;
+  readonly #forwardContext: ForwardBase;
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
     hasHealthyBackends: () => readinessChecks(this.#readinessInputs()).backends_available,
@@ -50,7 +53,7 @@ export class ListenerServer {
   };
 
   #readinessInputs(): ReadinessInputs {
-    return { status: this.#status, selectableBackends: this.#upstreams.selectableCount, minHealthy: this.#minHealthy };
+    return { status: this.#status, backendsAvailable: this.#groups.available };
   }
 
   constructor(
@@ -65,14 +68,13 @@ export class ListenerServer {
     // How often header deadlines are checked: often enough that a 408 comes at most a quarter late.
     const deadlineCheckMs = Math.min(250, proxy.client_header_timeout_ms / 4);
     this.#log = log;
-    this.#minHealthy = config.health_check.min_healthy;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
     const inFlight = new InFlight(shared.inFlight, shared.thread);
     inFlight.resetOwn();
-    this.#upstreams = new Upstreams(config, inFlight, onPassive);
+    this.#groups = new UpstreamGroups(config, inFlight, onPassive);
+    this.#router = new Router(config, this.#groups);
     this.#hooks = hooks;
     this.#forwardContext = {
-      upstreams: this.#upstreams,
       isDraining: () => this.#draining,
       onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
     };
@@ -102,6 +104,7 @@ export class ListenerServer {
       ...this.#forwardContext,
       sockets: this.#upstreamSockets,
       proxy: () => this.#proxy,
+      router: this.#router,
       observe: (status, backend, seconds) => this.metrics.observe(status, backend, seconds),
       maxHeadBytes: MAX_HEADER_BYTES,
       handOff: (socket) => serveWithNode.call(this.#server, socket),
@@ -119,7 +122,9 @@ export class ListenerServer {
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
       if (this.#draining && !this.#sockets.listening) return void socket.destroy();
-      tunnel(req, socket, head, this.#upstreams, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
+      const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
+      if (decision.kind === 'answer') return refuseRaw(socket, decision.answer.status, STATUS_CODES[decision.answer.status] ?? 'Error');
+      tunnel(req, socket, head, decision.upstreams, decision.route, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
         this.#log.warn({ backend, code, upgrade: req.headers.upgrade }, 'upstream error'),
       );
     });
@@ -147,17 +152,17 @@ export class ListenerServer {
   /** A reload: what can change without rebinding (the listen address and thread count cannot). */
   reconfigure(config: Config): void {
     this.#proxy = config.proxy;
-    this.#minHealthy = config.health_check.min_healthy;
     this.#connections.limit = config.proxy.max_connections;
     this.#server.headersTimeout = config.proxy.client_header_timeout_ms;
     this.#server.keepAliveTimeout = config.proxy.client_keepalive_timeout_ms;
-    this.#upstreams.reconfigure(config);
+    this.#groups.reconfigure(config);
+    this.#router.reconfigure(config);
   }
 
   applySnapshot(snapshot: PoolSnapshot): number {
-    const version = this.#upstreams.apply(snapshot);
+    const version = this.#groups.apply(snapshot);
     this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
-    this.#log.debug({ version, selectable: this.#upstreams.selectableCount, total: this.#upstreams.totalCount }, 'snapshot applied');
+    this.#log.debug({ version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount }, 'snapshot applied');
     return version;
   }
 
@@ -193,7 +198,7 @@ export class ListenerServer {
     clearInterval(this.#sweeper);
     this.#connections.destroyAll();
     this.#upstreamSockets.closeAll();
-    await this.#upstreams.close();
+    await this.#groups.close();
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -207,7 +212,13 @@ export class ListenerServer {
     const endpoint = endpointFor(req.url ?? '/', this.#proxy);
     if (endpoint) return this.#answerEndpoint(endpoint, req, res);
     const startedAt = performance.now();
-    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res) : forward(req, res, this.#forwardContext);
+    const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
+    if (decision.kind === 'answer') {
+      sendOwnAnswer(res, decision.answer, this.#draining || decision.answer.status === 503);
+      return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
+    }
+    const context = { ...this.#forwardContext, upstreams: decision.upstreams, route: decision.route };
+    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, decision) : forward(req, res, context);
     done
       .catch((error: Error) => {
         this.#log.error({ err: error }, 'forwarding failed');
@@ -218,7 +229,13 @@ export class ListenerServer {
   }
 
   /** The same path as without hooks, with the user's code at each step; a throwing hook costs this request a 500. */
-  async #handleWithHooks(hooks: RequestHooks, req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+  async #handleWithHooks(
+    hooks: RequestHooks,
+    req: IncomingMessage,
+    res: ServerResponse,
+    decision: Extract<Decision, { kind: 'forward' }>,
+  ): Promise<string | undefined> {
+    const upstreams = decision.upstreams;
     const startedAt = performance.now();
     const bytesBefore = req.socket.bytesWritten;
     const session = newSession(this.#view, req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
@@ -244,7 +261,8 @@ export class ListenerServer {
       onBackend: (backend) => (session.backend = backend.id),
       ...(hooks.upstreamPeer && {
         choosePeer: async () => {
-          const selectable = this.#upstreams.selectable;
+          // Only the route's own upstream: a hook never sends a request to another service's backends.
+          const selectable = upstreams.selectable;
           const choice = await call('upstreamPeer', () => hooks.upstreamPeer!(session, selectable.map(({ address, port }) => ({ address, port }))));
           return choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined;
         },
@@ -267,7 +285,7 @@ export class ListenerServer {
       const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter!(session)) : undefined;
       if (filtered?.respond) return void this.#respondFromHook(session, filtered.respond, res);
       current = 'forward';
-      return await forward(req, res, { ...this.#forwardContext, hooks: forwardHooks });
+      return await forward(req, res, { ...this.#forwardContext, upstreams, route: decision.route, hooks: forwardHooks });
     } catch (error) {
       if (current === 'forward') throw error;
       this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error }, `request hook ${current} failed`);
@@ -300,6 +318,16 @@ export class ListenerServer {
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
+}
+
+/** What routing reads of a request on the Node path. */
+function nodeRequestFacts(req: IncomingMessage): RequestFacts {
+  return {
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    host: req.headers.host,
+    header: (name) => joinedHeader(req.rawHeaders, name),
+  };
 }
 
 function clientErrorStatus(code: string | undefined): [number, string] {

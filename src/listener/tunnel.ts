@@ -11,15 +11,26 @@ import type { Duplex } from 'node:stream';
 import { isLoop, upstreamRequestHeaders } from './headers.ts';
 import { refuseRaw } from './refuse.ts';
 import type { Upstreams } from './upstreams.ts';
+import { editFlatHeaders, targetAfterStrip, type Route } from '../routing/route-table.ts';
 
-export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstreams: Upstreams, connectTimeoutMs: number, onError: (backend: string, code: string) => void): void {
+export function tunnel(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  upstreams: Upstreams,
+  route: Route | undefined,
+  connectTimeoutMs: number,
+  onError: (backend: string, code: string) => void,
+): void {
   if (isLoop(req.rawHeaders)) return refuseRaw(client, 508, 'Loop Detected');
   const backend = upstreams.pick(req);
   if (!backend) return refuseRaw(client, upstreams.totalCount === 0 ? 503 : 502, upstreams.totalCount === 0 ? 'Service Unavailable' : 'Bad Gateway');
-  const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   // The two hop-by-hop headers an upgrade is made of.
   headers.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade));
-  let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  const target = route?.stripPrefix ? targetAfterStrip(req.url ?? '/', route.stripPrefix) : req.url;
+  let lines = `${req.method} ${target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
 
   upstreams.inFlight.acquire(backend.slot);

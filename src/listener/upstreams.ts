@@ -1,24 +1,33 @@
 /**
- * What one listener thread knows of the backends: the latest snapshot from
- * the pool actor, the balancing policy over it, a keep-alive connection pool
- * (undici) per backend, and what it has seen of each backend on live traffic
- * (for passive health). Sockets cannot cross threads, so each listener
- * thread keeps its own upstream connections.
+ * What one listener thread knows of one upstream group: its backends in the
+ * latest snapshot from the pool actor, the balancing policy over them, a
+ * keep-alive connection pool (undici) per backend, and what it has seen of
+ * each backend on live traffic (for passive health). Sockets cannot cross
+ * threads, so each listener thread keeps its own upstream connections.
  */
 import { Pool } from 'undici';
-import type { Config } from '../config/schema.ts';
+import type { UpstreamGroup } from '../config/upstream-groups.ts';
+import type { ProxyConfig } from './types.ts';
 import type { BackendId, BackendState, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import type { Balancer } from '../pool/balancers/balancer.ts';
 import { createBalancer } from '../pool/balancers/create.ts';
 import type { InFlight } from '../pool/balancers/in-flight.ts';
 import { hashKeyReader, type KeyedRequest, type KeyOf } from './hash-key.ts';
 
+/** What a group is configured with: its own sections, and the proxy's upstream timeouts. */
+export interface GroupSettings {
+  group: Pick<UpstreamGroup, 'name' | 'health_check' | 'load_balancing'>;
+  proxy: ProxyConfig;
+}
+
 export class Upstreams {
-  #config: Config;
+  readonly name: string;
+  #config: GroupSettings;
   readonly #pools = new Map<BackendId, Pool>();
   #balancer: Balancer<BackendState>;
   #keyOf: KeyOf | undefined;
-  #snapshot: PoolSnapshot | undefined;
+  /** This group's backends in the latest snapshot. */
+  #members: BackendState[] = [];
   readonly #onPassive: (report: PassiveReport) => void;
   /** Backends this thread reported failures for since its last success with them. */
   readonly #failing = new Set<BackendId>();
@@ -27,11 +36,12 @@ export class Upstreams {
   #total = 0;
   #selectable: BackendState[] = [];
 
-  constructor(config: Config, inFlight: InFlight, onPassive: (report: PassiveReport) => void) {
+  constructor(config: GroupSettings, inFlight: InFlight, onPassive: (report: PassiveReport) => void) {
+    this.name = config.group.name;
     this.#config = config;
     this.inFlight = inFlight;
     this.#onPassive = onPassive;
-    const { algorithm, hash_key } = config.load_balancing;
+    const { algorithm, hash_key } = config.group.load_balancing;
     this.#balancer = createBalancer<BackendState>(algorithm, inFlight);
     this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
   }
@@ -41,16 +51,16 @@ export class Upstreams {
    * upstream timeouts apply to new connections: the pools close (requests on
    * them finish) and are opened again on demand.
    */
-  reconfigure(config: Config): void {
+  reconfigure(config: GroupSettings): void {
     const before = this.#config;
     this.#config = config;
-    const { algorithm, hash_key } = config.load_balancing;
-    if (algorithm !== before.load_balancing.algorithm || hash_key !== before.load_balancing.hash_key) {
+    const { algorithm, hash_key } = config.group.load_balancing;
+    if (algorithm !== before.group.load_balancing.algorithm || hash_key !== before.group.load_balancing.hash_key) {
       this.#balancer = createBalancer<BackendState>(algorithm, this.inFlight);
       this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
-      if (this.#snapshot) this.#balancer.reset(this.#snapshot.backends.filter((b) => b.enabled));
+      this.#balancer.reset(this.#members.filter((b) => b.enabled));
     }
-    const timeouts = (c: Config) => `${c.proxy.upstream_connect_timeout_ms}/${c.proxy.upstream_timeout_ms}`;
+    const timeouts = (c: GroupSettings) => `${c.proxy.upstream_connect_timeout_ms}/${c.proxy.upstream_timeout_ms}`;
     if (timeouts(config) !== timeouts(before)) {
       for (const pool of this.#pools.values()) void pool.close();
       this.#pools.clear();
@@ -61,11 +71,12 @@ export class Upstreams {
   apply(snapshot: PoolSnapshot): number {
     if (snapshot.version < this.#version) return this.#version;
     this.#version = snapshot.version;
-    this.#snapshot = snapshot;
-    this.#total = snapshot.backends.length;
-    this.#selectable = snapshot.backends.filter((b) => b.selectable);
-    this.#balancer.reset(snapshot.backends.filter((b) => b.enabled));
-    const present = new Set(snapshot.backends.map((b) => b.id));
+    const members = snapshot.backends.filter((b) => b.upstream === this.name);
+    this.#members = members;
+    this.#total = members.length;
+    this.#selectable = members.filter((b) => b.selectable);
+    this.#balancer.reset(members.filter((b) => b.enabled));
+    const present = new Set(members.map((b) => b.id));
     for (const [id, pool] of this.#pools) {
       if (present.has(id)) continue;
       this.#pools.delete(id);
@@ -86,6 +97,11 @@ export class Upstreams {
 
   get totalCount(): number {
     return this.#total;
+  }
+
+  /** `health_check.min_healthy` selectable backends: what /ready and start-up wait for. */
+  get available(): boolean {
+    return this.#selectable.length >= this.#config.group.health_check.min_healthy;
   }
 
   pick(req: KeyedRequest, exclude?: ReadonlySet<string>): BackendState | undefined {
@@ -114,7 +130,7 @@ export class Upstreams {
 
   /** A connect error, reset or timeout on live traffic. */
   noteFailure(backend: BackendId, code: string): void {
-    if (!this.#config.health_check.passive) return;
+    if (!this.#config.group.health_check.passive) return;
     this.#failing.add(backend);
     this.#onPassive({ type: 'failure', backend, code });
   }
@@ -123,6 +139,12 @@ export class Upstreams {
   noteSuccess(backend: BackendId): void {
     if (this.#failing.size === 0 || !this.#failing.delete(backend)) return;
     this.#onPassive({ type: 'recovered', backend });
+  }
+
+  /** Removed by a reload: idle connections close, requests already on them finish. */
+  retire(): void {
+    for (const pool of this.#pools.values()) void pool.close();
+    this.#pools.clear();
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
  * Pure: time comes in as `now` arguments, so ejections are testable without
  * waiting.
  */
-import { backendId, type BackendId, type BackendSpec, type BackendState, type HealthObservation, type PassiveReport, type PoolSnapshot } from '../protocol.ts';
+import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type BackendState, type HealthObservation, type PassiveReport, type PoolSnapshot } from '../protocol.ts';
 
 export interface PassivePolicy {
   failures: number;
@@ -26,6 +26,11 @@ interface Entry {
   retiring: boolean;
 }
 
+/** One policy for every backend, or one per upstream (absent from the map: no passive health). */
+export type PassivePolicies = PassivePolicy | null | ReadonlyMap<string, PassivePolicy | null>;
+
+const upstreamOf = (entry: Entry): string => entry.spec.upstream ?? DEFAULT_UPSTREAM;
+
 export interface Ejection {
   backend: BackendId;
   until: number;
@@ -35,12 +40,12 @@ export interface Ejection {
 
 export class BackendPool {
   readonly #entries = new Map<BackendId, Entry>();
-  #passive: PassivePolicy | null;
+  #passive: PassivePolicies;
   #version = 0;
   #nextSlot = 0;
 
   /** `version`: where the snapshot versions start (a restarted pool continues its predecessor's count). */
-  constructor(specs: readonly BackendSpec[], passive: PassivePolicy | null = null, version = 0) {
+  constructor(specs: readonly BackendSpec[], passive: PassivePolicies = null, version = 0) {
     this.#passive = passive;
     this.#version = version;
     for (const spec of specs) this.#add(spec);
@@ -87,14 +92,15 @@ export class BackendPool {
    * the whole set never leaves a moment without a backend. Returns true when
    * anything routing depends on changed.
    */
-  reconcile(specs: readonly BackendSpec[], passive: PassivePolicy | null, now: number): boolean {
+  reconcile(specs: readonly BackendSpec[], passive: PassivePolicies, now: number): boolean {
     this.#passive = passive;
     const wanted = new Map(specs.map((spec) => [backendId(spec), spec]));
+    const wantedUpstreams = new Set(specs.map((spec) => spec.upstream ?? DEFAULT_UPSTREAM));
     let changed = false;
     for (const entry of [...this.#entries.values()]) {
       if (wanted.has(entry.id) || entry.retiring) continue;
-      // An emptied set is what the operator asked for: nothing to wait for.
-      if (wanted.size > 0 && isSelectable(entry, now)) {
+      // An emptied upstream is what the operator asked for: nothing to wait for.
+      if (wantedUpstreams.has(upstreamOf(entry)) && isSelectable(entry, now)) {
         entry.retiring = true;
         this.#version++;
         changed = true;
@@ -106,7 +112,12 @@ export class BackendPool {
       const entry = this.#entries.get(id);
       if (!entry) {
         changed = this.add(spec) || changed;
-      } else if (entry.retiring || entry.spec.weight !== spec.weight || entry.spec.enabled !== spec.enabled) {
+      } else if (
+        entry.retiring ||
+        entry.spec.weight !== spec.weight ||
+        entry.spec.enabled !== spec.enabled ||
+        upstreamOf(entry) !== (spec.upstream ?? DEFAULT_UPSTREAM)
+      ) {
         entry.spec = spec;
         entry.retiring = false;
         this.#version++;
@@ -127,10 +138,27 @@ export class BackendPool {
     return [...this.#entries.values()].some((e) => e.retiring);
   }
 
-  /** Retiring backends go once a backend of the current set is selectable. */
+  /** Upstreams with a selectable backend that is not retiring: their retiring backends are replaced. */
+  #served(now: number): Set<string> {
+    const served = new Set<string>();
+    for (const entry of this.#entries.values()) if (!entry.retiring && isSelectable(entry, now)) served.add(upstreamOf(entry));
+    return served;
+  }
+
+  /** Retiring backends go once a backend of the current set of their upstream is selectable. */
   #dropReplaced(now: number): boolean {
-    const replaced = [...this.#entries.values()].some((e) => !e.retiring && isSelectable(e, now));
-    return replaced && this.dropRetiring();
+    const served = this.#served(now);
+    let changed = false;
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.retiring && served.has(upstreamOf(entry))) changed = this.remove(entry.id) || changed;
+    }
+    return changed;
+  }
+
+  #policyFor(entry: Entry): PassivePolicy | null {
+    const passive = this.#passive;
+    if (passive === null || !(passive instanceof Map)) return passive as PassivePolicy | null;
+    return passive.get(upstreamOf(entry)) ?? null;
   }
 
   has(id: BackendId): boolean {
@@ -151,16 +179,17 @@ export class BackendPool {
   /** Passive health: returns the ejection when this report ejects the backend. */
   reportPassive(report: PassiveReport, now: number): Ejection | undefined {
     const entry = this.#entries.get(report.backend);
-    if (!entry || !this.#passive) return undefined;
+    const policy = entry && this.#policyFor(entry);
+    if (!entry || !policy) return undefined;
     if (report.type === 'recovered') {
       entry.failures = 0;
       return undefined;
     }
     entry.failures++;
-    if (entry.failures < this.#passive.failures || entry.ejectedUntil > now) return undefined;
+    if (entry.failures < policy.failures || entry.ejectedUntil > now) return undefined;
     const failures = entry.failures;
     entry.failures = 0;
-    entry.ejectedUntil = now + this.#passive.ejectionMs;
+    entry.ejectedUntil = now + policy.ejectionMs;
     // After the ejection the active check decides: it has to pass again first.
     entry.healthy = false;
     this.#version++;
@@ -187,13 +216,14 @@ export class BackendPool {
 
   snapshot(now: number): PoolSnapshot {
     const entries = [...this.#entries.values()];
-    const fallback = !entries.some((e) => !e.retiring && isSelectable(e, now));
+    const served = this.#served(now);
     const backends: BackendState[] = entries.map((entry) => ({
       ...entry.spec,
+      upstream: entry.spec.upstream ?? DEFAULT_UPSTREAM,
       id: entry.id,
       healthy: entry.healthy,
       ejected: entry.ejectedUntil > now,
-      selectable: isSelectable(entry, now) && (!entry.retiring || fallback),
+      selectable: isSelectable(entry, now) && (!entry.retiring || !served.has(upstreamOf(entry))),
       slot: entry.slot,
       ...(entry.retiring && { retiring: true }),
     }));

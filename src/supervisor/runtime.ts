@@ -15,7 +15,8 @@ import type { Config } from '../config/schema.ts';
 import { newCounterBuffer, readCounters } from '../listener/connections.ts';
 import type { Logger, LogOptions } from '../log.ts';
 import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
-import { MAX_BACKEND_SLOTS, selectableCount } from '../pool/backend-pool.ts';
+import { MAX_BACKEND_SLOTS } from '../pool/backend-pool.ts';
+import { startupBackends } from '../config/upstream-groups.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
 import { backendId, type ActorKind, type PoolSeed } from '../protocol.ts';
 import type {
@@ -118,9 +119,10 @@ export class ActorRuntime {
   }
 
   /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
-  backends(): { address: string; port: number; weight: number; healthy: boolean; enabled: boolean; ejected: boolean; in_flight: number }[] {
+  backends(): { upstream: string; address: string; port: number; weight: number; healthy: boolean; enabled: boolean; ejected: boolean; in_flight: number }[] {
     const inFlight = new InFlight(this.#inFlight);
     return (this.#snapshot?.backends ?? []).map((b) => ({
+      upstream: b.upstream,
       address: b.address,
       port: b.port,
       weight: b.weight,
@@ -313,7 +315,7 @@ export class ActorRuntime {
       this.#snapshot = snapshot;
       for (const listener of this.#listeners) this.#sendSnapshot(listener);
       this.#updatePoolHealth();
-      this.#sendBack({ type: 'BACKENDS_CHANGED', healthy: selectableCount(snapshot), total: snapshot.backends.length });
+      this.#sendBack({ type: 'BACKENDS_CHANGED', healthy: startupBackends(this.#config, snapshot), total: snapshot.backends.length });
     };
     const onEvent = (event: PoolEvent) => {
       switch (event.type) {

@@ -31,6 +31,7 @@
 import { EventEmitter } from 'node:events';
 import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { Config } from '../config/schema.ts';
+import { backendsAvailable, allBackends } from '../config/upstream-groups.ts';
 import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
 import { reopenLogFiles, type Logger, type LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
@@ -193,6 +194,11 @@ export class Supervisor {
     return this.#runtime.snapshot?.backends.filter((b) => b.selectable).length ?? 0;
   }
 
+  /** Every upstream requests can reach has its `health_check.min_healthy` selectable backends. */
+  get backendsAvailable(): boolean {
+    return backendsAvailable(this.config, this.#runtime.snapshot);
+  }
+
   activeConnections(): number {
     return this.#runtime.activeConnections();
   }
@@ -309,10 +315,10 @@ export class Supervisor {
   async run(): Promise<StopOutcome> {
     const proxy = this.config.proxy;
     this.#log.info(
-      { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: this.config.backends.length },
+      { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: allBackends(this.config).length },
       `Starting proxy on port ${proxy.listen_port}...`,
     );
-    if (this.config.backends.length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
+    if (allBackends(this.config).length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
     // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
     if (proxy.pid_file && !this.#inherited) {
       try {
@@ -355,7 +361,7 @@ export class Supervisor {
     // The line for `stopped` is written by the teardown, once it is true.
     if (record.to === 'stopped') return;
     const message = record.event === 'RELOAD' ? 'Configuration reloaded' : (transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
-    this.#log.info({ from: record.from, to: record.to, event: record.event, backends: this.config.backends.length }, message);
+    this.#log.info({ from: record.from, to: record.to, event: record.event, backends: allBackends(this.config).length }, message);
   }
 
   /** The PID file names this process: it is removed at teardown, or at exit if teardown never comes. */

@@ -22,7 +22,10 @@ import { endpointFor } from '../endpoints.ts';
 import { isLoop } from '../headers.ts';
 import { refuseRaw } from '../refuse.ts';
 import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts';
-import { parseRequestHead } from './request-head.ts';
+import { parseRequestHead, type RequestHead } from './request-head.ts';
+import { ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
+import type { Router } from '../router.ts';
+import type { RequestFacts } from '../../routing/route-table.ts';
 import { ChunkedScanner } from './chunked.ts';
 import { keep, readAsStream, setReader } from './direct-reads.ts';
 import { forwarding, type Forwarding } from './rewrite.ts';
@@ -40,6 +43,7 @@ const MAX_PIPELINED_BYTES = 64 * 1024;
 
 export interface FrontContext extends FastPathContext {
   maxHeadBytes: number;
+  router: Router;
   /** Give the connection to Node's HTTP server (the bytes read were put back on it). */
   handOff(socket: Socket): void;
   /** The fast connections of this thread, for closing the idle ones when draining. */
@@ -155,21 +159,37 @@ export class ClientConnection {
     }
     if (parsed.kind === 'handoff') return this.#handOff();
     const head = parsed.head;
-    const upstreams = this.#ctx.upstreams;
-    if (endpointFor(head.target, this.#ctx.proxy()) || (head.hasVia && isLoop(head.rawHeaders)) || upstreams.totalCount === 0) {
+    if (endpointFor(head.target, this.#ctx.proxy()) || (head.hasVia && isLoop(head.rawHeaders))) {
       this.#buffer = buffer;
       return this.#handOff();
     }
+    const router = this.#ctx.router;
+    const decision = router.decide(router.routing ? requestFacts(head) : undefined);
     this.#stopWaiting();
+    if (decision.kind === 'answer') return this.#answerOwn(head, buffer, decision.answer, now);
     this.#bodyRemaining = head.contentLength;
     this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
-    const exchange = new Exchange(this.#ctx, this.#socket, this.#forwarding, head, this.#onExchangeEnd);
+    const exchange = new Exchange(this.#ctx, this.#socket, this.#forwarding, head, decision, this.#onExchangeEnd);
     this.#exchange = exchange;
     // The body bytes that came with the head; the exchange holds them until it has an upstream.
     const rest = buffer.length > head.headLength ? this.#takeBody(buffer.subarray(head.headLength)) : undefined;
     if (rest === 'invalid') return exchange.clientBodyInvalid();
     this.#buffer = rest;
     exchange.start();
+  }
+
+  /**
+   * The proxy's own answer (a `respond` route, no route, no backend). A body
+   * the request carries is not read: the connection closes after the answer,
+   * or its bytes would be taken for the next request.
+   */
+  #answerOwn(head: RequestHead, buffer: Buffer, answer: OwnAnswer, now: number | undefined): void {
+    const close = head.close || head.contentLength > 0 || head.chunked || this.#ctx.isDraining() || answer.status === 503;
+    const startedAt = now ?? performance.now();
+    this.#socket.write(ownAnswerBytes(answer, close, head.method === 'HEAD'));
+    this.#ctx.observe(answer.status, undefined, (performance.now() - startedAt) / 1000);
+    if (close) return this.#close();
+    this.#next(buffer.length > head.headLength ? buffer.subarray(head.headLength) : undefined);
   }
 
   readonly #onExchangeEnd: ExchangeEnd = (keepAlive, at) => {
@@ -264,6 +284,11 @@ export class ClientConnection {
     if (kind === 'header') this.#refuse(408, 'Request Timeout');
     else if (this.idle) this.#socket.destroy();
   }
+}
+
+/** What routing reads of a fast-path request: the Host and other headers only when asked. */
+function requestFacts(head: RequestHead): RequestFacts {
+  return { method: head.method, target: head.target, host: head.host, header: (name) => head.header(name) };
 }
 
 /** One interval per thread: every fast connection, request and idle upstream connection whose deadline passed is timed out. */

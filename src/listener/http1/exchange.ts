@@ -27,7 +27,8 @@ import { ChunkedScanner } from './chunked.ts';
 import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
-import { clientResponseHead, upstreamRequestHead, type Forwarding } from './rewrite.ts';
+import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
+import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
@@ -39,7 +40,6 @@ const STALE = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CLOSED', 'CONNECT_TIMEOUT']);
 
 export interface FastPathContext {
-  upstreams: Upstreams;
   sockets: UpstreamSockets;
   proxy(): ProxyConfig;
   isDraining(): boolean;
@@ -55,6 +55,9 @@ const UNKEYED = Object.freeze({ headers: {}, socket: {} });
 
 export class Exchange implements UpstreamOwner {
   readonly #ctx: FastPathContext;
+  /** The upstream group the request's route chose. */
+  readonly #upstreams: Upstreams;
+  readonly #route: Route | undefined;
   readonly #client: Socket;
   readonly #forwarding: Forwarding;
   readonly #head: RequestHead;
@@ -101,8 +104,17 @@ export class Exchange implements UpstreamOwner {
   #status = 0;
   #done = false;
 
-  constructor(ctx: FastPathContext, client: Socket, forwarding: Forwarding, head: RequestHead, onEnd: ExchangeEnd) {
+  constructor(
+    ctx: FastPathContext,
+    client: Socket,
+    forwarding: Forwarding,
+    head: RequestHead,
+    decision: { upstreams: Upstreams; route: Route | undefined },
+    onEnd: ExchangeEnd,
+  ) {
     this.#ctx = ctx;
+    this.#upstreams = decision.upstreams;
+    this.#route = decision.route;
     this.#client = client;
     this.#forwarding = forwarding;
     this.#head = head;
@@ -115,9 +127,9 @@ export class Exchange implements UpstreamOwner {
     // The head's bytes may lie in the thread's shared read buffer (direct-reads.ts), valid
     // only until this read is handled: what a retry needs of them is made now.
     this.#key = this.#keyed();
-    const backend = this.#ctx.upstreams.pick(this.#key);
+    const backend = this.#upstreams.pick(this.#key);
     if (!backend) return this.#answer(502, 'Bad Gateway');
-    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding);
+    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, this.#requestEdits());
     // The first attempt starts as the exchange does: no second clock read.
     this.#send(backend, false, this.#startedAt);
   }
@@ -168,8 +180,18 @@ export class Exchange implements UpstreamOwner {
     this.#finish(false, false);
   }
 
+  /** What the route changes on the way up; undefined for a plain request (the byte copy). */
+  #requestEdits(): RequestEdits | undefined {
+    const route = this.#route;
+    if (route === undefined || (route.stripPrefix === null && route.requestHeaders === null)) return undefined;
+    return {
+      ...(route.stripPrefix !== null && { target: targetAfterStrip(this.#head.target, route.stripPrefix) }),
+      headers: route.requestHeaders,
+    };
+  }
+
   #keyed() {
-    if (!this.#ctx.upstreams.needsRequestKey) return UNKEYED;
+    if (!this.#upstreams.needsRequestKey) return UNKEYED;
     const headers: Record<string, string> = {};
     const raw = this.#head.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -181,7 +203,7 @@ export class Exchange implements UpstreamOwner {
 
   #send(backend: BackendState, fresh: boolean, now = performance.now()): void {
     this.#backend = backend;
-    this.#ctx.upstreams.inFlight.acquire(backend.slot);
+    this.#upstreams.inFlight.acquire(backend.slot);
     const idle = fresh ? undefined : this.#ctx.sockets.takeIdle(backend, this);
     const reused = idle !== undefined;
     const upstream = idle ?? this.#ctx.sockets.connect(backend, this);
@@ -238,7 +260,7 @@ export class Exchange implements UpstreamOwner {
       this.#client.off('drain', this.#resumeUpstream);
     }
     this.#upstream = undefined;
-    this.#ctx.upstreams.inFlight.release(this.#backend!.slot);
+    this.#upstreams.inFlight.release(this.#backend!.slot);
     return upstream;
   }
 
@@ -266,12 +288,12 @@ export class Exchange implements UpstreamOwner {
     this.#responseBuffer = undefined;
     this.#response = head;
     this.#status = head.status;
-    this.#ctx.upstreams.noteSuccess(this.#backend!.id);
+    this.#upstreams.noteSuccess(this.#backend!.id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
     switch (head.framing.type) {
       case 'none':
-        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
         this.#complete(buffer.length === head.headLength && head.reusable);
         return false;
       case 'length':
@@ -286,7 +308,7 @@ export class Exchange implements UpstreamOwner {
     // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(buffer, head.headLength);
     if (end === -2) {
-      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
       this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
       return false;
     }
@@ -294,10 +316,10 @@ export class Exchange implements UpstreamOwner {
     const client = this.#client;
     let kept = false;
     if (end - head.headLength <= MERGED_BODY_BYTES) {
-      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end)));
+      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders)));
     } else {
       client.cork();
-      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0));
+      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
       this.#written(client.write(buffer.subarray(head.headLength, end)));
       client.uncork();
       kept = client.writableLength > 0;
@@ -370,7 +392,7 @@ export class Exchange implements UpstreamOwner {
     const backend = this.#backend!.id;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend, code: 'UPSTREAM_TIMEOUT' });
-    this.#ctx.upstreams.noteFailure(backend, 'UPSTREAM_TIMEOUT');
+    this.#upstreams.noteFailure(backend, 'UPSTREAM_TIMEOUT');
     this.#answer(504, 'Gateway Timeout');
   }
 
@@ -385,14 +407,14 @@ export class Exchange implements UpstreamOwner {
       this.#staleRetried = true;
       return this.#send(backend, true);
     }
-    this.#ctx.upstreams.noteFailure(backend.id, code);
+    this.#upstreams.noteFailure(backend.id, code);
     // The next backend may take it if no byte of its body can have reached this one.
     const unsent = this.#hasBody ? this.#unsent : [];
     if (unsent && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
       this.#attempt++;
       const tried = (this.#tried ??= new Set());
       tried.add(backend.id);
-      const next = this.#ctx.upstreams.pick(this.#key!, tried);
+      const next = this.#upstreams.pick(this.#key!, tried);
       if (next) {
         this.#pendingBody = unsent.length > 0 ? Buffer.concat(unsent) : undefined;
         return this.#send(next, false);

@@ -15,6 +15,7 @@ import {
   TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
 } from './bytes.ts';
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
+import { joinedHeader } from '../../routing/route-table.ts';
 
 export class RequestHead {
   /**
@@ -48,7 +49,7 @@ export class RequestHead {
   readonly headLength: number;
   #rawHeaders: string[] | undefined;
 
-  constructor(fields: Omit<RequestHead, 'rawHeaders'>) {
+  constructor(fields: Omit<RequestHead, 'rawHeaders' | 'host' | 'header'>) {
     this.buffer = fields.buffer;
     this.method = fields.method;
     this.target = fields.target;
@@ -62,6 +63,21 @@ export class RequestHead {
     this.repeatsForwarding = fields.repeatsForwarding;
     this.requestLineLength = fields.requestLineLength;
     this.headLength = fields.headLength;
+  }
+
+  /** The Host header's value (the parser requires exactly one). */
+  get host(): string | undefined {
+    const spans = this.spans;
+    for (let h = 0; h < this.headerCount; h++) {
+      const at = h * SPAN;
+      if (spans[at + KIND] === HOST) return this.buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!);
+    }
+    return undefined;
+  }
+
+  /** A header's value, several lines joined with ", ". */
+  header(nameLowercase: string): string | undefined {
+    return joinedHeader(this.rawHeaders, nameLowercase);
   }
 
   /** `[name, value, …]` in the client's order and case (values without surrounding whitespace): made only when asked for. */

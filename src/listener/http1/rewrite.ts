@@ -13,6 +13,7 @@
 import { STATUS_CODES } from 'node:http';
 import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
 import { HOST, HeadWriter, KIND, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
+import { editFlatHeaders, type HeaderEdits } from '../../routing/header-edits.ts';
 import type { RequestHead } from './request-head.ts';
 import type { ResponseHead } from './response-head.ts';
 
@@ -93,11 +94,24 @@ class LineCopier {
 
 const lineCopier = new LineCopier();
 
+/**
+ * What a route changes on the way up: the target (`strip_prefix`), headers
+ * (`request_headers`), and header lines sluice adds (the request id).
+ * Absent for a plain request, which then takes the byte copy.
+ */
+export interface RequestEdits {
+  target?: string;
+  headers?: HeaderEdits | null;
+}
+
 /** The request head for the upstream, with the X-Forwarded-* and Via headers (once per request: retries reuse it). */
-export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding): Buffer {
-  if (head.connectionNamesOthers || head.repeatsForwarding) {
+export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits): Buffer {
+  if (head.connectionNamesOthers || head.repeatsForwarding || edits !== undefined) {
+    // Routes that rewrite take headers.ts's string rules, then their edits: one implementation of each rule.
     const last = head.chunked ? 'Transfer-Encoding: chunked\r\n' : '';
-    return fromStrings(`${head.method} ${head.target} HTTP/1.1\r\n`, upstreamRequestHeaders(head.rawHeaders, forwarded), last);
+    let flat = upstreamRequestHeaders(head.rawHeaders, forwarded);
+    if (edits?.headers) flat = editFlatHeaders(flat, edits.headers);
+    return fromStrings(`${head.method} ${edits?.target ?? head.target} HTTP/1.1\r\n`, flat, last);
   }
   const { buffer, spans } = head;
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
@@ -153,12 +167,21 @@ function statusLine(status: number): Buffer {
  * body bytes that came with the head, when few) so that both leave in one
  * write.
  */
-export function clientResponseHead(head: ResponseHead, closeAfter: boolean, body: Buffer, start: number, end: number): Buffer {
+export function clientResponseHead(
+  head: ResponseHead,
+  closeAfter: boolean,
+  body: Buffer,
+  start: number,
+  end: number,
+  edits?: HeaderEdits | null,
+): Buffer {
   // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
   const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
-  if (head.connectionNamesOthers) {
+  if (head.connectionNamesOthers || edits) {
     const last = `${transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : ''}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
-    const text = fromStrings(statusLine(head.status).toString('latin1'), clientResponseRawHeaders(head.rawHeaders), last);
+    let flat = clientResponseRawHeaders(head.rawHeaders);
+    if (edits) flat = editFlatHeaders(flat, edits);
+    const text = fromStrings(statusLine(head.status).toString('latin1'), flat, last);
     return Buffer.concat([text, body.subarray(start, end)]);
   }
   const { buffer, spans } = head;

@@ -1,0 +1,154 @@
+/**
+ * One request's facts as the access log keeps them, and the two ways of
+ * writing them as a line: JSON (one object a line, for machines) and nginx's
+ * `combined` (byte for byte, so the tools that read nginx's logs read ours).
+ *
+ * Both run once per request on a listener thread, so they build their string
+ * by hand: JSON.stringify only of the string values (V8's fast path, and it
+ * escapes control characters and lone surrogates, so any input gives valid
+ * JSON), and the time text cached for the second it belongs to.
+ */
+export interface AccessRecord {
+  /** Epoch ms when the request started (Date.now()). */
+  time: number;
+  pid: number;
+  /** The listener thread's id. */
+  thread: number;
+  remote_addr: string;
+  method: string;
+  /** With the query, as received. */
+  path: string;
+  /** e.g. 'HTTP/1.1'. */
+  protocol: string;
+  /** As the client sent it. */
+  host: string | null;
+  /** 499 for a client abort. */
+  status: number;
+  /** Response body bytes sent to the client. */
+  bytes_sent: number;
+  duration_ms: number;
+  /** The route's name, or its index as a string; null when none matched. */
+  route: string | null;
+  upstream: string | null;
+  /** 'address:port'. */
+  backend: string | null;
+  upstream_status: number | null;
+  /** 0 for the proxy's own answers. */
+  attempts: number;
+  /** The failure's code. */
+  error: string | null;
+  request_id: string | null;
+  user_agent: string | null;
+  referer: string | null;
+}
+
+/** A string value as JSON; null (or a value missing at run time) as null. */
+function str(value: string | null): string {
+  return value == null ? 'null' : JSON.stringify(value);
+}
+
+/** NaN and Infinity have no JSON form: null keeps the line parseable. */
+function num(value: number | null): string {
+  return value != null && Number.isFinite(value) ? `${value}` : 'null';
+}
+
+let isoSecond = NaN;
+let isoPrefix = '';
+
+/** What `new Date(ms).toISOString()` returns, formatting the date only once a second. */
+function isoTime(ms: number): string {
+  // Date truncates a fractional time toward zero; the same here, so the milliseconds match Date's.
+  const t = Math.trunc(ms);
+  const second = Math.floor(t / 1000);
+  if (second !== isoSecond) {
+    // Throws a RangeError for a time Date cannot hold, as toISOString would; 'NNNZ' is cut off.
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+    isoSecond = second;
+  }
+  const milli = t - second * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
+/** One JSON object on one line, the keys always in the interface's order. */
+export function formatJson(r: AccessRecord): string {
+  return (
+    `{"time":"${isoTime(r.time)}","pid":${num(r.pid)},"thread":${num(r.thread)}` +
+    `,"remote_addr":${str(r.remote_addr)},"method":${str(r.method)},"path":${str(r.path)}` +
+    `,"protocol":${str(r.protocol)},"host":${str(r.host)},"status":${num(r.status)}` +
+    `,"bytes_sent":${num(r.bytes_sent)},"duration_ms":${num(Math.round(r.duration_ms * 1000) / 1000)}` +
+    `,"route":${str(r.route)},"upstream":${str(r.upstream)},"backend":${str(r.backend)}` +
+    `,"upstream_status":${num(r.upstream_status)},"attempts":${num(r.attempts)},"error":${str(r.error)}` +
+    `,"request_id":${str(r.request_id)},"user_agent":${str(r.user_agent)},"referer":${str(r.referer)}}\n`
+  );
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
+let localSecond = NaN;
+let localText = '';
+
+/**
+ * nginx's $time_local, `01/Dec/2026:21:05:33 +0000`: the process's local time
+ * and its offset from UTC at that moment (so it follows daylight saving time).
+ * Offsets change only on whole seconds, so a second's text can be kept.
+ */
+function timeLocal(ms: number): string {
+  const second = Math.floor(Math.trunc(ms) / 1000);
+  if (second !== localSecond) {
+    const date = new Date(second * 1000);
+    // getTimezoneOffset is UTC minus local; nginx prints local minus UTC, in whole minutes.
+    const east = -date.getTimezoneOffset();
+    const offset = Math.trunc(Math.abs(east));
+    localText =
+      `${two(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()}` +
+      `:${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}` +
+      ` ${east < 0 ? '-' : '+'}${two(Math.trunc(offset / 60))}${two(offset % 60)}`;
+    localSecond = second;
+  }
+  return localText;
+}
+
+/** `\xHH` for each byte, upper-case hex as nginx writes it. */
+const HEX_ESCAPES = Array.from({ length: 256 }, (_, byte) => `\\x${byte.toString(16).toUpperCase().padStart(2, '0')}`);
+// Everything nginx's escape=default rewrites ('"', '\', bytes below 0x20 and from 0x7f), and every non-latin1 unit.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+
+/**
+ * A variable as nginx logs it with escape=default. The text is taken as the
+ * latin1 bytes it came as (Node decodes the head so); a character past latin1
+ * as its UTF-8 bytes, as it would have been sent, a lone surrogate as U+FFFD's.
+ * null, nginx's "not found", prints `-`; an empty value prints nothing.
+ */
+function nginxEscape(text: string | null): string {
+  if (text == null) return '-';
+  if (!NEEDS_ESCAPE.test(text)) return text;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x20 && unit < 0x7f && unit !== 0x22 && unit !== 0x5c) continue;
+    out += text.slice(from, i);
+    if (unit <= 0xff) {
+      out += HEX_ESCAPES[unit];
+    } else {
+      const pair = unit >= 0xd800 && unit < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      for (const byte of Buffer.from(text.slice(i, pair ? i + 2 : i + 1), 'utf8')) out += HEX_ESCAPES[byte];
+      if (pair) i++;
+    }
+    from = i + 1;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * nginx's `combined` format:
+ * `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`.
+ * There is no remote user (no basic auth here), so it is nginx's `-`.
+ */
+export function formatCombined(r: AccessRecord): string {
+  return (
+    `${nginxEscape(r.remote_addr)} - - [${timeLocal(r.time)}] "${nginxEscape(`${r.method} ${r.path} ${r.protocol}`)}"` +
+    ` ${r.status} ${r.bytes_sent} "${nginxEscape(r.referer)}" "${nginxEscape(r.user_agent)}"\n`
+  );
+}

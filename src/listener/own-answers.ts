@@ -1,0 +1,66 @@
+/**
+ * The proxy's own answers, as data, once: what a route's `respond`, a
+ * request no route takes, and an upstream without backends get. Both
+ * engines write them from here: the fast path as bytes on the raw socket,
+ * the Node path through ServerResponse.
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+
+export interface OwnAnswer {
+  status: number;
+  /** Lowercase names. */
+  headers: readonly (readonly [string, string])[];
+  body: string;
+}
+
+const TEXT = ['content-type', 'text/plain; charset=utf-8'] as const;
+
+export const NO_ROUTE: OwnAnswer = { status: 404, headers: [['content-type', 'application/json']], body: '{"error":"no_route"}' };
+
+/** An upstream with no backend at all: nothing to wait for on this proxy, so clients are told to come back. */
+export const NO_BACKENDS: OwnAnswer = { status: 503, headers: [TEXT, ['retry-after', '1']], body: 'Service Unavailable: no backend configured\n' };
+
+export function plainAnswer(status: number, text: string): OwnAnswer {
+  return { status, headers: [TEXT], body: `${text}\n` };
+}
+
+export function routeAnswer(respond: { status: number; body: string; headers: Readonly<Record<string, string>> }): OwnAnswer {
+  const headers = Object.entries(respond.headers).map(([name, value]) => [name.toLowerCase(), value] as const);
+  if (!headers.some(([name]) => name === 'content-type')) headers.unshift(TEXT);
+  return { status: respond.status, headers, body: respond.body };
+}
+
+let dateSecond = -1;
+let dateValue = '';
+/** The Date header (RFC 9110 §6.6.1: an origin with a clock sends it), made once a second. */
+export function httpDate(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(second * 1000).toUTCString();
+  }
+  return dateValue;
+}
+
+/** The answer as one buffer for a raw socket; `headOnly` for HEAD requests (Content-Length stays the body's). */
+export function ownAnswerBytes(answer: OwnAnswer, close: boolean, headOnly: boolean, extra = ''): Buffer {
+  const body = Buffer.from(answer.body, 'utf8');
+  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\ndate: ${httpDate()}\r\n`;
+  for (const [name, value] of answer.headers) head += `${name}: ${value}\r\n`;
+  head += `content-length: ${body.length}\r\n${extra}connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n`;
+  const bytes = Buffer.from(head, 'latin1');
+  return headOnly || answer.status === 204 || answer.status === 304 ? bytes : Buffer.concat([bytes, body]);
+}
+
+/** The answer through Node's ServerResponse (the Node path). */
+export function sendOwnAnswer(res: ServerResponse, answer: OwnAnswer, close: boolean, extra: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.destroy();
+  const body = Buffer.from(answer.body, 'utf8');
+  res.writeHead(answer.status, {
+    ...Object.fromEntries(answer.headers),
+    'content-length': body.length,
+    ...extra,
+    ...(close && { connection: 'close' }),
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

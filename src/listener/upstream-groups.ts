@@ -1,0 +1,92 @@
+/**
+ * Every upstream group one listener thread serves, by name. A snapshot
+ * reaches all of them (each keeps its own members); a reload adds and
+ * removes groups make-before-break: a removed group stops being chosen by
+ * new requests at once, while requests already holding it finish on it.
+ */
+import type { Config } from '../config/schema.ts';
+import { DEFAULT_UPSTREAM, routedUpstreams, upstreamGroups } from '../config/upstream-groups.ts';
+import type { InFlight } from '../pool/balancers/in-flight.ts';
+import type { PassiveReport, PoolSnapshot } from '../protocol.ts';
+import { Upstreams } from './upstreams.ts';
+
+export class UpstreamGroups {
+  readonly #byName = new Map<string, Upstreams>();
+  readonly #inFlight: InFlight;
+  readonly #onPassive: (report: PassiveReport) => void;
+  #routed: Upstreams[] = [];
+  #snapshot: PoolSnapshot | undefined;
+  #default!: Upstreams;
+
+  constructor(config: Config, inFlight: InFlight, onPassive: (report: PassiveReport) => void) {
+    this.#inFlight = inFlight;
+    this.#onPassive = onPassive;
+    this.reconfigure(config);
+  }
+
+  get inFlight(): InFlight {
+    return this.#inFlight;
+  }
+
+  /** The group of requests when there are no routes. */
+  get default(): Upstreams {
+    return this.#default;
+  }
+
+  get(name: string): Upstreams | undefined {
+    return this.#byName.get(name);
+  }
+
+  reconfigure(config: Config): void {
+    const wanted = new Set<string>();
+    for (const group of upstreamGroups(config)) {
+      wanted.add(group.name);
+      const settings = { group, proxy: config.proxy };
+      const known = this.#byName.get(group.name);
+      if (known) {
+        known.reconfigure(settings);
+        continue;
+      }
+      const created = new Upstreams(settings, this.#inFlight, this.#onPassive);
+      if (this.#snapshot) created.apply(this.#snapshot);
+      this.#byName.set(group.name, created);
+    }
+    for (const [name, group] of this.#byName) {
+      if (wanted.has(name)) continue;
+      this.#byName.delete(name);
+      group.retire();
+    }
+    this.#default = this.#byName.get(DEFAULT_UPSTREAM)!;
+    this.#routed = routedUpstreams(config).flatMap((name) => this.#byName.get(name) ?? []);
+  }
+
+  apply(snapshot: PoolSnapshot): number {
+    this.#snapshot = snapshot;
+    let version = snapshot.version;
+    for (const group of this.#byName.values()) version = group.apply(snapshot);
+    return version;
+  }
+
+  /** Every upstream a route names (or `default`) has its `min_healthy` selectable backends. */
+  get available(): boolean {
+    for (const group of this.#routed) if (!group.available) return false;
+    return true;
+  }
+
+  /** Selectable backends over the groups requests can reach. */
+  get selectableCount(): number {
+    let count = 0;
+    for (const group of this.#routed) count += group.selectableCount;
+    return count;
+  }
+
+  get totalCount(): number {
+    let count = 0;
+    for (const group of this.#byName.values()) count += group.totalCount;
+    return count;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#byName.values()].map((group) => group.close()));
+  }
+}
