@@ -42,7 +42,7 @@ admin('/status has the lifecycle, history, backends, connections and workers', a
   assert.ok(Date.parse(status.started_at) <= Date.now());
   assert.ok(status.uptime_ms >= 0);
   assert.equal(status.history.map((h: { from: string; to: string; event: string }) => [h.from, h.to]), [['starting', 'healthy']]);
-  assert.equal(status.backends, [{ address: '127.0.0.1', port: ctx.a!.port, weight: 2, healthy: true, enabled: true, ejected: false, in_flight: 0 }]);
+  assert.equal(status.backends, [{ upstream: 'default', address: '127.0.0.1', port: ctx.a!.port, weight: 2, healthy: true, enabled: true, ejected: false, in_flight: 0 }]);
   assert.equal(status.connections.active, 0);
   assert.equal(
     status.workers.map((w: { kind: string; id: number; restarts: number }) => `${w.kind}:${w.id}:${w.restarts}`).sort(),

@@ -107,7 +107,9 @@ let port: number;
 
 test.before(async () => {
   upstream = await rawUpstream();
-  ({ sluice, port } = await startRouting(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 1, upstream_timeout_ms: 2_000 }))], 1, 1));
+  // Byte-for-byte heads: without the request-id line sluice adds by default (test/access-log-e2e.test.ts pins that).
+  const proxy = { workers: 1, upstream_timeout_ms: 2_000, request_id_header: null };
+  ({ sluice, port } = await startRouting(['-c', writeConfig(testConfig([{ port: upstream.port }], proxy))], 1, 1));
 });
 
 test.after(async () => {

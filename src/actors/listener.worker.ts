@@ -47,7 +47,10 @@ const api: ListenerApi = {
   closeListening: () => started().closeListening(() => emit?.({ type: 'listener.drained', id })),
   forceClose: () => started().forceClose(),
   metrics: () => started().metrics.json(),
-  reopenLog: reopenLogFiles,
+  reopenLog() {
+    reopenLogFiles();
+    server?.reopenAccessLog();
+  },
   heartbeat: () => Date.now(),
   reconfigure: (config) => started().reconfigure(config),
   listeningFds: () => started().listeningFds(),

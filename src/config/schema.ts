@@ -35,6 +35,13 @@ export const proxySchema = z.strictObject({
   request_hooks: z.string().min(1).nullable().default(null),
   /** Serve plain requests with sluice's own HTTP/1.1 codec (off: everything through Node's http server). */
   fast_path: z.boolean().default(true),
+  /** Carries each request's id up and back (a new one when the client sent none); `null`: off. */
+  request_id_header: z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')
+    .transform((name) => name.toLowerCase())
+    .nullable()
+    .default('x-request-id'),
 });
 
 const statusCode = z.int().min(100).max(599);

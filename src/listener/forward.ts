@@ -13,6 +13,7 @@ import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers
 import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
+import type { RequestId } from './request-id.ts';
 import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
 
 const MAX_RETRIES = 2;
@@ -44,10 +45,22 @@ export interface ForwardBase {
   onUpstreamError: (error: { backend: string; code: string }) => void;
 }
 
-/** One request's: the upstream its route chose, the route's edits, the hooks. */
+/** What the access log records of a forwarded request, filled in as it goes. */
+export interface ForwardOutcome {
+  backend: string | null;
+  upstreamStatus: number | null;
+  attempts: number;
+  error: string | null;
+  /** Response body bytes sent to the client. */
+  bodyBytes: number;
+}
+
+/** One request's: the upstream its route chose, the route's edits, its id, the hooks. */
 export interface ForwardContext extends ForwardBase {
   upstreams: Upstreams;
   route: Route | undefined;
+  requestId: RequestId | undefined;
+  outcome: ForwardOutcome;
   hooks?: ForwardHooks;
 }
 
@@ -72,20 +85,31 @@ export function sendPlain(res: ServerResponse, status: number, text: string, ext
   res.end(body);
 }
 
+/** The proxy's own answer on this path, its body counted for the access log. */
+function answerPlain(outcome: ForwardOutcome, res: ServerResponse, status: number, text: string, extra: Record<string, string>, close: boolean): void {
+  outcome.bodyBytes = Buffer.byteLength(text) + 1;
+  sendPlain(res, status, text, extra, close);
+}
+
 const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** Resolves, once the response is sent, with the backend that answered (undefined: the proxy answered). */
 export async function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<string | undefined> {
   const draining = ctx.isDraining();
-  if (isLoop(req.rawHeaders)) return void sendPlain(res, 508, 'Loop Detected', {}, draining);
-  if (ctx.upstreams.totalCount === 0) return void sendPlain(res, 503, 'Service Unavailable: no backend configured', { 'retry-after': '1' }, draining);
+  const outcome = ctx.outcome;
+  if (isLoop(req.rawHeaders)) {
+    outcome.error = 'LOOP_DETECTED';
+    return void answerPlain(outcome, res, 508, 'Loop Detected', {}, draining);
+  }
 
   const withBody = hasBody(req);
   const hooks = ctx.hooks;
   const route = ctx.route;
   let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
+  const id = ctx.requestId;
+  if (id?.generated) headers.push(id.header, id.value);
   const path = route?.stripPrefix ? targetAfterStrip(req.url ?? '/', route.stripPrefix) : (req.url ?? '/');
   if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
@@ -98,6 +122,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
     retrySame = undefined;
     if (!backend) break;
     tried.add(backend.id);
+    outcome.backend = backend.id;
+    outcome.attempts++;
     const inFlight = ctx.upstreams.inFlight;
     inFlight.acquire(backend.slot);
     try {
@@ -111,6 +137,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         });
       } catch (error) {
         const code = errorCode(error);
+        outcome.error = code;
         ctx.onUpstreamError({ backend: backend.id, code });
         if (!withBody && !staleRetried && STALE_CONNECTION.has(code)) {
           staleRetried = true;
@@ -118,14 +145,21 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
           continue;
         }
         if (PASSIVE_FAILURES.has(code)) ctx.upstreams.noteFailure(backend.id, code);
-        if (TIMEOUTS.has(code)) return void sendPlain(res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        if (TIMEOUTS.has(code)) {
+          outcome.error = 'UPSTREAM_TIMEOUT';
+          return void answerPlain(outcome, res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        }
         if (withBody || !RETRYABLE.has(code)) break;
         continue;
       }
       ctx.upstreams.noteSuccess(backend.id);
+      outcome.error = null;
+      outcome.upstreamStatus = response.statusCode;
       hooks?.onBackend?.(backend);
       const responseHeaders = clientResponseHeaders(response.headers);
       if (route?.responseHeaders) editHeaderMap(responseHeaders, route.responseHeaders);
+      // The response carries the request's id: one the upstream sent under that name is replaced.
+      if (id) responseHeaders[id.header] = id.value;
       if (hooks?.editResponseHeaders) {
         try {
           await hooks.editResponseHeaders(responseHeaders);
@@ -138,11 +172,13 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       }
       if (ctx.isDraining()) responseHeaders['connection'] = 'close';
       res.writeHead(response.statusCode, responseHeaders);
+      response.body.on('data', (chunk: Buffer) => (outcome.bodyBytes += chunk.length));
       try {
         await relay(response.body, res);
       } catch (error) {
         // The upstream died mid-body or the client went away: a truncated body
         // must never look complete, so the client connection goes.
+        outcome.error = errorCode(error);
         ctx.onUpstreamError({ backend: backend.id, code: errorCode(error) });
         res.destroy();
       }
@@ -151,6 +187,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       inFlight.release(backend.slot);
     }
   }
-  sendPlain(res, 502, 'Bad Gateway', {}, ctx.isDraining());
+  outcome.error ??= 'NO_SELECTABLE_BACKEND';
+  answerPlain(outcome, res, 502, 'Bad Gateway', {}, ctx.isDraining());
   return undefined;
 }

@@ -8,6 +8,8 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 
 export interface OwnAnswer {
   status: number;
+  /** Why the proxy answered (docs/errors.md), for the access log; null for a `respond` route. */
+  code: string | null;
   /** Lowercase names. */
   headers: readonly (readonly [string, string])[];
   body: string;
@@ -15,19 +17,19 @@ export interface OwnAnswer {
 
 const TEXT = ['content-type', 'text/plain; charset=utf-8'] as const;
 
-export const NO_ROUTE: OwnAnswer = { status: 404, headers: [['content-type', 'application/json']], body: '{"error":"no_route"}' };
+export const NO_ROUTE: OwnAnswer = { status: 404, code: 'NO_ROUTE', headers: [['content-type', 'application/json']], body: '{"error":"no_route"}' };
 
 /** An upstream with no backend at all: nothing to wait for on this proxy, so clients are told to come back. */
-export const NO_BACKENDS: OwnAnswer = { status: 503, headers: [TEXT, ['retry-after', '1']], body: 'Service Unavailable: no backend configured\n' };
+export const NO_BACKENDS: OwnAnswer = { status: 503, code: 'NO_BACKENDS', headers: [TEXT, ['retry-after', '1']], body: 'Service Unavailable: no backend configured\n' };
 
-export function plainAnswer(status: number, text: string): OwnAnswer {
-  return { status, headers: [TEXT], body: `${text}\n` };
+export function plainAnswer(status: number, text: string, code: string): OwnAnswer {
+  return { status, code, headers: [TEXT], body: `${text}\n` };
 }
 
 export function routeAnswer(respond: { status: number; body: string; headers: Readonly<Record<string, string>> }): OwnAnswer {
   const headers = Object.entries(respond.headers).map(([name, value]) => [name.toLowerCase(), value] as const);
   if (!headers.some(([name]) => name === 'content-type')) headers.unshift(TEXT);
-  return { status: respond.status, headers, body: respond.body };
+  return { status: respond.status, code: null, headers, body: respond.body };
 }
 
 let dateSecond = -1;

@@ -9,7 +9,9 @@ import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
-import { forward, sendPlain, type ForwardBase, type ForwardHooks } from './forward.ts';
+import { forward, sendPlain, type ForwardBase, type ForwardContext, type ForwardHooks, type ForwardOutcome } from './forward.ts';
+import { AccessLogWriter } from '../access-log/writer.ts';
+import { requestIdFrom, type RequestId } from './request-id.ts';
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { UpstreamGroups } from './upstream-groups.ts';
@@ -43,6 +45,8 @@ export class ListenerServer {
   #draining = false;
 
   readonly #hooks: RequestHooks | undefined;
+  readonly #thread: number;
+  readonly #accessLog: AccessLogWriter | undefined;
   readonly metrics = new ListenerMetrics();
   readonly #forwardContext: ForwardBase;
   readonly #view: ProxyView = {
@@ -68,6 +72,9 @@ export class ListenerServer {
     // How often header deadlines are checked: often enough that a 408 comes at most a quarter late.
     const deadlineCheckMs = Math.min(250, proxy.client_header_timeout_ms / 4);
     this.#log = log;
+    this.#thread = shared.thread ?? 0;
+    // Each thread appends its own batches to the file (O_APPEND): no request crosses a thread for it.
+    this.#accessLog = config.access_log ? new AccessLogWriter(config.access_log) : undefined;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
     const inFlight = new InFlight(shared.inFlight, shared.thread);
     inFlight.resetOwn();
@@ -105,6 +112,9 @@ export class ListenerServer {
       sockets: this.#upstreamSockets,
       proxy: () => this.#proxy,
       router: this.#router,
+      requestIdHeader: () => this.#proxy.request_id_header,
+      accessLog: this.#accessLog,
+      thread: this.#thread,
       observe: (status, backend, seconds) => this.metrics.observe(status, backend, seconds),
       maxHeadBytes: MAX_HEADER_BYTES,
       handOff: (socket) => serveWithNode.call(this.#server, socket),
@@ -193,7 +203,18 @@ export class ListenerServer {
     return this.#connections.destroyAll();
   }
 
+  /** SIGUSR1 (logrotate moved the files): the access log is opened again at its path. */
+  reopenAccessLog(): void {
+    this.#accessLog?.reopen();
+  }
+
+  /** Writes the access-log lines still batched: a thread that ends loses none. */
+  flushAccessLog(): void {
+    this.#accessLog?.flush();
+  }
+
   async stop(): Promise<void> {
+    this.#accessLog?.close();
     this.#sockets.close();
     clearInterval(this.#sweeper);
     this.#connections.destroyAll();
@@ -209,16 +230,26 @@ export class ListenerServer {
       // end those connections once their response is complete.
       res.once('finish', () => req.socket.end());
     }
-    const endpoint = endpointFor(req.url ?? '/', this.#proxy);
-    if (endpoint) return this.#answerEndpoint(endpoint, req, res);
     const startedAt = performance.now();
-    const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
-    if (decision.kind === 'answer') {
-      sendOwnAnswer(res, decision.answer, this.#draining || decision.answer.status === 503);
+    const idHeader = this.#proxy.request_id_header;
+    const sentId = idHeader === null ? undefined : req.headers[idHeader];
+    const id = idHeader === null ? undefined : requestIdFrom(idHeader, typeof sentId === 'string' ? sentId : sentId?.[0]);
+    // Set before any writeHead: the proxy's own answers and forwarded responses all carry it.
+    if (id) res.setHeader(id.header, id.value);
+    const outcome: ForwardOutcome = { backend: null, upstreamStatus: null, attempts: 0, error: null, bodyBytes: 0 };
+    const endpoint = endpointFor(req.url ?? '/', this.#proxy);
+    const decision = endpoint ? undefined : this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
+    if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
+    if (endpoint) return this.#answerEndpoint(endpoint, req, res, outcome);
+    if (decision!.kind === 'answer') {
+      outcome.error = decision!.answer.code;
+      outcome.bodyBytes = req.method === 'HEAD' ? 0 : Buffer.byteLength(decision!.answer.body);
+      sendOwnAnswer(res, decision!.answer, this.#draining || decision!.answer.status === 503);
       return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
     }
-    const context = { ...this.#forwardContext, upstreams: decision.upstreams, route: decision.route };
-    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, decision) : forward(req, res, context);
+    const routed = decision!;
+    const context = { ...this.#forwardContext, upstreams: routed.upstreams, route: routed.route, requestId: id, outcome };
+    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, routed, context) : forward(req, res, context);
     done
       .catch((error: Error) => {
         this.#log.error({ err: error }, 'forwarding failed');
@@ -234,6 +265,7 @@ export class ListenerServer {
     req: IncomingMessage,
     res: ServerResponse,
     decision: Extract<Decision, { kind: 'forward' }>,
+    context: ForwardContext,
   ): Promise<string | undefined> {
     const upstreams = decision.upstreams;
     const startedAt = performance.now();
@@ -285,13 +317,54 @@ export class ListenerServer {
       const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter!(session)) : undefined;
       if (filtered?.respond) return void this.#respondFromHook(session, filtered.respond, res);
       current = 'forward';
-      return await forward(req, res, { ...this.#forwardContext, upstreams, route: decision.route, hooks: forwardHooks });
+      return await forward(req, res, { ...context, hooks: forwardHooks });
     } catch (error) {
       if (current === 'forward') throw error;
       this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error }, `request hook ${current} failed`);
       sendPlain(res, 500, 'Internal Server Error', {}, this.#draining);
       return undefined;
     }
+  }
+
+  /** One access-log line when the response ends or the client goes: the Node path's record. */
+  #logWhenClosed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    startedAt: number,
+    decision: Decision | undefined,
+    outcome: ForwardOutcome,
+    id: RequestId | undefined,
+  ): void {
+    const time = Date.now();
+    res.once('close', () => {
+      const header = (name: string) => {
+        const value = req.headers[name];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+      };
+      this.#accessLog!.write({
+        time,
+        pid: process.pid,
+        thread: this.#thread,
+        remote_addr: req.socket.remoteAddress ?? '',
+        method: req.method ?? '',
+        path: req.url ?? '',
+        protocol: `HTTP/${req.httpVersion}`,
+        host: header('host'),
+        // nginx's 499: the client went away before any response went out.
+        status: res.headersSent ? res.statusCode : 499,
+        bytes_sent: outcome.bodyBytes,
+        duration_ms: performance.now() - startedAt,
+        route: decision?.route?.name ?? null,
+        upstream: decision?.upstreams?.name ?? null,
+        backend: outcome.backend,
+        upstream_status: outcome.upstreamStatus,
+        attempts: outcome.attempts,
+        error: res.headersSent ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
+        request_id: id?.value ?? null,
+        user_agent: header('user-agent'),
+        referer: header('referer'),
+      });
+    });
   }
 
   #respondFromHook(session: Session, respond: { status: number; headers?: Record<string, string>; body?: string }, res: ServerResponse): void {
@@ -304,12 +377,13 @@ export class ListenerServer {
     res.end(session.method === 'HEAD' ? undefined : body);
   }
 
-  #answerEndpoint(name: 'health' | 'ready' | 'live', req: IncomingMessage, res: ServerResponse): void {
+  #answerEndpoint(name: 'health' | 'ready' | 'live', req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);
     }
     const answer = answerEndpoint(name, this.#readinessInputs());
     const body = JSON.stringify(answer.body);
+    outcome.bodyBytes = req.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     res.writeHead(answer.status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),

@@ -24,7 +24,8 @@ import { refuseRaw } from '../refuse.ts';
 import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts';
 import { parseRequestHead, type RequestHead } from './request-head.ts';
 import { ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
-import type { Router } from '../router.ts';
+import type { Decision, Router } from '../router.ts';
+import { idLine, requestIdFrom } from '../request-id.ts';
 import type { RequestFacts } from '../../routing/route-table.ts';
 import { ChunkedScanner } from './chunked.ts';
 import { keep, readAsStream, setReader } from './direct-reads.ts';
@@ -166,7 +167,7 @@ export class ClientConnection {
     const router = this.#ctx.router;
     const decision = router.decide(router.routing ? requestFacts(head) : undefined);
     this.#stopWaiting();
-    if (decision.kind === 'answer') return this.#answerOwn(head, buffer, decision.answer, now);
+    if (decision.kind === 'answer') return this.#answerOwn(head, buffer, decision, now);
     this.#bodyRemaining = head.contentLength;
     this.#bodyScanner = head.chunked ? new ChunkedScanner() : undefined;
     const exchange = new Exchange(this.#ctx, this.#socket, this.#forwarding, head, decision, this.#onExchangeEnd);
@@ -183,11 +184,40 @@ export class ClientConnection {
    * the request carries is not read: the connection closes after the answer,
    * or its bytes would be taken for the next request.
    */
-  #answerOwn(head: RequestHead, buffer: Buffer, answer: OwnAnswer, now: number | undefined): void {
+  #answerOwn(head: RequestHead, buffer: Buffer, decision: Extract<Decision, { kind: 'answer' }>, now: number | undefined): void {
+    const answer = decision.answer;
     const close = head.close || head.contentLength > 0 || head.chunked || this.#ctx.isDraining() || answer.status === 503;
     const startedAt = now ?? performance.now();
-    this.#socket.write(ownAnswerBytes(answer, close, head.method === 'HEAD'));
-    this.#ctx.observe(answer.status, undefined, (performance.now() - startedAt) / 1000);
+    const idHeader = this.#ctx.requestIdHeader();
+    const id = idHeader === null ? undefined : requestIdFrom(idHeader, head.find(idHeader));
+    this.#socket.write(ownAnswerBytes(answer, close, head.method === 'HEAD', id ? idLine(id) : ''));
+    const durationMs = performance.now() - startedAt;
+    this.#ctx.observe(answer.status, undefined, durationMs / 1000);
+    const accessLog = this.#ctx.accessLog;
+    if (accessLog) {
+      accessLog.write({
+        time: Date.now() - durationMs,
+        pid: process.pid,
+        thread: this.#ctx.thread,
+        remote_addr: this.#forwarding.clientIp,
+        method: head.method,
+        path: head.target,
+        protocol: 'HTTP/1.1',
+        host: head.host ?? null,
+        status: answer.status,
+        bytes_sent: head.method === 'HEAD' ? 0 : Buffer.byteLength(answer.body),
+        duration_ms: durationMs,
+        route: decision.route?.name ?? null,
+        upstream: decision.upstreams?.name ?? null,
+        backend: null,
+        upstream_status: null,
+        attempts: 0,
+        error: answer.code,
+        request_id: id?.value ?? null,
+        user_agent: head.find('user-agent') ?? null,
+        referer: head.find('referer') ?? null,
+      });
+    }
     if (close) return this.#close();
     this.#next(buffer.length > head.headLength ? buffer.subarray(head.headLength) : undefined);
   }

@@ -29,6 +29,9 @@ import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
 import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
 import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
+import type { AccessLogWriter } from '../../access-log/writer.ts';
+import { httpDate } from '../own-answers.ts';
+import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
@@ -41,6 +44,12 @@ const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH'
 
 export interface FastPathContext {
   sockets: UpstreamSockets;
+  /** `proxy.request_id_header`, lowercase; null: off. */
+  requestIdHeader(): string | null;
+  /** Set only when an access log is configured: nothing is gathered for it otherwise. */
+  accessLog: AccessLogWriter | undefined;
+  /** This listener thread's id, for the access log. */
+  thread: number;
   proxy(): ProxyConfig;
   isDraining(): boolean;
   onUpstreamError(error: { backend: string; code: string }): void;
@@ -103,6 +112,15 @@ export class Exchange implements UpstreamOwner {
   #requestSent: boolean;
   #status = 0;
   #done = false;
+  #id: RequestId | undefined;
+  /** Upstream attempts made (a retry is one more). */
+  #attempts = 0;
+  /** Response body bytes handed to the client socket. */
+  #bodyBytes = 0;
+  /** Why the exchange failed, for the access log (a code of docs/errors.md). */
+  #error: string | null = null;
+  /** What the access log needs of the head, read while its bytes are valid (only when logging). */
+  #logged: { time: number; host: string | null; userAgent: string | null; referer: string | null } | undefined;
 
   constructor(
     ctx: FastPathContext,
@@ -127,9 +145,19 @@ export class Exchange implements UpstreamOwner {
     // The head's bytes may lie in the thread's shared read buffer (direct-reads.ts), valid
     // only until this read is handled: what a retry needs of them is made now.
     this.#key = this.#keyed();
+    const head = this.#head;
+    const idHeader = this.#ctx.requestIdHeader();
+    if (idHeader !== null) this.#id = requestIdFrom(idHeader, head.find(idHeader));
+    if (this.#ctx.accessLog) {
+      const host = head.host;
+      const userAgent = head.find('user-agent');
+      const referer = head.find('referer');
+      this.#logged = { time: Date.now(), host: host ?? null, userAgent: userAgent ?? null, referer: referer ?? null };
+    }
     const backend = this.#upstreams.pick(this.#key);
-    if (!backend) return this.#answer(502, 'Bad Gateway');
-    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, this.#requestEdits());
+    if (!backend) return this.#answer(502, 'Bad Gateway', 'NO_SELECTABLE_BACKEND');
+    const id = this.#id;
+    this.#upstreamHead = upstreamRequestHead(head, this.#forwarding, this.#requestEdits(), id?.generated ? idLine(id) : '');
     // The first attempt starts as the exchange does: no second clock read.
     this.#send(backend, false, this.#startedAt);
   }
@@ -168,15 +196,16 @@ export class Exchange implements UpstreamOwner {
    */
   clientBodyInvalid(): void {
     if (this.#done) return;
-    if (this.#response) return this.#brokenMidResponse('invalid chunked request body');
+    if (this.#response) return this.#brokenMidResponse('INVALID_REQUEST_BODY');
     if (this.#backend) this.#ctx.onUpstreamError({ backend: this.#backend.id, code: 'INVALID_REQUEST_BODY' });
     this.#discardUpstream();
-    this.#answer(400, 'Bad Request');
+    this.#answer(400, 'Bad Request', 'INVALID_REQUEST_BODY');
   }
 
   /** The client went away: nothing more to send; the upstream connection cannot be reused. */
   clientClosed(): void {
     if (this.#done) return;
+    this.#error ??= 'CLIENT_ABORTED';
     this.#finish(false, false);
   }
 
@@ -203,6 +232,7 @@ export class Exchange implements UpstreamOwner {
 
   #send(backend: BackendState, fresh: boolean, now = performance.now()): void {
     this.#backend = backend;
+    this.#attempts++;
     this.#upstreams.inFlight.acquire(backend.slot);
     const idle = fresh ? undefined : this.#ctx.sockets.takeIdle(backend, this);
     const reused = idle !== undefined;
@@ -288,12 +318,14 @@ export class Exchange implements UpstreamOwner {
     this.#responseBuffer = undefined;
     this.#response = head;
     this.#status = head.status;
+    // An earlier attempt's failure was retried away: the request did not fail.
+    this.#error = null;
     this.#upstreams.noteSuccess(this.#backend!.id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
     switch (head.framing.type) {
       case 'none':
-        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
+        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
         this.#complete(buffer.length === head.headLength && head.reusable);
         return false;
       case 'length':
@@ -308,18 +340,19 @@ export class Exchange implements UpstreamOwner {
     // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(buffer, head.headLength);
     if (end === -2) {
-      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
+      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
       this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
       return false;
     }
     relayed(end - head.headLength);
+    this.#bodyBytes += end - head.headLength;
     const client = this.#client;
     let kept = false;
     if (end - head.headLength <= MERGED_BODY_BYTES) {
-      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders)));
+      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders, this.#id)));
     } else {
       client.cork();
-      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders));
+      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
       this.#written(client.write(buffer.subarray(head.headLength, end)));
       client.uncork();
       kept = client.writableLength > 0;
@@ -362,6 +395,7 @@ export class Exchange implements UpstreamOwner {
     const end = this.#bodyEnd(chunk, 0);
     if (end === -2) return void this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`), false;
     relayed(end);
+    this.#bodyBytes += end;
     const client = this.#client;
     if (end > 0) this.#written(client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
     if (this.#bodyComplete) this.#complete(end === chunk.length && this.#response!.reusable);
@@ -393,11 +427,12 @@ export class Exchange implements UpstreamOwner {
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend, code: 'UPSTREAM_TIMEOUT' });
     this.#upstreams.noteFailure(backend, 'UPSTREAM_TIMEOUT');
-    this.#answer(504, 'Gateway Timeout');
+    this.#answer(504, 'Gateway Timeout', 'UPSTREAM_TIMEOUT');
   }
 
   #failBeforeResponse(code: string): void {
     if (this.#done) return;
+    this.#error = code;
     const backend = this.#backend!;
     const answered = this.#responseBuffer !== undefined;
     this.#discardUpstream();
@@ -420,33 +455,37 @@ export class Exchange implements UpstreamOwner {
         return this.#send(next, false);
       }
     }
-    this.#answer(502, 'Bad Gateway');
+    this.#answer(502, 'Bad Gateway', code);
   }
 
   #invalidResponse(reason: string): void {
     const backend = this.#backend!.id;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend, code: `INVALID_RESPONSE (${reason})` });
-    this.#answer(502, 'Bad Gateway');
+    this.#answer(502, 'Bad Gateway', 'INVALID_RESPONSE');
   }
 
   /** The response started and cannot be finished: closing the client connection is the only honest signal. */
   #brokenMidResponse(code: string): void {
     if (this.#done) return;
+    this.#error = code;
     this.#ctx.onUpstreamError({ backend: this.#backend!.id, code });
     this.#discardUpstream();
     this.#client.destroy();
     this.#finish(false, true);
   }
 
-  /** The proxy's own answer, before any response byte went out. */
-  #answer(status: number, text: string): void {
+  /** The proxy's own answer, before any response byte went out; `code` says why, for the access log. */
+  #answer(status: number, text: string, code: string): void {
     this.#status = status;
+    this.#error = code;
     const body = `${text}\n`;
+    this.#bodyBytes = body.length;
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
     this.#client.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${httpDate()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${body.length}\r\n${this.#id ? idLine(this.#id) : ''}` +
         `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`,
     );
     this.#finish(!this.#closeAfter, true);
@@ -474,6 +513,35 @@ export class Exchange implements UpstreamOwner {
     this.#discardUpstream();
     const now = performance.now();
     if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
+    if (this.#logged) this.#log(now - this.#startedAt);
     this.#onEnd(keepAlive, now);
+  }
+
+  #log(durationMs: number): void {
+    const logged = this.#logged!;
+    const head = this.#head;
+    this.#ctx.accessLog!.write({
+      time: logged.time,
+      pid: process.pid,
+      thread: this.#ctx.thread,
+      remote_addr: this.#forwarding.clientIp,
+      method: head.method,
+      path: head.target,
+      protocol: 'HTTP/1.1',
+      host: logged.host,
+      // nginx's 499: the client went away before any response went out.
+      status: this.#status === 0 ? 499 : this.#status,
+      bytes_sent: this.#bodyBytes,
+      duration_ms: durationMs,
+      route: this.#route?.name ?? null,
+      upstream: this.#upstreams.name,
+      backend: this.#backend?.id ?? null,
+      upstream_status: this.#response?.status ?? null,
+      attempts: this.#attempts,
+      error: this.#error,
+      request_id: this.#id?.value ?? null,
+      user_agent: logged.userAgent,
+      referer: logged.referer,
+    });
   }
 }

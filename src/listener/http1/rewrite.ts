@@ -12,7 +12,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
-import { HOST, HeadWriter, KIND, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
+import { idLine, type RequestId } from '../request-id.ts';
+import { HOST, HeadWriter, KIND, equalsIgnoreCase, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
 import { editFlatHeaders, type HeaderEdits } from '../../routing/header-edits.ts';
 import type { RequestHead } from './request-head.ts';
 import type { ResponseHead } from './response-head.ts';
@@ -104,11 +105,15 @@ export interface RequestEdits {
   headers?: HeaderEdits | null;
 }
 
-/** The request head for the upstream, with the X-Forwarded-* and Via headers (once per request: retries reuse it). */
-export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits): Buffer {
+/**
+ * The request head for the upstream, with the X-Forwarded-* and Via headers
+ * (once per request: retries reuse it). `addedLine`: a whole header line
+ * sluice adds (a new request id).
+ */
+export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits, addedLine = ''): Buffer {
   if (head.connectionNamesOthers || head.repeatsForwarding || edits !== undefined) {
     // Routes that rewrite take headers.ts's string rules, then their edits: one implementation of each rule.
-    const last = head.chunked ? 'Transfer-Encoding: chunked\r\n' : '';
+    const last = `${addedLine}${head.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}`;
     let flat = upstreamRequestHeaders(head.rawHeaders, forwarded);
     if (edits?.headers) flat = editFlatHeaders(flat, edits.headers);
     return fromStrings(`${head.method} ${edits?.target ?? head.target} HTTP/1.1\r\n`, flat, last);
@@ -116,7 +121,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   const { buffer, spans } = head;
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
   // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
-  writer.begin(3 * head.headLength + forwarded.clientIp.length + 256).bytes(buffer, 0, head.requestLineLength);
+  writer.begin(3 * head.headLength + forwarded.clientIp.length + addedLine.length + 256).bytes(buffer, 0, head.requestLineLength);
   const copier = lineCopier.start();
   let forwardedFor = -1;
   let via = -1;
@@ -151,6 +156,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   writer.all(VIA_NAME);
   if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).all(COMMA_SPACE);
   writer.all(OUR_HOP);
+  if (addedLine.length > 0) writer.latin1(addedLine);
   // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
   if (head.chunked) writer.all(CHUNKED_UP);
   return writer.all(CRLF).finish();
@@ -174,29 +180,44 @@ export function clientResponseHead(
   start: number,
   end: number,
   edits?: HeaderEdits | null,
+  id?: RequestId,
 ): Buffer {
   // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
   const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
   if (head.connectionNamesOthers || edits) {
-    const last = `${transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : ''}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
+    const framing = transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : '';
+    const last = `${id ? idLine(id) : ''}${framing}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
     let flat = clientResponseRawHeaders(head.rawHeaders);
     if (edits) flat = editFlatHeaders(flat, edits);
+    // The response carries the request's id: an id the upstream sent under that name is replaced.
+    if (id) flat = withoutHeader(flat, id.header);
     const text = fromStrings(statusLine(head.status).toString('latin1'), flat, last);
     return Buffer.concat([text, body.subarray(start, end)]);
   }
   const { buffer, spans } = head;
   const status = statusLine(head.status);
   const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
-  writer.begin(status.length + 3 * head.headLength + transferEncodingBytes + KEEP_ALIVE_AND_END.length + (end - start)).all(status);
+  const added = id ? idLine(id) : '';
+  const bound = status.length + 3 * head.headLength + transferEncodingBytes + added.length + KEEP_ALIVE_AND_END.length;
+  writer.begin(bound + (end - start)).all(status);
   const copier = lineCopier.start();
+  const replaced = id?.header;
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
     if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush(buffer);
+    else if (replaced !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, replaced)) copier.flush(buffer);
     else copier.line(buffer, spans, at);
   }
   copier.flush(buffer);
+  if (added.length > 0) writer.latin1(added);
   if (transferEncoding !== undefined) writer.all(TRANSFER_ENCODING_NAME).latin1(transferEncoding).all(CRLF);
   return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
+}
+
+function withoutHeader(flat: readonly string[], lowercaseName: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() !== lowercaseName) out.push(flat[i]!, flat[i + 1]!);
+  return out;
 }
 
 /** A head from a start line, `[name, value, …]` and the lines that end it (the blank line is added). */
