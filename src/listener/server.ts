@@ -106,13 +106,18 @@ export class ListenerServer {
     // server (request hooks need its objects; the fast path also hands connections over).
     const serveWithNode = this.#server.listeners('connection')[0] as (socket: Socket) => void;
     this.#server.removeAllListeners('connection');
-    const fastPath = !hooks && proxy.fast_path;
+    // Request hooks run on the fast path too: only what it hands off meets Node's server.
+    const fastPath = proxy.fast_path;
     this.#front = {
       ...this.#forwardContext,
       sockets: this.#upstreamSockets,
       proxy: () => this.#proxy,
       router: this.#router,
       requestIdHeader: () => this.#proxy.request_id_header,
+      hooks,
+      view: this.#view,
+      onHookError: (hook, path, error) =>
+        this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook, path, err: error }, `request hook ${hook} failed`),
       accessLog: this.#accessLog,
       thread: this.#thread,
       observe: (status, backend, seconds) => this.metrics.observe(status, backend, seconds),

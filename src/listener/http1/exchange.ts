@@ -27,10 +27,16 @@ import { ChunkedScanner } from './chunked.ts';
 import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
-import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
+import { clientResponseHead, upstreamRequestHead, withoutHeader, type Forwarding, type RequestEdits } from './rewrite.ts';
 import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
 import type { AccessLogWriter } from '../../access-log/writer.ts';
-import { httpDate } from '../own-answers.ts';
+import { httpDate, ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
+import { editFlatHeaders } from '../../routing/header-edits.ts';
+import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
+import { joinedHeader } from '../../routing/route-table.ts';
+import { fromHeaderMap, toHeaderMap, type ProxyView, type RequestHooks } from '../request-hooks.ts';
+import { continueWith } from './continue-with.ts';
+import { FastSession } from './fast-session.ts';
 import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
@@ -50,6 +56,12 @@ export interface FastPathContext {
   accessLog: AccessLogWriter | undefined;
   /** This listener thread's id, for the access log. */
   thread: number;
+  /** The user's request hooks, when a module is configured. */
+  hooks: RequestHooks | undefined;
+  /** Readiness as hooks see it (`session.proxy`). */
+  view: ProxyView;
+  /** A hook threw: logged with SLUICE_HOOK_FAILED. */
+  onHookError(hook: keyof RequestHooks, path: string, error: unknown): void;
   proxy(): ProxyConfig;
   isDraining(): boolean;
   onUpstreamError(error: { backend: string; code: string }): void;
@@ -69,7 +81,8 @@ export class Exchange implements UpstreamOwner {
   readonly #route: Route | undefined;
   readonly #client: Socket;
   readonly #forwarding: Forwarding;
-  readonly #head: RequestHead;
+  /** Made a copy (`detached`) once anything must read it after the read that brought it. */
+  #head: RequestHead;
   readonly #hasBody: boolean;
   readonly #onEnd: ExchangeEnd;
   readonly #startedAt = performance.now();
@@ -121,6 +134,12 @@ export class Exchange implements UpstreamOwner {
   #error: string | null = null;
   /** What the access log needs of the head, read while its bytes are valid (only when logging). */
   #logged: { time: number; host: string | null; userAgent: string | null; referer: string | null } | undefined;
+  /** Set when request hooks are configured. */
+  #session: FastSession | undefined;
+  /** Bytes of the response head written to the client (for `session.bytes`). */
+  #headBytes = 0;
+  /** A response hook is running: upstream bytes wait here, the upstream paused. */
+  #heldResponse: Buffer[] | undefined;
 
   constructor(
     ctx: FastPathContext,
@@ -154,12 +173,114 @@ export class Exchange implements UpstreamOwner {
       const referer = head.find('referer');
       this.#logged = { time: Date.now(), host: host ?? null, userAgent: userAgent ?? null, referer: referer ?? null };
     }
-    const backend = this.#upstreams.pick(this.#key);
+    const hooks = this.#ctx.hooks;
+    if (hooks) return this.#startWithHooks(hooks);
+    this.#forwardFirst(undefined, undefined);
+  }
+
+  /** Choose the backend (unless a hook did), make the upstream head, send the first attempt. */
+  #forwardFirst(chosen: BackendState | undefined, hookedHeaders: readonly string[] | undefined): void {
+    const backend = chosen ?? this.#upstreams.pick(this.#key!);
     if (!backend) return this.#answer(502, 'Bad Gateway', 'NO_SELECTABLE_BACKEND');
     const id = this.#id;
-    this.#upstreamHead = upstreamRequestHead(head, this.#forwarding, this.#requestEdits(), id?.generated ? idLine(id) : '');
+    const edits = hookedHeaders ? { ...this.#requestEdits(), flat: hookedHeaders } : this.#requestEdits();
+    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, edits, id?.generated ? idLine(id) : '');
     // The first attempt starts as the exchange does: no second clock read.
-    this.#send(backend, false, this.#startedAt);
+    this.#send(backend, false, chosen ? performance.now() : this.#startedAt);
+  }
+
+  /**
+   * The request hooks, in Pingora's order: onRequestStart, requestFilter
+   * (which may answer), upstreamPeer, upstreamRequestFilter; then the
+   * exchange as without hooks. A hook that returns a plain value is
+   * continued at once; one that returns a promise first makes the head a
+   * copy, since its bytes may not outlive this read.
+   */
+  #startWithHooks(hooks: RequestHooks): void {
+    const session = (this.#session = new FastSession(this.#ctx.view, this.#head, this.#forwarding.clientIp));
+    const goneAsync = () => this.#detachHead();
+    const failed = (hook: keyof RequestHooks) => (error: unknown) => this.#hookFailed(hook, error);
+    const peer = () => {
+      if (this.#done) return;
+      if (!hooks.upstreamPeer) return edit(undefined);
+      const selectable = this.#upstreams.selectable;
+      continueWith(
+        () => hooks.upstreamPeer!(session, selectable.map(({ address, port }) => ({ address, port }))),
+        (choice) => edit(choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined),
+        failed('upstreamPeer'),
+        goneAsync,
+      );
+    };
+    const edit = (chosen: BackendState | undefined) => {
+      if (this.#done) return;
+      if (!hooks.upstreamRequestFilter) return this.#forwardFirst(chosen, undefined);
+      const map = toHeaderMap(this.#routedHeaders());
+      continueWith(
+        () => hooks.upstreamRequestFilter!(session, map),
+        () => this.#done || this.#forwardFirst(chosen, fromHeaderMap(map)),
+        failed('upstreamRequestFilter'),
+        goneAsync,
+      );
+    };
+    const filter = () => {
+      if (this.#done) return;
+      if (!hooks.requestFilter) return peer();
+      continueWith(
+        () => hooks.requestFilter!(session),
+        (result) => (result?.respond ? this.#respondFromHook(result.respond) : peer()),
+        failed('requestFilter'),
+        goneAsync,
+      );
+    };
+    if (!hooks.onRequestStart) filter();
+    else continueWith(() => hooks.onRequestStart!(session), filter, failed('onRequestStart'), goneAsync);
+    // Hooks that run later (responseFilter, onRequestEnd) may read the headers: keep a copy of the head for them.
+    if (!this.#done && (hooks.onRequestEnd || hooks.responseFilter)) this.#detachHead();
+  }
+
+  /** The headers the upstream would get from the rules and the route, as a list a hook may edit. */
+  #routedHeaders(): string[] {
+    const flat = upstreamRequestHeaders(this.#head.rawHeaders, this.#forwarding);
+    const edits = this.#route?.requestHeaders;
+    return edits ? editFlatHeaders(flat, edits) : flat;
+  }
+
+  #detachHead(): void {
+    if (this.#headDetached) return;
+    this.#headDetached = true;
+    this.#head = this.#head.detached();
+    this.#session?.rebase(this.#head);
+  }
+
+  #headDetached = false;
+
+  #hookFailed(hook: keyof RequestHooks, error: unknown): void {
+    if (this.#done) return;
+    this.#ctx.onHookError(hook, this.#head.target, error);
+    // Nothing of the response has gone out before a responseFilter finished: the client can still get a 500.
+    if (this.#headBytes > 0) return this.#brokenMidResponse('SLUICE_HOOK_FAILED');
+    this.#heldResponse = undefined;
+    this.#discardUpstream();
+    this.#answer(500, 'Internal Server Error', 'SLUICE_HOOK_FAILED');
+  }
+
+  /** requestFilter answered: the proxy's own answer with the hook's status, headers and body. */
+  #respondFromHook(respond: { status: number; headers?: Record<string, string>; body?: string }): void {
+    if (this.#done) return;
+    const answer: OwnAnswer = {
+      status: respond.status,
+      code: null,
+      headers: Object.entries(respond.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const),
+      body: respond.body ?? '',
+    };
+    this.#status = respond.status;
+    this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
+    const headOnly = this.#head.method === 'HEAD';
+    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, this.#id ? idLine(this.#id) : '');
+    this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
+    this.#headBytes = bytes.length - this.#bodyBytes;
+    this.#client.write(bytes);
+    this.#finish(!this.#closeAfter, true);
   }
 
   /** Request body bytes from the client (never more than Content-Length). */
@@ -297,6 +418,7 @@ export class Exchange implements UpstreamOwner {
   /** Returns whether `chunk` is still referenced (see UpstreamOwner): by a head not yet whole, or a write not yet flushed. */
   onUpstreamData(chunk: Buffer): boolean {
     this.#upstreamActive = true;
+    if (this.#heldResponse) return void this.#heldResponse.push(Buffer.from(chunk)), false;
     if (this.#response) return this.#onResponseBody(chunk);
     const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
     this.#responseBuffer = buffer;
@@ -323,9 +445,49 @@ export class Exchange implements UpstreamOwner {
     this.#upstreams.noteSuccess(this.#backend!.id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
+    const hooks = this.#ctx.hooks;
+    if (hooks?.responseFilter) return this.#filterResponse(hooks.responseFilter, head, buffer);
+    return this.#respond(head, buffer, undefined);
+  }
+
+  /**
+   * The user's responseFilter edits the response headers before they go
+   * out. While it runs asynchronously the upstream is paused, and what it
+   * still sends is held. The body goes out as the upstream framed it, so
+   * the framing headers are the upstream's whatever the hook did to them.
+   */
+  #filterResponse(responseFilter: NonNullable<RequestHooks['responseFilter']>, head: ResponseHead, buffer: Buffer): boolean {
+    const edits = this.#route?.responseHeaders;
+    const upstreamLines = clientResponseRawHeaders(head.rawHeaders);
+    const map = toHeaderMap(edits ? editFlatHeaders(upstreamLines, edits) : upstreamLines);
+    const contentLength = joinedHeader(head.rawHeaders, 'content-length');
+    let waited = false;
+    let kept = false;
+    const respond = () => {
+      if (this.#done) return;
+      let flat = withoutHeader(withoutHeader(fromHeaderMap(map), 'content-length'), 'transfer-encoding');
+      if (contentLength !== undefined) flat = [...flat, 'Content-Length', contentLength];
+      const held = this.#heldResponse;
+      this.#heldResponse = undefined;
+      kept = this.#respond(head, buffer, flat);
+      if (!waited) return;
+      this.#upstream?.resume();
+      for (const chunk of held ?? []) if (!this.#done) this.onUpstreamData(chunk);
+    };
+    continueWith(() => responseFilter(this.#session!, map), respond, (error) => this.#hookFailed('responseFilter', error), () => {
+      waited = true;
+      this.#heldResponse = [];
+      this.#upstream?.pause();
+    });
+    // Waiting on the hook: the bytes after the head are used once it settles.
+    return waited || kept;
+  }
+
+  /** The response head and the body bytes that came with it go to the client. */
+  #respond(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): boolean {
     switch (head.framing.type) {
       case 'none':
-        this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
+        this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
         this.#complete(buffer.length === head.headLength && head.reusable);
         return false;
       case 'length':
@@ -340,7 +502,7 @@ export class Exchange implements UpstreamOwner {
     // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(buffer, head.headLength);
     if (end === -2) {
-      this.#client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
+      this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
       this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
       return false;
     }
@@ -349,16 +511,22 @@ export class Exchange implements UpstreamOwner {
     const client = this.#client;
     let kept = false;
     if (end - head.headLength <= MERGED_BODY_BYTES) {
-      this.#written(client.write(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders, this.#id)));
+      this.#written(client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders, this.#id, replaced), end - head.headLength)));
     } else {
       client.cork();
-      client.write(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id));
+      client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
       this.#written(client.write(buffer.subarray(head.headLength, end)));
       client.uncork();
       kept = client.writableLength > 0;
     }
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
     return kept;
+  }
+
+  /** A response head on its way to the client (with `withBody` body bytes after it): counted for `session.bytes`. */
+  #headOut(bytes: Buffer, withBody = 0): Buffer {
+    this.#headBytes = bytes.length - withBody;
+    return bytes;
   }
 
   /**
@@ -483,11 +651,12 @@ export class Exchange implements UpstreamOwner {
     this.#bodyBytes = body.length;
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
-    this.#client.write(
+    const answer =
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${httpDate()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `content-length: ${body.length}\r\n${this.#id ? idLine(this.#id) : ''}` +
-        `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`,
-    );
+      `content-length: ${body.length}\r\n${this.#id ? idLine(this.#id) : ''}` +
+      `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`;
+    this.#headBytes = answer.length - body.length;
+    this.#client.write(answer);
     this.#finish(!this.#closeAfter, true);
   }
 
@@ -514,7 +683,22 @@ export class Exchange implements UpstreamOwner {
     const now = performance.now();
     if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
     if (this.#logged) this.#log(now - this.#startedAt);
+    const onRequestEnd = this.#ctx.hooks?.onRequestEnd;
+    if (onRequestEnd && this.#session) this.#endHook(onRequestEnd, this.#session, now);
     this.#onEnd(keepAlive, now);
+  }
+
+  /** onRequestEnd sees what the client got; it runs after the response, so its failure is only logged. */
+  #endHook(onRequestEnd: NonNullable<RequestHooks['onRequestEnd']>, session: FastSession, now: number): void {
+    session.status = this.#status === 0 ? 499 : this.#status;
+    session.duration_ms = now - this.#startedAt;
+    session.bytes = this.#headBytes + this.#bodyBytes;
+    if (this.#response && this.#backend) session.backend = this.#backend.id;
+    continueWith(
+      () => onRequestEnd(session),
+      () => {},
+      (error) => this.#ctx.onHookError('onRequestEnd', session.path, error),
+    );
   }
 
   #log(durationMs: number): void {

@@ -49,7 +49,7 @@ export class RequestHead {
   readonly headLength: number;
   #rawHeaders: string[] | undefined;
 
-  constructor(fields: Omit<RequestHead, 'rawHeaders' | 'host' | 'header' | 'find'>) {
+  constructor(fields: Omit<RequestHead, 'rawHeaders' | 'host' | 'header' | 'find' | 'detached'>) {
     this.buffer = fields.buffer;
     this.method = fields.method;
     this.target = fields.target;
@@ -63,6 +63,12 @@ export class RequestHead {
     this.repeatsForwarding = fields.repeatsForwarding;
     this.requestLineLength = fields.requestLineLength;
     this.headLength = fields.headLength;
+  }
+
+  /** The same head over a copy of its bytes, for what must outlive the read that brought them. */
+  detached(): RequestHead {
+    const copy = new RequestHead({ ...this, buffer: Buffer.from(this.buffer.subarray(0, this.headLength)) });
+    return copy;
   }
 
   /** The Host header's value (the parser requires exactly one). */

@@ -103,6 +103,8 @@ const lineCopier = new LineCopier();
 export interface RequestEdits {
   target?: string;
   headers?: HeaderEdits | null;
+  /** Every header line to send, already rewritten (a request hook edited them): replaces the rules' output. */
+  flat?: readonly string[];
 }
 
 /**
@@ -114,8 +116,8 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   if (head.connectionNamesOthers || head.repeatsForwarding || edits !== undefined) {
     // Routes that rewrite take headers.ts's string rules, then their edits: one implementation of each rule.
     const last = `${addedLine}${head.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}`;
-    let flat = upstreamRequestHeaders(head.rawHeaders, forwarded);
-    if (edits?.headers) flat = editFlatHeaders(flat, edits.headers);
+    let flat = edits?.flat ?? upstreamRequestHeaders(head.rawHeaders, forwarded);
+    if (edits?.headers && edits.flat === undefined) flat = editFlatHeaders(flat, edits.headers);
     return fromStrings(`${head.method} ${edits?.target ?? head.target} HTTP/1.1\r\n`, flat, last);
   }
   const { buffer, spans } = head;
@@ -181,14 +183,16 @@ export function clientResponseHead(
   end: number,
   edits?: HeaderEdits | null,
   id?: RequestId,
+  /** Every header line to send, already rewritten (a response hook edited them). */
+  replaced?: readonly string[],
 ): Buffer {
   // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
   const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
-  if (head.connectionNamesOthers || edits) {
+  if (head.connectionNamesOthers || edits || replaced) {
     const framing = transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : '';
     const last = `${id ? idLine(id) : ''}${framing}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
-    let flat = clientResponseRawHeaders(head.rawHeaders);
-    if (edits) flat = editFlatHeaders(flat, edits);
+    let flat = replaced ?? clientResponseRawHeaders(head.rawHeaders);
+    if (edits && !replaced) flat = editFlatHeaders(flat, edits);
     // The response carries the request's id: an id the upstream sent under that name is replaced.
     if (id) flat = withoutHeader(flat, id.header);
     const text = fromStrings(statusLine(head.status).toString('latin1'), flat, last);
@@ -201,11 +205,11 @@ export function clientResponseHead(
   const bound = status.length + 3 * head.headLength + transferEncodingBytes + added.length + KEEP_ALIVE_AND_END.length;
   writer.begin(bound + (end - start)).all(status);
   const copier = lineCopier.start();
-  const replaced = id?.header;
+  const idName = id?.header;
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
     if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush(buffer);
-    else if (replaced !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, replaced)) copier.flush(buffer);
+    else if (idName !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, idName)) copier.flush(buffer);
     else copier.line(buffer, spans, at);
   }
   copier.flush(buffer);
@@ -214,7 +218,7 @@ export function clientResponseHead(
   return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
 }
 
-function withoutHeader(flat: readonly string[], lowercaseName: string): string[] {
+export function withoutHeader(flat: readonly string[], lowercaseName: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() !== lowercaseName) out.push(flat[i]!, flat[i + 1]!);
   return out;
