@@ -167,19 +167,35 @@ async function measureAll(targets: Target[], rounds: number): Promise<Summary[]>
   });
 }
 
-function sluiceConfig(upstreamPort: number, listenPort: number, workers: number, fastPath = true): string {
+function sluiceConfig(upstreamPort: number, listenPort: number, workers: number, fastPath = true, extra: Record<string, unknown> = {}): string {
   const file = join(work, `sluice-${listenPort}.json`);
+  const { proxy, ...rest } = extra as { proxy?: Record<string, unknown> };
   writeFileSync(
     file,
     JSON.stringify({
-      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000, fast_path: fastPath },
+      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000, fast_path: fastPath, ...proxy },
       backends: [{ address: '127.0.0.1', port: upstreamPort }],
       log: { level: 'warn' },
+      ...rest,
     }),
   );
   return file;
 }
 
+/**
+ * 100 routes as a front proxy has them: 30 hosts with 3 prefixes each, 9
+ * wildcard domains, and host-less prefixes before the catch-all that wrk's
+ * requests (Host 127.0.0.1, path /) end on.
+ */
+function hundredRoutes(): Record<string, unknown> {
+  const routes: Record<string, unknown>[] = [];
+  for (let h = 0; h < 30; h++) {
+    for (const prefix of ['/api', '/static', '/v1']) routes.push({ match: { host: `svc${h}.example.com`, path_prefix: prefix }, upstream: 'default' });
+  }
+  for (let w = 0; w < 9; w++) routes.push({ match: { host: `*.zone${w}.example.org` }, upstream: 'default' });
+  routes.push({ match: { path_prefix: '/' }, upstream: 'default' });
+  return { routes };
+}
 const sluiceMain = join(root, 'src/main.ts');
 
 /** RSS in MB of a process and its descendants (nginx: master and workers). */
@@ -256,6 +272,21 @@ async function main(): Promise<void> {
       return start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']));
     });
   }
+  // What each feature costs, each beside plain sluice in every round.
+  const sluiceWith = (name: string, extra: Record<string, unknown>) =>
+    add(name, '0', (p) => start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])));
+  sluiceWith('sluice + empty onRequestStart/End hooks', { proxy: { request_hooks: join(root, 'bench/targets/hooks-empty.ts') } });
+  sluiceWith('sluice + requestFilter reading the path', { proxy: { request_hooks: join(root, 'bench/targets/hooks-path-filter.ts') } });
+  sluiceWith('sluice + 100 routes', hundredRoutes());
+  sluiceWith('sluice + one route', { routes: [{ match: { path_prefix: '/' }, upstream: 'default' }] });
+  sluiceWith('sluice + JSON access log to a file', { access_log: { file: join(work, 'access.log'), format: 'json' } });
+  // An A/B against another checkout of sluice (BENCH_BASELINE=/path/to/checkout, with its node_modules).
+  const baseline = process.env['BENCH_BASELINE'];
+  if (baseline) {
+    add('sluice baseline (BENCH_BASELINE)', '0', (p) =>
+      start('sluice-base', ...pinned('0', process.execPath, [join(baseline, 'src/main.ts'), '-c', sluiceConfig(upstream.port, p, 1)])),
+    );
+  }
   add('sluice (2 listener threads, cores 0-1)', '0,1', (p) => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])));
   if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
   const results = await measureAll(targets, rounds);
@@ -274,6 +305,30 @@ async function main(): Promise<void> {
     console.log(
       `  vs ${r.name.padEnd(36)} req/s ×${x.rps.toFixed(2)} [${x.rpsLow.toFixed(2)}–${x.rpsHigh.toFixed(2)}]   p99 ×${x.p99.toFixed(2)}   (medians: ×${(sluice.rps / r.rps).toFixed(2)}, p99 ×${(sluice.p99 / r.p99).toFixed(2)})`,
     );
+  }
+  // Features against plain sluice, round by round: the data-path issue's budgets.
+  const budgets: Record<string, number> = {
+    'sluice + empty onRequestStart/End hooks': 0.85,
+    'sluice + requestFilter reading the path': 0.8,
+    'sluice + 100 routes': 0.95,
+    'sluice + JSON access log to a file': 0.9,
+    'sluice baseline (BENCH_BASELINE)': 1 / 0.95,
+  };
+  console.log('\nfeatures relative to plain sluice (1 thread): median of the per-round ratios [lowest–highest]');
+  const featureRatios: Record<string, number> = {};
+  for (const r of results) {
+    if (!(r.name in budgets)) continue;
+    const perRound = r.rounds.map((rps, i) => rps / sluice.rounds[i]!);
+    featureRatios[r.name] = median(perRound);
+    const budget = budgets[r.name]!;
+    const label = r.name.includes('baseline') ? `sluice ÷ baseline ×${(1 / median(perRound)).toFixed(2)} (budget ≥ 0.95)` : `×${median(perRound).toFixed(2)} (budget ≥ ${budget})`;
+    console.log(`  ${r.name.padEnd(44)} ${label} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`);
+  }
+  const oneRoute = results.find((r) => r.name === 'sluice + one route');
+  const hundred = results.find((r) => r.name === 'sluice + 100 routes');
+  if (oneRoute && hundred) {
+    const perRound = hundred.rounds.map((rps, i) => rps / oneRoute.rounds[i]!);
+    console.log(`  100 routes against one route: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.95)`);
   }
   // The must of issue #3 measured against the ceiling: how far above the faster Node proxy a proxy
   // doing no HTTP work at all gets in this run.
@@ -300,7 +355,7 @@ Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [$
   }
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, ratios, memory }, null, 2));
+  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, ratios, featureRatios, memory }, null, 2));
   console.log(`\nresults: bench/results/latest.json`);
   for (const child of children) await stop(child);
 }

@@ -6,6 +6,7 @@ import { lifecycleMachine } from '../src/machines/lifecycle.ts';
 import { mermaidStateDiagram, withDiagram } from '../src/machines/diagram.ts';
 import { configSchema } from '../src/config/schema.ts';
 import { errorCodes } from '../src/errors.ts';
+import { requestFailureCodes } from '../src/listener/failures.ts';
 import { includedPaths, withIncludes } from '../scripts/doc-blocks.ts';
 import { readdirSync } from 'node:fs';
 
@@ -49,6 +50,11 @@ test('every program in examples/ is shown in the docs', () => {
 test('docs/errors.md lists every error code', () => {
   const doc = read('docs/errors.md');
   for (const code of Object.keys(errorCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
+});
+
+test('docs/errors.md lists every request failure code the access log can show', () => {
+  const doc = read('docs/errors.md');
+  for (const code of Object.keys(requestFailureCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
 });
 
 test('the README keeps the two setup commands word for word', () => {

@@ -5,6 +5,7 @@ import { SmoothWeightedRoundRobin } from '../src/pool/balancers/smooth-wrr.ts';
 import { initialTally, observeHealth, type HealthTally } from '../src/health/hysteresis.ts';
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from '../src/listener/headers.ts';
 import { answerEndpoint } from '../src/listener/endpoints.ts';
+import { fromUndici, isStaleConnection, requestFailure } from '../src/listener/failures.ts';
 import { BackendPool, selectableCount } from '../src/pool/backend-pool.ts';
 
 type TestCandidate = { id: string; weight: number; selectable: boolean; slot: number };
@@ -172,6 +173,21 @@ test('endpoints: /ready holds only when healthy with backends and a live pool', 
   assert.is(answerEndpoint('ready', inputs({ ...healthy, state: 'draining' }, 1)).status, 503);
   assert.equal(answerEndpoint('health', inputs({ ...healthy, state: 'starting' }, 1)), { status: 503, body: { status: 'unhealthy', state: 'starting' } });
   assert.is(answerEndpoint('live', inputs({ ...healthy, state: 'draining' }, 0)).status, 200);
+});
+
+test('request failures: one table says what is retried, for both engines', () => {
+  assert.equal(requestFailure('ECONNREFUSED'), { code: 'ECONNREFUSED', source: 'upstream', retryable: true, passive: true });
+  assert.is(requestFailure('UPSTREAM_TIMEOUT').retryable, false, 'a silent backend may have processed the request');
+  assert.is(requestFailure('UPSTREAM_TIMEOUT').passive, true);
+  assert.is(requestFailure('INVALID_RESPONSE').retryable, false);
+  assert.is(requestFailure('CLIENT_ABORTED').source, 'downstream');
+  assert.equal(requestFailure('EWHATEVER'), { code: 'EWHATEVER', source: 'upstream', retryable: false, passive: false });
+  // The Node path's client speaks undici: its codes become sluice's before any rule reads them.
+  assert.is(fromUndici('UND_ERR_CONNECT_TIMEOUT'), 'CONNECT_TIMEOUT');
+  assert.is(fromUndici('UND_ERR_HEADERS_TIMEOUT'), 'UPSTREAM_TIMEOUT');
+  assert.is(fromUndici('UND_ERR_SOCKET'), 'UPSTREAM_CLOSED');
+  assert.is(fromUndici('ECONNREFUSED'), 'ECONNREFUSED');
+  assert.ok(isStaleConnection('UPSTREAM_CLOSED') && !isStaleConnection('ECONNREFUSED'));
 });
 
 test.run();

@@ -20,6 +20,13 @@ function started(): ListenerServer {
   return server;
 }
 
+// A thread that throws writes its batched access-log lines first; rethrown, the error still ends the
+// thread and reaches the supervisor as before (its 'error' event, code and message intact).
+process.on('uncaughtException', (error) => {
+  server?.flushAccessLog();
+  throw error;
+});
+
 const api: ListenerApi = {
   async start(init: ListenerInit, onEvent: (event: ListenerEvent) => void) {
     await runTestHooks('listener', init.id);

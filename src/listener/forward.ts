@@ -14,19 +14,10 @@ import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
 import type { RequestId } from './request-id.ts';
+import { fromUndici, isStaleConnection, requestFailure } from './failures.ts';
 import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
 
 const MAX_RETRIES = 2;
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-/**
- * A pooled keep-alive connection the backend closed just as it was reused
- * fails like this. That is not the backend failing: the request is retried
- * once on the same backend, whose pool then opens a fresh connection.
- */
-const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-/** What passive health counts against a backend: it could not be reached or did not answer. */
-const PASSIVE_FAILURES = new Set([...RETRYABLE, ...TIMEOUTS, 'ETIMEDOUT']);
 
 /** Where per-request hooks plug into forwarding; all optional, absent unless a hooks module is loaded. */
 export interface ForwardHooks {
@@ -42,7 +33,7 @@ export interface ForwardHooks {
 export interface ForwardBase {
   /** While draining, every response announces `Connection: close`. */
   isDraining: () => boolean;
-  onUpstreamError: (error: { backend: string; code: string }) => void;
+  onUpstreamError: (error: { backend: string; code: string; reason?: string }) => void;
 }
 
 /** What the access log records of a forwarded request, filled in as it goes. */
@@ -64,9 +55,10 @@ export interface ForwardContext extends ForwardBase {
   hooks?: ForwardHooks;
 }
 
+/** sluice's code for an error of undici or of a socket (failures.ts). */
 function errorCode(error: unknown): string {
   const err = error as { code?: string; cause?: { code?: string } };
-  return err.cause?.code ?? err.code ?? 'UNKNOWN';
+  return fromUndici(err.cause?.code ?? err.code ?? 'UPSTREAM_ERROR');
 }
 
 export function sendPlain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}, close = false): void {
@@ -139,17 +131,17 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         const code = errorCode(error);
         outcome.error = code;
         ctx.onUpstreamError({ backend: backend.id, code });
-        if (!withBody && !staleRetried && STALE_CONNECTION.has(code)) {
+        if (!withBody && !staleRetried && isStaleConnection(code)) {
           staleRetried = true;
           retrySame = backend;
           continue;
         }
-        if (PASSIVE_FAILURES.has(code)) ctx.upstreams.noteFailure(backend.id, code);
-        if (TIMEOUTS.has(code)) {
-          outcome.error = 'UPSTREAM_TIMEOUT';
+        const failure = requestFailure(code);
+        if (failure.passive) ctx.upstreams.noteFailure(backend.id, code);
+        if (code === 'UPSTREAM_TIMEOUT') {
           return void answerPlain(outcome, res, 504, 'Gateway Timeout', {}, ctx.isDraining());
         }
-        if (withBody || !RETRYABLE.has(code)) break;
+        if (withBody || !failure.retryable) break;
         continue;
       }
       ctx.upstreams.noteSuccess(backend.id);

@@ -12,6 +12,7 @@ import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } fr
 import { forward, sendPlain, type ForwardBase, type ForwardContext, type ForwardHooks, type ForwardOutcome } from './forward.ts';
 import { AccessLogWriter } from '../access-log/writer.ts';
 import { requestIdFrom, type RequestId } from './request-id.ts';
+import { requestFailure } from './failures.ts';
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { UpstreamGroups } from './upstream-groups.ts';
@@ -83,7 +84,7 @@ export class ListenerServer {
     this.#hooks = hooks;
     this.#forwardContext = {
       isDraining: () => this.#draining,
-      onUpstreamError: ({ backend, code }) => this.#log.warn({ backend, code }, 'upstream error'),
+      onUpstreamError: (failure) => this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
     };
     this.#server = createServer(
       {

@@ -41,7 +41,7 @@ export function tunnel(
     upstreams.inFlight.release(backend.slot);
   };
   const upstream: Socket = connect({ host: backend.address, port: backend.port });
-  upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+  upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })));
   upstream.once('connect', () => {
     upstream.setTimeout(0);
     upstream.write(`${lines}\r\n`);

@@ -36,6 +36,7 @@ import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts'
 import { joinedHeader } from '../../routing/route-table.ts';
 import { fromHeaderMap, toHeaderMap, type ProxyView, type RequestHooks } from '../request-hooks.ts';
 import { continueWith } from './continue-with.ts';
+import { isStaleConnection, requestFailure } from '../failures.ts';
 import { FastSession } from './fast-session.ts';
 import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
@@ -44,9 +45,6 @@ const MAX_RETRIES = 2;
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Body bytes that came with the response head are copied after it, for one write, up to this many; more go in a second buffer. */
 const MERGED_BODY_BYTES = 16 * 1024;
-/** A reused keep-alive connection the backend had closed fails like this, before any response byte. */
-const STALE = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED']);
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CLOSED', 'CONNECT_TIMEOUT']);
 
 export interface FastPathContext {
   sockets: UpstreamSockets;
@@ -64,7 +62,7 @@ export interface FastPathContext {
   onHookError(hook: keyof RequestHooks, path: string, error: unknown): void;
   proxy(): ProxyConfig;
   isDraining(): boolean;
-  onUpstreamError(error: { backend: string; code: string }): void;
+  onUpstreamError(error: { backend: string; code: string; reason?: string }): void;
   observe(status: number, backend: string | undefined, seconds: number): void;
 }
 
@@ -503,7 +501,7 @@ export class Exchange implements UpstreamOwner {
     const end = this.#bodyEnd(buffer, head.headLength);
     if (end === -2) {
       this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
-      this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`);
+      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${this.#scanner!.error}`);
       return false;
     }
     relayed(end - head.headLength);
@@ -561,7 +559,7 @@ export class Exchange implements UpstreamOwner {
 
   #onResponseBody(chunk: Buffer): boolean {
     const end = this.#bodyEnd(chunk, 0);
-    if (end === -2) return void this.#brokenMidResponse(`invalid chunked body: ${this.#scanner!.error}`), false;
+    if (end === -2) return void this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${this.#scanner!.error}`), false;
     relayed(end);
     this.#bodyBytes += end;
     const client = this.#client;
@@ -584,13 +582,13 @@ export class Exchange implements UpstreamOwner {
 
   onUpstreamClose(): void {
     if (this.#done) return;
-    if (this.#response) return this.#response.framing.type === 'close' ? this.#complete(false) : this.#brokenMidResponse('upstream closed mid-response');
+    if (this.#response) return this.#response.framing.type === 'close' ? this.#complete(false) : this.#brokenMidResponse('UPSTREAM_CLOSED', 'mid-response');
     this.#failBeforeResponse('UPSTREAM_CLOSED');
   }
 
   #onUpstreamTimeout(): void {
     if (!this.#connected) return this.#failBeforeResponse('CONNECT_TIMEOUT');
-    if (this.#response) return this.#brokenMidResponse('upstream idle mid-response');
+    if (this.#response) return this.#brokenMidResponse('UPSTREAM_TIMEOUT', 'mid-response');
     const backend = this.#backend!.id;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend, code: 'UPSTREAM_TIMEOUT' });
@@ -605,7 +603,7 @@ export class Exchange implements UpstreamOwner {
     const answered = this.#responseBuffer !== undefined;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend: backend.id, code });
-    if (!this.#hasBody && this.#reused && !answered && !this.#staleRetried && STALE.has(code)) {
+    if (!this.#hasBody && this.#reused && !answered && !this.#staleRetried && isStaleConnection(code)) {
       // The keep-alive race, not the backend failing: once more on a fresh connection.
       this.#staleRetried = true;
       return this.#send(backend, true);
@@ -613,7 +611,7 @@ export class Exchange implements UpstreamOwner {
     this.#upstreams.noteFailure(backend.id, code);
     // The next backend may take it if no byte of its body can have reached this one.
     const unsent = this.#hasBody ? this.#unsent : [];
-    if (unsent && !answered && RETRYABLE.has(code) && this.#attempt < MAX_RETRIES) {
+    if (unsent && !answered && requestFailure(code).retryable && this.#attempt < MAX_RETRIES) {
       this.#attempt++;
       const tried = (this.#tried ??= new Set());
       tried.add(backend.id);
@@ -629,15 +627,15 @@ export class Exchange implements UpstreamOwner {
   #invalidResponse(reason: string): void {
     const backend = this.#backend!.id;
     this.#discardUpstream();
-    this.#ctx.onUpstreamError({ backend, code: `INVALID_RESPONSE (${reason})` });
+    this.#ctx.onUpstreamError({ backend, code: 'INVALID_RESPONSE', reason });
     this.#answer(502, 'Bad Gateway', 'INVALID_RESPONSE');
   }
 
   /** The response started and cannot be finished: closing the client connection is the only honest signal. */
-  #brokenMidResponse(code: string): void {
+  #brokenMidResponse(code: string, reason?: string): void {
     if (this.#done) return;
     this.#error = code;
-    this.#ctx.onUpstreamError({ backend: this.#backend!.id, code });
+    this.#ctx.onUpstreamError({ backend: this.#backend!.id, code, ...(reason !== undefined && { reason }) });
     this.#discardUpstream();
     this.#client.destroy();
     this.#finish(false, true);
