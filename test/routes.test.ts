@@ -20,7 +20,7 @@ const emptyHooks = fileURLToPath(new URL('./fixtures/empty-hooks.ts', import.met
 const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 // ---------------------------------------------------------------------------
-// A test upstream that says who it is, in its body and in a `server` header,
+// A test upstream that says who it is, in its body and in a `Server` header,
 // records plain requests, upgrades and health probes apart, and accepts
 // upgrades with a 101.
 
@@ -63,7 +63,14 @@ async function startService(name: string, healthPath = HEALTH_PATH): Promise<Ser
       req.resume();
       req.on('end', () => {
         const body = `${name}\n`;
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), server: `${name}-server`, 'x-served-by': name });
+        res.writeHead(200, {
+          'content-type': 'text/plain',
+          'content-length': Buffer.byteLength(body),
+          // Mixed case: header edits match names case-insensitively.
+          Server: `${name}-server`,
+          'strict-transport-security': 'max-age=0',
+          'x-served-by': name,
+        });
         res.end(body);
       });
     });
@@ -71,6 +78,8 @@ async function startService(name: string, healthPath = HEALTH_PATH): Promise<Ser
       upgrades.push({ method: req.method!, url: req.url!, headers: req.headers });
       tunnels.add(socket);
       socket.on('error', () => {});
+      // The client left: so does the backend, as a WebSocket server would (an open tunnel holds a drain).
+      socket.on('end', () => socket.end());
       socket.on('close', () => tunnels.delete(socket));
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\nx-served-by: ${name}\r\n\r\n`);
     });
@@ -168,7 +177,7 @@ const NO_ROUTE_BODY = '{"error":"no_route"}';
 
 type Upstream = 'api' | 'web' | 'other';
 
-/** The routes of the brief's example, scoped so that some requests match none, plus one route per match field. */
+/** The example routes (api, admin-block, web), web scoped to its host so that some requests match none, plus one route per match field. */
 const routes = [
   { name: 'api', match: { host: 'api.example.com', path_prefix: '/v1' }, upstream: 'api', strip_prefix: true },
   { name: 'admin-block', match: { path_prefix: '/internal' }, respond: { status: 403, body: 'forbidden\n' } },
@@ -226,6 +235,7 @@ const cases: Case[] = [
   { what: 'first match wins: /internal on the API host is admin-block, not api-rest', host: API, path: '/internal', status: 403, answerBody: 'forbidden\n' },
   { what: 'respond answers itself, for any host', host: WWW, path: '/internal/x?y=1', status: 403, answerBody: 'forbidden\n' },
   { what: 'respond answers every method', host: NONE, path: '/internal', method: 'POST', body: 'payload', status: 403, answerBody: 'forbidden\n' },
+  { what: 'unreserved escapes are decoded for a respond route too', host: WWW, path: '/%69nternal', status: 403, answerBody: 'forbidden\n' },
   { what: 'path_prefix by segment: /internalx is not blocked', host: WWW, path: '/internalx', status: 200, upstream: 'web', url: '/internalx' },
   { what: 'path_exact matches the path alone', host: NONE, path: '/exact', status: 200, upstream: 'other', url: '/exact' },
   { what: 'path_exact ignores the query', host: NONE, path: '/exact?a=1', status: 200, upstream: 'other', url: '/exact?a=1' },
@@ -242,19 +252,20 @@ const cases: Case[] = [
   { what: 'headers: another value does not', host: NONE, path: '/flag', headers: { 'x-flag': 'off' }, status: 404 },
   { what: 'headers: an absent header does not', host: NONE, path: '/flag', status: 404 },
   { what: 'no route: 404 no_route', host: NONE, path: '/', status: 404, answerBody: NO_ROUTE_BODY, answerHeaders: { 'content-type': 'application/json' } },
+  { what: 'no route for a HEAD: 404 no_route head, no body', host: NONE, path: '/', method: 'HEAD', status: 404, answerBody: '', answerHeaders: { 'content-type': 'application/json' } },
   { what: 'no route for a POST with a body: 404 no_route', host: NONE, path: '/nothing', method: 'POST', body: 'x'.repeat(1000), status: 404, answerBody: NO_ROUTE_BODY },
   {
     what: 'request_headers: set replaces the client value, remove drops the header',
     host: WWW,
     path: '/page',
-    headers: { 'x-env': 'dev', 'x-debug': '1', 'x-keep': 'kept' },
+    headers: { 'x-env': 'dev', 'X-Debug': '1', 'x-keep': 'kept' },
     status: 200,
     upstream: 'web',
     url: '/page',
     seenHeaders: { 'x-env': 'prod', 'x-debug': undefined, 'x-keep': 'kept' },
   },
   {
-    what: 'response_headers: set adds, remove drops what the upstream sent',
+    what: 'response_headers: set replaces what the upstream sent, remove drops it',
     host: WWW,
     path: '/page',
     status: 200,
@@ -272,7 +283,7 @@ const cases: Case[] = [
     upstream: 'web',
     url: '/other',
     seenHeaders: { 'x-env': undefined, 'x-debug': '1' },
-    answerHeaders: { server: 'web-server', 'strict-transport-security': undefined },
+    answerHeaders: { server: 'web-server', 'strict-transport-security': 'max-age=0' },
   },
   {
     what: 'a route without header edits passes the response headers as sent',
@@ -281,7 +292,7 @@ const cases: Case[] = [
     status: 200,
     upstream: 'api',
     url: '/plain',
-    answerHeaders: { server: 'api-server', 'strict-transport-security': undefined },
+    answerHeaders: { server: 'api-server', 'strict-transport-security': 'max-age=0' },
   },
 ];
 
@@ -308,7 +319,7 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     const services = { api: await startService('api'), web: await startService('web'), other: await startService('other') };
     ctx.services = services;
     const config = {
-      ...testConfig([], { workers: 1, drain_timeout_ms: 2_000, ...proxy }),
+      ...testConfig([], { workers: 1, ...proxy }),
       upstreams: {
         api: { backends: [backend(services.api)], health_check: { path: HEALTH_PATH }, load_balancing: { algorithm: 'least_connections' } },
         web: { backends: [backend(services.web)] },
@@ -317,6 +328,8 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
       routes,
     };
     ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 3));
+    // Otherwise this suite would silently test the fast path again.
+    if (engine === 'hooks') await ctx.sluice.waitForLog((l) => l.msg === 'request hooks loaded');
   });
 
   routing.after(async (ctx) => {
@@ -734,6 +747,59 @@ empty('the other route is served meanwhile', async (ctx) => {
 });
 
 empty.run();
+
+// ---------------------------------------------------------------------------
+// Load balancing per upstream: an upstream's own keys override, the others are inherited.
+
+const balancing = suite<{ api?: Service[]; web?: Service[]; sluice?: SluiceProcess; port?: number }>('load balancing per upstream');
+
+balancing.before(async (ctx) => {
+  ctx.api = [await startService('api-a'), await startService('api-b')];
+  ctx.web = [await startService('web-a'), await startService('web-b')];
+  const config = {
+    ...testConfig([], { workers: 1 }),
+    // hash_key is used by api only, which takes it from here.
+    load_balancing: { algorithm: 'weighted_round_robin', hash_key: 'header:x-user' },
+    upstreams: {
+      api: { backends: ctx.api.map(backend), load_balancing: { algorithm: 'consistent_hash' } },
+      web: { backends: ctx.web.map(backend) },
+    },
+    routes: [
+      { match: { path_prefix: '/v1' }, upstream: 'api' },
+      { match: {}, upstream: 'web' },
+    ],
+  };
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 4));
+});
+
+balancing.after(async (ctx) => {
+  await stopSluice(ctx.sluice);
+  for (const s of [...(ctx.api ?? []), ...(ctx.web ?? [])]) await s.close();
+  killAll();
+});
+
+balancing("an upstream's own algorithm, with the top-level hash_key: one user always on one backend, users spread over both", async (ctx) => {
+  const backendOf = async (user: string) => (await get(ctx.port!, '/v1/me', { headers: { 'x-user': user } })).body;
+  for (const user of ['alice', 'bob', 'carol']) {
+    const first = await backendOf(user);
+    assert.match(first, /^api-[ab]\n$/);
+    for (let i = 0; i < 5; i++) assert.is(await backendOf(user), first, `${user} stays on ${first}`);
+  }
+  const used = new Set<string>();
+  for (let i = 0; i < 32; i++) used.add(await backendOf(`user-${i}`));
+  assert.equal([...used].sort(), ['api-a\n', 'api-b\n'], 'hashed on x-user, not on the (single) client address');
+});
+
+balancing('an upstream without load_balancing takes the top-level algorithm: round robin over both backends', async (ctx) => {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < 12; i++) {
+    const body = (await get(ctx.port!, '/page', { headers: { 'x-user': 'alice' } })).body;
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  assert.equal(counts, { 'web-a\n': 6, 'web-b\n': 6 });
+});
+
+balancing.run();
 
 // ---------------------------------------------------------------------------
 // /status, and health checks per upstream.

@@ -70,14 +70,20 @@ function selectableByUpstream(snapshot: PoolSnapshot | undefined): Map<string, n
 }
 
 /**
- * What start-up waits for: every upstream requests can reach has a backend
- * to send them to. Returns how many selectable backends those upstreams
- * have, or 0 while any of them has none.
+ * What start-up waits for: every upstream requests can reach that has
+ * backends has one to send them to. An upstream with no backends at all
+ * has nothing to wait for (its requests get 503), so it does not hold
+ * start-up; but with no backend anywhere, the proxy cannot become healthy.
+ * Returns how many selectable backends those upstreams have, or 0 while
+ * any of them has none.
  */
 export function startupBackends(config: Config, snapshot: PoolSnapshot | undefined): number {
   const counts = selectableByUpstream(snapshot);
+  const members = new Map<string, number>();
+  for (const b of snapshot?.backends ?? []) members.set(b.upstream, (members.get(b.upstream) ?? 0) + 1);
   let total = 0;
   for (const name of routedUpstreams(config)) {
+    if ((members.get(name) ?? 0) === 0) continue;
     const count = counts.get(name) ?? 0;
     if (count === 0) return 0;
     total += count;

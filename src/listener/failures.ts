@@ -39,6 +39,9 @@ export const requestFailureCodes = {
   INVALID_REQUEST_BODY: entry('downstream', false, false, 'The client\u2019s body broke its framing or ended early (400).'),
   CLIENT_ABORTED: entry('downstream', false, false, 'The client went away before the response was complete (499 when before it started).'),
   SLUICE_HOOK_FAILED: entry('internal', false, false, 'A request hook threw (500).'),
+  INVALID_REQUEST: entry('downstream', false, false, 'The request is not valid HTTP/1.1 (400, or 431 for a head over 16 KiB).'),
+  CLIENT_HEADER_TIMEOUT: entry('downstream', false, false, 'The request head was not complete within client_header_timeout_ms (408).'),
+  UNSUPPORTED_TRANSFER_CODING: entry('downstream', false, false, 'Transfer-Encoding names a coding besides chunked (501).'),
 } as const;
 
 export type RequestFailureCode = keyof typeof requestFailureCodes;

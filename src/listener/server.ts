@@ -2,7 +2,7 @@
  * One listener thread's HTTP server: admission, the built-in endpoints,
  * forwarding, and the drain steps the lifecycle asks for.
  */
-import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Config } from '../config/schema.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
@@ -17,7 +17,7 @@ import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHoo
 import type { ProxyConfig } from './types.ts';
 import { UpstreamGroups } from './upstream-groups.ts';
 import { Router, type Decision } from './router.ts';
-import { sendOwnAnswer } from './own-answers.ts';
+import { ownAnswerBytes, sendOwnAnswer } from './own-answers.ts';
 import { joinedHeader, type RequestFacts } from '../routing/route-table.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
@@ -117,6 +117,7 @@ export class ListenerServer {
       requestIdHeader: () => this.#proxy.request_id_header,
       hooks,
       view: this.#view,
+      logRefusal: (socket, status, req, code) => this.#logRefusal(socket, status, req, code),
       onHookError: (hook, path, error) =>
         this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook, path, err: error }, `request hook ${hook} failed`),
       accessLog: this.#accessLog,
@@ -139,14 +140,20 @@ export class ListenerServer {
     this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
       if (this.#draining && !this.#sockets.listening) return void socket.destroy();
       const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
-      if (decision.kind === 'answer') return refuseRaw(socket, decision.answer.status, STATUS_CODES[decision.answer.status] ?? 'Error');
+      // The proxy's own answer, as any request gets it; the connection ends after it (nothing to tunnel).
+      if (decision.kind === 'answer') {
+        this.#front.logRefusal(socket as Socket, decision.answer.status, req, decision.answer.code);
+        return void socket.end(ownAnswerBytes(decision.answer, true, false));
+      }
       tunnel(req, socket, head, decision.upstreams, decision.route, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
         this.#log.warn({ backend, code, upgrade: req.headers.upgrade }, 'upstream error'),
       );
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
-      refuseRaw(socket, ...clientErrorStatus(error.code));
+      const [status, reason] = clientErrorStatus(error.code);
+      this.#front.logRefusal(socket as Socket, status, undefined, status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST');
+      refuseRaw(socket, status, reason);
     });
   }
 
@@ -229,7 +236,6 @@ export class ListenerServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    if (hasUnsupportedCoding(req)) return void sendPlain(res, 501, 'Not Implemented', {}, true);
     if (mustCloseAfter(req)) res.shouldKeepAlive = false;
     if (this.#draining) {
       // Responses whose head went out before the drain began still said keep-alive:
@@ -243,6 +249,12 @@ export class ListenerServer {
     // Set before any writeHead: the proxy's own answers and forwarded responses all carry it.
     if (id) res.setHeader(id.header, id.value);
     const outcome: ForwardOutcome = { backend: null, upstreamStatus: null, attempts: 0, error: null, bodyBytes: 0 };
+    if (hasUnsupportedCoding(req)) {
+      if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, undefined, outcome, id);
+      outcome.error = 'UNSUPPORTED_TRANSFER_CODING';
+      outcome.bodyBytes = 'Not Implemented\n'.length;
+      return void sendPlain(res, 501, 'Not Implemented', {}, true);
+    }
     const endpoint = endpointFor(req.url ?? '/', this.#proxy);
     const decision = endpoint ? undefined : this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
     if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
@@ -332,6 +344,42 @@ export class ListenerServer {
     }
   }
 
+  /**
+   * A request answered before it reached the core: refused by a parser
+   * (400, 408, 431: what it asked is unknown, logged as `-`), or an upgrade
+   * the proxy answered itself.
+   */
+  #logRefusal(socket: Socket, status: number, req?: IncomingMessage, code: string | null = null): void {
+    const accessLog = this.#accessLog;
+    if (!accessLog) return;
+    const header = (name: string) => {
+      const value = req?.headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    };
+    accessLog.write({
+      time: Date.now(),
+      pid: process.pid,
+      thread: this.#thread,
+      remote_addr: socket.remoteAddress ?? '',
+      method: req?.method ?? '-',
+      path: req?.url ?? '-',
+      protocol: req ? `HTTP/${req.httpVersion}` : '-',
+      host: header('host'),
+      status,
+      bytes_sent: 0,
+      duration_ms: 0,
+      route: null,
+      upstream: null,
+      backend: null,
+      upstream_status: null,
+      attempts: 0,
+      error: code ?? (req ? null : 'INVALID_REQUEST'),
+      request_id: null,
+      user_agent: header('user-agent'),
+      referer: header('referer'),
+    });
+  }
+
   /** One access-log line when the response ends or the client goes: the Node path's record. */
   #logWhenClosed(
     req: IncomingMessage,
@@ -365,7 +413,8 @@ export class ListenerServer {
         backend: outcome.backend,
         upstream_status: outcome.upstreamStatus,
         attempts: outcome.attempts,
-        error: res.headersSent ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
+        // 'close' before 'finish': the client went away first (the forwarding code may not have seen it yet).
+        error: res.writableFinished ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
         request_id: id?.value ?? null,
         user_agent: header('user-agent'),
         referer: header('referer'),
@@ -404,10 +453,25 @@ export class ListenerServer {
 function nodeRequestFacts(req: IncomingMessage): RequestFacts {
   return {
     method: req.method ?? 'GET',
-    target: req.url ?? '/',
+    target: originForm(req.url ?? '/'),
     host: req.headers.host,
     header: (name) => joinedHeader(req.rawHeaders, name),
   };
+}
+
+/**
+ * An absolute-form target (`http://host/path`, RFC 9112 §3.2.2) as routes
+ * match it: its path and query. A reverse proxy routes by path whatever form
+ * the client used.
+ */
+function originForm(target: string): string {
+  if (target.charCodeAt(0) === 0x2f) return target;
+  const scheme = target.indexOf('://');
+  if (scheme === -1) return target;
+  const path = target.indexOf('/', scheme + 3);
+  const query = target.indexOf('?', scheme + 3);
+  if (path !== -1 && (query === -1 || path < query)) return target.slice(path);
+  return query === -1 ? '/' : `/${target.slice(query)}`;
 }
 
 function clientErrorStatus(code: string | undefined): [number, string] {

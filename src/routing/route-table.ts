@@ -255,6 +255,8 @@ export function hostName(host: string): string {
     const colon = host.indexOf(':');
     if (colon !== -1) end = colon;
   }
+  // A fully qualified name's trailing dot (`api.example.com.`) names the same host.
+  if (end > 1 && host.charCodeAt(end - 1) === 0x2e) end--;
   return (end === host.length ? host : host.slice(0, end)).toLowerCase();
 }
 

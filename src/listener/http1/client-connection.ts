@@ -15,6 +15,7 @@
  * requests in progress and of idle upstream connections too: a timer armed
  * and cleared per request showed in the profile.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 // Imported: the global `performance` is an accessor Node defines on globalThis, called on every read.
 import { performance } from 'node:perf_hooks';
@@ -45,6 +46,8 @@ const MAX_PIPELINED_BYTES = 64 * 1024;
 export interface FrontContext extends FastPathContext {
   maxHeadBytes: number;
   router: Router;
+  /** An access-log line for a request answered before it reached the core (parser refusals, answered upgrades). */
+  logRefusal(socket: Socket, status: number, req?: IncomingMessage, code?: string | null): void;
   /** Give the connection to Node's HTTP server (the bytes read were put back on it). */
   handOff(socket: Socket): void;
   /** The fast connections of this thread, for closing the idle ones when draining. */
@@ -294,6 +297,7 @@ export class ClientConnection {
 
   #refuse(status: number, reason: string): void {
     this.#closing = true;
+    this.#ctx.logRefusal(this.#socket, status, undefined, status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST');
     refuseRaw(this.#socket, status, reason);
     this.#wait('linger');
   }
