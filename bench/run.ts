@@ -52,7 +52,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function waitUntilServing(port: number, path = '/'): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // Up to 60 s: a dozen proxies start at once on two cores.
+  for (let i = 0; i < 1200; i++) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       await res.arrayBuffer();

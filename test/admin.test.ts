@@ -55,11 +55,11 @@ admin('/metrics sums what every listener thread counted', async (ctx) => {
   // The last client connection closes a moment after its response ended.
   const metrics = (await until(() => get(ctx.adminPort!, '/metrics', { headers: auth }), (answer) => answer.body.includes('\nsluice_active_connections 0'))).body;
   const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
-  assert.is(value(`sluice_requests_total{code="200",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
+  assert.is(value(`sluice_requests_total{code="200",upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
   assert.is(value('sluice_request_duration_seconds_count'), 10);
   assert.is(value('sluice_lifecycle_state{state="healthy"}'), 1);
   assert.is(value('sluice_lifecycle_state{state="starting"}'), 0);
-  assert.is(value(`sluice_backend_healthy{backend="127.0.0.1:${ctx.a!.port}"}`), 1);
+  assert.is(value(`sluice_backend_healthy{upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 1);
   assert.ok(value(`sluice_health_checks_total{backend="127.0.0.1:${ctx.a!.port}",result="pass"}`) >= 1);
   assert.is(value('sluice_actor_restarts_total{kind="listener"}'), 0);
   assert.is(value('sluice_active_connections'), 0);

@@ -6,6 +6,7 @@ import { initialTally, observeHealth, type HealthTally } from '../src/health/hys
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from '../src/listener/headers.ts';
 import { answerEndpoint } from '../src/listener/endpoints.ts';
 import { fromUndici, isStaleConnection, requestFailure } from '../src/listener/failures.ts';
+import { RequestId } from '../src/listener/request-id.ts';
 import { BackendPool, selectableCount } from '../src/pool/backend-pool.ts';
 
 type TestCandidate = { id: string; weight: number; selectable: boolean; slot: number };
@@ -188,6 +189,24 @@ test('request failures: one table says what is retried, for both engines', () =>
   assert.is(fromUndici('UND_ERR_SOCKET'), 'UPSTREAM_CLOSED');
   assert.is(fromUndici('ECONNREFUSED'), 'ECONNREFUSED');
   assert.ok(isStaleConnection('UPSTREAM_CLOSED') && !isStaleConnection('ECONNREFUSED'));
+});
+
+test('request ids: a new one is 32 hex digits, unique, and its line is written as its value reads', () => {
+  const target = Buffer.alloc(128);
+  const seen = new Set<string>();
+  for (let i = 0; i < 300; i++) {
+    const id = RequestId.from('x-request-id', undefined);
+    const end = id.writeLine(target, 0);
+    assert.is(end, id.lineLength);
+    assert.is(target.toString('latin1', 0, end), `x-request-id: ${id.value}\r\n`);
+    assert.match(id.value, /^[0-9a-f]{32}$/);
+    seen.add(id.value);
+  }
+  assert.is(seen.size, 300);
+  const sent = RequestId.from('x-trace', 'client-7');
+  assert.is(sent.generated, false);
+  assert.is(target.toString('latin1', 0, sent.writeLine(target, 0)), 'x-trace: client-7\r\n');
+  assert.is(RequestId.from('x-trace', '').generated, true, 'an empty id is replaced');
 });
 
 test.run();

@@ -8,8 +8,13 @@ import { ListenerServer } from '../../src/listener/server.ts';
 import { InFlight } from '../../src/pool/balancers/in-flight.ts';
 
 const [listenPort, upstreamPort] = process.argv.slice(2).map(Number) as [number, number];
+// SOLO_PROXY: more `proxy` keys as JSON, to profile a setting against the default (`{"request_id_header":null}`).
+const extraProxy = JSON.parse(process.env['SOLO_PROXY'] ?? '{}') as Record<string, unknown>;
 const config = parseConfig(
-  { proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers: 1, max_connections: 30000 }, backends: [{ address: '127.0.0.1', port: upstreamPort }] },
+  {
+    proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers: 1, max_connections: 30000, ...extraProxy },
+    backends: [{ address: '127.0.0.1', port: upstreamPort }],
+  },
   'solo-listener',
 );
 const backend = config.backends[0]!;

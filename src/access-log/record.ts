@@ -43,8 +43,13 @@ export interface AccessRecord {
 }
 
 /** A string value as JSON; null (or a value missing at run time) as null. */
+// What JSON must escape ('"', '\\', control characters) and surrogates, whose lone halves JSON.stringify escapes.
+const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A JSON string: most values (paths, addresses, ids) need no escape, and a regex test is cheaper than JSON.stringify. */
 function str(value: string | null): string {
-  return value == null ? 'null' : JSON.stringify(value);
+  if (value == null) return 'null';
+  return NEEDS_JSON_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
 /** NaN and Infinity have no JSON form: null keeps the line parseable. */

@@ -48,7 +48,9 @@ export class ListenerServer {
   readonly #hooks: RequestHooks | undefined;
   readonly #thread: number;
   readonly #accessLog: AccessLogWriter | undefined;
-  readonly metrics = new ListenerMetrics();
+  /** Each backend's upstream, from the latest snapshot: the `upstream` label of the request metrics. */
+  readonly #upstreamOfBackend = new Map<string, string>();
+  readonly metrics = new ListenerMetrics((backend) => this.#upstreamOfBackend.get(backend));
   readonly #forwardContext: ForwardBase;
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
@@ -184,6 +186,7 @@ export class ListenerServer {
 
   applySnapshot(snapshot: PoolSnapshot): number {
     const version = this.#groups.apply(snapshot);
+    for (const b of snapshot.backends) this.#upstreamOfBackend.set(b.id, b.upstream);
     this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
     this.#log.debug({ version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount }, 'snapshot applied');
     return version;

@@ -11,7 +11,7 @@ export class ListenerMetrics {
   readonly #requests = new Counter({
     name: 'sluice_requests_total',
     help: 'Requests answered, by status code and backend (none: answered by the proxy itself).',
-    labelNames: ['code', 'backend'] as const,
+    labelNames: ['code', 'upstream', 'backend'] as const,
     registers: [this.registry],
   });
   readonly #duration = new LatencyHistogram({
@@ -23,7 +23,11 @@ export class ListenerMetrics {
   /** Counts since the last scrape, by status and backend: a Map increment per request, not prom-client's label hashing. */
   readonly #pendingCounts = new Map<string, { status: number; backend: string | undefined; count: number }>();
 
-  constructor() {
+  /** The upstream a backend belongs to, looked up at scrape time only: the hot path keeps one label. */
+  readonly #upstreamOf: (backend: string) => string | undefined;
+
+  constructor(upstreamOf: (backend: string) => string | undefined = () => undefined) {
+    this.#upstreamOf = upstreamOf;
     this.registry.registerMetric(this.#duration as unknown as Metric);
   }
 
@@ -47,7 +51,10 @@ export class ListenerMetrics {
 
   #flush(): void {
     for (const pending of this.#pendingCounts.values()) {
-      if (pending.count > 0) this.#requests.inc({ code: String(pending.status), backend: pending.backend ?? 'none' }, pending.count);
+      if (pending.count > 0) {
+        const upstream = pending.backend === undefined ? 'none' : (this.#upstreamOf(pending.backend) ?? 'none');
+        this.#requests.inc({ code: String(pending.status), upstream, backend: pending.backend ?? 'none' }, pending.count);
+      }
       pending.count = 0;
     }
   }

@@ -45,12 +45,12 @@ export class SupervisorMetrics {
     new Gauge({
       name: 'sluice_backend_healthy',
       help: '1 when the backend can be chosen (enabled, healthy, not ejected).',
-      labelNames: ['backend'] as const,
+      labelNames: ['upstream', 'backend'] as const,
       registers,
       collect() {
         this.reset();
         for (const b of supervisor.runtime.backends()) {
-          this.set({ backend: `${b.address}:${b.port}` }, b.enabled && b.healthy && !b.ejected ? 1 : 0);
+          this.set({ upstream: b.upstream, backend: `${b.address}:${b.port}` }, b.enabled && b.healthy && !b.ejected ? 1 : 0);
         }
       },
     });

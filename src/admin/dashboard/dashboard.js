@@ -92,11 +92,23 @@ function addToTimeline({ at, from, to, event }) {
   document.getElementById('timeline').appendChild(item);
 }
 
+// Grouped by upstream: a header row per upstream, then its backends.
 function renderBackends(backends) {
-  const rows = backends.map((b) => {
-    const up = b.healthy && !b.ejected;
-    return `<tr><td>${b.address}:${b.port}</td><td>${b.weight}</td><td class="${up ? 'up' : 'down'}">${b.ejected ? 'ejected' : up ? 'healthy' : 'unhealthy'}</td><td>${b.enabled ? 'yes' : 'no'}</td><td>${b.in_flight}</td></tr>`;
-  });
+  const groups = new Map();
+  for (const b of backends) {
+    const name = b.upstream ?? 'default';
+    if (!groups.has(name)) groups.set(name, []);
+    groups.get(name).push(b);
+  }
+  const rows = [];
+  for (const [name, members] of groups) {
+    const up = members.filter((b) => b.enabled && b.healthy && !b.ejected).length;
+    rows.push(`<tr class="upstream"><th colspan="5">${name} — ${up} of ${members.length} selectable</th></tr>`);
+    for (const b of members) {
+      const healthy = b.healthy && !b.ejected;
+      rows.push(`<tr><td>${b.address}:${b.port}</td><td>${b.weight}</td><td class="${healthy ? 'up' : 'down'}">${b.ejected ? 'ejected' : healthy ? 'healthy' : 'unhealthy'}</td><td>${b.enabled ? 'yes' : 'no'}</td><td>${b.in_flight}</td></tr>`);
+    }
+  }
   document.querySelector('#backends tbody').innerHTML = rows.join('');
 }
 

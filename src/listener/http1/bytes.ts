@@ -57,6 +57,8 @@ export const TE = 11;
 export const UPGRADE = 12;
 export const EXPECT = 13;
 export const HTTP2_SETTINGS = 14;
+/** The default request-id header: known, so that finding or replacing it is a kind test. */
+export const X_REQUEST_ID = 15;
 
 const KNOWN: [string, number][] = [
   ['host', HOST],
@@ -73,6 +75,7 @@ const KNOWN: [string, number][] = [
   ['upgrade', UPGRADE],
   ['expect', EXPECT],
   ['http2-settings', HTTP2_SETTINGS],
+  ['x-request-id', X_REQUEST_ID],
 ];
 
 /** Known names by length: a name is compared only with the few of its own length. */
@@ -186,6 +189,12 @@ export class HeadWriter {
   /** Writes `text`, whose characters are all below 256. */
   latin1(text: string): this {
     this.#at += this.#slab.write(text, this.#at, 'latin1');
+    return this;
+  }
+
+  /** Lets `source` write its line at the current end (it returns the new end), without a string in between. */
+  line(source: { writeLine(target: Uint8Array, at: number): number }): this {
+    this.#at = source.writeLine(this.#slab, this.#at);
     return this;
   }
 

@@ -182,7 +182,7 @@ export class Exchange implements UpstreamOwner {
     if (!backend) return this.#answer(502, 'Bad Gateway', 'NO_SELECTABLE_BACKEND');
     const id = this.#id;
     const edits = hookedHeaders ? { ...this.#requestEdits(), flat: hookedHeaders } : this.#requestEdits();
-    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, edits, id?.generated ? idLine(id) : '');
+    this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, edits, id?.generated ? id : undefined);
     // The first attempt starts as the exchange does: no second clock read.
     this.#send(backend, false, chosen ? performance.now() : this.#startedAt);
   }

@@ -11,7 +11,7 @@
  */
 
 import {
-  CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HTTP2_SETTINGS, KEEP_ALIVE, KIND, NAME_END, NAME_START, OPTION_CLOSE, OPTION_OTHER, PROXY_CONNECTION, REQUEST_VALUE, SP, SPAN,
+  CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HTTP2_SETTINGS, KEEP_ALIVE, KIND, NAME_END, NAME_START, OTHER, X_REQUEST_ID, OPTION_CLOSE, OPTION_OTHER, PROXY_CONNECTION, REQUEST_VALUE, SP, SPAN,
   TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
 } from './bytes.ts';
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
@@ -84,9 +84,11 @@ export class RequestHead {
   /** The value of the first header named `lowercaseName`, read from the bytes (no header strings made). */
   find(lowercaseName: string): string | undefined {
     const spans = this.spans;
+    const kind = lowercaseName === 'x-request-id' ? X_REQUEST_ID : OTHER;
     for (let h = 0; h < this.headerCount; h++) {
       const at = h * SPAN;
-      if (equalsIgnoreCase(this.buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName)) {
+      const named = kind !== OTHER ? spans[at + KIND] === kind : equalsIgnoreCase(this.buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName);
+      if (named) {
         return this.buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!);
       }
     }

@@ -12,8 +12,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
-import { idLine, type RequestId } from '../request-id.ts';
-import { HOST, HeadWriter, KIND, equalsIgnoreCase, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
+import type { RequestId } from '../request-id.ts';
+import { HOST, HeadWriter, KIND, X_REQUEST_ID, equalsIgnoreCase, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
 import { editFlatHeaders, type HeaderEdits } from '../../routing/header-edits.ts';
 import type { RequestHead } from './request-head.ts';
 import type { ResponseHead } from './response-head.ts';
@@ -112,10 +112,10 @@ export interface RequestEdits {
  * (once per request: retries reuse it). `addedLine`: a whole header line
  * sluice adds (a new request id).
  */
-export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits, addedLine = ''): Buffer {
+export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits, added?: RequestId): Buffer {
   if (head.connectionNamesOthers || head.repeatsForwarding || edits !== undefined) {
     // Routes that rewrite take headers.ts's string rules, then their edits: one implementation of each rule.
-    const last = `${addedLine}${head.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}`;
+    const last = `${added ? added.line() : ''}${head.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}`;
     let flat = edits?.flat ?? upstreamRequestHeaders(head.rawHeaders, forwarded);
     if (edits?.headers && edits.flat === undefined) flat = editFlatHeaders(flat, edits.headers);
     return fromStrings(`${head.method} ${edits?.target ?? head.target} HTTP/1.1\r\n`, flat, last);
@@ -123,7 +123,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   const { buffer, spans } = head;
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
   // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
-  writer.begin(3 * head.headLength + forwarded.clientIp.length + addedLine.length + 256).bytes(buffer, 0, head.requestLineLength);
+  writer.begin(3 * head.headLength + forwarded.clientIp.length + (added ? added.lineLength : 0) + 256).bytes(buffer, 0, head.requestLineLength);
   const copier = lineCopier.start();
   let forwardedFor = -1;
   let via = -1;
@@ -158,7 +158,7 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   writer.all(VIA_NAME);
   if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).all(COMMA_SPACE);
   writer.all(OUR_HOP);
-  if (addedLine.length > 0) writer.latin1(addedLine);
+  if (added) writer.line(added);
   // Transfer-Encoding is hop-by-hop, but the chunks go up as the client framed them.
   if (head.chunked) writer.all(CHUNKED_UP);
   return writer.all(CRLF).finish();
@@ -190,7 +190,7 @@ export function clientResponseHead(
   const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
   if (head.connectionNamesOthers || edits || replaced) {
     const framing = transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : '';
-    const last = `${id ? idLine(id) : ''}${framing}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
+    const last = `${id ? id.line() : ''}${framing}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
     let flat = replaced ?? clientResponseRawHeaders(head.rawHeaders);
     if (edits && !replaced) flat = editFlatHeaders(flat, edits);
     // The response carries the request's id: an id the upstream sent under that name is replaced.
@@ -201,19 +201,22 @@ export function clientResponseHead(
   const { buffer, spans } = head;
   const status = statusLine(head.status);
   const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
-  const added = id ? idLine(id) : '';
-  const bound = status.length + 3 * head.headLength + transferEncodingBytes + added.length + KEEP_ALIVE_AND_END.length;
+  const bound = status.length + 3 * head.headLength + transferEncodingBytes + (id ? id.lineLength : 0) + KEEP_ALIVE_AND_END.length;
   writer.begin(bound + (end - start)).all(status);
   const copier = lineCopier.start();
+  // The default name is a known kind (a test of the kind); another is compared by name.
   const idName = id?.header;
+  const idKind = idName === 'x-request-id' ? X_REQUEST_ID : OTHER;
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
-    if (DROPPED_FROM_RESPONSE[spans[at + KIND]!] === 1) copier.flush(buffer);
-    else if (idName !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, idName)) copier.flush(buffer);
-    else copier.line(buffer, spans, at);
+    const kind = spans[at + KIND]!;
+    if (DROPPED_FROM_RESPONSE[kind] === 1) copier.flush(buffer);
+    else if (idKind !== OTHER ? kind === idKind : idName !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, idName)) {
+      copier.flush(buffer);
+    } else copier.line(buffer, spans, at);
   }
   copier.flush(buffer);
-  if (added.length > 0) writer.latin1(added);
+  if (id) writer.line(id);
   if (transferEncoding !== undefined) writer.all(TRANSFER_ENCODING_NAME).latin1(transferEncoding).all(CRLF);
   return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
 }
