@@ -8,12 +8,15 @@ import { ListenerServer } from '../../src/listener/server.ts';
 import { InFlight } from '../../src/pool/balancers/in-flight.ts';
 
 const [listenPort, upstreamPort] = process.argv.slice(2).map(Number) as [number, number];
-// SOLO_PROXY: more `proxy` keys as JSON, to profile a setting against the default (`{"request_id_header":null}`).
+// SOLO_PROXY: more `proxy` keys as JSON, to profile a setting against the default (`{"request_id_header":null}`);
+// SOLO_CONFIG: more top-level keys (`{"access_log":{"file":"/tmp/a.log"}}`).
 const extraProxy = JSON.parse(process.env['SOLO_PROXY'] ?? '{}') as Record<string, unknown>;
+const extraConfig = JSON.parse(process.env['SOLO_CONFIG'] ?? '{}') as Record<string, unknown>;
 const config = parseConfig(
   {
     proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers: 1, max_connections: 30000, ...extraProxy },
     backends: [{ address: '127.0.0.1', port: upstreamPort }],
+    ...extraConfig,
   },
   'solo-listener',
 );

@@ -25,7 +25,7 @@ let issued = 0;
 /** `name: ` and `name: <thread prefix>` as bytes, per header name (one or two names per process). */
 const templates = new Map<string, { sent: Buffer; generated: Buffer }>();
 let lastHeader = '';
-let lastTemplates = { sent: Buffer.alloc(0), generated: Buffer.alloc(0) };
+let lastTemplates: { sent: Buffer; generated: Buffer } = { sent: Buffer.alloc(0), generated: Buffer.alloc(0) };
 function templatesFor(header: string) {
   // Every request of a thread asks for the same name: remember the last one rather than look it up.
   if (header === lastHeader) return lastTemplates;
