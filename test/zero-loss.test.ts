@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort, tryConnect } from './support/http.ts';
+import { freePort, tryConnect, until } from './support/http.ts';
 import { startLoad, type LoadCounts } from './support/load.ts';
 import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
@@ -86,6 +86,40 @@ test('SIGHUP under load, to a new backend set, then an invalid file: no request 
     await load.okAfter(200);
     assert.ok(load.answeredBy.slice(-100).every((name) => name === 'b'), 'the invalid file changed nothing');
 
+    const counts = await load.stop();
+    assert.equal({ ...counts, ok: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, report(counts, load.failures));
+  } finally {
+    await load.stop();
+    proc.kill('SIGTERM');
+    await exitWithin(proc);
+  }
+});
+
+test('SIGHUP under load to new routes and upstreams: the old table serves until the new upstream can, no request fails', async () => {
+  const a = await upstream('a');
+  const b = await upstream('b');
+  const configFile = join(tempDir(), 'sluice.json');
+  const base = testConfig([], { workers: 2 });
+  const routed = (name: string, port: number) => ({
+    ...base,
+    upstreams: { [name]: { backends: [{ address: '127.0.0.1', port }] } },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, upstream: name }],
+  });
+  writeFileSync(configFile, JSON.stringify(routed('old', a.port)));
+  const proc = startSluice(['-c', configFile]);
+  const port = await proc.port();
+  await proc.waitForLog(transitionTo('healthy'));
+  const load = startLoad(port, { clients: 8 });
+  try {
+    await load.okAfter(200);
+    // The old upstream goes and a new one, whose backend starts unhealthy, takes the route.
+    writeFileSync(configFile, JSON.stringify(routed('new', b.port)));
+    const reloadedAt = proc.lines.length;
+    proc.kill('SIGHUP');
+    await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, reloadedAt);
+    const switched = await until(async () => load.answeredBy.length, () => load.answeredBy.slice(-16).every((name) => name === 'b'), 200, 25);
+    await load.okAfter(200);
+    assert.ok(load.answeredBy.slice(switched).every((name) => name === 'b'), 'only b answers after the switch');
     const counts = await load.stop();
     assert.equal({ ...counts, ok: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, report(counts, load.failures));
   } finally {

@@ -90,7 +90,8 @@ const api: PoolApi = {
     return removed;
   },
   reconfigure(config) {
-    if (started().reconcile(allBackends(config), passivePolicies(config), Date.now())) publish();
+    const upstreams = new Set(upstreamGroups(config).map((group) => group.name));
+    if (started().reconcile(allBackends(config), passivePolicies(config), Date.now(), upstreams)) publish();
     // The fallback lasts as long as a fresh start may take to find a healthy backend, no longer.
     clearTimeout(retireTimer);
     if (started().hasRetiring) {

@@ -10,6 +10,7 @@
  * given, so it finishes on the table it started with.
  */
 import type { Config } from '../config/schema.ts';
+import { DEFAULT_UPSTREAM, upstreamGroups } from '../config/upstream-groups.ts';
 import { RouteTable, type RequestFacts, type Route } from '../routing/route-table.ts';
 import { NO_BACKENDS, NO_ROUTE, routeAnswer, type OwnAnswer } from './own-answers.ts';
 import type { UpstreamGroups } from './upstream-groups.ts';
@@ -25,15 +26,51 @@ export class Router {
   /** Each route's own answer, made once. */
   #answers = new Map<Route, OwnAnswer>();
 
+  /** A reload's table, waiting for its upstreams to have a backend to send requests to. */
+  #pending: { config: Config; table: RouteTable | null } | undefined;
+
   constructor(config: Config, groups: UpstreamGroups) {
     this.#groups = groups;
-    this.reconfigure(config);
+    this.#use(config, config.routes === null ? null : new RouteTable(config.routes));
   }
 
-  reconfigure(config: Config): void {
-    this.#table = config.routes === null ? null : new RouteTable(config.routes);
+  /**
+   * A reload, make before break: the new table is used once every upstream
+   * it sends requests to, that has backends, has a selectable one (new
+   * backends start unhealthy); until then requests keep the old table and
+   * its upstreams. Returns true when the new table waits (`settle` applies
+   * it later; `force` at the latest after the start-up timeout).
+   */
+  reconfigure(config: Config): boolean {
+    this.#pending = { config, table: config.routes === null ? null : new RouteTable(config.routes) };
+    return !this.settle();
+  }
+
+  /** A snapshot came: the waiting table is used if its upstreams can serve now. Returns true when none waits. */
+  settle(): boolean {
+    const pending = this.#pending;
+    if (!pending) return true;
+    // From the config, not the snapshot: right after the reload the snapshot may not list the new backends yet.
+    const configured = new Map(upstreamGroups(pending.config).map((group) => [group.name, group.backends.length]));
+    const upstreams = pending.table === null ? [DEFAULT_UPSTREAM] : [...pending.table.upstreamNames()];
+    const ready = upstreams.every((name) => (configured.get(name) ?? 0) === 0 || (this.#groups.get(name)?.selectableCount ?? 0) > 0);
+    if (ready) this.force();
+    return ready;
+  }
+
+  /** The waiting table is used now, ready or not (the wait is bounded). */
+  force(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    this.#use(pending.config, pending.table);
+  }
+
+  #use(config: Config, table: RouteTable | null): void {
+    this.#table = table;
     this.#answers = new Map();
-    for (const route of this.#table?.routes ?? []) if (route.respond) this.#answers.set(route, routeAnswer(route.respond));
+    for (const route of table?.routes ?? []) if (route.respond) this.#answers.set(route, routeAnswer(route.respond));
+    this.#groups.activate(config);
   }
 
   /** There are routes: the caller must describe the request (no routes: `decide` ignores it). */

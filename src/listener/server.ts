@@ -181,11 +181,18 @@ export class ListenerServer {
     this.#server.headersTimeout = config.proxy.client_header_timeout_ms;
     this.#server.keepAliveTimeout = config.proxy.client_keepalive_timeout_ms;
     this.#groups.reconfigure(config);
-    this.#router.reconfigure(config);
+    clearTimeout(this.#routeSwap);
+    // The new routes wait for their upstreams' first healthy backend, no longer than a start-up may take.
+    if (this.#router.reconfigure(config)) {
+      this.#routeSwap = setTimeout(() => this.#router.force(), config.proxy.startup_timeout_ms).unref();
+    }
   }
+
+  #routeSwap: NodeJS.Timeout | undefined;
 
   applySnapshot(snapshot: PoolSnapshot): number {
     const version = this.#groups.apply(snapshot);
+    if (this.#router.settle()) clearTimeout(this.#routeSwap);
     for (const b of snapshot.backends) this.#upstreamOfBackend.set(b.id, b.upstream);
     this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
     this.#log.debug({ version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount }, 'snapshot applied');

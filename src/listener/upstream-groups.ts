@@ -22,6 +22,7 @@ export class UpstreamGroups {
     this.#inFlight = inFlight;
     this.#onPassive = onPassive;
     this.reconfigure(config);
+    this.activate(config);
   }
 
   get inFlight(): InFlight {
@@ -37,10 +38,13 @@ export class UpstreamGroups {
     return this.#byName.get(name);
   }
 
+  /**
+   * A reload: the new config's groups are made or updated at once; groups it
+   * no longer has stay until `activate`, since requests of the route table
+   * still in use may go to them (make before break).
+   */
   reconfigure(config: Config): void {
-    const wanted = new Set<string>();
     for (const group of upstreamGroups(config)) {
-      wanted.add(group.name);
       const settings = { group, proxy: config.proxy };
       const known = this.#byName.get(group.name);
       if (known) {
@@ -51,12 +55,17 @@ export class UpstreamGroups {
       if (this.#snapshot) created.apply(this.#snapshot);
       this.#byName.set(group.name, created);
     }
+    this.#default = this.#byName.get(DEFAULT_UPSTREAM)!;
+  }
+
+  /** The route table of `config` is the one in use: its upstreams are what /ready asks about, others go. */
+  activate(config: Config): void {
+    const wanted = new Set(upstreamGroups(config).map((group) => group.name));
     for (const [name, group] of this.#byName) {
       if (wanted.has(name)) continue;
       this.#byName.delete(name);
       group.retire();
     }
-    this.#default = this.#byName.get(DEFAULT_UPSTREAM)!;
     this.#routed = routedUpstreams(config).flatMap((name) => this.#byName.get(name) ?? []);
   }
 

@@ -92,15 +92,19 @@ export class BackendPool {
    * the whole set never leaves a moment without a backend. Returns true when
    * anything routing depends on changed.
    */
-  reconcile(specs: readonly BackendSpec[], passive: PassivePolicies, now: number): boolean {
+  reconcile(specs: readonly BackendSpec[], passive: PassivePolicies, now: number, upstreams?: ReadonlySet<string>): boolean {
     this.#passive = passive;
     const wanted = new Map(specs.map((spec) => [backendId(spec), spec]));
-    const wantedUpstreams = new Set(specs.map((spec) => spec.upstream ?? DEFAULT_UPSTREAM));
+    const served = new Set(specs.map((spec) => spec.upstream ?? DEFAULT_UPSTREAM));
     let changed = false;
     for (const entry of [...this.#entries.values()]) {
       if (wanted.has(entry.id) || entry.retiring) continue;
-      // An emptied upstream is what the operator asked for: nothing to wait for.
-      if (wantedUpstreams.has(upstreamOf(entry)) && isSelectable(entry, now)) {
+      const upstream = upstreamOf(entry);
+      // An upstream the new config still has but emptied is what the operator asked for: nothing to wait for.
+      // One it no longer has may still get requests from the listeners' old route table until the new one
+      // is in use (router.ts): its backends retire like replaced ones.
+      const emptied = upstreams !== undefined ? upstreams.has(upstream) && !served.has(upstream) : !served.has(upstream);
+      if (!emptied && isSelectable(entry, now)) {
         entry.retiring = true;
         this.#version++;
         changed = true;
