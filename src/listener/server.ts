@@ -147,9 +147,40 @@ export class ListenerServer {
         this.#front.logRefusal(socket as Socket, decision.answer.status, req, decision.answer.code);
         return void socket.end(ownAnswerBytes(decision.answer, true, false));
       }
-      tunnel(req, socket, head, decision.upstreams, decision.route, this.#proxy.upstream_connect_timeout_ms, (backend, code) =>
-        this.#log.warn({ backend, code, upgrade: req.headers.upgrade }, 'upstream error'),
-      );
+      const idHeader = this.#proxy.request_id_header;
+      const sentId = idHeader === null ? undefined : req.headers[idHeader];
+      const requestId = idHeader === null ? undefined : requestIdFrom(idHeader, typeof sentId === 'string' ? sentId : undefined);
+      const startedAt = performance.now();
+      const time = Date.now();
+      tunnel(req, socket, head, decision.upstreams, {
+        route: decision.route,
+        requestId,
+        connectTimeoutMs: this.#proxy.upstream_connect_timeout_ms,
+        onError: (backend, code) => this.#log.warn({ backend, code, source: requestFailure(code).source, upgrade: req.headers.upgrade }, 'upstream error'),
+        onEnd: (outcome) =>
+          this.#accessLog?.write({
+            time,
+            pid: process.pid,
+            thread: this.#thread,
+            remote_addr: req.socket.remoteAddress ?? '',
+            method: req.method ?? '',
+            path: req.url ?? '',
+            protocol: `HTTP/${req.httpVersion}`,
+            host: req.headers.host ?? null,
+            status: outcome.status,
+            bytes_sent: outcome.bytesSent,
+            duration_ms: performance.now() - startedAt,
+            route: decision.route?.name ?? null,
+            upstream: decision.upstreams.name,
+            backend: outcome.backend,
+            upstream_status: outcome.upstreamStatus,
+            attempts: outcome.attempts,
+            error: outcome.error,
+            request_id: requestId?.value ?? null,
+            user_agent: req.headers['user-agent'] ?? null,
+            referer: req.headers.referer ?? null,
+          }),
+      });
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
