@@ -39,6 +39,10 @@ export const proxySchema = z.strictObject({
   request_id_header: z
     .string()
     .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')
+    .refine(
+      (name) => !['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'host'].includes(name.toLowerCase()),
+      'a framing, connection or Host header cannot carry the request id',
+    )
     .transform((name) => name.toLowerCase())
     .nullable()
     .default('x-request-id'),
@@ -138,10 +142,31 @@ const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a
 const headerValue = z.string().regex(/^[\t\x20-\x7e]*$/, 'expected visible ASCII');
 const methodName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a method name');
 
-const headerEditsSchema = z.strictObject({
-  set: z.record(headerName, headerValue).default({}),
-  remove: z.array(headerName).default([]),
-});
+/**
+ * Headers a route may not set or remove: the message's framing and the
+ * connection's. sluice writes them itself; a route that changed them could
+ * make the upstream or the client read a body as the next message.
+ */
+export const PROTECTED_HEADERS = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'] as const;
+const editableHeaderName = headerName.refine(
+  (name) => !(PROTECTED_HEADERS as readonly string[]).includes(name.toLowerCase()),
+  'framing and connection headers are written by sluice itself',
+);
+
+/** Names of a record's keys that are protected: an issue per name, on the key's own path. */
+function protectedKeys(record: Record<string, string>, path: (string | number)[], issues: z.core.$ZodRawIssue[]): void {
+  for (const name of Object.keys(record)) {
+    if (!(PROTECTED_HEADERS as readonly string[]).includes(name.toLowerCase())) continue;
+    issues.push({ code: 'custom', message: 'framing and connection headers are written by sluice itself', input: name, path: [...path, name] });
+  }
+}
+
+const headerEditsSchema = z
+  .strictObject({
+    set: z.record(headerName, headerValue).default({}),
+    remove: z.array(editableHeaderName).default([]),
+  })
+  .check((ctx) => protectedKeys(ctx.value.set, ['set'], ctx.issues));
 
 export const routeMatchSchema = z.strictObject({
   host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name or *.domain').optional(),
@@ -162,6 +187,7 @@ export const routeSchema = z
         body: z.string().default(''),
         headers: z.record(headerName, headerValue).default({}),
       })
+      .check((ctx) => protectedKeys(ctx.value.headers, ['headers'], ctx.issues))
       .nullable()
       .default(null),
     strip_prefix: z.boolean().default(false),

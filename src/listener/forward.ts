@@ -15,6 +15,7 @@ import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
 import type { RequestId } from './request-id.ts';
 import { fromUndici, isStaleConnection, requestFailure } from './failures.ts';
+import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
 
 const MAX_RETRIES = 2;
@@ -102,7 +103,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   const id = ctx.requestId;
   if (id?.generated) headers.push(id.header, id.value);
-  const path = route?.stripPrefix ? targetAfterStrip(req.url ?? '/', route.stripPrefix) : (req.url ?? '/');
+  const path = route?.stripPrefix ? targetAfterStrip(originForm(req.url ?? '/'), route.stripPrefix) : (req.url ?? '/');
   if (hooks?.editRequestHeaders) headers = await hooks.editRequestHeaders(headers);
   const tried = new Set<string>();
   let retrySame: BackendState | undefined;

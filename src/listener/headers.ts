@@ -11,11 +11,22 @@ export const REQUEST_ONLY_DROPPED_NAMES = ['expect'] as const;
 const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_NAMES);
 const REQUEST_ONLY_DROPPED = new Set<string>(REQUEST_ONLY_DROPPED_NAMES);
 
+/**
+ * Headers `Connection` may never remove: the message's framing and its
+ * target. `Connection: content-length` would otherwise drop the length of a
+ * body still forwarded, and the upstream would read the body as the next
+ * request (request smuggling).
+ */
+const NEVER_CONNECTION_NAMED = new Set(['content-length', 'transfer-encoding', 'host']);
+
 function connectionTokens(rawHeaders: readonly string[]): Set<string> {
   const tokens = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.toLowerCase() !== 'connection') continue;
-    for (const token of rawHeaders[i + 1]!.split(',')) tokens.add(token.trim().toLowerCase());
+    for (const token of rawHeaders[i + 1]!.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (!NEVER_CONNECTION_NAMED.has(name)) tokens.add(name);
+    }
   }
   return tokens;
 }

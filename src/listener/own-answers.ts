@@ -49,9 +49,11 @@ export function ownAnswerBytes(answer: OwnAnswer, close: boolean, headOnly: bool
   const body = Buffer.from(answer.body, 'utf8');
   let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\ndate: ${httpDate()}\r\n`;
   for (const [name, value] of answer.headers) head += `${name}: ${value}\r\n`;
-  head += `content-length: ${body.length}\r\n${extra}connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n`;
+  // 204 and 304 carry no body and (204) no Content-Length (RFC 9110 §8.6).
+  const bodiless = answer.status === 204 || answer.status === 304;
+  head += `${bodiless ? '' : `content-length: ${body.length}\r\n`}${extra}connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n`;
   const bytes = Buffer.from(head, 'latin1');
-  return headOnly || answer.status === 204 || answer.status === 304 ? bytes : Buffer.concat([bytes, body]);
+  return headOnly || bodiless ? bytes : Buffer.concat([bytes, body]);
 }
 
 /** The answer through Node's ServerResponse (the Node path). */

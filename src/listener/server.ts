@@ -19,6 +19,7 @@ import { UpstreamGroups } from './upstream-groups.ts';
 import { Router, type Decision } from './router.ts';
 import { ownAnswerBytes, sendOwnAnswer } from './own-answers.ts';
 import { joinedHeader, type RequestFacts } from '../routing/route-table.ts';
+import { originForm } from '../routing/origin-form.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
 import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
@@ -498,21 +499,6 @@ function nodeRequestFacts(req: IncomingMessage): RequestFacts {
     host: req.headers.host,
     header: (name) => joinedHeader(req.rawHeaders, name),
   };
-}
-
-/**
- * An absolute-form target (`http://host/path`, RFC 9112 §3.2.2) as routes
- * match it: its path and query. A reverse proxy routes by path whatever form
- * the client used.
- */
-function originForm(target: string): string {
-  if (target.charCodeAt(0) === 0x2f) return target;
-  const scheme = target.indexOf('://');
-  if (scheme === -1) return target;
-  const path = target.indexOf('/', scheme + 3);
-  const query = target.indexOf('?', scheme + 3);
-  if (path !== -1 && (query === -1 || path < query)) return target.slice(path);
-  return query === -1 ? '/' : `/${target.slice(query)}`;
 }
 
 function clientErrorStatus(code: string | undefined): [number, string] {

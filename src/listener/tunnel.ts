@@ -15,6 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { BackendState } from '../protocol.ts';
+import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, targetAfterStrip, type Route } from '../routing/route-table.ts';
 import { requestFailure } from './failures.ts';
 import { isLoop, upstreamRequestHeaders } from './headers.ts';
@@ -65,7 +66,7 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   if (requestId?.generated) headers.push(requestId.header, requestId.value);
   // The two hop-by-hop headers an upgrade is made of.
   headers.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade));
-  const target = route?.stripPrefix ? targetAfterStrip(req.url ?? '/', route.stripPrefix) : req.url;
+  const target = route?.stripPrefix ? targetAfterStrip(originForm(req.url ?? '/'), route.stripPrefix) : req.url;
   let lines = `${req.method} ${target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
   const tried = new Set<string>();

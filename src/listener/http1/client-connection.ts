@@ -85,7 +85,7 @@ export class ClientConnection {
 
   /** Idle (between requests, nothing received): closed by a drain, as Node's closeIdleConnections does. */
   get idle(): boolean {
-    return this.#exchange === undefined && (this.#buffer === undefined || this.#buffer.length === 0);
+    return this.#exchange === undefined && !this.#awaitingDrain && (this.#buffer === undefined || this.#buffer.length === 0);
   }
 
   destroy(): void {
@@ -131,7 +131,7 @@ export class ClientConnection {
       chunk = rest;
     }
     const pending = this.#buffer ? Buffer.concat([this.#buffer, chunk]) : chunk;
-    if (this.#exchange) {
+    if (this.#exchange || this.#awaitingDrain) {
       this.#buffer = keep(pending);
       if (this.#buffer.length > MAX_PIPELINED_BYTES) this.#socket.pause();
       return;
@@ -222,8 +222,32 @@ export class ClientConnection {
       });
     }
     if (close) return this.#close();
-    this.#next(buffer.length > head.headLength ? buffer.subarray(head.headLength) : undefined);
+    const rest = buffer.length > head.headLength ? buffer.subarray(head.headLength) : undefined;
+    // A client that pipelines requests and reads no answers must not make the proxy buffer them all:
+    // the next request waits until the socket has sent what it holds, as after a proxied response.
+    if (this.#socket.writableNeedDrain) {
+      this.#buffer = rest && keep(rest);
+      this.#awaitingDrain = true;
+      this.#socket.pause();
+      this.#socket.once('drain', this.#onAnswerDrained);
+      return;
+    }
+    this.#next(rest);
   }
+
+  /** Answers written earlier have gone out: read on. */
+  readonly #onAnswerDrained = (): void => {
+    this.#awaitingDrain = false;
+    if (this.#socket.destroyed) return;
+    this.#socket.resume();
+    const buffer = this.#buffer;
+    this.#buffer = undefined;
+    this.#next(buffer);
+    if (this.#buffer) this.#buffer = keep(this.#buffer);
+  };
+
+  /** The proxy's own answers wait for the socket to drain (#answerOwn). */
+  #awaitingDrain = false;
 
   readonly #onExchangeEnd: ExchangeEnd = (keepAlive, at) => {
     this.#exchange = undefined;
@@ -264,7 +288,7 @@ export class ClientConnection {
       this.#bodyScanner = undefined;
       return this.#exchange?.clientBodyInvalid();
     }
-    if (this.#exchange) return;
+    if (this.#exchange || this.#awaitingDrain) return;
     const buffer = this.#buffer;
     this.#buffer = undefined;
     this.#next(buffer);

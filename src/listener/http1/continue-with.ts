@@ -2,8 +2,8 @@
  * Runs a step that may return a promise (a user's hook), then `next` with
  * its result: at once when it returned a plain value, so a synchronous hook
  * adds no microtask turn to the request; after it settles otherwise. A throw
- * or a rejection goes to `fail`, and so does a throw from `next` once the
- * step was asynchronous (nobody else would see it).
+ * or a rejection goes to `fail`, and so does a throw from `next` (a hook's
+ * result it could not use).
  */
 export function continueWith<T>(
   step: () => T | PromiseLike<T>,
@@ -17,7 +17,14 @@ export function continueWith<T>(
   } catch (error) {
     return fail(error);
   }
-  if (!isThenable(result)) return next(result);
+  if (!isThenable(result)) {
+    // What the hook returned may still be wrong (a body that is no string): that is the hook's failure, not the thread's.
+    try {
+      return next(result);
+    } catch (error) {
+      return fail(error);
+    }
+  }
   onAsync?.();
   result.then((value) => {
     try {

@@ -27,14 +27,15 @@ import { ChunkedScanner } from './chunked.ts';
 import { relayed } from './reclaim.ts';
 import type { RequestHead } from './request-head.ts';
 import { parseResponseHead, type ResponseHead } from './response-head.ts';
-import { clientResponseHead, upstreamRequestHead, withoutHeader, type Forwarding, type RequestEdits } from './rewrite.ts';
+import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
 import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
 import type { AccessLogWriter } from '../../access-log/writer.ts';
-import { httpDate, ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
+import { httpDate, ownAnswerBytes } from '../own-answers.ts';
 import { editFlatHeaders } from '../../routing/header-edits.ts';
 import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
 import { joinedHeader } from '../../routing/route-table.ts';
 import { fromHeaderMap, toHeaderMap, type ProxyView, type RequestHooks } from '../request-hooks.ts';
+import { hookAnswer, hookHeaderLines } from '../hook-headers.ts';
 import { continueWith } from './continue-with.ts';
 import { isStaleConnection, requestFailure } from '../failures.ts';
 import { FastSession } from './fast-session.ts';
@@ -42,6 +43,8 @@ import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
 const MAX_RETRIES = 2;
+/** Request body held while request hooks run, before the client is paused. */
+const MAX_PENDING_BODY_BYTES = 64 * 1024;
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Body bytes that came with the response head are copied after it, for one write, up to this many; more go in a second buffer. */
 const MERGED_BODY_BYTES = 16 * 1024;
@@ -86,6 +89,8 @@ export class Exchange implements UpstreamOwner {
   readonly #startedAt = performance.now();
   /** Request body bytes received so far but not yet given to an upstream (only before the first attempt). */
   #pendingBody: Buffer | undefined;
+  /** The client was paused because #pendingBody reached its bound. */
+  #pausedForPending = false;
   /**
    * Body bytes written to a connection that has not connected yet: nothing has
    * reached a backend, so a refused connect can still take them elsewhere.
@@ -184,7 +189,8 @@ export class Exchange implements UpstreamOwner {
     const edits = hookedHeaders ? { ...this.#requestEdits(), flat: hookedHeaders } : this.#requestEdits();
     this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, edits, id?.generated ? id : undefined);
     // The first attempt starts as the exchange does: no second clock read.
-    this.#send(backend, false, chosen ? performance.now() : this.#startedAt);
+    // After hooks the clock has moved (a hook may have waited): the upstream deadline starts now.
+    this.#send(backend, false, this.#session ? performance.now() : this.#startedAt);
   }
 
   /**
@@ -215,7 +221,7 @@ export class Exchange implements UpstreamOwner {
       const map = toHeaderMap(this.#routedHeaders());
       continueWith(
         () => hooks.upstreamRequestFilter!(session, map),
-        () => this.#done || this.#forwardFirst(chosen, fromHeaderMap(map)),
+        () => this.#done || this.#forwardFirst(chosen, this.#reframed(hookHeaderLines(fromHeaderMap(map)))),
         failed('upstreamRequestFilter'),
         goneAsync,
       );
@@ -232,8 +238,16 @@ export class Exchange implements UpstreamOwner {
     };
     if (!hooks.onRequestStart) filter();
     else continueWith(() => hooks.onRequestStart!(session), filter, failed('onRequestStart'), goneAsync);
-    // Hooks that run later (responseFilter, onRequestEnd) may read the headers: keep a copy of the head for them.
-    if (!this.#done && (hooks.onRequestEnd || hooks.responseFilter)) this.#detachHead();
+    // A hook may keep the session and read its headers after this read (later hooks, a timer, a queue):
+    // the session must not point into the thread's shared read buffer then.
+    this.#detachHead();
+  }
+
+  /** A hook's header lines with the request's own framing put back (Transfer-Encoding is added by the head writer). */
+  #reframed(lines: string[]): string[] {
+    const contentLength = this.#head.find('content-length');
+    if (contentLength !== undefined) lines.push('Content-Length', contentLength);
+    return lines;
   }
 
   /** The headers the upstream would get from the rules and the route, as a list a hook may edit. */
@@ -265,12 +279,7 @@ export class Exchange implements UpstreamOwner {
   /** requestFilter answered: the proxy's own answer with the hook's status, headers and body. */
   #respondFromHook(respond: { status: number; headers?: Record<string, string>; body?: string }): void {
     if (this.#done) return;
-    const answer: OwnAnswer = {
-      status: respond.status,
-      code: null,
-      headers: Object.entries(respond.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const),
-      body: respond.body ?? '',
-    };
+    const answer = hookAnswer(respond);
     this.#status = respond.status;
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
     const headOnly = this.#head.method === 'HEAD';
@@ -288,7 +297,14 @@ export class Exchange implements UpstreamOwner {
     this.#unsent?.push(chunk);
     relayed(chunk.length);
     if (!upstream) {
-      this.#pendingBody = this.#pendingBody ? Buffer.concat([this.#pendingBody, chunk]) : chunk;
+      // Before the first attempt (a hook is still running): held, with the client paused past a bound, as a
+      // socket's own buffer would push back.
+      const pending = this.#pendingBody;
+      this.#pendingBody = pending ? Buffer.concat([pending, chunk]) : chunk;
+      if (this.#pendingBody.length > MAX_PENDING_BODY_BYTES && !this.#client.isPaused()) {
+        this.#client.pause();
+        this.#pausedForPending = true;
+      }
       return;
     }
     this.#upstreamActive = true;
@@ -365,6 +381,10 @@ export class Exchange implements UpstreamOwner {
     const head = this.#upstreamHead!;
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
+    if (this.#pausedForPending) {
+      this.#pausedForPending = false;
+      this.#client.resume();
+    }
     this.#unsent = reused ? undefined : body ? [body] : [];
     if (body) {
       upstream.cork();
@@ -463,7 +483,7 @@ export class Exchange implements UpstreamOwner {
     let kept = false;
     const respond = () => {
       if (this.#done) return;
-      let flat = withoutHeader(withoutHeader(fromHeaderMap(map), 'content-length'), 'transfer-encoding');
+      let flat = hookHeaderLines(fromHeaderMap(map));
       if (contentLength !== undefined) flat = [...flat, 'Content-Length', contentLength];
       const held = this.#heldResponse;
       this.#heldResponse = undefined;
@@ -645,13 +665,16 @@ export class Exchange implements UpstreamOwner {
   #answer(status: number, text: string, code: string): void {
     this.#status = status;
     this.#error = code;
-    const body = `${text}\n`;
+    // A HEAD answer says how long the body would be and sends none.
+    const headOnly = this.#head.method === 'HEAD';
+    const body = headOnly ? '' : `${text}\n`;
+    const length = `${text}\n`.length;
     this.#bodyBytes = body.length;
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
     const answer =
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${httpDate()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${body.length}\r\n${this.#id ? idLine(this.#id) : ''}` +
+      `content-length: ${length}\r\n${this.#id ? idLine(this.#id) : ''}` +
       `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`;
     this.#headBytes = answer.length - body.length;
     this.#client.write(answer);
