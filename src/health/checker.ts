@@ -32,6 +32,8 @@ export class HealthChecker {
   /** Each upstream probes with its own settings, on its own interval. */
   #groups = new Map<string, GroupCheck>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Groups whose round is in flight. */
+  readonly #running = new Set<string>();
   readonly #backends = new Map<BackendId, BackendSpec>();
   #started = false;
   #stopped = false;
@@ -59,7 +61,8 @@ export class HealthChecker {
       clearTimeout(timer);
       this.#timers.delete(name);
     }
-    if (this.#started) for (const name of this.#groups.keys()) if (!this.#timers.has(name)) void this.#round(name);
+    // A group whose round is running schedules its next one when it ends: starting another now would overlap it.
+    if (this.#started) for (const name of this.#groups.keys()) if (!this.#timers.has(name) && !this.#running.has(name)) void this.#round(name);
   }
 
   /** Probed from the next round on; a round never waits for it. */
@@ -110,6 +113,7 @@ export class HealthChecker {
 
   async #round(group: string): Promise<void> {
     this.#timers.delete(group);
+    this.#running.add(group);
     const members = [...this.#backends].filter(([, b]) => (b.upstream ?? DEFAULT_UPSTREAM) === group);
     await Promise.all(
       members.map(async ([id, backend]) => {
@@ -118,6 +122,7 @@ export class HealthChecker {
         if (!this.#stopped && this.#backends.has(id)) this.#observe(id, result);
       }),
     );
+    this.#running.delete(group);
     const settings = this.#groups.get(group);
     if (this.#stopped || !settings || this.#timers.has(group)) return;
     this.#timers.set(group, setTimeout(() => void this.#round(group), jittered(settings.check.interval_ms)));
