@@ -10,6 +10,13 @@ const millis = z.int().min(0).max(24 * 60 * 60 * 1000);
 const urlPath = z.string().startsWith('/');
 const optionalPath = urlPath.nullable();
 
+/**
+ * Headers no route, hook or request-id setting may set or remove: the message's framing and the
+ * connection's. sluice writes them itself; a route that changed them could
+ * make the upstream or the client read a body as the next message.
+ */
+export const PROTECTED_HEADERS = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'] as const;
+
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export const proxySchema = z.strictObject({
@@ -40,7 +47,7 @@ export const proxySchema = z.strictObject({
     .string()
     .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')
     .refine(
-      (name) => !['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'host'].includes(name.toLowerCase()),
+      (name) => name.toLowerCase() !== 'host' && !(PROTECTED_HEADERS as readonly string[]).includes(name.toLowerCase()),
       'a framing, connection or Host header cannot carry the request id',
     )
     .transform((name) => name.toLowerCase())
@@ -142,12 +149,6 @@ const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a
 const headerValue = z.string().regex(/^[\t\x20-\x7e]*$/, 'expected visible ASCII');
 const methodName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a method name');
 
-/**
- * Headers a route may not set or remove: the message's framing and the
- * connection's. sluice writes them itself; a route that changed them could
- * make the upstream or the client read a body as the next message.
- */
-export const PROTECTED_HEADERS = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'] as const;
 const editableHeaderName = headerName.refine(
   (name) => !(PROTECTED_HEADERS as readonly string[]).includes(name.toLowerCase()),
   'framing and connection headers are written by sluice itself',

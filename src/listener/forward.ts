@@ -14,6 +14,7 @@ import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
 import type { RequestId } from './request-id.ts';
+import { plainAnswer, sendOwnAnswer } from './own-answers.ts';
 import { fromUndici, isStaleConnection, requestFailure } from './failures.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
@@ -62,20 +63,9 @@ function errorCode(error: unknown): string {
   return fromUndici(err.cause?.code ?? err.code ?? 'UPSTREAM_ERROR');
 }
 
+/** A plain-text answer of the proxy's own (the Node path's twin of `ownAnswerBytes`). */
 export function sendPlain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}, close = false): void {
-  if (res.headersSent) {
-    // The status line is gone already: only closing the connection tells the client it was cut short.
-    res.destroy();
-    return;
-  }
-  const body = `${text}\n`;
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    ...(close && { connection: 'close' }),
-    ...extra,
-  });
-  res.end(body);
+  sendOwnAnswer(res, plainAnswer(status, text, null), close, extra);
 }
 
 /** The proxy's own answer on this path, its body counted for the access log. */

@@ -8,9 +8,10 @@
  * that breaks these rules fails like a hook that throws (500).
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { PROTECTED_HEADERS } from '../config/schema.ts';
 import type { OwnAnswer } from './own-answers.ts';
 
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+const FRAMING = new Set<string>(PROTECTED_HEADERS);
 
 /** `[name, value, …]` from a hook: checked, without framing or connection headers. Throws on an invalid one. */
 export function hookHeaderLines(flat: readonly string[]): string[] {

@@ -22,7 +22,7 @@ export const NO_ROUTE: OwnAnswer = { status: 404, code: 'NO_ROUTE', headers: [['
 /** An upstream with no backend at all: nothing to wait for on this proxy, so clients are told to come back. */
 export const NO_BACKENDS: OwnAnswer = { status: 503, code: 'NO_BACKENDS', headers: [TEXT, ['retry-after', '1']], body: 'Service Unavailable: no backend configured\n' };
 
-export function plainAnswer(status: number, text: string, code: string): OwnAnswer {
+export function plainAnswer(status: number, text: string, code: string | null): OwnAnswer {
   return { status, code, headers: [TEXT], body: `${text}\n` };
 }
 

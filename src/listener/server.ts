@@ -12,6 +12,7 @@ import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } fr
 import { forward, sendPlain, type ForwardBase, type ForwardContext, type ForwardHooks, type ForwardOutcome } from './forward.ts';
 import { AccessLogWriter } from '../access-log/writer.ts';
 import { requestIdFrom, type RequestId } from './request-id.ts';
+import { accessLine, messageSide } from './access-lines.ts';
 import { requestFailure } from './failures.ts';
 import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
@@ -148,9 +149,7 @@ export class ListenerServer {
         this.#front.logRefusal(socket as Socket, decision.answer.status, req, decision.answer.code);
         return void socket.end(ownAnswerBytes(decision.answer, true, false));
       }
-      const idHeader = this.#proxy.request_id_header;
-      const sentId = idHeader === null ? undefined : req.headers[idHeader];
-      const requestId = idHeader === null ? undefined : requestIdFrom(idHeader, typeof sentId === 'string' ? sentId : undefined);
+      const requestId = this.#requestId(req);
       const startedAt = performance.now();
       const time = Date.now();
       tunnel(req, socket, head, decision.upstreams, {
@@ -159,28 +158,20 @@ export class ListenerServer {
         connectTimeoutMs: this.#proxy.upstream_connect_timeout_ms,
         onError: (backend, code) => this.#log.warn({ backend, code, source: requestFailure(code).source, upgrade: req.headers.upgrade }, 'upstream error'),
         onEnd: (outcome) =>
-          this.#accessLog?.write({
-            time,
-            pid: process.pid,
-            thread: this.#thread,
-            remote_addr: req.socket.remoteAddress ?? '',
-            method: req.method ?? '',
-            path: req.url ?? '',
-            protocol: `HTTP/${req.httpVersion}`,
-            host: req.headers.host ?? null,
-            status: outcome.status,
-            bytes_sent: outcome.bytesSent,
-            duration_ms: performance.now() - startedAt,
-            route: decision.route?.name ?? null,
-            upstream: decision.upstreams.name,
-            backend: outcome.backend,
-            upstream_status: outcome.upstreamStatus,
-            attempts: outcome.attempts,
-            error: outcome.error,
-            request_id: requestId?.value ?? null,
-            user_agent: req.headers['user-agent'] ?? null,
-            referer: req.headers.referer ?? null,
-          }),
+          this.#accessLog?.write(
+            accessLine(time, this.#thread, messageSide(req, req.socket.remoteAddress), {
+              status: outcome.status,
+              bytes_sent: outcome.bytesSent,
+              duration_ms: performance.now() - startedAt,
+              route: decision.route?.name ?? null,
+              upstream: decision.upstreams.name,
+              backend: outcome.backend,
+              upstream_status: outcome.upstreamStatus,
+              attempts: outcome.attempts,
+              error: outcome.error,
+              request_id: requestId?.value ?? null,
+            }),
+          ),
       });
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -285,9 +276,7 @@ export class ListenerServer {
       res.once('finish', () => req.socket.end());
     }
     const startedAt = performance.now();
-    const idHeader = this.#proxy.request_id_header;
-    const sentId = idHeader === null ? undefined : req.headers[idHeader];
-    const id = idHeader === null ? undefined : requestIdFrom(idHeader, typeof sentId === 'string' ? sentId : sentId?.[0]);
+    const id = this.#requestId(req);
     // Set before any writeHead: the proxy's own answers and forwarded responses all carry it.
     if (id) res.setHeader(id.header, id.value);
     const outcome: ForwardOutcome = { backend: null, upstreamStatus: null, attempts: 0, error: null, bodyBytes: 0 };
@@ -394,32 +383,20 @@ export class ListenerServer {
   #logRefusal(socket: Socket, status: number, req?: IncomingMessage, code: string | null = null): void {
     const accessLog = this.#accessLog;
     if (!accessLog) return;
-    const header = (name: string) => {
-      const value = req?.headers[name];
-      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-    };
-    accessLog.write({
-      time: Date.now(),
-      pid: process.pid,
-      thread: this.#thread,
-      remote_addr: socket.remoteAddress ?? '',
-      method: req?.method ?? '-',
-      path: req?.url ?? '-',
-      protocol: req ? `HTTP/${req.httpVersion}` : '-',
-      host: header('host'),
-      status,
-      bytes_sent: 0,
-      duration_ms: 0,
-      route: null,
-      upstream: null,
-      backend: null,
-      upstream_status: null,
-      attempts: 0,
-      error: code ?? (req ? null : 'INVALID_REQUEST'),
-      request_id: null,
-      user_agent: header('user-agent'),
-      referer: header('referer'),
-    });
+    accessLog.write(
+      accessLine(Date.now(), this.#thread, messageSide(req, socket.remoteAddress), {
+        status,
+        bytes_sent: 0,
+        duration_ms: 0,
+        route: null,
+        upstream: null,
+        backend: null,
+        upstream_status: null,
+        attempts: 0,
+        error: code ?? (req ? null : 'INVALID_REQUEST'),
+        request_id: null,
+      }),
+    );
   }
 
   /** One access-log line when the response ends or the client goes: the Node path's record. */
@@ -433,35 +410,31 @@ export class ListenerServer {
   ): void {
     const time = Date.now();
     res.once('close', () => {
-      const header = (name: string) => {
-        const value = req.headers[name];
-        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-      };
-      this.#accessLog!.write({
-        time,
-        pid: process.pid,
-        thread: this.#thread,
-        remote_addr: req.socket.remoteAddress ?? '',
-        method: req.method ?? '',
-        path: req.url ?? '',
-        protocol: `HTTP/${req.httpVersion}`,
-        host: header('host'),
-        // nginx's 499: the client went away before any response went out.
-        status: res.headersSent ? res.statusCode : 499,
-        bytes_sent: outcome.bodyBytes,
-        duration_ms: performance.now() - startedAt,
-        route: decision?.route?.name ?? null,
-        upstream: decision?.upstreams?.name ?? null,
-        backend: outcome.backend,
-        upstream_status: outcome.upstreamStatus,
-        attempts: outcome.attempts,
-        // 'close' before 'finish': the client went away first (the forwarding code may not have seen it yet).
-        error: res.writableFinished ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
-        request_id: id?.value ?? null,
-        user_agent: header('user-agent'),
-        referer: header('referer'),
-      });
+      this.#accessLog!.write(
+        accessLine(time, this.#thread, messageSide(req, req.socket.remoteAddress), {
+          // nginx's 499: the client went away before any response went out.
+          status: res.headersSent ? res.statusCode : 499,
+          bytes_sent: outcome.bodyBytes,
+          duration_ms: performance.now() - startedAt,
+          route: decision?.route?.name ?? null,
+          upstream: decision?.upstreams?.name ?? null,
+          backend: outcome.backend,
+          upstream_status: outcome.upstreamStatus,
+          attempts: outcome.attempts,
+          // 'close' before 'finish': the client went away first (the forwarding code may not have seen it yet).
+          error: res.writableFinished ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
+          request_id: id?.value ?? null,
+        }),
+      );
     });
+  }
+
+  /** The request's id (`proxy.request_id_header`) on the Node path: the client's, or a new one. */
+  #requestId(req: IncomingMessage): RequestId | undefined {
+    const header = this.#proxy.request_id_header;
+    if (header === null) return undefined;
+    const sent = req.headers[header];
+    return requestIdFrom(header, typeof sent === 'string' ? sent : sent?.[0]);
   }
 
   #respondFromHook(session: Session, respond: { status: number; headers?: Record<string, string>; body?: string }, res: ServerResponse): void {

@@ -27,6 +27,7 @@ import { parseRequestHead, type RequestHead } from './request-head.ts';
 import { ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
 import type { Decision, Router } from '../router.ts';
 import { idLine, requestIdFrom } from '../request-id.ts';
+import { accessLine, headSide } from '../access-lines.ts';
 import type { RequestFacts } from '../../routing/route-table.ts';
 import { ChunkedScanner } from './chunked.ts';
 import { keep, readAsStream, setReader } from './direct-reads.ts';
@@ -198,28 +199,20 @@ export class ClientConnection {
     this.#ctx.observe(answer.status, undefined, durationMs / 1000);
     const accessLog = this.#ctx.accessLog;
     if (accessLog) {
-      accessLog.write({
-        time: Date.now() - durationMs,
-        pid: process.pid,
-        thread: this.#ctx.thread,
-        remote_addr: this.#forwarding.clientIp,
-        method: head.method,
-        path: head.target,
-        protocol: 'HTTP/1.1',
-        host: head.host ?? null,
-        status: answer.status,
-        bytes_sent: head.method === 'HEAD' ? 0 : Buffer.byteLength(answer.body),
-        duration_ms: durationMs,
-        route: decision.route?.name ?? null,
-        upstream: decision.upstreams?.name ?? null,
-        backend: null,
-        upstream_status: null,
-        attempts: 0,
-        error: answer.code,
-        request_id: id?.value ?? null,
-        user_agent: head.find('user-agent') ?? null,
-        referer: head.find('referer') ?? null,
-      });
+      accessLog.write(
+        accessLine(Date.now() - durationMs, this.#ctx.thread, headSide(head, this.#forwarding.clientIp), {
+          status: answer.status,
+          bytes_sent: head.method === 'HEAD' ? 0 : Buffer.byteLength(answer.body),
+          duration_ms: durationMs,
+          route: decision.route?.name ?? null,
+          upstream: decision.upstreams?.name ?? null,
+          backend: null,
+          upstream_status: null,
+          attempts: 0,
+          error: answer.code,
+          request_id: id?.value ?? null,
+        }),
+      );
     }
     if (close) return this.#close();
     const rest = buffer.length > head.headLength ? buffer.subarray(head.headLength) : undefined;

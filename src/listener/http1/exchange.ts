@@ -16,7 +16,6 @@
  * 502 and the upstream connection closed; a failure once the response has
  * started → the client connection is closed, so a cut body never looks whole.
  */
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 // Imported: the global `performance` is an accessor Node defines on globalThis, called on every read.
 import { performance } from 'node:perf_hooks';
@@ -30,7 +29,8 @@ import { parseResponseHead, type ResponseHead } from './response-head.ts';
 import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
 import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
 import type { AccessLogWriter } from '../../access-log/writer.ts';
-import { httpDate, ownAnswerBytes } from '../own-answers.ts';
+import { ownAnswerBytes, plainAnswer } from '../own-answers.ts';
+import { accessLine, headSide, type RequestSide } from '../access-lines.ts';
 import { editFlatHeaders } from '../../routing/header-edits.ts';
 import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
 import { joinedHeader } from '../../routing/route-table.ts';
@@ -136,7 +136,7 @@ export class Exchange implements UpstreamOwner {
   /** Why the exchange failed, for the access log (a code of docs/errors.md). */
   #error: string | null = null;
   /** What the access log needs of the head, read while its bytes are valid (only when logging). */
-  #logged: { time: number; host: string | null; userAgent: string | null; referer: string | null } | undefined;
+  #logged: { time: number; request: RequestSide } | undefined;
   /** Set when request hooks are configured. */
   #session: FastSession | undefined;
   /** Bytes of the response head written to the client (for `session.bytes`). */
@@ -170,12 +170,7 @@ export class Exchange implements UpstreamOwner {
     const head = this.#head;
     const idHeader = this.#ctx.requestIdHeader();
     if (idHeader !== null) this.#id = requestIdFrom(idHeader, head.find(idHeader));
-    if (this.#ctx.accessLog) {
-      const host = head.host;
-      const userAgent = head.find('user-agent');
-      const referer = head.find('referer');
-      this.#logged = { time: Date.now(), host: host ?? null, userAgent: userAgent ?? null, referer: referer ?? null };
-    }
+    if (this.#ctx.accessLog) this.#logged = { time: Date.now(), request: headSide(head, this.#forwarding.clientIp) };
     const hooks = this.#ctx.hooks;
     if (hooks) return this.#startWithHooks(hooks);
     this.#forwardFirst(undefined, undefined);
@@ -667,17 +662,13 @@ export class Exchange implements UpstreamOwner {
     this.#error = code;
     // A HEAD answer says how long the body would be and sends none.
     const headOnly = this.#head.method === 'HEAD';
-    const body = headOnly ? '' : `${text}\n`;
-    const length = `${text}\n`.length;
-    this.#bodyBytes = body.length;
+    const answer = plainAnswer(status, text, code);
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
-    const answer =
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${httpDate()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${length}\r\n${this.#id ? idLine(this.#id) : ''}` +
-      `${this.#closeAfter ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n${body}`;
-    this.#headBytes = answer.length - body.length;
-    this.#client.write(answer);
+    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, this.#id ? idLine(this.#id) : '');
+    this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
+    this.#headBytes = bytes.length - this.#bodyBytes;
+    this.#client.write(bytes);
     this.#finish(!this.#closeAfter, true);
   }
 
@@ -724,16 +715,7 @@ export class Exchange implements UpstreamOwner {
 
   #log(durationMs: number): void {
     const logged = this.#logged!;
-    const head = this.#head;
-    this.#ctx.accessLog!.write({
-      time: logged.time,
-      pid: process.pid,
-      thread: this.#ctx.thread,
-      remote_addr: this.#forwarding.clientIp,
-      method: head.method,
-      path: head.target,
-      protocol: 'HTTP/1.1',
-      host: logged.host,
+    const line = accessLine(logged.time, this.#ctx.thread, logged.request, {
       // nginx's 499: the client went away before any response went out.
       status: this.#status === 0 ? 499 : this.#status,
       bytes_sent: this.#bodyBytes,
@@ -745,8 +727,7 @@ export class Exchange implements UpstreamOwner {
       attempts: this.#attempts,
       error: this.#error,
       request_id: this.#id?.value ?? null,
-      user_agent: logged.userAgent,
-      referer: logged.referer,
     });
+    this.#ctx.accessLog!.write(line);
   }
 }
