@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Answer, get, until } from './support/http.ts';
+import { type Answer, get, rawRequest, until } from './support/http.ts';
 import { exitWithin, killAll, type LogLine, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
@@ -316,6 +316,19 @@ for (const [engine, proxyOptions] of engines) {
     }
   }
 
+  /** The proxy's own 502/503 for the `flaky` route: no backend tried, a failure code. */
+  function assertNoBackendLine(ctx: EngineContext, line: Line, status: number, answer: Answer): void {
+    assertShape(line, ctx.sluice!.pid);
+    assert.is(line['status'], status);
+    assert.is(line['bytes_sent'], Buffer.byteLength(answer.body));
+    assert.is(line['route'], 'flaky');
+    assert.is(line['upstream'], 'flaky');
+    assert.is(line['backend'], null);
+    assert.is(line['upstream_status'], null);
+    assert.is(line['attempts'], 0);
+    assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
+  }
+
   function assertAborted(ctx: EngineContext, line: Line): void {
     assertShape(line, ctx.sluice!.pid);
     assert.is(line['status'], 499);
@@ -362,16 +375,7 @@ for (const [engine, proxyOptions] of engines) {
         id = unique('unhealthy');
         return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
       }, (a) => a.status === 502);
-      const line = await lineFor(ctx.file!, byId(id));
-      assertShape(line, ctx.sluice!.pid);
-      assert.is(line['status'], 502);
-      assert.is(line['bytes_sent'], Buffer.byteLength(answer.body));
-      assert.is(line['route'], 'flaky');
-      assert.is(line['upstream'], 'flaky');
-      assert.is(line['backend'], null);
-      assert.is(line['upstream_status'], null);
-      assert.is(line['attempts'], 0);
-      assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
+      assertNoBackendLine(ctx, await lineFor(ctx.file!, byId(id)), 502, answer);
     } finally {
       ctx.flaky!.healthStatus = 200;
       await until(() => get(ctx.port!, '/flaky/back'), (a) => a.status === 200);
@@ -394,16 +398,7 @@ for (const [engine, proxyOptions] of engines) {
         id = unique('no-backends');
         return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
       }, (a) => a.status === 503);
-      const line = await lineFor(ctx.file!, byId(id));
-      assertShape(line, ctx.sluice!.pid);
-      assert.is(line['status'], 503);
-      assert.is(line['bytes_sent'], Buffer.byteLength(answer.body));
-      assert.is(line['route'], 'flaky');
-      assert.is(line['upstream'], 'flaky');
-      assert.is(line['backend'], null);
-      assert.is(line['upstream_status'], null);
-      assert.is(line['attempts'], 0);
-      assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
+      assertNoBackendLine(ctx, await lineFor(ctx.file!, byId(id)), 503, answer);
     } finally {
       await reload(ctx.config);
       await until(() => get(ctx.port!, '/flaky/back'), (a) => a.status === 200);
@@ -420,20 +415,6 @@ for (const [engine, proxyOptions] of engines) {
   });
 
   s.run();
-}
-
-/** Raw bytes on one connection; resolves with the status line (half-closes after sending). */
-function rawRequest(port: number, bytes: string): Promise<string> {
-  return import('node:net').then(({ connect }) => new Promise<string>((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(received.split('\r\n', 1)[0] ?? ''));
-    socket.setTimeout(5_000, () => socket.destroy());
-    socket.end(bytes);
-  }));
 }
 
 /** `count` requests, `concurrency` at a time, each on its own connection. */

@@ -7,24 +7,11 @@
 import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rawRequest } from './support/http.ts';
 import { exitWithin, killAll, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import { entered, enter, entries } from './support/entries.ts';
-
-/** Sends raw bytes, resolves with the status line of the answer ('' when the connection closed without one). */
-function rawRequest(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(received.split('\r\n', 1)[0] ?? ''));
-    socket.setTimeout(5_000, () => socket.destroy());
-    socket.end(bytes);
-  });
-}
 
 /** Resolves with how long the proxy kept a connection open, and what it sent. */
 function heldFor(port: number, send: string): Promise<{ ms: number; received: string }> {

@@ -60,3 +60,20 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Raw bytes on a fresh connection, then a half-close; resolves with the answer's status line ('' when it closed without one). */
+export function rawRequest(port: number, bytes: string): Promise<string> {
+  return import('node:net').then(
+    ({ connect }) =>
+      new Promise<string>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        let received = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (received += chunk));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(received.split('\r\n', 1)[0] ?? ''));
+        socket.setTimeout(5_000, () => socket.destroy());
+        socket.end(bytes);
+      }),
+  );
+}
