@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { encodeJsonLine } from '../src/access-log/json-bytes.ts';
 import { type AccessRecord, formatCombined, formatJson } from '../src/access-log/record.ts';
 import { AccessLogWriter } from '../src/access-log/writer.ts';
 
@@ -129,6 +130,48 @@ test('JSON: hostile strings in every string field read back the same', () => {
     assert.equal(Object.keys(parsed), KEYS);
     for (const key of STRING_KEYS) assert.is(parsed[key], text, `${key} ${JSON.stringify(text)}`);
   }
+});
+
+test('JSON: the bytes written without a string are formatJson\'s bytes, for common and odd records', () => {
+  const next = random(29);
+  const pick = <T,>(values: readonly T[]) => values[Math.floor(next() * values.length)]!;
+  const texts = ['/', '/v1/users?q=1', 'a b', '/%7E', '"', '\\', '\u0000', 'é', '漢', '\ud800', '', '~'.repeat(300)];
+  const numbers = [0, 1, 9, 10, 99, 100, 12345, 2 ** 53 - 1, 2 ** 53, -1, 1.5, NaN, Infinity];
+  const durations = [0, 0.0004, 0.0005, 0.05, 0.25, 1, 1.0005, 12.3456789, 250, 999.9999, -0.2, 1e12, 1e13, NaN];
+  const times = [T, T + 1, T + 999, 0, 1, -1, 1.7, -1000.5, NaN, 253402300799999];
+  const out = Buffer.alloc(70_000);
+  let taken = 0;
+  for (let i = 0; i < 5000; i++) {
+    const r = record({
+      time: i % 3 === 0 ? pick(times) : T + Math.floor(i / 5), path: pick(texts), request_id: pick([...texts, null]),
+      bytes_sent: pick(numbers), duration_ms: pick(durations), status: pick([200, 404, 499]),
+      upstream_status: pick([200, null]), host: pick(['a.example', null, 'é']), user_agent: pick(['curl/8', null, '"x"']),
+      route: pick(['api', null]), error: pick([null, 'ECONNREFUSED']),
+    });
+    let expected: string;
+    try {
+      expected = formatJson(r);
+    } catch {
+      continue; // A time Date cannot hold throws there, as toISOString does; it must not write here either.
+    }
+    const at = i % 100;
+    const end = encodeJsonLine(r, out, at);
+    if (end < 0) continue;
+    taken++;
+    assert.is(out.subarray(at, end).toString('utf8'), expected, JSON.stringify(r));
+  }
+  // Both ways are exercised: about one record in eight here has only values the byte writer takes.
+  assert.ok(taken > 300, `taken ${taken}`);
+});
+
+test('JSON: without the room for a line, nothing is written', () => {
+  const r = record();
+  const line = Buffer.from(formatJson(r));
+  const out = Buffer.alloc(line.length + 10, 0x2a);
+  assert.is(encodeJsonLine(r, out, 20), -1);
+  assert.ok(out.every((byte) => byte === 0x2a));
+  const roomy = Buffer.alloc(line.length + 200);
+  assert.is(roomy.subarray(0, encodeJsonLine(r, roomy, 0)).toString(), line.toString());
 });
 
 test('combined: nginx\'s line byte for byte', () => {

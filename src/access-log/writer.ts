@@ -13,6 +13,7 @@
  * stopping or failing thread returns from it, and the batches are few.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { encodeJsonLine } from './json-bytes.ts';
 import { type AccessRecord, formatCombined, formatJson } from './record.ts';
 
 export interface AccessLogOptions {
@@ -46,6 +47,8 @@ export class AccessLogWriter {
   lastError: string | null = null;
   readonly #file: string;
   readonly #format: (record: AccessRecord) => string;
+  /** Writes a line's bytes into the batch itself (-1: it did not); JSON only. */
+  readonly #encode: ((record: AccessRecord, out: Buffer, at: number) => number) | undefined;
   readonly #limit: number;
   readonly #batch: Buffer;
   #used = 0;
@@ -65,6 +68,7 @@ export class AccessLogWriter {
     }
     this.#file = options.file;
     this.#format = options.format === 'json' ? formatJson : formatCombined;
+    this.#encode = options.format === 'json' ? encodeJsonLine : undefined;
     this.#limit = options.file === STDOUT ? PIPE_BATCH_BYTES : BATCH_BYTES;
     this.#batch = Buffer.allocUnsafe(this.#limit);
     this.#fd = options.file === STDOUT ? 1 : openSync(options.file, 'a');
@@ -75,6 +79,8 @@ export class AccessLogWriter {
       this.dropped++;
       return;
     }
+    const end = this.#encode?.(record, this.#batch, this.#used) ?? -1;
+    if (end >= 0) return this.#added(end);
     const line = this.#format(record);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: the exact length is needed only when that bound does not fit.
     if (line.length * 3 > this.#limit - this.#used) {
@@ -85,10 +91,15 @@ export class AccessLogWriter {
         return;
       }
     }
+    this.#added(this.#used + this.#batch.write(line, this.#used));
+  }
+
+  /** A line now ends the batch at `end`. */
+  #added(end: number): void {
     // Armed by a batch's first line, not a standing interval: an idle thread has no timer.
     if (this.#used === 0) this.#timer = setTimeout(this.#onTimer, FLUSH_AFTER_MS).unref();
-    this.#used += this.#batch.write(line, this.#used);
-    if (this.#used === this.#limit) this.flush();
+    this.#used = end;
+    if (end === this.#limit) this.flush();
   }
 
   /** Writes the batch now, with one write() unless the system takes it in parts. */
