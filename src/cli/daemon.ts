@@ -21,7 +21,8 @@ export function sluiceCommand(argv: readonly string[]): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!, ...childArguments(argv)];
 }
 
-export async function startDaemon(argv: readonly string[], config: Config, err: (line: string) => void): Promise<number> {
+/** `out`: the success line (stdout, as nginx and systemd tools print results); `err`: the failure (stderr). */
+export async function startDaemon(argv: readonly string[], config: Config, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const output = config.log.file ? openSync(config.log.file, 'a') : 'ignore';
   const [executable, ...args] = sluiceCommand(argv);
   const child = spawn(executable!, args, {
@@ -32,7 +33,7 @@ export async function startDaemon(argv: readonly string[], config: Config, err: 
   });
   const outcome = await waitForReady(child);
   if (outcome.ok) {
-    err(`sluice started (PID: ${outcome.pid})`);
+    out(`sluice started (PID: ${outcome.pid})`);
     return 0;
   }
   err(`sluice: failed to start: ${outcome.message}`);

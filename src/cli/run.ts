@@ -119,7 +119,9 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     process.stdout.write(`sluice: configuration ${cli.config ?? '(defaults)'} is valid\n`);
     return 0;
   }
-  if (cli.daemon) return startDaemon(argv, config, (line) => process.stderr.write(`${line}\n`));
+  if (cli.daemon) {
+    return startDaemon(argv, config, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+  }
 
   let demo: DemoUpstreams | undefined;
   if (cli.demo) {
@@ -142,6 +144,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     handleSignals: true,
     restartCommand: sluiceCommand(argv),
     inherited: takeInheritedSockets(),
+    configFile: cli.config === undefined ? null : resolve(cli.config),
   });
   const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
