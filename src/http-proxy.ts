@@ -58,7 +58,7 @@ export class HttpProxy {
   private constructor(settings: Config, options: HttpProxyOptions) {
     this.settings = settings;
     this.config = settings.proxy;
-    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, process.stdout.isTTY === true) };
+    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, process.stdout.isTTY === true, settings.log.file) };
     const hooks = options.hooks;
     this.#supervisor = new Supervisor({
       config: settings,

@@ -69,7 +69,10 @@ test('-d returns once /ready is 200; status says healthy; stop reports the drain
 
 test('-d when the child cannot start: the parent prints the error and exits 1', async () => {
   const dir = tempDir();
-  const config = writeConfig(testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }));
+  const config = writeConfig({
+    ...testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }),
+    log: { file: join(dir, 'sluice.log') },
+  });
   const result = await sluice('-d', '-c', config);
   assert.is(result.code, 1);
   assert.match(result.stderr, 'sluice: failed to start: no healthy backend within 300 ms');

@@ -12,10 +12,10 @@ import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
 import { allBackends } from '../config/upstream-groups.ts';
 import { checkRequestHooks } from './hooks-check.ts';
-import { createLogger, resolveLogFormat } from '../log.ts';
+import { createLogger, echoFormat, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { sluiceCommand, startDaemon } from './daemon.ts';
+import { daemonLogFile, sluiceCommand, startDaemon } from './daemon.ts';
 import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
 import { statusCommand } from './commands/status.ts';
@@ -120,7 +120,13 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     return 0;
   }
   if (cli.daemon) {
-    return startDaemon(argv, config, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+    let logFile: string;
+    try {
+      logFile = daemonLogFile(config, configSource(cli));
+    } catch (error) {
+      return refuse(error);
+    }
+    return startDaemon(argv, logFile, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
   }
 
   let demo: DemoUpstreams | undefined;
@@ -128,8 +134,10 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     demo = await startDemoUpstreams();
     config = { ...config, backends: [...config.backends, ...demo.backends] };
   }
-  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, process.stdout.isTTY === true) };
-  const logger = createLogger(logOptions, { actor: 'supervisor' });
+  const tty = process.stdout.isTTY === true;
+  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, tty, config.log.file) };
+  // The worker threads log to the file only; the terminal gets the lifecycle from this thread.
+  const logger = createLogger({ ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) }, { actor: 'supervisor' });
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
   const demoBackends = demo?.backends ?? [];
   const reloadConfig = cli.config === undefined ? undefined : () => {
