@@ -1,7 +1,7 @@
 // The seed's "Basic Startup": initialise, add a backend, serve.
 import { HttpProxy } from 'sluice';
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '192.168.1.10:8080').split(':');
+const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 
 const proxy = HttpProxy.init({
   listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080),

@@ -1,8 +1,9 @@
 #!/bin/bash
-# The seed's check_status.sh, unchanged but for overridable paths: it works
-# as it is against sluice's PID file and /health endpoint.
+# The seed's check_status.sh, unchanged but for overridable paths (whose
+# defaults are sluice's PID file and port): it works as it is against
+# sluice's PID file and /health endpoint.
 
-PID_FILE="${PID_FILE:-/var/run/pingora.pid}"
+PID_FILE="${PID_FILE:-/run/sluice/sluice.pid}"
 HEALTH_URL="${HEALTH_URL:-http://localhost:8080/health}"
 
 if [ ! -f "$PID_FILE" ]; then

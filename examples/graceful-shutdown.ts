@@ -27,7 +27,7 @@ async function shutdown(proxy: HttpProxy, serving: Promise<void>): Promise<void>
   console.log('Shutdown complete');
 }
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '192.168.1.10:8080').split(':');
+const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({ listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080) });
 await proxy.addBackend(address!, Number(port), 1);
 const serving = proxy.serve();

@@ -11,7 +11,7 @@ function onProxyStop(proxy: HttpProxy): void {
   // Flush metrics, close log files, etc.
 }
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '192.168.1.10:8080').split(':');
+const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({
   listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080),
   hooks: {

@@ -3,9 +3,9 @@
 // PidFileLockedError); a stale one is replaced.
 import { HttpProxy } from 'sluice';
 
-const pidPath = process.env['SLUICE_EXAMPLE_PID_FILE'] ?? '/var/run/pingora.pid';
+const pidPath = process.env['SLUICE_EXAMPLE_PID_FILE'] ?? '/run/sluice/sluice.pid';
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '192.168.1.10:8080').split(':');
+const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({
   listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080),
   pid_file: pidPath,

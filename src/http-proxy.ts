@@ -2,7 +2,7 @@
  * The embedding API: the seed's `HttpProxy`, in TypeScript.
  *
  *   const proxy = HttpProxy.init({ listen_port: 8080, max_connections: 10000 });
- *   await proxy.addBackend('192.168.1.10', 8080, 1);
+ *   await proxy.addBackend('127.0.0.1', 3000, 1);
  *   await proxy.serve();          // settles when the proxy has stopped
  *
  * It is a thin layer over the same Supervisor the CLI runs: the same
@@ -58,7 +58,7 @@ export class HttpProxy {
   private constructor(settings: Config, options: HttpProxyOptions) {
     this.settings = settings;
     this.config = settings.proxy;
-    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, process.stdout.isTTY === true) };
+    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, process.stdout.isTTY === true, settings.log.file) };
     const hooks = options.hooks;
     this.#supervisor = new Supervisor({
       config: settings,

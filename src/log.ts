@@ -3,18 +3,29 @@
  * the same file descriptor: pino's default asynchronous destination loses
  * buffered lines when a worker thread is terminated, and lifecycle logs are
  * few, so synchronous writes cost nothing that matters and lose nothing.
+ *
+ * Where lines go: `log.file` when set, in `log.format` always (a file is
+ * read by tools, whoever started the proxy); else stdout, pretty on a
+ * terminal. In the foreground with a file, the main thread's lines (the
+ * lifecycle, reloads, restarts, failures) also go to stdout, so the
+ * terminal is not silent (see `echoFormat`).
  */
+import { fstatSync, statSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './config/schema.ts';
 
 export type { Logger };
 
+export type LogFormat = 'json' | 'pretty';
+
 export interface LogOptions {
   level: LogLevel;
-  /** Resolved by the supervisor: `pretty` when asked for or when stdout is a TTY. */
-  format: 'json' | 'pretty';
+  /** Resolved by the supervisor (resolveLogFormat): what the file or stdout gets. */
+  format: LogFormat;
   file: string | null;
+  /** Also to stdout, in this format: the main thread's logger in the foreground with a file (echoFormat). */
+  echo?: LogFormat;
 }
 
 type Destination = ReturnType<typeof pino.destination>;
@@ -22,14 +33,19 @@ type Destination = ReturnType<typeof pino.destination>;
 /** This thread's log file destinations, for reopenLogFiles(). */
 const fileDestinations = new Set<Destination>();
 
+function formatted(destination: Destination, format: LogFormat, colorize: boolean) {
+  return format === 'pretty' ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize }) : destination;
+}
+
 export function createLogger(options: LogOptions, bindings: Record<string, unknown> = {}): Logger {
   const destination = pino.destination({ dest: options.file ?? 1, sync: true, mkdir: options.file !== null });
   if (options.file !== null) fileDestinations.add(destination);
-  const stream =
-    options.format === 'pretty'
-      ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize: options.file === null && process.stdout.isTTY === true })
-      : destination;
-  return pino({ level: options.level, base: { pid: process.pid, ...bindings } }, stream);
+  const tty = process.stdout.isTTY === true;
+  const main = formatted(destination, options.format, options.file === null && tty);
+  const base = { level: options.level, base: { pid: process.pid, ...bindings } };
+  if (options.echo === undefined || options.file === null || options.level === 'silent') return pino(base, main);
+  const echo = formatted(pino.destination({ dest: 1, sync: true }), options.echo, tty);
+  return pino(base, pino.multistream([{ stream: main, level: options.level }, { stream: echo, level: options.level }]));
 }
 
 /** After logrotate moved the file (SIGUSR1, as nginx does): open the path anew. */
@@ -37,6 +53,38 @@ export function reopenLogFiles(): void {
   for (const destination of fileDestinations) destination.reopen();
 }
 
-export function resolveLogFormat(configured: 'json' | 'pretty', stdoutIsTTY: boolean): 'json' | 'pretty' {
+/** A file always gets the configured format; stdout is pretty when asked for or when it is a terminal. */
+export function resolveLogFormat(configured: LogFormat, stdoutIsTTY: boolean, file: string | null = null): LogFormat {
+  if (file !== null) return configured;
   return configured === 'pretty' || stdoutIsTTY ? 'pretty' : 'json';
+}
+
+/**
+ * With a log file, stdout also gets the main thread's lines (in stdout's
+ * format) unless stdout *is* that file: a daemon's child writes its stdout
+ * there, and would log every line twice.
+ */
+export function echoFormat(configured: LogFormat, stdoutIsTTY: boolean, file: string | null): LogFormat | undefined {
+  if (file === null || stdoutIsLogFile(file)) return undefined;
+  return resolveLogFormat(configured, stdoutIsTTY);
+}
+
+function stdoutIsLogFile(file: string): boolean {
+  try {
+    const out = fstatSync(1);
+    const log = statSync(file);
+    return out.dev === log.dev && out.ino === log.ino;
+  } catch {
+    // No log file yet: stdout cannot be it. No stdout at all: nothing to echo to.
+    return !hasStdout();
+  }
+}
+
+function hasStdout(): boolean {
+  try {
+    fstatSync(1);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -6,6 +6,11 @@
 import { EarlySignals } from './cli/early-signals.ts';
 
 const earlySignals = new EarlySignals();
+// Before anything else is loaded: on an older Node the rest fails with errors that do not say why.
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  process.stderr.write(`sluice: needs Node.js 24 or newer (this is ${process.version})\n`);
+  process.exit(1);
+}
 try {
   const { main } = await import('./cli/run.ts');
   process.exit(await main(process.argv.slice(2), earlySignals));

@@ -57,6 +57,28 @@ test('docs/errors.md lists every request failure code the access log can show', 
   for (const code of Object.keys(requestFailureCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
 });
 
+test("examples and docs use sluice's names and loopback, not the seed's PID file and LAN address", () => {
+  const files = ['README.md', ...readdirSync(new URL('../docs/', import.meta.url)).map((f) => `docs/${f}`), ...readdirSync(new URL('../examples/', import.meta.url)).map((f) => `examples/${f}`)];
+  // decisions.md records what the seed said, on purpose.
+  for (const file of files.filter((f) => f !== 'docs/decisions.md')) {
+    for (const word of ['pingora.pid', '192.168.']) assert.not.match(read(file), word, `${file} has ${word}`);
+  }
+});
+
+test('"the seed" is defined where each doc first uses it', () => {
+  for (const doc of ['README.md', 'docs/configuration.md', 'docs/embedding.md']) {
+    const text = read(doc);
+    const first = text.search(/\bseed\b/i);
+    const definition = text.indexOf('*The seed* is');
+    assert.ok(definition !== -1 && definition - first < 500, `${doc}: no definition near its first "seed"`);
+  }
+});
+
+test('docs/configuration.md lists every command', () => {
+  const doc = read('docs/configuration.md');
+  for (const command of ['status', 'stop', 'reload', 'restart']) assert.match(doc, `node src/main.ts ${command} [`);
+});
+
 test('the README keeps the two setup commands word for word', () => {
   const readme = read('README.md');
   assert.match(readme, 'npm install && npm start');

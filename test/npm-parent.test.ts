@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startUpstream } from './support/upstream.ts';
+import { freePort } from './support/http.ts';
+import { repoRoot } from './support/sluice-process.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -53,6 +55,36 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
     // If the behaviour broke, do not leave the orphan running.
     if (sluicePid !== undefined) try { process.kill(sluicePid, 'SIGKILL'); } catch {}
     await upstream.close();
+  }
+});
+
+test('npm start, then Ctrl-C: sluice drains and npm itself exits 0', async () => {
+  const port = await freePort();
+  // Its own process group, as a terminal's foreground job: Ctrl-C is SIGINT to every process in it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('npm_')));
+  const npm = spawn('npm', ['start', '--', '-p', String(port)], { cwd: repoRoot, env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+  let output = '';
+  const healthy = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not healthy within 20 s: ${output}`)), 20_000);
+    npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (output.includes('Proxy is healthy and accepting connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  try {
+    await healthy;
+    process.kill(-npm.pid!, 'SIGINT');
+    const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('npm still running')), 15_000))]);
+    assert.match(output, '"exit_code":0');
+    assert.is(code, 0, 'npm reports what sluice did, not 130');
+  } finally {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL');
+    } catch {}
   }
 });
 

@@ -47,7 +47,8 @@ test('-d returns once /ready is 200; status says healthy; stop reports the drain
   assert.is(started.code, 0, started.stderr);
   const pid = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
   daemonPids.push(pid);
-  assert.match(started.stderr, `sluice started (PID: ${pid})`);
+  assert.is(started.stdout, `sluice started (PID: ${pid})\n`);
+  assert.is(started.stderr, '');
   assert.is((await get(port, '/ready')).status, 200, 'ready as soon as -d returned');
 
   const status = await sluice('status', '-c', config);
@@ -68,7 +69,10 @@ test('-d returns once /ready is 200; status says healthy; stop reports the drain
 
 test('-d when the child cannot start: the parent prints the error and exits 1', async () => {
   const dir = tempDir();
-  const config = writeConfig(testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }));
+  const config = writeConfig({
+    ...testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }),
+    log: { file: join(dir, 'sluice.log') },
+  });
   const result = await sluice('-d', '-c', config);
   assert.is(result.code, 1);
   assert.match(result.stderr, 'sluice: failed to start: no healthy backend within 300 ms');
@@ -96,6 +100,8 @@ test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor
   const second = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
   daemonPids.push(second);
   assert.is.not(second, first);
+  // The successor rewrote the companion file as it took the PID file over.
+  await until(async () => JSON.parse(readFileSync(join(dir, 'sluice.pid.json'), 'utf8')) as { pid: number }, (info) => info.pid === second);
   assert.match(restarted.stdout, new RegExp(`^Proxy restarted \\(PID: ${first} → ${second}\\) after \\d+ ms; PID ${first} is draining`));
   const status = await sluice('status', '-c', configFile);
   assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${second})`);
@@ -115,7 +121,7 @@ test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor
   assert.match(log, `"successor_pid":${second}`);
 });
 
-test('status: stale PID file, and running but unhealthy with the HTTP code', async () => {
+test('status: stale PID file, and running but unhealthy with the HTTP code and the URL it probed', async () => {
   const dir = tempDir();
   const pidFile = join(dir, 'sluice.pid');
   writeFileSync(pidFile, '999999\n');
@@ -126,11 +132,84 @@ test('status: stale PID file, and running but unhealthy with the HTTP code', asy
   // A proxy whose only backend is dead stays `starting`: /health answers 503.
   const proc = startSluice(['-c', writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 60_000 })), '--pid-file', pidFile]);
   const port = await proc.port();
-  const unhealthy = await sluice('status', '--pid-file', pidFile, '--url', `http://127.0.0.1:${port}/health`);
+  const url = `http://127.0.0.1:${port}/health`;
+  const unhealthy = await sluice('status', '--pid-file', pidFile, '--url', url);
   assert.is(unhealthy.code, 1);
-  assert.is(unhealthy.stdout.trim(), `Proxy running but unhealthy (PID: ${proc.pid}, HTTP: 503)`);
+  assert.is(unhealthy.stdout.trim(), `Proxy running but unhealthy (PID: ${proc.pid}, HTTP: 503); probed ${url}`);
+  // Without --url: the address the proxy recorded beside its PID file, its real port (the config says 0).
+  const recorded = await sluice('status', '--pid-file', pidFile);
+  assert.is(recorded.stdout.trim(), `Proxy running but unhealthy (PID: ${proc.pid}, HTTP: 503); probed ${url}`);
   proc.kill('SIGTERM');
   await exitWithin(proc);
+});
+
+test('the PID file has a companion saying where the proxy is; status, reload and stop find it from --pid-file alone', async () => {
+  const a = await upstream();
+  const dir = tempDir();
+  const pidFile = join(dir, 'sluice.pid');
+  const configFile = join(dir, 'sluice.json');
+  // A token the commands can only know from the config file that the companion names.
+  writeFileSync(configFile, JSON.stringify({ ...testConfig([{ port: a.port }], { pid_file: pidFile }), admin: { listen_port: 0, token: 's3cret' } }));
+  const proc = startSluice(['-c', configFile]);
+  const port = await proc.port();
+  const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  await proc.waitForLog(transitionTo('healthy'));
+  const info = JSON.parse(readFileSync(`${pidFile}.json`, 'utf8')) as Record<string, unknown>;
+  assert.equal(info, {
+    pid: proc.pid,
+    config: configFile,
+    health_url: `http://127.0.0.1:${port}/health`,
+    ready_url: `http://127.0.0.1:${port}/ready`,
+    admin_url: `http://127.0.0.1:${adminPort}`,
+  });
+
+  const status = await sluice('status', '--pid-file', pidFile);
+  assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${proc.pid})`);
+  assert.is(status.code, 0);
+  const json = await sluice('status', '--pid-file', pidFile, '--json');
+  assert.is(json.code, 0, json.stdout);
+  assert.is((JSON.parse(json.stdout) as { state: string }).state, 'healthy');
+  const reloaded = await sluice('reload', '--pid-file', pidFile);
+  assert.is(reloaded.code, 0, reloaded.stdout + reloaded.stderr);
+  assert.is(reloaded.stdout.trim(), `Configuration reloaded (PID: ${proc.pid})`);
+
+  const stopped = await sluice('stop', '--pid-file', pidFile);
+  assert.is(stopped.code, 0, stopped.stdout);
+  assert.is((await exitWithin(proc)).code, 0);
+  assert.not.ok(existsSync(pidFile));
+  assert.not.ok(existsSync(`${pidFile}.json`), 'removed with the PID file');
+});
+
+test('status: /health 200 but /ready 503 is "not ready", exit 1', async () => {
+  const a = await upstream();
+  const pidFile = join(tempDir(), 'sluice.pid');
+  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { pid_file: pidFile }))]);
+  const port = await proc.port();
+  await proc.waitForLog(transitionTo('healthy'));
+  await a.close();
+  await proc.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'unhealthy');
+  await until(() => get(port, '/ready'), (answer) => answer.status === 503);
+  assert.is((await get(port, '/health')).status, 200, 'the lifecycle stays healthy');
+  const status = await sluice('status', '--pid-file', pidFile);
+  assert.is(status.code, 1);
+  assert.is(status.stdout.trim(), `Proxy running but not ready (PID: ${proc.pid}, no healthy backend)`);
+  proc.kill('SIGTERM');
+  await exitWithin(proc);
+});
+
+test('stop on a stale PID file removes it and its companion, exit 0', async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, 'sluice.pid');
+  writeFileSync(pidFile, '999999\n');
+  writeFileSync(`${pidFile}.json`, JSON.stringify({ pid: 999999, config: null, health_url: null, ready_url: null, admin_url: null }));
+  const stopped = await sluice('stop', '--pid-file', pidFile);
+  assert.is(stopped.code, 0);
+  assert.is(stopped.stdout.trim(), 'Proxy not running (stale PID file removed)');
+  assert.not.ok(existsSync(pidFile));
+  assert.not.ok(existsSync(`${pidFile}.json`));
+  const again = await sluice('stop', '--pid-file', pidFile);
+  assert.is(again.code, 1);
+  assert.is(again.stdout.trim(), 'Proxy not running (no PID file)');
 });
 
 test('stop --timeout without --force leaves a stuck drain alone (exit 1); the drain then ends by itself', async () => {

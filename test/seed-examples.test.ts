@@ -3,7 +3,7 @@
  * examples/ and shown in docs/embedding.md, run here as a real program.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ async function runExample(name: string, env: Record<string, string> = {}, args: 
   const backend = await startUpstream('seed-backend');
   upstreams.push(backend);
   const port = await freePort();
-  const program = startNode(['--conditions=source', example(name), ...args], {
+  const program = startNode([example(name), ...args], {
     env: { SLUICE_EXAMPLE_BACKEND: `127.0.0.1:${backend.port}`, SLUICE_EXAMPLE_PORT: String(port), ...env },
   });
   return { program, port, backend };
@@ -48,7 +48,7 @@ test('with a configuration file: the seed config format, loaded and served', asy
   const backend = await startUpstream('from-config');
   upstreams.push(backend);
   const config = writeConfig({ proxy: { listen_port: 0, listen_host: '127.0.0.1', max_connections: 100 }, backends: [{ address: '127.0.0.1', port: backend.port, weight: 1 }] });
-  const program = startNode(['--conditions=source', example('config-file.ts'), config]);
+  const program = startNode([example('config-file.ts'), config]);
   const port = await program.port();
   await program.waitForLog(transitionTo('healthy'));
   assert.is((await get(port, '/')).body, 'from-config\n');
@@ -58,14 +58,14 @@ test('with a configuration file: the seed config format, loaded and served', asy
 
 test('command line arguments: --help prints the usage; -p and -c start it', async () => {
   const execFileAsync = promisify(execFile);
-  const help = await execFileAsync(process.execPath, ['--conditions=source', example('command-line.ts'), '--help']);
+  const help = await execFileAsync(process.execPath, [example('command-line.ts'), '--help']);
   assert.match(help.stdout, 'Usage: pingora-proxy [OPTIONS]');
   assert.match(help.stdout, '-p, --port PORT');
   const backend = await startUpstream('cli');
   upstreams.push(backend);
   const config = writeConfig({ proxy: { listen_host: '127.0.0.1' }, backends: [{ address: '127.0.0.1', port: backend.port }] });
   const port = await freePort();
-  const program = startNode(['--conditions=source', example('command-line.ts'), '-p', String(port), '-c', config]);
+  const program = startNode([example('command-line.ts'), '-p', String(port), '-c', config]);
   await program.waitForLog(transitionTo('healthy'));
   assert.is((await get(port, '/')).body, 'cli\n');
   program.kill('SIGTERM');
@@ -115,7 +115,7 @@ test('startup health check: healthy within the wait, or "Failed to start: Startu
   program.kill('SIGTERM');
   assert.is((await exitWithin(program)).code, 0);
 
-  const failing = startNode(['--conditions=source', example('startup-health-check.ts')], {
+  const failing = startNode([example('startup-health-check.ts')], {
     env: { SLUICE_EXAMPLE_BACKEND: '127.0.0.1:1', SLUICE_EXAMPLE_PORT: String(await freePort()), SLUICE_EXAMPLE_WAIT_MS: '300' },
   });
   await failing.waitForLog(printed('Failed to start: StartupTimeout'));
@@ -142,7 +142,7 @@ test('readiness endpoint as a filter: /readyz answered in the listener thread, 2
 });
 
 test('PID file and the status script: running and healthy, then removed and "no PID file"', async () => {
-  const pidFile = join(tempDir(), 'pingora.pid');
+  const pidFile = join(tempDir(), 'sluice.pid');
   const { program, port } = await runExample('pid-file.ts', { SLUICE_EXAMPLE_PID_FILE: pidFile });
   await program.waitForLog(transitionTo('healthy'));
   assert.is(readFileSync(pidFile, 'utf8'), `${program.pid}\n`);
@@ -156,6 +156,29 @@ test('PID file and the status script: running and healthy, then removed and "no 
   const after = await execFileAsync('bash', [example('check_status.sh')], { env }).catch((error: { code: number; stdout: string }) => error);
   assert.is(after.stdout.trim(), 'Proxy not running (no PID file)');
   assert.is((after as { code?: number }).code, 1);
+});
+
+test("the README's library snippet runs from a clone as shown (only its two ports changed)", async () => {
+  const backend = await startUpstream('readme');
+  upstreams.push(backend);
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const snippet = /## Use it as a library\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(snippet, 'the README has the snippet');
+  const port = await freePort();
+  const program = snippet.replace('listen_port: 8080', `listen_port: ${port}`).replace("'127.0.0.1', 3000", `'127.0.0.1', ${backend.port}`);
+  // Inside the repository, as a user's file in a clone would be: `from 'sluice'` resolves to the package itself.
+  const dir = join(fileURLToPath(new URL('../.tmp/', import.meta.url)), `readme-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'library.ts');
+  writeFileSync(file, program);
+  try {
+    const run = startNode([file]);
+    await run.waitForLog(transitionTo('healthy'));
+    await run.waitForLog((l) => l.msg === 'Shutdown complete');
+    assert.is((await exitWithin(run)).code, 0, run.stderr());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

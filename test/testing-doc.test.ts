@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 
 test('examples/testing-the-lifecycle.ts passes', async () => {
   const file = fileURLToPath(new URL('../examples/testing-the-lifecycle.ts', import.meta.url));
-  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', file], { timeout: 20_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [file], { timeout: 20_000 });
   assert.match(stdout, 'lifecycle example passed');
 });
 

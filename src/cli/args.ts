@@ -95,12 +95,13 @@ Options:
   -t, --test             Validate the configuration and exit (0 valid, 2 invalid)
       --log-level LEVEL  trace|debug|info|warn|error|fatal|silent
       --demo             Also start two demo upstreams in this process and proxy to them
-  -d, --daemon           Run in the background; return once healthy (exit 0) or failed (exit 1)
+  -d, --daemon           Run in the background, logging to log.file (required);
+                         return once healthy (exit 0) or failed (exit 1)
   -h, --help             Show this help
   -V, --version          Show the version
 
-Commands:
-  status                 Is it running and healthy? (exit 0 yes, 1 no) --json: the admin status
+Commands (they find the proxy through its PID file and the FILE.json beside it):
+  status                 Is it running, healthy and ready? (exit 0 yes, 1 no) --json: the admin status
   stop                   SIGTERM, wait until it has exited; --force: SIGKILL after --timeout
   reload                 SIGHUP: re-read the config file and apply it live; reports the outcome
   restart                SIGUSR2: hot restart; reports the new PID once it is healthy

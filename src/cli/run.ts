@@ -4,15 +4,18 @@
  * Exit codes: 0 stopped as asked, 1 runtime failure, 2 usage or config error.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import { listenersOverlap, type Config } from '../config/schema.ts';
 import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
-import { SluiceError } from '../errors.ts';
-import { createLogger, resolveLogFormat } from '../log.ts';
+import { ConfigError, SluiceError } from '../errors.ts';
+import { allBackends } from '../config/upstream-groups.ts';
+import { checkRequestHooks } from './hooks-check.ts';
+import { createLogger, echoFormat, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { sluiceCommand, startDaemon } from './daemon.ts';
+import { daemonLogFile, sluiceCommand, startDaemon } from './daemon.ts';
 import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
 import { statusCommand } from './commands/status.ts';
@@ -23,17 +26,35 @@ import { RouteTable } from '../routing/route-table.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** A usage or config error: one line on stderr, exit code 2. */
+/** A usage or config error: one line on stderr per problem, exit code 2. */
 function refuse(error: unknown): number {
   if (!(error instanceof SluiceError)) throw error;
   const usageHint = error.code === 'SLUICE_USAGE' ? " (see 'sluice --help')" : '';
-  process.stderr.write(`sluice: ${error.message}${usageHint}\n`);
+  for (const line of error.message.split('\n')) process.stderr.write(`sluice: ${line}${usageHint}\n`);
   return 2;
 }
 
+/** How errors name the config: the absolute path loadConfigFile uses, or `(defaults)`. */
+const configSource = (cli: CliOptions) => (cli.config === undefined ? '(defaults)' : resolve(cli.config));
+
 function loadConfig(cli: CliOptions): Config {
   const fromFile = cli.config === undefined ? parseConfig({}, '(defaults)') : loadConfigFile(cli.config);
-  return applyCliOverrides(fromFile, cli);
+  const config = applyCliOverrides(fromFile, cli);
+  // The file alone was checked by the schema; -p can still land on the admin port.
+  if (cli.port !== undefined && config.admin && listenersOverlap(config.proxy, config.admin)) {
+    throw new ConfigError(`${configSource(cli)}: $.admin.listen_port: --port ${cli.port} is the admin listener's port (got ${config.admin.listen_port})`);
+  }
+  return config;
+}
+
+/** What `-t` checks beyond the schema: the request-hooks module loads (in a child process). */
+function checkRunnable(config: Config, cli: CliOptions): void {
+  const hooks = config.proxy.request_hooks;
+  if (hooks === null) return;
+  const outcome = checkRequestHooks(hooks);
+  if (!outcome.ok) {
+    throw new ConfigError(`${configSource(cli)}: $.proxy.request_hooks: cannot load the module: ${outcome.code}: ${outcome.message} (got ${JSON.stringify(hooks)})`);
+  }
 }
 
 const commands: Record<string, (argv: readonly string[], out: (line: string) => void) => Promise<number>> = {
@@ -43,14 +64,23 @@ const commands: Record<string, (argv: readonly string[], out: (line: string) => 
   restart: restartCommand,
 };
 
-/** What `-t` reports without refusing the file: routes an earlier route makes unreachable (Envoy's first-match rule). */
-function configWarnings(config: Config): string[] {
-  if (config.routes === null) return [];
+/**
+ * What `-t` reports without refusing the file: no backends at all (the
+ * proxy starts but cannot become healthy; an embedding program or --demo
+ * may add them), and routes an earlier route makes unreachable (Envoy's
+ * first-match rule).
+ */
+function configWarnings(config: Config, cli: CliOptions): string[] {
+  const warnings: string[] = [];
+  if (allBackends(config).length === 0 && !cli.demo) warnings.push('$.backends: no backends configured: the proxy cannot become healthy');
+  if (config.routes === null) return warnings;
   const table = new RouteTable(config.routes);
   const indexOf = (name: string) => table.routes.findIndex((route) => route.name === name);
-  return table
-    .unreachable()
-    .map(({ route, shadowedBy }) => `$.routes[${indexOf(route)}]: route "${route}" is unreachable: route "${shadowedBy}" before it matches every request it would`);
+  return warnings.concat(
+    table
+      .unreachable()
+      .map(({ route, shadowedBy }) => `$.routes[${indexOf(route)}]: route "${route}" is unreachable: route "${shadowedBy}" before it matches every request it would`),
+  );
 }
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
@@ -80,19 +110,34 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     return refuse(error);
   }
   if (cli.testOnly) {
-    for (const warning of configWarnings(config)) process.stderr.write(`sluice: warning: ${warning}\n`);
+    try {
+      checkRunnable(config, cli);
+    } catch (error) {
+      return refuse(error);
+    }
+    for (const warning of configWarnings(config, cli)) process.stderr.write(`sluice: warning: ${warning}\n`);
     process.stdout.write(`sluice: configuration ${cli.config ?? '(defaults)'} is valid\n`);
     return 0;
   }
-  if (cli.daemon) return startDaemon(argv, config, (line) => process.stderr.write(`${line}\n`));
+  if (cli.daemon) {
+    let logFile: string;
+    try {
+      logFile = daemonLogFile(config, configSource(cli));
+    } catch (error) {
+      return refuse(error);
+    }
+    return startDaemon(argv, logFile, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+  }
 
   let demo: DemoUpstreams | undefined;
   if (cli.demo) {
     demo = await startDemoUpstreams();
     config = { ...config, backends: [...config.backends, ...demo.backends] };
   }
-  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, process.stdout.isTTY === true) };
-  const logger = createLogger(logOptions, { actor: 'supervisor' });
+  const tty = process.stdout.isTTY === true;
+  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, tty, config.log.file) };
+  // The worker threads log to the file only; the terminal gets the lifecycle from this thread.
+  const logger = createLogger({ ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) }, { actor: 'supervisor' });
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
   const demoBackends = demo?.backends ?? [];
   const reloadConfig = cli.config === undefined ? undefined : () => {
@@ -107,6 +152,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     handleSignals: true,
     restartCommand: sluiceCommand(argv),
     inherited: takeInheritedSockets(),
+    configFile: cli.config === undefined ? null : resolve(cli.config),
   });
   const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);

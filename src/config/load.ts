@@ -1,8 +1,8 @@
 /**
  * Reading a config file: size limit, JSON parse, schema validation, and
  * relative paths resolved against the file's folder. Every failure is a
- * ConfigError whose message is one line naming the file, the JSON path and
- * the offending value.
+ * ConfigError whose message has one line per problem, each naming the file,
+ * the JSON path and the offending value.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -26,23 +26,33 @@ function describeValue(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** One line for the first issue, e.g. `$.proxy.listen_port: Too big: … (got 70000)`. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  const [first] = issues;
-  if (!first) return '$: invalid';
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  if (first.code === 'unrecognized_keys') {
-    const key = first.keys[0]!;
-    const value = (first.input as Record<string, unknown> | undefined)?.[key];
-    return `${jsonPath([...first.path, key])}: unknown key (got ${describeValue(value)})${more}`;
+/** One line for one issue, e.g. `$.proxy.listen_port: Too big: … (got 70000)`. */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => `${jsonPath([...issue.path, key])}: unknown key (got ${describeValue((issue.input as Record<string, unknown> | undefined)?.[key])})`)
+      .join('\n');
   }
-  return `${jsonPath(first.path)}: ${first.message} (got ${describeValue(first.input)})${more}`;
+  return `${jsonPath(issue.path)}: ${issue.message} (got ${describeValue(issue.input)})`;
+}
+
+/**
+ * Every issue, each on its own line (a user fixes them all in one go, as
+ * `nginx -t` would list them if it could); each line names `source` too, so
+ * any one of them, grepped out alone, still says which file it is about.
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], source: string): string {
+  if (issues.length === 0) return `${source}: $: invalid`;
+  return issues
+    .flatMap((issue) => describeIssue(issue).split('\n'))
+    .map((line) => `${source}: ${line}`)
+    .join('\n');
 }
 
 /** Validate an already parsed document; `source` names it in errors. */
 export function parseConfig(document: unknown, source: string, baseDir?: string): Config {
   const result = configSchema.safeParse(document, { reportInput: true });
-  if (!result.success) throw new ConfigError(`${source}: ${describeIssues(result.error.issues)}`);
+  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, source));
   return baseDir ? resolveRelativePaths(result.data, baseDir) : result.data;
 }
 

@@ -114,8 +114,28 @@ export const loadBalancingSchema = z.strictObject({
 
 export const loadBalancingOverrideSchema = z.strictObject({ algorithm: algorithmField, hash_key: hashKeyField }).partial();
 
+/**
+ * A host name or an IP address, as nginx's `server` takes it in an upstream:
+ * no scheme and no path (`http://127.0.0.1` would be looked up as a host
+ * name and fail at every probe), and the port in its own key.
+ */
+function backendAddressProblem(address: string): string | undefined {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(address)) return 'expected a host name or IP address, not a URL: leave out the scheme';
+  if (address.includes('/')) return 'expected a host name or IP address, without a path';
+  if (address.split(':').length === 2) return 'expected a host name or IP address: the port goes in "port"';
+  return undefined;
+}
+
+const backendAddress = z
+  .string()
+  .min(1)
+  .check((ctx) => {
+    const problem = backendAddressProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value, path: [] });
+  });
+
 export const backendSchema = z.strictObject({
-  address: z.string().min(1),
+  address: backendAddress,
   port: port.min(1),
   weight: z.int().min(1).max(1000).default(1),
   /** `false`: kept and probed, never chosen — the manual drain of one backend. */
@@ -226,7 +246,10 @@ export const configSchema = z
     /** The admin listener (status, metrics, events, dashboard); off unless configured. */
     admin: adminSchema.nullable().default(null),
   })
-  .check((ctx) => checkUpstreamReferences(ctx.value, ctx.issues));
+  .check((ctx) => {
+    checkUpstreamReferences(ctx.value, ctx.issues);
+    checkListenerPorts(ctx.value, ctx.issues);
+  });
 
 type ConfigShape = z.output<typeof configShapeForChecks>;
 const configShapeForChecks = z.object({
@@ -261,8 +284,10 @@ function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssu
   const claim = (address: string, port: number, upstream: string, path: (string | number)[]) => {
     const id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
     const first = owner.get(id);
-    if (first !== undefined && first !== upstream) {
-      issues.push({ code: 'custom', message: `${id} is already a backend of the upstream "${first}"`, input: address, path });
+    if (first !== undefined) {
+      // Twice in one upstream would double its weight behind the user's back: give it a weight instead.
+      const message = first === upstream ? `${id} is listed twice in the upstream "${upstream}": give it one entry and a weight` : `${id} is already a backend of the upstream "${first}"`;
+      issues.push({ code: 'custom', message, input: address, path });
     }
     owner.set(id, upstream);
   };
@@ -270,6 +295,23 @@ function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssu
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     upstream.backends.forEach((b, i) => claim(b.address, b.port, name, ['upstreams', name, 'backends', i, 'address']));
   }
+}
+
+/**
+ * The admin listener on the proxy's own port would fail at start with
+ * EADDRINUSE, after the PID file is written: say so before. A wildcard host
+ * overlaps every host; port 0 (any free port) never collides.
+ */
+export function listenersOverlap(proxy: { listen_host: string; listen_port: number }, admin: { listen_host: string; listen_port: number }): boolean {
+  if (proxy.listen_port === 0 || proxy.listen_port !== admin.listen_port) return false;
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
+  return proxy.listen_host === admin.listen_host || wildcard(proxy.listen_host) || wildcard(admin.listen_host);
+}
+
+function checkListenerPorts(config: { proxy: z.output<typeof proxySchema>; admin: z.output<typeof adminSchema> | null }, issues: z.core.$ZodRawIssue[]): void {
+  if (!config.admin || !listenersOverlap(config.proxy, config.admin)) return;
+  const proxy = `${config.proxy.listen_host}:${config.proxy.listen_port}`;
+  issues.push({ code: 'custom', message: `the proxy listens on ${proxy} already`, input: config.admin.listen_port, path: ['admin', 'listen_port'] });
 }
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,6 +1,7 @@
 /**
  * The PID file: taken atomically, refused when a live process owns it,
- * replaced when stale, and removed on exit only if it still names us.
+ * replaced when stale, and removed on exit only if it still names us. Its
+ * companion, `<pid file>.json`, says where the proxy can be reached.
  *
  * Taking it is a `link()` of a fully written temporary file: link fails when
  * the name exists, so two starting processes can never both believe they own
@@ -8,6 +9,7 @@
  */
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PidFileLockedError } from '../errors.ts';
+import { removeProxyInfo } from './proxy-info.ts';
 
 export function readPid(file: string): number | undefined {
   try {
@@ -80,9 +82,34 @@ export function takeOverPidFile(file: string, predecessor: number, pid = process
   renameSync(temporary, file);
 }
 
+/** Removes the PID file and its companion (proxy-info.ts) if they still name `pid`. */
 export function releasePidFile(file: string, pid = process.pid): void {
+  removeProxyInfo(file, pid);
   if (readPid(file) !== pid) return;
   try {
     unlinkSync(file);
   } catch {}
+}
+
+/**
+ * A PID file that names no live process (`sluice stop` on a crashed proxy):
+ * removed with its companion, unless it changed since `seen` was read — a
+ * proxy starting right now may just have taken it.
+ */
+export function removeStalePidFile(file: string, seen: string): boolean {
+  let now: string;
+  try {
+    now = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  if (now !== seen) return false;
+  const pid = readPid(file);
+  if (pid !== undefined) removeProxyInfo(file, pid);
+  try {
+    unlinkSync(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

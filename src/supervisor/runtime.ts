@@ -47,6 +47,8 @@ export interface RuntimeNotifications {
   stoppedAccepting?: () => void;
   healthChanged?: (event: HealthEvent) => void;
   restarting?: (event: RestartEvent) => void;
+  /** Every listener thread is bound: the port is known (port 0, a handed-over socket). */
+  listening?: (port: number) => void;
 }
 
 export class ActorRuntime {
@@ -414,6 +416,7 @@ export class ActorRuntime {
     }
     if (this.#closing) return;
     this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
+    this.#notify.listening?.(port);
     this.#sendBack({ type: 'LISTENERS_BOUND' });
   }
 

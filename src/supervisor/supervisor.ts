@@ -41,6 +41,7 @@ import { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
 import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
 import { startSuccessor, type InheritedSockets } from './hot-restart.ts';
+import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy-info.ts';
 import { ActorRuntime, type RestartEvent } from './runtime.ts';
 import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
 import { listenerThreadCount } from './workers.ts';
@@ -78,6 +79,8 @@ export interface SupervisorOptions {
   restartCommand?: readonly string[];
   /** Set in a hot restart's successor: the listening sockets of the process it replaces. */
   inherited?: InheritedSockets;
+  /** The absolute path of the config file, for the file beside the PID file (proxy-info.ts); null: none. */
+  configFile?: string | null;
 }
 
 /** How a run ended. `error` is set when it ended in a runtime failure. */
@@ -116,6 +119,7 @@ export class Supervisor {
   lastRestart: RestartOutcome | undefined;
   readonly #restartCommand: readonly string[] | undefined;
   readonly #inherited: InheritedSockets | undefined;
+  readonly #configFile: string | null;
   #successorStarting = false;
   readonly #reloadConfig: (() => Config) | undefined;
   readonly history: TransitionRecord[] = [];
@@ -143,10 +147,12 @@ export class Supervisor {
     this.#hooks = options.hooks ?? {};
     this.#restartCommand = options.restartCommand;
     this.#inherited = options.inherited;
+    this.#configFile = options.configFile ?? null;
     this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
       stoppedAccepting: () => void this.#runOnStop(),
       healthChanged: (event) => this.events.emit('health', event),
       restarting: (event) => this.events.emit('restart', event),
+      listening: () => this.#writeProxyInfo(),
     }, options.inherited);
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
@@ -325,6 +331,7 @@ export class Supervisor {
         const outcome = acquirePidFile(proxy.pid_file);
         this.#ownPidFile(proxy.pid_file);
         this.#log.info({ pid_file: proxy.pid_file, outcome }, outcome === 'created' ? 'PID file written' : 'stale PID file replaced');
+        this.#writeProxyInfo();
       } catch (error) {
         const err = error as SluiceError;
         this.#log.error({ code: err.code, pid_file: proxy.pid_file }, `Failed to start: ${err.message}`);
@@ -337,6 +344,7 @@ export class Supervisor {
       try {
         this.adminPort = await admin.listen();
         this.#admin = admin;
+        this.#writeProxyInfo();
       } catch (error) {
         const err = error as NodeJS.ErrnoException;
         const message = `cannot listen on ${this.config.admin.listen_host}:${this.config.admin.listen_port} (admin): ${err.message}`;
@@ -354,6 +362,8 @@ export class Supervisor {
   #onTransition(record: TransitionRecord): void {
     this.history.push(record);
     if (record.to === 'healthy' && this.#inherited && !this.#pidFileTaken) this.#takePidFileFrom(this.#inherited.predecessorPid);
+    // A successor writes its own once it owns the PID file.
+    if (record.to === 'healthy') this.#writeProxyInfo();
     this.#runtime.setLifecycleState(record.to);
     if (record.to === 'draining') this.#drainStartedAt = record.at;
     if (record.to === 'stopped' && this.#drainStartedAt !== undefined) this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
@@ -383,6 +393,27 @@ export class Supervisor {
       this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
     } catch (error) {
       this.#log.error({ code: (error as SluiceError).code, pid_file: file }, `PID file not taken over: ${(error as Error).message}`);
+    }
+  }
+
+  /** Where this proxy can be reached, beside the PID file: for the commands (status, stop, reload, restart). */
+  #writeProxyInfo(): void {
+    const file = this.config.proxy.pid_file;
+    if (!file || !this.#pidFileTaken) return;
+    const proxy = this.config.proxy;
+    const base = localUrl(proxy.listen_host, this.port ?? proxy.listen_port);
+    const admin = this.config.admin;
+    const info: ProxyInfo = {
+      pid: process.pid,
+      config: this.#configFile,
+      health_url: proxy.health_path === null ? null : `${base}${proxy.health_path}`,
+      ready_url: proxy.ready_path === null ? null : `${base}${proxy.ready_path}`,
+      admin_url: admin ? localUrl(admin.listen_host, this.adminPort ?? admin.listen_port) : null,
+    };
+    try {
+      writeProxyInfo(file, info);
+    } catch (error) {
+      this.#log.error({ code: (error as NodeJS.ErrnoException).code, file: proxyInfoFile(file) }, `cannot write ${proxyInfoFile(file)}: ${(error as Error).message}`);
     }
   }
 

@@ -5,18 +5,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReloadOutcome } from '../../supervisor/supervisor.ts';
-import { adminStatusRequest, parseTarget, readAdminStatus, runningPid } from './target.ts';
+import { parseTarget, readAdminStatus, runningPid } from './target.ts';
 
 const WAIT_MS = 5_000;
 const POLL_MS = 50;
 
 export async function reloadCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const { target } = parseTarget(argv, {});
+  const { target } = parseTarget(argv, {}, { checkConfig: true });
   const pid = runningPid(target.pidFile, out);
   if (pid === undefined) return 1;
   const sentAt = Date.now();
   process.kill(pid, 'SIGHUP');
-  const admin = adminStatusRequest(target.config);
+  const admin = target.admin;
   if (!admin) {
     out(`Sent SIGHUP to sluice (PID: ${pid}); its log says whether the configuration was reloaded`);
     return 0;

@@ -9,19 +9,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../../errors.ts';
 import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
 import type { RestartOutcome } from '../../supervisor/supervisor.ts';
-import { adminStatusRequest, parseTarget, readAdminStatus, runningPid } from './target.ts';
+import { parseTarget, readAdminStatus, runningPid } from './target.ts';
 
 const POLL_MS = 50;
 /** The old process kills a successor not healthy within startup_timeout_ms + 5 s; a moment more to see it. */
 const SUCCESSOR_MARGIN_MS = 6_000;
 
 export async function restartCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const { target, values } = parseTarget(argv, { timeout: { type: 'string' } });
+  const { target, values } = parseTarget(argv, { timeout: { type: 'string' } }, { checkConfig: true });
   const timeoutMs = values['timeout'] === undefined ? target.config.proxy.startup_timeout_ms + SUCCESSOR_MARGIN_MS : Number(values['timeout']);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
   const pid = runningPid(target.pidFile, out);
   if (pid === undefined) return 1;
-  const admin = adminStatusRequest(target.config);
+  const admin = target.admin;
   const sentAt = Date.now();
   process.kill(pid, 'SIGUSR2');
   while (Date.now() - sentAt < timeoutMs) {
