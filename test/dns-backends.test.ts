@@ -44,13 +44,16 @@ async function dnsServer(hosts: string): Promise<Dnsmasq> {
 
 /** sluice with the default upstream from `api.test` on `port`, refreshed every second. */
 function sluiceFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): SluiceProcess {
-  const config = {
+  return startSluice(['-c', writeConfig(configFor(dns, port, proxy, extra)), '--log-level', 'debug']);
+}
+
+function configFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  return {
     ...testConfig([], { workers: 2, ...proxy }),
     upstreams: { default: { discovery: { dns: 'api.test', port, refresh_ms: 1000 } } },
     dns: { servers: [dns.server], timeout_ms: 500 },
     ...extra,
   };
-  return startSluice(['-c', writeConfig(config), '--log-level', 'debug']);
 }
 
 const setChange = (l: LogLine) => l['upstream'] === 'default' && Array.isArray(l['added']) && Array.isArray(l['removed']);
@@ -180,6 +183,37 @@ dnsTest('a removed address finishes its in-flight request; new requests go elsew
     holder.release();
     const finished = await slow;
     assert.equal([finished.status, finished.body], [200, `${holder.name}\n`], 'the request in flight finished on the removed backend');
+  } finally {
+    proc.kill('SIGTERM');
+    await exitWithin(proc);
+  }
+});
+
+dnsTest('a reload keeps what DNS gave: no set change, still routed, still probed', async () => {
+  const { port, list } = await addresses(2, 40);
+  const dns = await dnsServer(hostsFor(40, 41));
+  const file = writeConfig(configFor(dns, port));
+  const proc = startSluice(['-c', file, '--log-level', 'debug']);
+  try {
+    const proxyPort = await proc.port();
+    await proc.waitForLog(transitionTo('healthy'));
+    await routing(proc, 2, 2, 0);
+    const mark = proc.lines.length;
+    proc.kill('SIGHUP');
+    await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, mark);
+    // Two refreshes later: the set never changed, and both still serve.
+    const reloaded = proc.lines.length;
+    const refreshed = await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, reloaded);
+    await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, proc.lines.indexOf(refreshed) + 1);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(proxyPort, '/x')).body.trim());
+    assert.equal([...seen].sort(), ['u40', 'u41']);
+    // The health checker still probes them after the reload: a failing one is noticed.
+    list[0]!.healthStatus = 503;
+    const flip = await proc.waitForLog((l) => l['backend'] === `127.0.0.40:${port}` && l['to'] === 'unhealthy', 10_000, mark);
+    assert.ok(flip);
+    assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'no set change');
+    assert.not.ok(proc.lines.some((l) => String(l.msg).startsWith('no backends configured')), 'discovery counts as backends');
   } finally {
     proc.kill('SIGTERM');
     await exitWithin(proc);

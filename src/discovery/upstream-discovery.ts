@@ -89,7 +89,9 @@ export class UpstreamDiscovery {
     if (this.#stopped || this.#watches.get(watch.upstream) !== watch) return;
     const upstream = watch.upstream;
     const name = watch.discovery.dns;
-    this.#emit({ type: 'pool.dns', status, result: report.type === 'resolved' ? 'ok' : report.code });
+    const result = report.type === 'resolved' ? 'ok' : report.code;
+    this.#emit({ type: 'pool.dns', status, result });
+    this.#log.debug({ upstream, dns: name, result, addresses: status.addresses.length, next_ms: report.delayMs }, 'dns resolved');
     if (report.type === 'failed') {
       if (!report.changed) return;
       const kept = this.#sets.get(upstream)?.length ?? 0;
