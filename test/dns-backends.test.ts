@@ -6,7 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort, get } from './support/http.ts';
+import { fileURLToPath } from 'node:url';
+import { freePort, get, tryConnect } from './support/http.ts';
 import { startLoad } from './support/load.ts';
 import { exitWithin, killAll, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
@@ -214,6 +215,31 @@ dnsTest('a reload keeps what DNS gave: no set change, still routed, still probed
     assert.ok(flip);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'no set change');
     assert.not.ok(proc.lines.some((l) => String(l.msg).startsWith('no backends configured')), 'discovery counts as backends');
+  } finally {
+    proc.kill('SIGTERM');
+    await exitWithin(proc);
+  }
+});
+
+dnsTest('a restarted pool actor starts from what DNS gave: still routed, no set change', async () => {
+  const { port } = await addresses(1, 50);
+  const dns = await dnsServer(hostsFor(50));
+  const triggerPort = await freePort();
+  const crashHook = fileURLToPath(new URL('./support/crash-hook.ts', import.meta.url));
+  const proc = startSluice(['-c', writeConfig(configFor(dns, port)), '--log-level', 'debug'], {
+    env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: `pool:0:on-connect:${triggerPort}` },
+  });
+  try {
+    const proxyPort = await proc.port();
+    await proc.waitForLog(transitionTo('healthy'));
+    await routing(proc, 1, 1, 0);
+    const mark = proc.lines.length;
+    assert.is(await tryConnect(triggerPort), 'connected');
+    await proc.waitForLog((l) => l.msg === 'pool actor restarted', 10_000, mark);
+    assert.is((await get(proxyPort, '/after-restart')).body, 'u50\n');
+    const restarted = proc.lines.length;
+    await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, restarted);
+    assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'the restarted pool had the set already');
   } finally {
     proc.kill('SIGTERM');
     await exitWithin(proc);
