@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { freePort, get, tryConnect } from './support/http.ts';
+import { freePort, get, tryConnect, until } from './support/http.ts';
 import { startLoad } from './support/load.ts';
 import { exitWithin, killAll, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
@@ -37,8 +37,8 @@ async function addresses(count: number, from = 1, port?: number): Promise<{ port
 
 const hostsFor = (...octets: number[]) => octets.map((n) => `127.0.0.${n} api.test`).join('\n');
 
-async function dnsServer(hosts: string): Promise<Dnsmasq> {
-  const server = await startDnsmasq({ hosts, ttl: 1 });
+async function dnsServer(hosts: string, srv: string[] = []): Promise<Dnsmasq> {
+  const server = await startDnsmasq({ hosts, ttl: 1, srv });
   servers.push(server);
   return server;
 }
@@ -59,9 +59,9 @@ function configFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = 
 
 const setChange = (l: LogLine) => l['upstream'] === 'default' && Array.isArray(l['added']) && Array.isArray(l['removed']);
 
-/** Both listener threads route to exactly `selectable` of `total` backends, from log line `from` on. */
-async function routing(proc: SluiceProcess, total: number, selectable: number, from: number): Promise<void> {
-  for (const listener of [0, 1]) {
+/** Each listener thread routes to exactly `selectable` of `total` backends, from log line `from` on. */
+async function routing(proc: SluiceProcess, total: number, selectable: number, from: number, listeners = 2): Promise<void> {
+  for (let listener = 0; listener < listeners; listener++) {
     await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['listener'] === listener && l['total'] === total && l['selectable'] === selectable, 10_000, from);
   }
 }
@@ -240,6 +240,40 @@ dnsTest('a restarted pool actor starts from what DNS gave: still routed, no set 
     const restarted = proc.lines.length;
     await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, restarted);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'the restarted pool had the set already');
+  } finally {
+    proc.kill('SIGTERM');
+    await exitWithin(proc);
+  }
+});
+
+dnsTest('SRV: record weights balance the lowest priority; the next priority serves only when it has no healthy backend', async () => {
+  const { port, list } = await addresses(3, 60);
+  const dns = await dnsServer('127.0.0.60 t1.test\n127.0.0.61 t2.test\n127.0.0.62 t3.test', [
+    `_http._tcp.jobs.test,t1.test,${port},10,3`,
+    `_http._tcp.jobs.test,t2.test,${port},10,1`,
+    `_http._tcp.jobs.test,t3.test,${port},20,1`,
+  ]);
+  const upstreamsConfig = { default: { discovery: { dns: '_http._tcp.jobs.test', type: 'SRV', refresh_ms: 1000 } } };
+  const proc = startSluice(['-c', writeConfig(configFor(dns, port, { workers: 1 }, { upstreams: upstreamsConfig })), '--log-level', 'debug']);
+  try {
+    const proxyPort = await proc.port();
+    await proc.waitForLog(transitionTo('healthy'));
+    // All three are probed and healthy; only priority 10 is selectable.
+    for (const u of list) await proc.waitForLog((l) => l['backend'] === `127.0.0.${u.name.slice(1)}:${port}` && l['to'] === 'healthy');
+    await routing(proc, 3, 2, 0, 1);
+    const answers: string[] = [];
+    for (let i = 0; i < 8; i++) answers.push((await get(proxyPort, '/x')).body.trim());
+    assert.equal([answers.filter((a) => a === 'u60').length, answers.filter((a) => a === 'u61').length, answers.filter((a) => a === 'u62').length], [6, 2, 0], answers.join(' '));
+
+    // Snapshots reach the listener after the flips are logged, in no fixed order with them: ask until it shows.
+    const answer = async () => (await get(proxyPort, '/x')).body.trim();
+    list[0]!.healthStatus = 503;
+    list[1]!.healthStatus = 503;
+    await until(answer, (a) => a === 'u62', 100, 50);
+    for (let i = 0; i < 3; i++) assert.is(await answer(), 'u62', 'priority 20 takes over');
+    list[1]!.healthStatus = 200;
+    await until(answer, (a) => a === 'u61', 100, 50);
+    for (let i = 0; i < 3; i++) assert.is((await get(proxyPort, '/x')).body.trim(), 'u61', 'back to priority 10');
   } finally {
     proc.kill('SIGTERM');
     await exitWithin(proc);
