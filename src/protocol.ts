@@ -201,7 +201,12 @@ export interface HealthCheckerApi {
    * `healthy`: backends known healthy already (a restarted checker starts from them);
    * `discovered`: backends DNS gave, which the config does not list.
    */
-  start(init: ActorInit, onEvent: (event: HealthEvent) => void, healthy?: BackendId[], discovered?: BackendSpec[]): Promise<void>;
+  start(
+    init: ActorInit,
+    onEvent: (event: HealthEvent) => void,
+    healthy?: BackendId[],
+    discovered?: BackendSpec[],
+  ): Promise<void>;
   heartbeat(): number;
   /** Passive health ejected it: count it unhealthy, so it needs `healthy_threshold` passes again. */
   markUnhealthy(backend: BackendId): void;

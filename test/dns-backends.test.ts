@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import { freePort, get, tryConnect, until } from './support/http.ts';
 import { startLoad } from './support/load.ts';
-import { exitWithin, killAll, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
+import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import type { LogLine, SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import { dnsmasqAvailable, startDnsmasq, type Dnsmasq } from './support/dnsmasq.ts';
@@ -44,11 +45,13 @@ async function dnsServer(hosts: string, srv: string[] = []): Promise<Dnsmasq> {
 }
 
 /** sluice with the default upstream from `api.test` on `port`, refreshed every second. */
-function sluiceFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): SluiceProcess {
+type Fields = Record<string, unknown>;
+
+function sluiceFor(dns: Dnsmasq, port: number, proxy: Fields = {}, extra: Fields = {}): SluiceProcess {
   return startSluice(['-c', writeConfig(configFor(dns, port, proxy, extra)), '--log-level', 'debug']);
 }
 
-function configFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+function configFor(dns: Dnsmasq, port: number, proxy: Fields = {}, extra: Fields = {}) {
   return {
     ...testConfig([], { workers: 2, ...proxy }),
     upstreams: { default: { discovery: { dns: 'api.test', port, refresh_ms: 1000 } } },
@@ -57,12 +60,16 @@ function configFor(dns: Dnsmasq, port: number, proxy: Record<string, unknown> = 
   };
 }
 
-const setChange = (l: LogLine) => l['upstream'] === 'default' && Array.isArray(l['added']) && Array.isArray(l['removed']);
+const setChange = (l: LogLine) =>
+  l['upstream'] === 'default' && Array.isArray(l['added']) && Array.isArray(l['removed']);
 
 /** Each listener thread routes to exactly `selectable` of `total` backends, from log line `from` on. */
-async function routing(proc: SluiceProcess, total: number, selectable: number, from: number, listeners = 2): Promise<void> {
+async function routing(proc: SluiceProcess, total: number, selectable: number, from: number, listeners = 2) {
   for (let listener = 0; listener < listeners; listener++) {
-    await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['listener'] === listener && l['total'] === total && l['selectable'] === selectable, 10_000, from);
+    const applied = (l: LogLine) =>
+      l.msg === 'snapshot applied' && l['listener'] === listener &&
+      l['total'] === total && l['selectable'] === selectable;
+    await proc.waitForLog(applied, 10_000, from);
   }
 }
 
@@ -86,7 +93,8 @@ dnsTest('a refresh adds and removes addresses; one log line per change; /status 
     const mark = proc.lines.length;
     await dns.setHosts(hostsFor(2, 3));
     const change = await proc.waitForLog(setChange, 10_000, mark);
-    assert.equal([change['added'], change['removed']], [[`127.0.0.2:${port}`, `127.0.0.3:${port}`], [`127.0.0.1:${port}`]]);
+    const expected = [[`127.0.0.2:${port}`, `127.0.0.3:${port}`], [`127.0.0.1:${port}`]];
+    assert.equal([change['added'], change['removed']], expected);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 1, 'one line for the change');
     await routing(proc, 2, 2, mark);
     const seen = new Set<string>();
@@ -94,7 +102,7 @@ dnsTest('a refresh adds and removes addresses; one log line per change; /status 
     assert.equal([...seen].sort(), ['u2', 'u3'], 'the removed address gets no request, the new ones do');
     assert.is(list[0]!.received.length, 1);
 
-    const status = JSON.parse((await get(adminPort, '/status')).body) as { upstreams: Record<string, unknown>[] };
+    const status = JSON.parse((await get(adminPort, '/status')).body) as { upstreams: Fields[] };
     const upstream = status.upstreams.find((u) => u['name'] === 'default')!;
     assert.is(upstream['source'], 'dns');
     assert.is(upstream['dns'], 'api.test');
@@ -109,7 +117,7 @@ dnsTest('a refresh adds and removes addresses; one log line per change; /status 
   }
 });
 
-dnsTest('a name that never resolved: 503 with Retry-After, /ready false, lifecycle starting; it starts once the name resolves', async () => {
+dnsTest('a name never resolved: 503 + Retry-After, /ready false, still starting; starts once it resolves', async () => {
   const { port } = await addresses(1, 10);
   // A second upstream with a healthy backend: without the DNS rule, it alone would let start-up end.
   const web = await startUpstream('web');
@@ -134,11 +142,12 @@ dnsTest('a name that never resolved: 503 with Retry-After, /ready false, lifecyc
     assert.is((await get(proxyPort, '/ready')).status, 503);
     await proc.waitForLog((l) => l['backend'] === `127.0.0.1:${web.port}` && l['to'] === 'healthy');
     // Failures are retried at the refresh interval, warned once while the code stays the same.
-    const retried = await waitForMetric(adminPort, /sluice_dns_resolutions_total\{upstream="default",result="ENOTFOUND"\} ([2-9]|\d\d)/);
+    const twice = /sluice_dns_resolutions_total\{upstream="default",result="ENOTFOUND"\} ([2-9]|\d\d)/;
+    const retried = await waitForMetric(adminPort, twice);
     assert.ok(retried);
     assert.is(proc.lines.filter((l) => l['code'] === 'ENOTFOUND').length, 1, 'one warning for one code');
     assert.not.ok(proc.lines.some(transitionTo('healthy')), 'still starting');
-    const status = JSON.parse((await get(adminPort, '/status')).body) as { state: string; upstreams: Record<string, unknown>[] };
+    const status = JSON.parse((await get(adminPort, '/status')).body) as { state: string; upstreams: Fields[] };
     assert.is(status.state, 'starting');
     const api = status.upstreams.find((u) => u['name'] === 'default')!;
     assert.equal([api['source'], api['addresses'], api['resolved_at']], ['dns', [], null]);
@@ -183,7 +192,8 @@ dnsTest('a removed address finishes its in-flight request; new requests go elsew
     for (let i = 0; i < 4; i++) assert.is((await get(proxyPort, '/x')).body.trim(), other.name);
     holder.release();
     const finished = await slow;
-    assert.equal([finished.status, finished.body], [200, `${holder.name}\n`], 'the request in flight finished on the removed backend');
+    const message = 'the request in flight finished on the removed backend';
+    assert.equal([finished.status, finished.body], [200, `${holder.name}\n`], message);
   } finally {
     proc.kill('SIGTERM');
     await exitWithin(proc);
@@ -204,17 +214,20 @@ dnsTest('a reload keeps what DNS gave: no set change, still routed, still probed
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, mark);
     // Two refreshes later: the set never changed, and both still serve.
     const reloaded = proc.lines.length;
-    const refreshed = await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, reloaded);
-    await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, proc.lines.indexOf(refreshed) + 1);
+    const resolved = (l: LogLine) => l.msg === 'dns resolved' && l['result'] === 'ok';
+    const refreshed = await proc.waitForLog(resolved, 10_000, reloaded);
+    await proc.waitForLog(resolved, 10_000, proc.lines.indexOf(refreshed) + 1);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add((await get(proxyPort, '/x')).body.trim());
     assert.equal([...seen].sort(), ['u40', 'u41']);
     // The health checker still probes them after the reload: a failing one is noticed.
     list[0]!.healthStatus = 503;
-    const flip = await proc.waitForLog((l) => l['backend'] === `127.0.0.40:${port}` && l['to'] === 'unhealthy', 10_000, mark);
+    const down = (l: LogLine) => l['backend'] === `127.0.0.40:${port}` && l['to'] === 'unhealthy';
+    const flip = await proc.waitForLog(down, 10_000, mark);
     assert.ok(flip);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'no set change');
-    assert.not.ok(proc.lines.some((l) => String(l.msg).startsWith('no backends configured')), 'discovery counts as backends');
+    const warned = proc.lines.some((l) => String(l.msg).startsWith('no backends configured'));
+    assert.not.ok(warned, 'discovery counts as backends');
   } finally {
     proc.kill('SIGTERM');
     await exitWithin(proc);
@@ -246,7 +259,7 @@ dnsTest('a restarted pool actor starts from what DNS gave: still routed, no set 
   }
 });
 
-dnsTest('SRV: record weights balance the lowest priority; the next priority serves only when it has no healthy backend', async () => {
+dnsTest('SRV: weights balance the lowest priority; the next serves only when it has no healthy backend', async () => {
   const { port, list } = await addresses(3, 60);
   const dns = await dnsServer('127.0.0.60 t1.test\n127.0.0.61 t2.test\n127.0.0.62 t3.test', [
     `_http._tcp.jobs.test,t1.test,${port},10,3`,
@@ -254,16 +267,20 @@ dnsTest('SRV: record weights balance the lowest priority; the next priority serv
     `_http._tcp.jobs.test,t3.test,${port},20,1`,
   ]);
   const upstreamsConfig = { default: { discovery: { dns: '_http._tcp.jobs.test', type: 'SRV', refresh_ms: 1000 } } };
-  const proc = startSluice(['-c', writeConfig(configFor(dns, port, { workers: 1 }, { upstreams: upstreamsConfig })), '--log-level', 'debug']);
+  const file = writeConfig(configFor(dns, port, { workers: 1 }, { upstreams: upstreamsConfig }));
+  const proc = startSluice(['-c', file, '--log-level', 'debug']);
   try {
     const proxyPort = await proc.port();
     await proc.waitForLog(transitionTo('healthy'));
     // All three are probed and healthy; only priority 10 is selectable.
-    for (const u of list) await proc.waitForLog((l) => l['backend'] === `127.0.0.${u.name.slice(1)}:${port}` && l['to'] === 'healthy');
+    for (const u of list) {
+      await proc.waitForLog((l) => l['backend'] === `127.0.0.${u.name.slice(1)}:${port}` && l['to'] === 'healthy');
+    }
     await routing(proc, 3, 2, 0, 1);
     const answers: string[] = [];
     for (let i = 0; i < 8; i++) answers.push((await get(proxyPort, '/x')).body.trim());
-    assert.equal([answers.filter((a) => a === 'u60').length, answers.filter((a) => a === 'u61').length, answers.filter((a) => a === 'u62').length], [6, 2, 0], answers.join(' '));
+    const share = (name: string) => answers.filter((a) => a === name).length;
+    assert.equal([share('u60'), share('u61'), share('u62')], [6, 2, 0], answers.join(' '));
 
     // Snapshots reach the listener after the flips are logged, in no fixed order with them: ask until it shows.
     const answer = async () => (await get(proxyPort, '/x')).body.trim();
@@ -303,7 +320,8 @@ dnsTest('zero loss under load: half the addresses removed and new ones added mid
       assert.ok(!after.has('u30') && !after.has('u31'), `only the new set answers: ${[...after]}`);
       assert.ok(after.has('u34') && after.has('u35'), `the new addresses serve: ${[...after]}`);
       const counts = await load.stop();
-      assert.equal({ ...counts, ok: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);
+      const none = { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 };
+      assert.equal({ ...counts, ok: 0 }, none, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);
       assert.ok(counts.ok > 700, JSON.stringify(counts));
     } finally {
       await load.stop();

@@ -14,7 +14,12 @@ let early: ((c: HealthChecker) => void)[] = [];
 const withChecker = (change: (c: HealthChecker) => void) => (checker ? change(checker) : early.push(change));
 
 const api: HealthCheckerApi = {
-  async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void, healthy: string[] = [], discovered: BackendSpec[] = []) {
+  async start(
+    { config, log: logOptions }: ActorInit,
+    onEvent: (event: HealthEvent) => void,
+    healthy: string[] = [],
+    discovered: BackendSpec[] = [],
+  ) {
     await runTestHooks('health-checker', 0);
     log = createLogger(logOptions, { actor: 'health-checker' });
     checker = new HealthChecker(config, (observation, from) => {

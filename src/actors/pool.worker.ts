@@ -102,7 +102,8 @@ const api: PoolApi = {
     const upstreams = new Set(upstreamGroups(config).map((group) => group.name));
     // What DNS gave stays a member: the names that stay are not resolved again for a reload.
     const kept = discovery?.reconfigure(config) ?? [];
-    if (started().reconcile([...allBackends(config), ...kept], passivePolicies(config), Date.now(), upstreams)) publish();
+    const wanted = [...allBackends(config), ...kept];
+    if (started().reconcile(wanted, passivePolicies(config), Date.now(), upstreams)) publish();
     discovery?.start();
     // The fallback lasts as long as a fresh start may take to find a healthy backend, no longer.
     clearTimeout(retireTimer);

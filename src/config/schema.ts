@@ -171,7 +171,8 @@ export const upstreamSchema = z
   })
   .check((ctx) => {
     if (ctx.value.discovery !== null && ctx.value.backends.length > 0) {
-      ctx.issues.push({ code: 'custom', message: 'give backends or discovery, not both', input: ctx.value.discovery, path: ['discovery'] });
+      const message = 'give backends or discovery, not both';
+      ctx.issues.push({ code: 'custom', message, input: ctx.value.discovery, path: ['discovery'] });
     }
   });
 

@@ -19,7 +19,8 @@ import { backendId, type BackendSpec } from '../protocol.ts';
 export type DnsLookup = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveSrv'>;
 
 export type Answer =
-  | { ok: true; backends: BackendSpec[]; /** Shortest TTL of the records, ms; null when none had one. */ ttlMs: number | null }
+  /** `ttlMs`: the shortest TTL of the records; null when none had one. */
+  | { ok: true; backends: BackendSpec[]; ttlMs: number | null }
   | { ok: false; code: string; message: string };
 
 /** Node's resolver with the config's servers (none: the system's), its timeout per attempt, and 2 attempts. */
@@ -35,7 +36,8 @@ const NO_RECORDS = new Set(['ENODATA', 'ENOTFOUND']);
 /** The highest weight a backend may have (the config's limit); SRV weights go up to 65535. */
 const MAX_WEIGHT = 1000;
 
-type Addresses = { ok: true; addresses: { address: string; ttl: number | null }[]; code: string | null } | { ok: false; code: string; message: string };
+type Address = { address: string; ttl: number | null };
+type Addresses = { ok: true; addresses: Address[]; code: string | null } | { ok: false; code: string; message: string };
 
 const failure = (error: unknown): { ok: false; code: string; message: string } => {
   const e = error as NodeJS.ErrnoException;
@@ -49,8 +51,11 @@ const failure = (error: unknown): { ok: false; code: string; message: string } =
  */
 async function addressesOf(lookup: DnsLookup, name: string): Promise<Addresses> {
   if (isIP(name) !== 0) return { ok: true, addresses: [{ address: name, ttl: null }], code: null };
-  const families = await Promise.allSettled([lookup.resolve4(name, { ttl: true }), lookup.resolve6(name, { ttl: true })]);
-  const addresses: { address: string; ttl: number | null }[] = [];
+  const families = await Promise.allSettled([
+    lookup.resolve4(name, { ttl: true }),
+    lookup.resolve6(name, { ttl: true }),
+  ]);
+  const addresses: Address[] = [];
   let code: string | null = null;
   for (const family of families) {
     if (family.status === 'fulfilled') {
@@ -102,7 +107,7 @@ async function resolveSrv(lookup: DnsLookup, upstream: string, name: string): Pr
   if (records.length === 0) return noAddresses('ENODATA', name);
   const targets = [...new Set(records.map((r) => r.name))];
   const resolved = await Promise.all(targets.map((target) => addressesOf(lookup, target)));
-  const byTarget = new Map<string, { address: string; ttl: number | null }[]>();
+  const byTarget = new Map<string, Address[]>();
   const ttls: (number | null)[] = [];
   let code: string | null = null;
   for (const [index, found] of resolved.entries()) {

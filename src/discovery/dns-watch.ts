@@ -93,11 +93,13 @@ export class DnsWatch {
       this.#lastError = null;
       this.#resolvedAt = this.#clock.now();
       this.#addresses = answer.backends.map(backendId);
-      report = { type: 'resolved', backends: answer.backends, delayMs: nextRefreshMs(refreshMs, answer.ttlMs), recoveredFrom };
+      const delayMs = nextRefreshMs(refreshMs, answer.ttlMs);
+      report = { type: 'resolved', backends: answer.backends, delayMs, recoveredFrom };
     } else {
       const changed = this.#lastError?.code !== answer.code;
       this.#lastError = { code: answer.code, message: answer.message, at: this.#clock.now() };
-      report = { type: 'failed', code: answer.code, message: answer.message, changed, delayMs: Math.max(MIN_DNS_REFRESH_MS, refreshMs) };
+      const delayMs = Math.max(MIN_DNS_REFRESH_MS, refreshMs);
+      report = { type: 'failed', code: answer.code, message: answer.message, changed, delayMs };
     }
     this.#timer = this.#clock.setTimeout(() => void this.#attempt(), report.delayMs);
     this.#report(report, this.status);

@@ -30,7 +30,13 @@ export class UpstreamDiscovery {
   /** The addresses last skipped per upstream (they belong to another one), joined. */
   readonly #skipped = new Map<string, string>();
 
-  constructor(pool: () => BackendPool, log: Logger, emit: (event: PoolEvent) => void, publish: () => void, clock: Clock = systemClock) {
+  constructor(
+    pool: () => BackendPool,
+    log: Logger,
+    emit: (event: PoolEvent) => void,
+    publish: () => void,
+    clock: Clock = systemClock,
+  ) {
     this.#pool = pool;
     this.#log = log;
     this.#emit = emit;
@@ -66,7 +72,8 @@ export class UpstreamDiscovery {
     for (const name of [...this.#sets.keys()]) if (!groups.has(name)) this.#sets.delete(name);
     for (const [name, discovery] of groups) {
       if (this.#watches.has(name)) continue;
-      const watch: DnsWatch = new DnsWatch(name, discovery, this.#lookup, (report, status) => this.#onReport(watch, report, status), this.#clock, this.#sets.get(name));
+      const onReport = (report: WatchReport, status: DnsStatus) => this.#onReport(watch, report, status);
+      const watch: DnsWatch = new DnsWatch(name, discovery, this.#lookup, onReport, this.#clock, this.#sets.get(name));
       this.#watches.set(name, watch);
       this.#unstarted.push(watch);
     }
@@ -91,7 +98,8 @@ export class UpstreamDiscovery {
     const name = watch.discovery.dns;
     const result = report.type === 'resolved' ? 'ok' : report.code;
     this.#emit({ type: 'pool.dns', status, result });
-    this.#log.debug({ upstream, dns: name, result, addresses: status.addresses.length, next_ms: report.delayMs }, 'dns resolved');
+    const addresses = status.addresses.length;
+    this.#log.debug({ upstream, dns: name, result, addresses, next_ms: report.delayMs }, 'dns resolved');
     if (report.type === 'failed') {
       if (!report.changed) return;
       const kept = this.#sets.get(upstream)?.length ?? 0;
@@ -102,7 +110,8 @@ export class UpstreamDiscovery {
       return;
     }
     if (report.recoveredFrom !== null) {
-      this.#log.info({ upstream, dns: name, type: watch.discovery.type, from: report.recoveredFrom }, `upstream ${upstream}: ${name} resolves again`);
+      const fields = { upstream, dns: name, type: watch.discovery.type, from: report.recoveredFrom };
+      this.#log.info(fields, `upstream ${upstream}: ${name} resolves again`);
     }
     this.#apply(upstream, name, report.backends);
   }
@@ -118,10 +127,12 @@ export class UpstreamDiscovery {
     if (skippedKey !== (this.#skipped.get(upstream) ?? '')) this.#skipped.set(upstream, skippedKey);
     else skipped = [];
     if (skipped.length > 0) {
-      this.#log.warn({ upstream, dns: name, skipped }, `upstream ${upstream}: ${skipped.length} addresses of ${name} belong to another upstream`);
+      const message = `upstream ${upstream}: ${skipped.length} addresses of ${name} belong to another upstream`;
+      this.#log.warn({ upstream, dns: name, skipped }, message);
     }
     if (added.length > 0 || removed.length > 0) {
-      this.#log.info({ upstream, dns: name, added: added.map(backendId), removed }, `upstream ${upstream}: ${name} changed (+${added.length} −${removed.length})`);
+      const message = `upstream ${upstream}: ${name} changed (+${added.length} −${removed.length})`;
+      this.#log.info({ upstream, dns: name, added: added.map(backendId), removed }, message);
       this.#emit({ type: 'pool.membership', added, removed });
     }
     if (changed) this.#publish();

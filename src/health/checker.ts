@@ -54,7 +54,8 @@ export class HealthChecker {
     const ids = new Set(wanted.map((b) => backendId(b)));
     // What DNS gave an upstream that still resolves from DNS is no config's to drop: the pool says when it goes.
     const discovered = discoveredGroups(config);
-    const fromDns = (id: BackendId) => this.#added.has(id) && discovered.has(this.#backends.get(id)?.upstream ?? DEFAULT_UPSTREAM);
+    const fromDns = (id: BackendId) =>
+      this.#added.has(id) && discovered.has(this.#backends.get(id)?.upstream ?? DEFAULT_UPSTREAM);
     for (const id of [...this.#backends.keys()]) if (!ids.has(id) && !fromDns(id)) this.removeBackend(id);
     for (const backend of wanted) {
       const known = this.#backends.get(backendId(backend));

@@ -54,7 +54,9 @@ export class Router {
     // An upstream from DNS has backends to wait for even before its name has answered.
     const configured = new Map(upstreamGroups(pending.config).map((group) => [group.name, expectsBackends(group)]));
     const upstreams = pending.table === null ? [DEFAULT_UPSTREAM] : [...pending.table.upstreamNames()];
-    const ready = upstreams.every((name) => !(configured.get(name) ?? false) || (this.#groups.get(name)?.selectableCount ?? 0) > 0);
+    const ready = upstreams.every(
+      (name) => !(configured.get(name) ?? false) || (this.#groups.get(name)?.selectableCount ?? 0) > 0,
+    );
     if (ready) this.force();
     return ready;
   }

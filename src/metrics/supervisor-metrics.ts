@@ -67,12 +67,14 @@ export class SupervisorMetrics {
     });
     new Counter({
       name: 'sluice_dns_resolutions_total',
-      help: 'DNS resolutions of upstreams with discovery, by result: ok, or Node\'s error code (ENOTFOUND, ETIMEOUT…).',
+      help: 'DNS resolutions of upstreams with discovery, by result: ok, or Node\'s error code (ENOTFOUND…).',
       labelNames: ['upstream', 'result'] as const,
       registers,
       collect() {
         this.reset();
-        for (const { upstream, result, count } of supervisor.runtime.dnsResolutions()) this.inc({ upstream, result }, count);
+        for (const { upstream, result, count } of supervisor.runtime.dnsResolutions()) {
+          this.inc({ upstream, result }, count);
+        }
       },
     });
     new Gauge({

@@ -273,14 +273,16 @@ export class BackendPool {
     const entries = [...this.#entries.values()];
     const served = this.#served(now);
     const priorities = this.#activePriorities(now);
-    const inActivePriority = (entry: Entry) => entry.spec.priority === undefined || priorities.get(upstreamOf(entry)) === entry.spec.priority;
+    const inActivePriority = (entry: Entry) =>
+      entry.spec.priority === undefined || priorities.get(upstreamOf(entry)) === entry.spec.priority;
     const backends: BackendState[] = entries.map((entry) => ({
       ...entry.spec,
       upstream: entry.spec.upstream ?? DEFAULT_UPSTREAM,
       id: entry.id,
       healthy: entry.healthy,
       ejected: entry.ejectedUntil > now,
-      selectable: isSelectable(entry, now) && (!entry.retiring || !served.has(upstreamOf(entry))) && inActivePriority(entry),
+      selectable:
+        isSelectable(entry, now) && (!entry.retiring || !served.has(upstreamOf(entry))) && inActivePriority(entry),
       slot: entry.slot,
       ...(entry.retiring && { retiring: true }),
     }));

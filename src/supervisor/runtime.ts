@@ -156,7 +156,8 @@ export class ActorRuntime {
     return upstreamGroups(this.#config).map((group) => {
       if (!group.discovery) {
         const addresses = group.backends.map(backendId);
-        return { name: group.name, source: 'static', dns: null, type: null, resolved_at: null, last_error: null, addresses };
+        const none = { dns: null, type: null, resolved_at: null, last_error: null };
+        return { name: group.name, source: 'static', ...none, addresses };
       }
       const known = this.#dnsStatus.get(group.name);
       const error = known?.last_error ?? null;
@@ -174,7 +175,9 @@ export class ActorRuntime {
 
   /** DNS resolution attempts per upstream and result, since start. */
   dnsResolutions(): { upstream: string; result: string; count: number }[] {
-    return [...this.#dnsResolutions].flatMap(([upstream, results]) => [...results].map(([result, count]) => ({ upstream, result, count })));
+    return [...this.#dnsResolutions].flatMap(([upstream, results]) =>
+      [...results].map(([result, count]) => ({ upstream, result, count })),
+    );
   }
 
   rejectedConnections(): number {

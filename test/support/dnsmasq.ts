@@ -7,7 +7,7 @@
  * Without dnsmasq the tests that need it are skipped, unless
  * SLUICE_REQUIRE_DNSMASQ=1 (.ci/run sets it after installing dnsmasq).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,9 @@ export const DOMAIN = 'test';
 
 export function dnsmasqAvailable(): boolean {
   if (existsSync(DNSMASQ)) return true;
-  if (process.env['SLUICE_REQUIRE_DNSMASQ'] === '1') throw new Error(`${DNSMASQ} is required (SLUICE_REQUIRE_DNSMASQ=1)`);
+  if (process.env['SLUICE_REQUIRE_DNSMASQ'] === '1') {
+    throw new Error(`${DNSMASQ} is required (SLUICE_REQUIRE_DNSMASQ=1)`);
+  }
   console.log(`  (skipped: ${DNSMASQ} is not installed; apt-get install dnsmasq-base)`);
   return false;
 }
@@ -121,7 +123,8 @@ function control(started: Started, port: number, write: (hosts: string) => void)
     async setHosts(hosts) {
       const before = started.reads();
       const reread = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`dnsmasq did not read the hosts file again: ${started.stderr()}`)), 5_000);
+        const failed = () => reject(new Error(`dnsmasq did not read the hosts file again: ${started.stderr()}`));
+        const timer = setTimeout(failed, 5_000);
         const onData = () => {
           if (started.reads() === before) return;
           clearTimeout(timer);
@@ -149,6 +152,3 @@ export async function silentDnsServer(): Promise<{ server: string; close(): void
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
   return { server: `127.0.0.1:${socket.address().port}`, close: () => socket.close() };
 }
-
-/** dnsmasq's version line, for the test's log. */
-export const dnsmasqVersion = (): string => spawnSync(DNSMASQ, ['--version'], { encoding: 'utf8' }).stdout.split('\n', 1)[0] ?? '';
