@@ -20,6 +20,11 @@ export interface BackendSpec {
   weight: number;
   /** `false`: kept and probed, never chosen. */
   enabled: boolean;
+  /**
+   * From an SRV record: only the lowest priority of its upstream is chosen
+   * while any backend of it is selectable. Absent: no priority (static).
+   */
+  priority?: number;
 }
 
 /** `address:port`, the identity of a backend everywhere. */
@@ -140,10 +145,29 @@ export interface ListenerApi {
 export interface PoolSeed {
   health: HealthObservation[];
   version: number;
+  /** The backends DNS gave last, so that a restarted pool keeps them until its own first answer. */
+  discovered?: BackendSpec[];
+}
+
+/** What `/status` shows of an upstream whose backends come from DNS. */
+export interface DnsStatus {
+  upstream: string;
+  name: string;
+  type: 'A' | 'SRV';
+  /** When the last answer with addresses came (ms since the epoch); null: never. */
+  resolved_at: number | null;
+  /** The last attempt's failure, null once an attempt succeeds. */
+  last_error: { code: string; message: string; at: number } | null;
+  /** The set in use: `address:port`. */
+  addresses: BackendId[];
 }
 
 export type PoolEvent =
   | { type: 'pool.published'; snapshot: PoolSnapshot }
+  /** DNS changed an upstream's set: the health checker probes the new backends and forgets the removed. */
+  | { type: 'pool.membership'; added: BackendSpec[]; removed: BackendId[] }
+  /** One resolution attempt ended; `result` is `ok` or Node's error code (`ENOTFOUND`, `ETIMEOUT`…). */
+  | { type: 'pool.dns'; status: DnsStatus; result: string }
   /** Passive health ejected a backend: the health checker must see it as unhealthy again. */
   | { type: 'pool.ejected'; backend: BackendId; until: number };
 
@@ -173,8 +197,16 @@ export interface PoolApi {
 export type HealthEvent = { type: 'health.changed'; observation: HealthObservation; from: boolean };
 
 export interface HealthCheckerApi {
-  /** `healthy`: backends known healthy already (a restarted checker starts from them). */
-  start(init: ActorInit, onEvent: (event: HealthEvent) => void, healthy?: BackendId[]): Promise<void>;
+  /**
+   * `healthy`: backends known healthy already (a restarted checker starts from them);
+   * `discovered`: backends DNS gave, which the config does not list.
+   */
+  start(
+    init: ActorInit,
+    onEvent: (event: HealthEvent) => void,
+    healthy?: BackendId[],
+    discovered?: BackendSpec[],
+  ): Promise<void>;
   heartbeat(): number;
   /** Passive health ejected it: count it unhealthy, so it needs `healthy_threshold` passes again. */
   markUnhealthy(backend: BackendId): void;

@@ -63,6 +63,25 @@ const invalidConfigs: [string, unknown, string, string][] = [
     '$.admin.listen_port',
     '9000',
   ],
+  [
+    'backends and discovery together',
+    { upstreams: { api: { backends: [{ address: 'a', port: 1 }], discovery: { dns: 'api.test', port: 80 } } } },
+    '$.upstreams.api.discovery',
+    '"api.test"',
+  ],
+  [
+    'discovery of type A without a port',
+    { upstreams: { api: { discovery: { dns: 'api.test' } } } },
+    '$.upstreams.api.discovery.port',
+    'null',
+  ],
+  [
+    'a refresh_ms under 1 s',
+    { upstreams: { api: { discovery: { dns: 'api.test', port: 80, refresh_ms: 500 } } } },
+    '$.upstreams.api.discovery.refresh_ms',
+    '500',
+  ],
+  ['a DNS server without a port', { dns: { servers: ['10.96.0.10'] } }, '$.dns.servers[0]', '"10.96.0.10"'],
 ];
 
 for (const [what, document, path, value] of invalidConfigs) {

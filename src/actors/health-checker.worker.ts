@@ -2,16 +2,24 @@
 import { HealthChecker } from '../health/checker.ts';
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import { HealthMetrics } from '../metrics/health-metrics.ts';
-import type { ActorInit, HealthCheckerApi, HealthEvent } from '../protocol.ts';
+import type { ActorInit, BackendSpec, HealthCheckerApi, HealthEvent } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
 
 let checker: HealthChecker | undefined;
 const metrics = new HealthMetrics();
 let log: Logger | undefined;
+/** Backends added or removed while the checker was still starting: applied once it exists. */
+let early: ((c: HealthChecker) => void)[] = [];
+const withChecker = (change: (c: HealthChecker) => void) => (checker ? change(checker) : early.push(change));
 
 const api: HealthCheckerApi = {
-  async start({ config, log: logOptions }: ActorInit, onEvent: (event: HealthEvent) => void, healthy: string[] = []) {
+  async start(
+    { config, log: logOptions }: ActorInit,
+    onEvent: (event: HealthEvent) => void,
+    healthy: string[] = [],
+    discovered: BackendSpec[] = [],
+  ) {
     await runTestHooks('health-checker', 0);
     log = createLogger(logOptions, { actor: 'health-checker' });
     checker = new HealthChecker(config, (observation, from) => {
@@ -22,6 +30,9 @@ const api: HealthCheckerApi = {
       onEvent({ type: 'health.changed', observation, from });
     }, (backend, passed) => metrics.observe(backend, passed));
     checker.assumeHealthy(healthy);
+    for (const spec of discovered) checker.addBackend(spec);
+    for (const change of early) change(checker);
+    early = [];
     checker.start();
   },
   markUnhealthy(backend) {
@@ -34,10 +45,10 @@ const api: HealthCheckerApi = {
     checker?.reconfigure(config);
   },
   addBackend(spec) {
-    checker?.addBackend(spec);
+    withChecker((c) => c.addBackend(spec));
   },
   removeBackend(backend) {
-    checker?.removeBackend(backend);
+    withChecker((c) => c.removeBackend(backend));
   },
   async stop() {
     checker?.stop();

@@ -2,13 +2,16 @@
  * The pool actor's thread: owns the backend set (addresses, weights, health,
  * ejections) and publishes a snapshot to the supervisor, which hands it to
  * every listener, whenever routing changes. It decides passive ejections
- * from the failures the listeners report.
+ * from the failures the listeners report, and resolves the upstreams whose
+ * backends come from DNS (`discovery.ts`): a new answer is a membership
+ * change like a reload's, never something a request waits for.
  */
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { Config } from '../config/schema.ts';
 import { allBackends, upstreamGroups } from '../config/upstream-groups.ts';
 import { BackendPool, type PassivePolicies, type PassivePolicy } from '../pool/backend-pool.ts';
 import type { ActorInit, HealthObservation, PassiveReport, PoolApi, PoolEvent, PoolSeed } from '../protocol.ts';
+import { UpstreamDiscovery } from '../discovery/upstream-discovery.ts';
 import { exposeActor } from './expose.ts';
 import { runTestHooks } from './test-hooks.ts';
 
@@ -18,6 +21,7 @@ let log: Logger | undefined;
 let ejectionTimer: NodeJS.Timeout | undefined;
 let retireTimer: NodeJS.Timeout | undefined;
 let beats = 0;
+let discovery: UpstreamDiscovery | undefined;
 
 function started(): BackendPool {
   if (!pool) throw new Error('pool actor not started');
@@ -53,11 +57,16 @@ const api: PoolApi = {
   async start({ config, log: logOptions }: ActorInit, onEvent: (event: PoolEvent) => void, seed?: PoolSeed) {
     await runTestHooks('pool', 0);
     log = createLogger(logOptions, { actor: 'pool' });
-    pool = new BackendPool(allBackends(config), passivePolicies(config), seed?.version);
-    for (const observation of seed?.health ?? []) pool.applyHealth(observation);
     emit = onEvent;
+    discovery = new UpstreamDiscovery(started, log, onEvent, publish);
+    // A restarted pool keeps what DNS gave its predecessor until its own first answer.
+    const kept = discovery.reconfigure(config, seed?.discovered ?? []);
+    pool = new BackendPool([...allBackends(config), ...kept], passivePolicies(config), seed?.version);
+    for (const observation of seed?.health ?? []) pool.applyHealth(observation);
     log.debug({ backends: allBackends(config).length }, 'pool ready');
-    return started().snapshot(Date.now());
+    const first = started().snapshot(Date.now());
+    discovery.start();
+    return first;
   },
   applyHealth(observation: HealthObservation) {
     if (started().applyHealth(observation)) publish();
@@ -91,7 +100,11 @@ const api: PoolApi = {
   },
   reconfigure(config) {
     const upstreams = new Set(upstreamGroups(config).map((group) => group.name));
-    if (started().reconcile(allBackends(config), passivePolicies(config), Date.now(), upstreams)) publish();
+    // What DNS gave stays a member: the names that stay are not resolved again for a reload.
+    const kept = discovery?.reconfigure(config) ?? [];
+    const wanted = [...allBackends(config), ...kept];
+    if (started().reconcile(wanted, passivePolicies(config), Date.now(), upstreams)) publish();
+    discovery?.start();
     // The fallback lasts as long as a fresh start may take to find a healthy backend, no longer.
     clearTimeout(retireTimer);
     if (started().hasRetiring) {
@@ -104,6 +117,7 @@ const api: PoolApi = {
   reopenLog: reopenLogFiles,
   snapshot: () => started().snapshot(Date.now()),
   async stop() {
+    discovery?.stop();
     clearTimeout(ejectionTimer);
     clearTimeout(retireTimer);
     log?.flush();

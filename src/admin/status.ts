@@ -10,6 +10,7 @@ export function statusDocument(supervisor: Supervisor) {
     port: supervisor.port ?? null,
     history: supervisor.history.map(({ at, from, to, event }) => ({ at: new Date(at).toISOString(), from, to, event })),
     backends: supervisor.runtime.backends(),
+    upstreams: supervisor.runtime.upstreams(),
     connections: { active: supervisor.activeConnections(), rejected: supervisor.runtime.rejectedConnections() },
     workers: supervisor.runtime.workers().map(({ id, kind, restarts, alive }) => ({ id, kind, restarts, alive })),
     last_reload: supervisor.lastReload ?? null,

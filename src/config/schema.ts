@@ -3,6 +3,7 @@
  * Keys are snake_case like the seed's config.json, which loads unchanged.
  * Every object is strict: an unknown key is an error that names it.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const port = z.int().min(0).max(65535);
@@ -158,10 +159,57 @@ export const adminSchema = z.strictObject({
 /** An upstream's name: shown in logs, metrics labels and `/status`. */
 const upstreamName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected letters, digits, ".", "_" or "-"');
 
-export const upstreamSchema = z.strictObject({
-  backends: z.array(backendSchema).default([]),
-  health_check: healthCheckOverrideSchema.prefault({}),
-  load_balancing: loadBalancingOverrideSchema.prefault({}),
+/** The refresh interval's floor: below it a resolver would mostly measure its DNS server. */
+export const MIN_DNS_REFRESH_MS = 1000;
+
+/** An upstream whose backends come from DNS: A and AAAA records on one port, or SRV records. */
+export const discoverySchema = z
+  .strictObject({
+    dns: z.string().regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/, 'expected a DNS name'),
+    type: z.enum(['A', 'SRV']).default('A'),
+    /** Type A: the port of every address. SRV records carry their own. */
+    port: port.min(1).nullable().default(null),
+    refresh_ms: millis.min(MIN_DNS_REFRESH_MS).default(5000),
+  })
+  .check((ctx) => {
+    const { type, port: given } = ctx.value;
+    if (type === 'A' && given === null) {
+      ctx.issues.push({ code: 'custom', message: 'type "A" needs a port', input: given, path: ['port'] });
+    }
+    if (type === 'SRV' && given !== null) {
+      ctx.issues.push({ code: 'custom', message: 'SRV records carry their own port', input: given, path: ['port'] });
+    }
+  });
+
+export const upstreamSchema = z
+  .strictObject({
+    backends: z.array(backendSchema).default([]),
+    /** Backends from DNS instead of a fixed list. */
+    discovery: discoverySchema.nullable().default(null),
+    health_check: healthCheckOverrideSchema.prefault({}),
+    load_balancing: loadBalancingOverrideSchema.prefault({}),
+  })
+  .check((ctx) => {
+    if (ctx.value.discovery !== null && ctx.value.backends.length > 0) {
+      const message = 'give backends or discovery, not both';
+      ctx.issues.push({ code: 'custom', message, input: ctx.value.discovery, path: ['discovery'] });
+    }
+  });
+
+/** `10.96.0.10:53` or `[fd00::10]:53`: Node's resolver takes addresses, not names. */
+const dnsServer = z.string().refine((text) => {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+  if (!match) return false;
+  const address = match[1] ?? match[2]!;
+  const portNumber = Number(match[3]);
+  return isIP(address) === (match[1] ? 6 : 4) && portNumber >= 1 && portNumber <= 65535;
+}, 'expected address:port, e.g. "10.96.0.10:53" or "[fd00::10]:53"');
+
+export const dnsSchema = z.strictObject({
+  /** Empty: the system's resolver configuration (/etc/resolv.conf). */
+  servers: z.array(dnsServer).default([]),
+  /** Per attempt, as Node's Resolver counts it; there are two attempts. */
+  timeout_ms: millis.min(1).default(2000),
 });
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name');
@@ -239,6 +287,8 @@ export const configSchema = z
     /** The upstream named `default`. */
     backends: z.array(backendSchema).default([]),
     upstreams: z.record(upstreamName, upstreamSchema).default({}),
+    /** How upstreams with `discovery` are resolved. */
+    dns: dnsSchema.prefault({}),
     /** Absent: every request goes to `default`. First match in file order wins. */
     routes: z.array(routeSchema).nullable().default(null),
     access_log: accessLogSchema.nullable().default(null),
@@ -319,6 +369,8 @@ export type BalancingAlgorithm = (typeof balancingAlgorithms)[number];
 export type ConfigInput = z.input<typeof configSchema>;
 export type HealthCheck = Config['health_check'];
 export type LoadBalancing = Config['load_balancing'];
+export type Discovery = z.output<typeof discoverySchema>;
+export type DnsConfig = z.output<typeof dnsSchema>;
 export type RouteSpec = z.output<typeof routeSchema>;
 export type AccessLogConfig = z.output<typeof accessLogSchema>;
 export type LogLevel = (typeof logLevels)[number];

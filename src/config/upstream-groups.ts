@@ -6,13 +6,16 @@
  * the inheritance rule exists once.
  */
 import { DEFAULT_UPSTREAM, type BackendSpec, type PoolSnapshot } from '../protocol.ts';
-import type { Config, HealthCheck, LoadBalancing } from './schema.ts';
+import type { Config, Discovery, HealthCheck, LoadBalancing } from './schema.ts';
 
 export { DEFAULT_UPSTREAM };
 
 export interface UpstreamGroup {
   name: string;
+  /** The configured backends (none when they come from DNS). */
   backends: BackendSpec[];
+  /** Where its backends come from when they are not listed; null for a fixed list. */
+  discovery: Discovery | null;
   health_check: HealthCheck;
   load_balancing: LoadBalancing;
 }
@@ -22,7 +25,7 @@ export function upstreamGroups(config: Config): UpstreamGroup[] {
   // Top-level backends and a declared `default` are never both in a file, but backends added at run
   // time (admin API, embedding API) join the top-level list: they belong to `default` either way.
   const declared = config.upstreams[DEFAULT_UPSTREAM];
-  const fallback = { backends: [], health_check: {}, load_balancing: {} };
+  const fallback = { backends: [], discovery: null, health_check: {}, load_balancing: {} };
   const own = resolve(config, DEFAULT_UPSTREAM, declared ?? fallback);
   own.backends.push(...config.backends.map((b) => ({ ...b, upstream: DEFAULT_UPSTREAM })));
   const groups: UpstreamGroup[] = [own];
@@ -36,6 +39,7 @@ function resolve(config: Config, name: string, upstream: Config['upstreams'][str
   return {
     name,
     backends: upstream.backends.map((b) => ({ ...b, upstream: name })),
+    discovery: upstream.discovery,
     health_check: { ...config.health_check, ...definedOnly(upstream.health_check) },
     load_balancing: { ...config.load_balancing, ...definedOnly(upstream.load_balancing) },
   };
@@ -56,6 +60,20 @@ export function groupOf(config: Config, upstream: string | undefined): UpstreamG
   return upstreamGroups(config).find((group) => group.name === name);
 }
 
+/**
+ * Whether the group has backends to wait for: listed ones, or a DNS name
+ * (which may not have answered yet, but will be resolved).
+ */
+export const expectsBackends = (group: Pick<UpstreamGroup, 'backends' | 'discovery'>): boolean =>
+  group.backends.length > 0 || group.discovery !== null;
+
+/** The groups whose backends come from DNS, by name. */
+export function discoveredGroups(config: Config): Map<string, Discovery> {
+  const found = new Map<string, Discovery>();
+  for (const group of upstreamGroups(config)) if (group.discovery) found.set(group.name, group.discovery);
+  return found;
+}
+
 /** The upstreams requests can reach: those routes name, or `default` when there are no routes. */
 export function routedUpstreams(config: Config): string[] {
   if (config.routes === null) return [DEFAULT_UPSTREAM];
@@ -74,6 +92,8 @@ function selectableByUpstream(snapshot: PoolSnapshot | undefined): Map<string, n
  * backends has one to send them to. An upstream with no backends at all
  * has nothing to wait for (its requests get 503), so it does not hold
  * start-up; but with no backend anywhere, the proxy cannot become healthy.
+ * An upstream from DNS that has not resolved yet does hold it: its backends
+ * are on their way.
  * Returns how many selectable backends those upstreams have, or 0 while
  * any of them has none.
  */
@@ -81,9 +101,10 @@ export function startupBackends(config: Config, snapshot: PoolSnapshot | undefin
   const counts = selectableByUpstream(snapshot);
   const members = new Map<string, number>();
   for (const b of snapshot?.backends ?? []) members.set(b.upstream, (members.get(b.upstream) ?? 0) + 1);
+  const discovered = discoveredGroups(config);
   let total = 0;
   for (const name of routedUpstreams(config)) {
-    if ((members.get(name) ?? 0) === 0) continue;
+    if ((members.get(name) ?? 0) === 0 && !discovered.has(name)) continue;
     const count = counts.get(name) ?? 0;
     if (count === 0) return 0;
     total += count;

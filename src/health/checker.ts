@@ -7,7 +7,7 @@
  * so rounds never overlap.
  */
 import type { Config, HealthCheck } from '../config/schema.ts';
-import { allBackends, upstreamGroups } from '../config/upstream-groups.ts';
+import { allBackends, discoveredGroups, upstreamGroups } from '../config/upstream-groups.ts';
 import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type HealthObservation } from '../protocol.ts';
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
@@ -35,6 +35,8 @@ export class HealthChecker {
   /** Groups whose round is in flight. */
   readonly #running = new Set<string>();
   readonly #backends = new Map<BackendId, BackendSpec>();
+  /** Backends added one by one (DNS answers, the admin API) rather than listed in the config. */
+  readonly #added = new Set<BackendId>();
   #started = false;
   #stopped = false;
 
@@ -50,7 +52,11 @@ export class HealthChecker {
     this.#groups = groupChecks(config);
     const wanted = allBackends(config);
     const ids = new Set(wanted.map((b) => backendId(b)));
-    for (const id of [...this.#backends.keys()]) if (!ids.has(id)) this.removeBackend(id);
+    // What DNS gave an upstream that still resolves from DNS is no config's to drop: the pool says when it goes.
+    const discovered = discoveredGroups(config);
+    const fromDns = (id: BackendId) =>
+      this.#added.has(id) && discovered.has(this.#backends.get(id)?.upstream ?? DEFAULT_UPSTREAM);
+    for (const id of [...this.#backends.keys()]) if (!ids.has(id) && !fromDns(id)) this.removeBackend(id);
     for (const backend of wanted) {
       const known = this.#backends.get(backendId(backend));
       if (!known) this.addBackend(backend);
@@ -68,6 +74,7 @@ export class HealthChecker {
   /** Probed from the next round on; a round never waits for it. */
   addBackend(spec: BackendSpec): void {
     this.#backends.set(backendId(spec), spec);
+    this.#added.add(backendId(spec));
     // Probe it at once rather than a whole interval later: it is unroutable until it passes.
     void this.#probe(spec).then((result) => {
       if (!this.#stopped && this.#backends.has(backendId(spec))) this.#observe(backendId(spec), result);
@@ -76,6 +83,7 @@ export class HealthChecker {
 
   removeBackend(id: BackendId): void {
     this.#backends.delete(id);
+    this.#added.delete(id);
     this.#tallies.delete(id);
   }
 

@@ -10,7 +10,7 @@
  * given, so it finishes on the table it started with.
  */
 import type { Config } from '../config/schema.ts';
-import { DEFAULT_UPSTREAM, upstreamGroups } from '../config/upstream-groups.ts';
+import { DEFAULT_UPSTREAM, expectsBackends, upstreamGroups } from '../config/upstream-groups.ts';
 import { RouteTable, type RequestFacts, type Route } from '../routing/route-table.ts';
 import { NO_BACKENDS, NO_ROUTE, routeAnswer, type OwnAnswer } from './own-answers.ts';
 import type { UpstreamGroups } from './upstream-groups.ts';
@@ -51,9 +51,12 @@ export class Router {
     const pending = this.#pending;
     if (!pending) return true;
     // From the config, not the snapshot: right after the reload the snapshot may not list the new backends yet.
-    const configured = new Map(upstreamGroups(pending.config).map((group) => [group.name, group.backends.length]));
+    // An upstream from DNS has backends to wait for even before its name has answered.
+    const configured = new Map(upstreamGroups(pending.config).map((group) => [group.name, expectsBackends(group)]));
     const upstreams = pending.table === null ? [DEFAULT_UPSTREAM] : [...pending.table.upstreamNames()];
-    const ready = upstreams.every((name) => (configured.get(name) ?? 0) === 0 || (this.#groups.get(name)?.selectableCount ?? 0) > 0);
+    const ready = upstreams.every(
+      (name) => !(configured.get(name) ?? false) || (this.#groups.get(name)?.selectableCount ?? 0) > 0,
+    );
     if (ready) this.force();
     return ready;
   }

@@ -65,6 +65,18 @@ export class SupervisorMetrics {
         for (const kind of actorKinds) this.inc({ kind }, workers.filter((w) => w.kind === kind).reduce((sum, w) => sum + w.restarts, 0));
       },
     });
+    new Counter({
+      name: 'sluice_dns_resolutions_total',
+      help: 'DNS resolutions of upstreams with discovery, by result: ok, or Node\'s error code (ENOTFOUND…).',
+      labelNames: ['upstream', 'result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { upstream, result, count } of supervisor.runtime.dnsResolutions()) {
+          this.inc({ upstream, result }, count);
+        }
+      },
+    });
     new Gauge({
       name: 'sluice_drain_duration_seconds',
       help: 'How long the last drain took, from SIGTERM to the last connection closed.',

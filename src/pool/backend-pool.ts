@@ -120,6 +120,7 @@ export class BackendPool {
         entry.retiring ||
         entry.spec.weight !== spec.weight ||
         entry.spec.enabled !== spec.enabled ||
+        entry.spec.priority !== spec.priority ||
         upstreamOf(entry) !== (spec.upstream ?? DEFAULT_UPSTREAM)
       ) {
         entry.spec = spec;
@@ -129,6 +130,44 @@ export class BackendPool {
       }
     }
     return this.#dropReplaced(now) || changed;
+  }
+
+  /**
+   * DNS gave `upstream` a new set: new backends start unhealthy, removed ones
+   * go at once (the listeners finish their requests and close their idle
+   * connections), kept ones take the record's weight and priority. Unlike a
+   * reload there is no fallback: a name that stops listing an address says
+   * that address is going away. An address that already belongs to another
+   * upstream stays there (`skipped`): a backend has one upstream.
+   */
+  replaceDiscovered(
+    upstream: string,
+    specs: readonly BackendSpec[],
+  ): { added: BackendSpec[]; removed: BackendId[]; skipped: BackendId[]; changed: boolean } {
+    const before = this.#version;
+    const wanted = new Map(specs.map((spec) => [backendId(spec), { ...spec, upstream }]));
+    const added: BackendSpec[] = [];
+    const removed: BackendId[] = [];
+    const skipped: BackendId[] = [];
+    for (const entry of [...this.#entries.values()]) {
+      if (upstreamOf(entry) !== upstream || wanted.has(entry.id)) continue;
+      this.remove(entry.id);
+      removed.push(entry.id);
+    }
+    for (const [id, spec] of wanted) {
+      const entry = this.#entries.get(id);
+      if (!entry) {
+        this.add(spec);
+        added.push(spec);
+      } else if (upstreamOf(entry) !== upstream) {
+        skipped.push(id);
+      } else if (entry.spec.weight !== spec.weight || entry.spec.priority !== spec.priority || entry.retiring) {
+        entry.spec = spec;
+        entry.retiring = false;
+        this.#version++;
+      }
+    }
+    return { added, removed, skipped, changed: this.#version !== before };
   }
 
   /** Ends the fallback of a reload: every retiring backend goes. Returns true when any did. */
@@ -218,16 +257,32 @@ export class BackendPool {
     return ends.length > 0 ? Math.min(...ends) : undefined;
   }
 
+  /** Per upstream, the lowest SRV priority with a selectable backend: the only one chosen from. */
+  #activePriorities(now: number): Map<string, number> {
+    const active = new Map<string, number>();
+    for (const entry of this.#entries.values()) {
+      const priority = entry.spec.priority;
+      if (priority === undefined || entry.retiring || !isSelectable(entry, now)) continue;
+      const upstream = upstreamOf(entry);
+      if (priority < (active.get(upstream) ?? Infinity)) active.set(upstream, priority);
+    }
+    return active;
+  }
+
   snapshot(now: number): PoolSnapshot {
     const entries = [...this.#entries.values()];
     const served = this.#served(now);
+    const priorities = this.#activePriorities(now);
+    const inActivePriority = (entry: Entry) =>
+      entry.spec.priority === undefined || priorities.get(upstreamOf(entry)) === entry.spec.priority;
     const backends: BackendState[] = entries.map((entry) => ({
       ...entry.spec,
       upstream: entry.spec.upstream ?? DEFAULT_UPSTREAM,
       id: entry.id,
       healthy: entry.healthy,
       ejected: entry.ejectedUntil > now,
-      selectable: isSelectable(entry, now) && (!entry.retiring || !served.has(upstreamOf(entry))),
+      selectable:
+        isSelectable(entry, now) && (!entry.retiring || !served.has(upstreamOf(entry))) && inActivePriority(entry),
       slot: entry.slot,
       ...(entry.retiring && { retiring: true }),
     }));

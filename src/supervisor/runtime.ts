@@ -16,7 +16,7 @@ import { newCounterBuffer, readCounters } from '../listener/connections.ts';
 import type { Logger, LogOptions } from '../log.ts';
 import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
 import { MAX_BACKEND_SLOTS } from '../pool/backend-pool.ts';
-import { startupBackends } from '../config/upstream-groups.ts';
+import { discoveredGroups, startupBackends, upstreamGroups } from '../config/upstream-groups.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
 import { backendId, type ActorKind, type PoolSeed } from '../protocol.ts';
 import type {
@@ -24,6 +24,7 @@ import type {
   BackendId,
   BackendSpec,
   BindResult,
+  DnsStatus,
   HealthCheckerApi,
   HealthEvent,
   ListenerApi,
@@ -43,6 +44,17 @@ type SendBack = (event: LifecycleEvent) => void;
 
 export type { RestartEvent } from './thread-supervisor.ts';
 
+/** One upstream in `/status`: where its backends come from and, for DNS, the last answer. */
+export interface UpstreamStatus {
+  name: string;
+  source: 'static' | 'dns';
+  dns: string | null;
+  type: 'A' | 'SRV' | null;
+  resolved_at: string | null;
+  last_error: { code: string; message: string; at: string } | null;
+  addresses: BackendId[];
+}
+
 export interface RuntimeNotifications {
   stoppedAccepting?: () => void;
   healthChanged?: (event: HealthEvent) => void;
@@ -61,6 +73,11 @@ export class ActorRuntime {
   /** The backend set as configured plus added at runtime: what a restarted pool starts from. */
   readonly #backendSpecs = new Map<BackendId, BackendSpec>();
   #backendsSeeded = false;
+  /** What DNS gave (the pool's membership events): what a restarted pool or checker starts from. */
+  readonly #discovered = new Map<BackendId, BackendSpec>();
+  /** The last resolution of each DNS upstream, and the attempts per result (`ok`, `ENOTFOUND`…). */
+  readonly #dnsStatus = new Map<string, DnsStatus>();
+  readonly #dnsResolutions = new Map<string, Map<string, number>>();
   /** The snapshot version each listener last confirmed it applied. */
   readonly #applied = new Map<number, number>();
   readonly #supervision: ThreadSupervisor;
@@ -133,6 +150,36 @@ export class ActorRuntime {
       ejected: b.ejected,
       in_flight: inFlight.get(b.slot),
     }));
+  }
+
+  /** Each upstream's source of backends, for `/status`: the fixed list, or DNS with its last answer. */
+  upstreams(): UpstreamStatus[] {
+    const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+    return upstreamGroups(this.#config).map((group) => {
+      if (!group.discovery) {
+        const addresses = group.backends.map(backendId);
+        const none = { dns: null, type: null, resolved_at: null, last_error: null };
+        return { name: group.name, source: 'static', ...none, addresses };
+      }
+      const known = this.#dnsStatus.get(group.name);
+      const error = known?.last_error ?? null;
+      return {
+        name: group.name,
+        source: 'dns',
+        dns: group.discovery.dns,
+        type: group.discovery.type,
+        resolved_at: iso(known?.resolved_at ?? null),
+        last_error: error && { code: error.code, message: error.message, at: iso(error.at)! },
+        addresses: known?.addresses ?? [],
+      };
+    });
+  }
+
+  /** DNS resolution attempts per upstream and result, since start. */
+  dnsResolutions(): { upstream: string; result: string; count: number }[] {
+    return [...this.#dnsResolutions].flatMap(([upstream, results]) =>
+      [...results].map(([result, count]) => ({ upstream, result, count })),
+    );
   }
 
   rejectedConnections(): number {
@@ -237,6 +284,10 @@ export class ActorRuntime {
     this.#backendSpecs.clear();
     this.#backendsSeeded = true;
     for (const spec of config.backends) this.#backendSpecs.set(backendId(spec), spec);
+    // The pool keeps what DNS gave the upstreams that still resolve from DNS; the others' sets go.
+    const discovered = discoveredGroups(config);
+    for (const [id, spec] of this.#discovered) if (!discovered.has(spec.upstream ?? '')) this.#discovered.delete(id);
+    for (const name of [...this.#dnsStatus.keys()]) if (!discovered.has(name)) this.#dnsStatus.delete(name);
     void this.#pool?.call((api) => api.reconfigure(config)).catch(() => {});
     void this.#healthChecker?.call((api) => api.reconfigure(config)).catch(() => {});
     for (const l of this.#listeners) void l.call((api) => api.reconfigure(config)).catch(() => {});
@@ -326,6 +377,10 @@ export class ActorRuntime {
         case 'pool.ejected':
           void this.#healthChecker?.call((api) => api.markUnhealthy(event.backend)).catch(() => {});
           return;
+        case 'pool.membership':
+          return this.#membershipChanged(event.added, event.removed);
+        case 'pool.dns':
+          return this.#dnsResolved(event.status, event.result);
         default:
           assertNever(event);
       }
@@ -334,6 +389,7 @@ export class ActorRuntime {
     const seed: PoolSeed = {
       health: this.#knownHealthy().map((backend) => ({ backend, healthy: true, reason: 'before restart' })),
       version: (this.#snapshot?.version ?? -1) + 1,
+      discovered: [...this.#discovered.values()],
     };
     pool.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), seed)).then(
       (first) => {
@@ -351,6 +407,23 @@ export class ActorRuntime {
         pool.kill(`start failed: ${error.message}`);
       },
     );
+  }
+
+  /** DNS changed a set: the checker probes the new backends at once (they are unroutable until they pass). */
+  #membershipChanged(added: BackendSpec[], removed: BackendId[]): void {
+    for (const id of removed) this.#discovered.delete(id);
+    for (const spec of added) this.#discovered.set(backendId(spec), spec);
+    const checker = this.#healthChecker;
+    if (!checker) return;
+    for (const id of removed) void checker.call((api) => api.removeBackend(id)).catch(() => {});
+    for (const spec of added) void checker.call((api) => api.addBackend(spec)).catch(() => {});
+  }
+
+  #dnsResolved(status: DnsStatus, result: string): void {
+    this.#dnsStatus.set(status.upstream, status);
+    const results = this.#dnsResolutions.get(status.upstream) ?? new Map<string, number>();
+    results.set(result, (results.get(result) ?? 0) + 1);
+    this.#dnsResolutions.set(status.upstream, results);
   }
 
   #sendSnapshot(listener: ActorThread<ListenerApi>): void {
@@ -387,7 +460,8 @@ export class ActorRuntime {
       void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
       this.#notify.healthChanged?.(event);
     };
-    checker.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), this.#knownHealthy())).then(
+    const discovered = [...this.#discovered.values()];
+    checker.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), this.#knownHealthy(), discovered)).then(
       () => {
         this.#supervision.running(checker);
         if (restarted) this.#log.info({ actor: 'health-checker' }, 'health-checker actor restarted');

@@ -31,7 +31,7 @@
 import { EventEmitter } from 'node:events';
 import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { Config } from '../config/schema.ts';
-import { backendsAvailable, allBackends } from '../config/upstream-groups.ts';
+import { backendsAvailable, allBackends, discoveredGroups } from '../config/upstream-groups.ts';
 import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
 import { reopenLogFiles, type Logger, type LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
@@ -324,7 +324,9 @@ export class Supervisor {
       { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: allBackends(this.config).length },
       `Starting proxy on port ${proxy.listen_port}...`,
     );
-    if (allBackends(this.config).length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
+    if (allBackends(this.config).length === 0 && discoveredGroups(this.config).size === 0) {
+      this.#log.warn('no backends configured: the proxy cannot become healthy');
+    }
     // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
     if (proxy.pid_file && !this.#inherited) {
       try {

@@ -34,7 +34,8 @@ export interface TestUpstream {
   reopen(): Promise<void>;
 }
 
-export async function startUpstream(name: string, port = 0): Promise<TestUpstream> {
+/** `host`: any loopback address (127.0.0.2, ::1…), so several upstreams can share a port, as DNS names give. */
+export async function startUpstream(name: string, port = 0, host = '127.0.0.1'): Promise<TestUpstream> {
   const received: ReceivedRequest[] = [];
   let held: (() => void)[] = [];
   let heldWaiters: (() => void)[] = [];
@@ -66,7 +67,7 @@ export async function startUpstream(name: string, port = 0): Promise<TestUpstrea
     new Promise<number>((resolve, reject) => {
       server = makeServer();
       server.once('error', reject);
-      server.listen({ host: '127.0.0.1', port: p }, () => resolve((server.address() as AddressInfo).port));
+      server.listen({ host, port: p }, () => resolve((server.address() as AddressInfo).port));
     });
   const upstream: TestUpstream = {
     name,

@@ -82,6 +82,8 @@ class IdleList implements UpstreamOwner {
 
 export class UpstreamSockets {
   readonly #idle = new Map<BackendId, IdleList>();
+  /** The backends of the latest snapshot (undefined: none came yet): a removed one's connections are not kept. */
+  #present: ReadonlySet<BackendId> | undefined;
 
   /** An idle keep-alive connection to `backend`, now `owner`'s (the backend may have closed it meanwhile), if there is one. */
   takeIdle(backend: BackendState, owner: UpstreamOwner): Socket | undefined {
@@ -126,6 +128,8 @@ export class UpstreamSockets {
   /** Keep `socket` for the next request to `backend` (the response on it is complete). */
   release(backend: BackendId, socket: Socket): void {
     const owned = socket as OwnedSocket;
+    // Its request finished on a backend that left the set meanwhile: nothing will reuse the connection.
+    if (this.#present !== undefined && !this.#present.has(backend)) return this.discard(socket);
     let idle = this.#idle.get(backend);
     if (!idle) this.#idle.set(backend, (idle = new IdleList()));
     if (idle.sockets.length >= MAX_IDLE_PER_BACKEND || socket.destroyed) return this.discard(socket);
@@ -159,6 +163,7 @@ export class UpstreamSockets {
 
   /** Close the idle connections of backends no longer in the set. */
   keepOnly(present: ReadonlySet<BackendId>): void {
+    this.#present = present;
     for (const [id, idle] of this.#idle) {
       if (present.has(id)) continue;
       this.#idle.delete(id);
