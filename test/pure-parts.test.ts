@@ -6,6 +6,7 @@ import { initialTally, observeHealth, type HealthTally } from '../src/health/hys
 import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from '../src/listener/headers.ts';
 import { answerEndpoint } from '../src/listener/endpoints.ts';
 import { fromUndici, isStaleConnection, requestFailure } from '../src/listener/failures.ts';
+import { afterFailure, type FailedAttempt } from '../src/listener/retry-policy.ts';
 import { RequestId } from '../src/listener/request-id.ts';
 import { BackendPool, selectableCount } from '../src/pool/backend-pool.ts';
 
@@ -189,6 +190,29 @@ test('request failures: one table says what is retried, for both engines', () =>
   assert.is(fromUndici('UND_ERR_SOCKET'), 'UPSTREAM_CLOSED');
   assert.is(fromUndici('ECONNREFUSED'), 'ECONNREFUSED');
   assert.ok(isStaleConnection('UPSTREAM_CLOSED') && !isStaleConnection('ECONNREFUSED'));
+});
+
+test('retry policy: one rule for every engine, case by case', () => {
+  const fresh: FailedAttempt = {
+    code: 'ECONNREFUSED', retries: 0, hasBody: false, bodyHeld: false, answered: false, reused: false, staleRetried: false,
+  };
+  const cases: [string, Partial<FailedAttempt>, string, number, boolean][] = [
+    ['a refused connect goes to the next backend', {}, 'next-backend', 502, true],
+    ['after two retries, the proxy answers', { retries: 2 }, 'answer', 502, true],
+    ['a body already streamed cannot be sent again', { hasBody: true }, 'answer', 502, true],
+    ['a body still held can', { hasBody: true, bodyHeld: true }, 'next-backend', 502, true],
+    ['a reset after part of the response cannot be retried', { code: 'ECONNRESET', answered: true }, 'answer', 502, true],
+    ['the keep-alive race: once more, same backend, not held against it', { code: 'ECONNRESET', reused: true }, 'same-backend', 502, false],
+    ['the race only once', { code: 'UPSTREAM_CLOSED', reused: true, staleRetried: true }, 'next-backend', 502, true],
+    ['a fresh connection reset is the backend failing', { code: 'ECONNRESET' }, 'next-backend', 502, true],
+    ['a race with a body is not replayed on the same backend', { code: 'EPIPE', reused: true, hasBody: true }, 'answer', 502, true],
+    ['a silent backend may have acted: 504, no retry', { code: 'UPSTREAM_TIMEOUT' }, 'answer', 504, true],
+    ['an invalid response is not retried nor counted', { code: 'INVALID_RESPONSE' }, 'answer', 502, false],
+    ['a connect timeout is retried', { code: 'CONNECT_TIMEOUT' }, 'next-backend', 502, true],
+  ];
+  for (const [what, change, next, status, passive] of cases) {
+    assert.equal(afterFailure({ ...fresh, ...change }), { next, status, passive }, what);
+  }
 });
 
 test('request ids: a new one is 32 hex digits, unique, and its line is written as its value reads', () => {

@@ -2,10 +2,9 @@
  * Forwarding one client request to a backend and streaming the answer back.
  *
  * Bodies stream both ways with backpressure (`relay`, and undici reading
- * the request), and a failure on either side tears down the other. A request whose body cannot
- * have been sent yet (no body) is retried on the next healthy backend when
- * the upstream refuses or resets before answering, at most twice; a reused
- * connection that turns out closed is retried once on the same backend.
+ * the request), and a failure on either side tears down the other. Whether
+ * a failed attempt is tried again, and where, is retry-policy.ts's rule,
+ * the same for every engine.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -15,11 +14,10 @@ import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
 import type { RequestId } from './request-id.ts';
 import { plainAnswer, sendOwnAnswer } from './own-answers.ts';
-import { fromUndici, isStaleConnection, requestFailure } from './failures.ts';
+import { fromUndici } from './failures.ts';
+import { afterFailure, failureStatusText } from './retry-policy.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, editHeaderMap, targetAfterStrip, type Route } from '../routing/route-table.ts';
-
-const MAX_RETRIES = 2;
 
 /** Where per-request hooks plug into forwarding; all optional, absent unless a hooks module is loaded. */
 export interface ForwardHooks {
@@ -98,9 +96,10 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   const tried = new Set<string>();
   let retrySame: BackendState | undefined;
   let staleRetried = false;
+  let retries = 0;
 
-  for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
-    const chosen = attempt === 0 && hooks?.choosePeer ? await hooks.choosePeer() : undefined;
+  for (;;) {
+    const chosen = outcome.attempts === 0 && hooks?.choosePeer ? await hooks.choosePeer() : undefined;
     const backend = retrySame ?? chosen ?? ctx.upstreams.pick(req, tried);
     retrySame = undefined;
     if (!backend) break;
@@ -122,18 +121,28 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
         const code = errorCode(error);
         outcome.error = code;
         ctx.onUpstreamError({ backend: backend.id, code });
-        if (!withBody && !staleRetried && isStaleConnection(code)) {
+        const step = afterFailure({
+          code,
+          retries,
+          hasBody: withBody,
+          // undici streams the body from the client: none of it is held for another attempt.
+          bodyHeld: false,
+          answered: false,
+          // undici does not say whether the connection was reused: a stale-looking failure is taken for the race, once.
+          reused: true,
+          staleRetried,
+        });
+        if (step.passive) ctx.upstreams.noteFailure(backend.id, code);
+        if (step.next === 'same-backend') {
           staleRetried = true;
           retrySame = backend;
           continue;
         }
-        const failure = requestFailure(code);
-        if (failure.passive) ctx.upstreams.noteFailure(backend.id, code);
-        if (code === 'UPSTREAM_TIMEOUT') {
-          return void answerPlain(outcome, res, 504, 'Gateway Timeout', {}, ctx.isDraining());
+        if (step.next === 'next-backend') {
+          retries++;
+          continue;
         }
-        if (withBody || !failure.retryable) break;
-        continue;
+        return void answerPlain(outcome, res, step.status, failureStatusText(step.status), {}, ctx.isDraining());
       }
       ctx.upstreams.noteSuccess(backend.id);
       outcome.error = null;

@@ -17,13 +17,11 @@ import type { Duplex } from 'node:stream';
 import type { BackendState } from '../protocol.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, targetAfterStrip, type Route } from '../routing/route-table.ts';
-import { requestFailure } from './failures.ts';
+import { afterFailure, failureStatusText } from './retry-policy.ts';
 import { isLoop, upstreamRequestHeaders } from './headers.ts';
 import { refuseRaw } from './refuse.ts';
 import type { RequestId } from './request-id.ts';
 import type { Upstreams } from './upstreams.ts';
-
-const MAX_RETRIES = 2;
 
 /** How a tunnel went, for the access log. */
 export interface TunnelOutcome {
@@ -123,10 +121,19 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
         client.destroy();
         return;
       }
-      upstreams.noteFailure(backend.id, code);
-      // Nothing was sent to this backend: another may take the upgrade.
-      if (requestFailure(code).retryable && outcome.attempts <= MAX_RETRIES) return attempt(upstreams.pick(req, tried));
-      answer(502, 'Bad Gateway', code);
+      // Nothing was sent to this backend before it connected: another may take the upgrade.
+      const step = afterFailure({
+        code,
+        retries: outcome.attempts - 1,
+        hasBody: false,
+        bodyHeld: true,
+        answered: false,
+        reused: false,
+        staleRetried: false,
+      });
+      if (step.passive) upstreams.noteFailure(backend.id, code);
+      if (step.next === 'next-backend') return attempt(upstreams.pick(req, tried));
+      answer(step.status, failureStatusText(step.status), code);
     });
   };
   attempt(upstreams.pick(req));

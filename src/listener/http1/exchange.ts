@@ -37,12 +37,11 @@ import { joinedHeader } from '../../routing/route-table.ts';
 import { fromHeaderMap, toHeaderMap, type ProxyView, type RequestHooks } from '../request-hooks.ts';
 import { hookAnswer, hookHeaderLines } from '../hook-headers.ts';
 import { continueWith } from './continue-with.ts';
-import { isStaleConnection, requestFailure } from '../failures.ts';
+import { afterFailure, failureStatusText } from '../retry-policy.ts';
 import { FastSession } from './fast-session.ts';
 import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
-const MAX_RETRIES = 2;
 /** Request body held while request hooks run, before the client is paused. */
 const MAX_PENDING_BODY_BYTES = 64 * 1024;
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -604,11 +603,7 @@ export class Exchange implements UpstreamOwner {
   #onUpstreamTimeout(): void {
     if (!this.#connected) return this.#failBeforeResponse('CONNECT_TIMEOUT');
     if (this.#response) return this.#brokenMidResponse('UPSTREAM_TIMEOUT', 'mid-response');
-    const backend = this.#backend!.id;
-    this.#discardUpstream();
-    this.#ctx.onUpstreamError({ backend, code: 'UPSTREAM_TIMEOUT' });
-    this.#upstreams.noteFailure(backend, 'UPSTREAM_TIMEOUT');
-    this.#answer(504, 'Gateway Timeout', 'UPSTREAM_TIMEOUT');
+    this.#failBeforeResponse('UPSTREAM_TIMEOUT');
   }
 
   #failBeforeResponse(code: string): void {
@@ -618,25 +613,32 @@ export class Exchange implements UpstreamOwner {
     const answered = this.#responseBuffer !== undefined;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend: backend.id, code });
-    if (!this.#hasBody && this.#reused && !answered && !this.#staleRetried && isStaleConnection(code)) {
-      // The keep-alive race, not the backend failing: once more on a fresh connection.
+    const unsent = this.#hasBody ? this.#unsent : [];
+    const step = afterFailure({
+      code,
+      retries: this.#attempt,
+      hasBody: this.#hasBody,
+      bodyHeld: unsent !== undefined,
+      answered,
+      reused: this.#reused,
+      staleRetried: this.#staleRetried,
+    });
+    if (step.passive) this.#upstreams.noteFailure(backend.id, code);
+    if (step.next === 'same-backend') {
       this.#staleRetried = true;
       return this.#send(backend, true);
     }
-    this.#upstreams.noteFailure(backend.id, code);
-    // The next backend may take it if no byte of its body can have reached this one.
-    const unsent = this.#hasBody ? this.#unsent : [];
-    if (unsent && !answered && requestFailure(code).retryable && this.#attempt < MAX_RETRIES) {
+    if (step.next === 'next-backend') {
       this.#attempt++;
       const tried = (this.#tried ??= new Set());
       tried.add(backend.id);
       const next = this.#upstreams.pick(this.#key!, tried);
       if (next) {
-        this.#pendingBody = unsent.length > 0 ? Buffer.concat(unsent) : undefined;
+        this.#pendingBody = unsent!.length > 0 ? Buffer.concat(unsent!) : undefined;
         return this.#send(next, false);
       }
     }
-    this.#answer(502, 'Bad Gateway', code);
+    this.#answer(step.status, failureStatusText(step.status), code);
   }
 
   #invalidResponse(reason: string): void {
