@@ -97,6 +97,12 @@ export interface ListenerInit extends ActorInit {
 
 export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
 
+/**
+ * A listener's start: bound (or refused the port, as BindResult), or could
+ * not set itself up before binding (`setup`: its request hooks would not load).
+ */
+export type ListenerStartResult = BindResult | { ok: false; setup: Failure };
+
 /** What a listener saw of one backend on live traffic, for passive health. */
 export type PassiveReport =
   /** A connect error, reset or timeout. */
@@ -110,7 +116,7 @@ export type ListenerEvent =
   | { type: 'listener.passive'; id: number; report: PassiveReport };
 
 export interface ListenerApi {
-  start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<BindResult>;
+  start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<ListenerStartResult>;
   /** Returns the version applied, so the supervisor knows every listener has it. */
   applySnapshot(snapshot: PoolSnapshot): number;
   setStatus(status: ListenerStatus): void;

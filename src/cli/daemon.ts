@@ -21,6 +21,11 @@ export function sluiceCommand(argv: readonly string[]): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!, ...childArguments(argv)];
 }
 
+/** The one line a start that failed ends with on stderr: the `-d` parent's, and the foreground run's. */
+export function failedToStartLine(message: string): string {
+  return `sluice: failed to start: ${message}`;
+}
+
 export async function startDaemon(argv: readonly string[], config: Config, err: (line: string) => void): Promise<number> {
   const output = config.log.file ? openSync(config.log.file, 'a') : 'ignore';
   const [executable, ...args] = sluiceCommand(argv);
@@ -35,6 +40,6 @@ export async function startDaemon(argv: readonly string[], config: Config, err: 
     err(`sluice started (PID: ${outcome.pid})`);
     return 0;
   }
-  err(`sluice: failed to start: ${outcome.message}`);
+  err(failedToStartLine(outcome.message));
   return 1;
 }

@@ -12,7 +12,7 @@ import { SluiceError } from '../errors.ts';
 import { createLogger, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { sluiceCommand, startDaemon } from './daemon.ts';
+import { failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
 import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
 import { statusCommand } from './commands/status.ts';
@@ -111,7 +111,13 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
   const { exitCode, error } = await supervisor.run();
-  if (exitCode !== 0) reportFailure?.(error?.message ?? `exit code ${exitCode}`);
+  if (exitCode !== 0) {
+    const failure = error?.message ?? `exit code ${exitCode}`;
+    // A waiting parent (`-d`, a hot restart's predecessor) prints it; in the foreground, the run says it last itself.
+    if (reportFailure) reportFailure(failure);
+    else if (supervisor.history.some((record) => record.to === 'healthy')) process.stderr.write(`sluice: stopped after a failure: ${failure}\n`);
+    else process.stderr.write(`${failedToStartLine(failure)}\n`);
+  }
   await demo?.close();
   return exitCode;
 }

@@ -23,11 +23,11 @@ import type {
   ActorInit,
   BackendId,
   BackendSpec,
-  BindResult,
   HealthCheckerApi,
   HealthEvent,
   ListenerApi,
   ListenerEvent,
+  ListenerStartResult,
   ListenerStatus,
   PoolApi,
   PoolEvent,
@@ -453,12 +453,20 @@ export class ActorRuntime {
     };
     const snapshot = this.#snapshot;
     const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
-    let result: BindResult;
+    let result: ListenerStartResult;
     try {
-      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
+      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
     } catch (error) {
       if (restart) return undefined; // its failure was reported, and counts against its restart budget
       throw error;
+    }
+    if (!result.ok && 'setup' in result) {
+      const { code, message } = result.setup;
+      this.#log.error({ actor: 'listener', id, code, reason: message }, `listener actor ${id} failed while starting: ${message}`);
+      // A thread that cannot set itself up cannot serve: ended, and (restarted) counted against its budget.
+      if (restart) listener.kill(`${code}: ${message}`);
+      else this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', id, message });
+      return undefined;
     }
     if (!result.ok) {
       if (restart) {
