@@ -176,6 +176,15 @@ export interface PoolApi {
 
 // ---- health-checker actor ---------------------------------------------------
 
+/** A backend's latest active probe, as the health checker saw it. */
+export interface ProbeReport {
+  backend: BackendId;
+  upstream: string;
+  passed: boolean;
+  /** `status 404`, `ECONNREFUSED`, `ENOTFOUND`, `timeout`…; null before its first probe finished. */
+  reason: string | null;
+}
+
 export type HealthEvent = { type: 'health.changed'; observation: HealthObservation; from: boolean };
 
 export interface HealthCheckerApi {
@@ -189,6 +198,8 @@ export interface HealthCheckerApi {
   /** A reload: probe settings and backends of the new config (tallies of kept backends stay). */
   reconfigure(config: Config): void;
   metrics(): Promise<object[]>;
+  /** Every backend's latest probe result (a startup timeout reports them). */
+  lastProbes(): ProbeReport[];
   reopenLog(): void;
   stop(): Promise<void>;
 }

@@ -1,10 +1,12 @@
 /** Starting up: the startup timeout, a port in use, and the PID file. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { freePort } from './support/http.ts';
 import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
@@ -37,6 +39,57 @@ test('no healthy backend within startup_timeout_ms: StartupTimeout logged, PID f
   assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
   assert.ok(sluice.lines.some((l) => l['from'] === 'starting' && l['to'] === 'stopped' && l['event'] === 'startupTimeout'));
   assert.not.ok(existsSync(pidFile), 'the PID file is removed');
+});
+
+/** Listens on loopback until the file's cleanups run (its connections destroyed then); returns the port. */
+async function serving(server: Server): Promise<number> {
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    server.close(() => resolve());
+  }));
+  return (server.address() as { port: number }).port;
+}
+
+test('a startup timeout names every backend with its last probe result, in the log and on stderr', async () => {
+  const down = await freePort();
+  const notFound = await serving(createHttpServer((_, res) => void res.writeHead(404).end()));
+  // Accepts connections and never answers: the probe times out.
+  const silent = await serving(createServer(() => {}));
+  const backends = [
+    { address: '127.0.0.1', port: down },
+    { address: 'no-such-host.invalid', port: 80 },
+    { address: '127.0.0.1', port: notFound },
+    { address: '127.0.0.1', port: silent },
+  ];
+  const config = { ...testConfig([], { startup_timeout_ms: 5_000 }, { path: '/', timeout_ms: 300 }), backends };
+  const sluice = startSluice(['-c', writeConfig(config)]);
+  assert.is((await exitWithin(sluice)).code, 1);
+  const expected = {
+    [`127.0.0.1:${down}`]: 'ECONNREFUSED',
+    'no-such-host.invalid:80': 'ENOTFOUND',
+    [`127.0.0.1:${notFound}`]: 'status 404',
+    [`127.0.0.1:${silent}`]: 'timeout',
+  };
+  const reported = Object.fromEntries(
+    sluice.lines.filter((l) => typeof l['backend'] === 'string' && String(l.msg).includes('last probe')).map((l) => [l['backend'], l['reason']]),
+  );
+  assert.equal(reported, expected);
+  const failure = sluice.lines.find((l) => String(l.msg).startsWith('Failed to start: StartupTimeout'))!;
+  assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
+  assert.equal(
+    Object.fromEntries((failure['backends'] as { backend: string; reason: string }[]).map((b) => [b.backend, b.reason])),
+    expected,
+  );
+  const stderr = sluice.stderr();
+  assert.match(stderr, /^sluice: failed to start: no healthy backend within 5000 ms \(/);
+  for (const [backend, reason] of Object.entries(expected)) assert.match(stderr, `${backend}: ${reason}`);
+  assert.is(stderr.split('\n').length, 2, 'one line');
 });
 
 test('the port already in use: exit 1 naming the port', async () => {

@@ -32,6 +32,7 @@ import type {
   PoolApi,
   PoolEvent,
   PoolSnapshot,
+  ProbeReport,
 } from '../protocol.ts';
 import { assertNever } from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
@@ -145,6 +146,17 @@ export class ActorRuntime {
     ];
     const settled = await Promise.allSettled(calls);
     return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /**
+   * Every backend's latest probe result, from the health checker; undefined
+   * when it is not running or does not answer within `deadlineMs`.
+   */
+  async lastProbes(deadlineMs = 1_000): Promise<ProbeReport[] | undefined> {
+    const checker = this.#healthChecker;
+    if (!checker?.alive) return undefined;
+    const deadline = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), deadlineMs).unref());
+    return Promise.race([checker.call((api) => api.lastProbes()).catch(() => undefined), deadline]);
   }
 
   /** SIGUSR1: every thread reopens its log file. */
