@@ -6,8 +6,10 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from './support/http.ts';
-import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePort, get, until } from './support/http.ts';
+import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
@@ -90,6 +92,64 @@ test('a startup timeout names every backend with its last probe result, in the l
   assert.match(stderr, /^sluice: failed to start: no healthy backend within 5000 ms \(/);
   for (const [backend, reason] of Object.entries(expected)) assert.match(stderr, `${backend}: ${reason}`);
   assert.is(stderr.split('\n').length, 2, 'one line');
+});
+
+test('require_healthy_backends false: healthy once bound, 502 past the startup timeout, served once a backend passes', async () => {
+  const backendPort = await freePort();
+  // Long enough for the threads to bind on a loaded machine; the loop below outlasts it.
+  const startupTimeoutMs = 3_000;
+  const config = testConfig([{ port: backendPort }], { require_healthy_backends: false, startup_timeout_ms: startupTimeoutMs, workers: 1 });
+  const sluice = startSluice(['-c', writeConfig(config)]);
+  const port = await sluice.port();
+  const healthy = await sluice.waitForLog(transitionTo('healthy'));
+  assert.is(healthy['event'], 'LISTENERS_BOUND');
+  const healthyAt = Date.now();
+  // Every request until well past the startup timeout gets 502, and the process stays up.
+  let answered = 0;
+  while (Date.now() - healthyAt < startupTimeoutMs + 200) {
+    assert.is((await get(port, `/early-${answered++}`)).status, 502);
+  }
+  assert.ok(answered > 0);
+  assert.is((await get(port, '/health')).status, 200);
+  const ready = await get(port, '/ready');
+  assert.is(ready.status, 503);
+  assert.is(JSON.parse(ready.body).checks.backends_available, false);
+  assert.not.ok(sluice.lines.some((l) => String(l.msg).startsWith('Failed to start')));
+
+  const backend = await startUpstream('late', backendPort);
+  cleanups.push(() => backend.close());
+  await until(() => get(port, '/ready'), (answer) => answer.status === 200);
+  assert.is((await until(() => get(port, '/late'), (answer) => answer.status === 200)).body, 'late\n');
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0);
+});
+
+test('require_healthy_backends false without any backend: healthy, and requests get 503 with Retry-After', async () => {
+  const sluice = startSluice(['-c', writeConfig(testConfig([], { require_healthy_backends: false, workers: 1 }))]);
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  const answer = await get(port, '/');
+  assert.is(answer.status, 503);
+  assert.is(answer.headers['retry-after'], '1');
+  sluice.kill('SIGTERM');
+  assert.is((await exitWithin(sluice)).code, 0);
+});
+
+test('require_healthy_backends false: -d returns once the listeners are bound, with no backend up', async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, 'sluice.pid');
+  const config = testConfig([{ port: await freePort() }], { require_healthy_backends: false, pid_file: pidFile, workers: 1 });
+  const file = writeConfig({ ...config, log: { file: join(dir, 'sluice.log') } });
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'src/main.ts'), '-d', '-c', file], { timeout: 30_000 });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  cleanups.push(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  });
+  assert.match(stdout + stderr, `sluice started (PID: ${pid})`);
+  process.kill(pid, 'SIGTERM');
+  await until(async () => existsSync(pidFile), (exists) => !exists);
 });
 
 test('the port already in use: exit 1 naming the port', async () => {

@@ -155,6 +155,7 @@ export class Supervisor {
         startupTimeoutMs: proxy.startup_timeout_ms,
         gracePeriodMs: proxy.grace_period_ms,
         drainTimeoutMs: proxy.drain_timeout_ms,
+        requireHealthyBackends: proxy.require_healthy_backends,
       },
       inspect: (event) => {
         recordTransitions(event);
@@ -318,7 +319,11 @@ export class Supervisor {
       { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: allBackends(this.config).length },
       `Starting proxy on port ${proxy.listen_port}...`,
     );
-    if (allBackends(this.config).length === 0) this.#log.warn('no backends configured: the proxy cannot become healthy');
+    if (allBackends(this.config).length === 0) {
+      this.#log.warn(proxy.require_healthy_backends
+        ? 'no backends configured: the proxy cannot become healthy'
+        : 'no backends configured: every request will get 503');
+    }
     // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
     if (proxy.pid_file && !this.#inherited) {
       try {
@@ -412,7 +417,7 @@ export class Supervisor {
   async #teardown(context: LifecycleContext): Promise<StopOutcome> {
     const exitCode = exitCodeOf(context);
     let failure: ExplainedFailure | null = context.failure;
-    if (failure && context.stopReason === 'startup_timeout') failure = await this.#explainStartupTimeout(failure);
+    if (failure && context.stopReason === 'startup_timeout' && context.requireHealthyBackends) failure = await this.#explainStartupTimeout(failure);
     if (failure && context.stopReason !== 'worker_failed') {
       const name = failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : failure.code;
       this.#log.error({ code: failure.code, reason: failure.message, ...(failure.backends && { backends: failure.backends }) }, `Failed to start: ${name} (${failure.message})`);
