@@ -67,6 +67,23 @@ admin('/metrics sums what every listener thread counted', async (ctx) => {
   assert.match(metrics, '# TYPE sluice_drain_duration_seconds gauge');
 });
 
+admin('/metrics has the process metrics and each listener thread\'s event-loop delay', async (ctx) => {
+  const metrics = (await get(ctx.adminPort!, '/metrics', { headers: auth })).body;
+  const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
+  // The whole process's RSS, a few tens of MB at least, and its start time (which an aggregator would drop).
+  assert.ok(value('process_resident_memory_bytes') > 10 * 1024 * 1024, 'process_resident_memory_bytes');
+  assert.ok(Math.abs(value('process_start_time_seconds') - Date.now() / 1000) < 600, 'process_start_time_seconds');
+  assert.match(metrics, '# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+  for (const stat of ['p50', 'p99', 'max']) {
+    assert.match(metrics, `# TYPE sluice_listener_event_loop_delay_${stat}_seconds gauge`);
+    for (const thread of ['0', '1']) {
+      const delay = value(`sluice_listener_event_loop_delay_${stat}_seconds{thread="${thread}"}`);
+      assert.ok(delay >= 0 && delay < 10, `${stat} of listener ${thread}: ${delay}`);
+    }
+  }
+  assert.not.match(metrics, 'thread="2"', 'one series per listener thread');
+});
+
 admin('the admin API is never served on the proxy port', async (ctx) => {
   const before = ctx.a!.received.length;
   const answer = await get(ctx.port!, '/status', { headers: auth });

@@ -49,6 +49,7 @@ const api: ListenerApi = {
       (report) => emit?.({ type: 'listener.passive', id, report }),
       hooks,
     );
+    server.metrics.watchEventLoop(id);
     if (init.snapshot) server.applySnapshot(init.snapshot);
     server.setStatus(init.status);
     const result = await server.bind(init.port, init.inheritedFds);
@@ -69,6 +70,7 @@ const api: ListenerApi = {
   reconfigure: (config) => started().reconfigure(config),
   listeningFds: () => started().listeningFds(),
   async stop() {
+    server?.metrics.stop();
     await server?.stop();
     log?.flush();
   },

@@ -4,6 +4,7 @@
  * so the hot path only touches thread-local counters.
  */
 import { Counter, Registry, type Metric } from 'prom-client';
+import { EventLoopDelay } from './event-loop-delay.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 
 export class ListenerMetrics {
@@ -25,6 +26,17 @@ export class ListenerMetrics {
 
   /** The upstream a backend belongs to, looked up at scrape time only: the hot path keeps one label. */
   readonly #upstreamOf: (backend: string) => string | undefined;
+
+  #eventLoop: EventLoopDelay | undefined;
+
+  /** From now on, this thread's event-loop delay is among its metrics, labelled `thread`. */
+  watchEventLoop(thread: number): void {
+    this.#eventLoop ??= new EventLoopDelay(this.registry, thread);
+  }
+
+  stop(): void {
+    this.#eventLoop?.stop();
+  }
 
   constructor(upstreamOf: (backend: string) => string | undefined = () => undefined) {
     this.#upstreamOf = upstreamOf;
