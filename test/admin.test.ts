@@ -32,6 +32,11 @@ admin('without the token: 401 on every path; with it: 200', async (ctx) => {
     assert.is(denied.headers['www-authenticate'], 'Bearer');
   }
   assert.is((await get(ctx.adminPort!, '/status', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  // Each says how to pass the token: a page for the dashboard's browser, a hint in the JSON otherwise.
+  const page = await get(ctx.adminPort!, '/');
+  assert.match(String(page.headers['content-type']), 'text/html');
+  assert.match(page.body, `http://127.0.0.1:${ctx.adminPort}/?token=&lt;admin.token&gt;`);
+  assert.match(JSON.parse((await get(ctx.adminPort!, '/metrics')).body).hint, 'Authorization: Bearer <admin.token>, or add ?token=');
   assert.is((await get(ctx.adminPort!, '/status', { headers: auth })).status, 200);
 });
 
@@ -57,6 +62,9 @@ admin('/metrics sums what every listener thread counted', async (ctx) => {
   const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
   assert.is(value(`sluice_requests_total{code="200",upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
   assert.is(value('sluice_request_duration_seconds_count'), 10);
+  // Per backend, the time its requests took (with the count above, its mean latency: the dashboard shows it).
+  const backendSeconds = value(`sluice_backend_request_seconds_total{upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`);
+  assert.ok(backendSeconds > 0 && backendSeconds <= value('sluice_request_duration_seconds_sum') + 1e-9, `${backendSeconds}`);
   assert.is(value('sluice_lifecycle_state{state="healthy"}'), 1);
   assert.is(value('sluice_lifecycle_state{state="starting"}'), 0);
   assert.is(value(`sluice_backend_healthy{upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 1);
