@@ -114,6 +114,10 @@ test('a listener thread crashing while healthy is restarted; the proxy keeps ser
   await sluice.waitForLog(transitionTo('healthy'));
   assert.is(await tryConnect(triggerPort), 'connected');
   await sluice.waitForLog((l) => l.msg === 'listener actor restarted' && l['id'] === 1);
+  // The crash is logged with the thread's error: its code (here the error's name) and message.
+  const crashed = sluice.lines.find((l) => l.msg === 'listener actor failed' && l['id'] === 1);
+  assert.is(crashed?.['code'], 'Error');
+  assert.match(String(crashed?.['reason']), 'injected crash of listener 1');
   for (let i = 0; i < 20; i++) assert.is((await get(port, `/after-restart-${i}`)).status, 200);
   assert.not.ok(sluice.lines.some(transitionTo('draining')), 'the lifecycle never left healthy');
   sluice.kill('SIGTERM');
