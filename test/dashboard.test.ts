@@ -33,11 +33,14 @@ const chartOverlaps = `(() => {
   };
   const hit = (p, q) => p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom;
   const labels = [...document.querySelectorAll('#chart .edge text')].map((n) => ({ name: n.textContent, ...box(n) }));
-  const states = [...document.querySelectorAll('#chart .state')].map((g) => ({ name: g.dataset.state, ...box(g.querySelector('rect')) }));
+  const states = [...document.querySelectorAll('#chart .state')]
+    .map((g) => ({ name: g.dataset.state, ...box(g.querySelector('rect')) }));
   const overlaps = [];
   labels.forEach((label, i) => {
     for (const state of states) if (hit(label, state)) overlaps.push('"' + label.name + '" over state ' + state.name);
-    for (const other of labels.slice(i + 1)) if (hit(label, other)) overlaps.push('"' + label.name + '" over "' + other.name + '"');
+    for (const other of labels.slice(i + 1)) {
+      if (hit(label, other)) overlaps.push('"' + label.name + '" over "' + other.name + '"');
+    }
   });
   return { overlaps, labels: labels.length };
 })()`;

@@ -25,7 +25,7 @@ const cleanUp = async () => {
   await Promise.all(upstreams.splice(0).map((u) => u.close()));
 };
 
-/** RFC 9110 §6.6.1: an origin with a clock sends Date, the proxy's own answers included (the fast path writes them itself). */
+/** RFC 9110 §6.6.1: an origin with a clock sends Date, its own answers too (the fast path writes them itself). */
 function assertDated(answer: Answer): void {
   const date = answer.headers['date'];
   assert.type(date, 'string', `a Date header on the ${answer.status}`);

@@ -58,6 +58,8 @@ async function serving(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+type Probe = { backend: string; reason: string };
+
 test('a startup timeout names every backend with its last probe result, in the log and on stderr', async () => {
   const down = await freePort();
   const notFound = await serving(createHttpServer((_, res) => void res.writeHead(404).end()));
@@ -79,13 +81,15 @@ test('a startup timeout names every backend with its last probe result, in the l
     [`127.0.0.1:${silent}`]: 'timeout',
   };
   const reported = Object.fromEntries(
-    sluice.lines.filter((l) => typeof l['backend'] === 'string' && String(l.msg).includes('last probe')).map((l) => [l['backend'], l['reason']]),
+    sluice.lines
+      .filter((l) => typeof l['backend'] === 'string' && String(l.msg).includes('last probe'))
+      .map((l) => [l['backend'], l['reason']]),
   );
   assert.equal(reported, expected);
   const failure = sluice.lines.find((l) => String(l.msg).startsWith('Failed to start: StartupTimeout'))!;
   assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
   assert.equal(
-    Object.fromEntries((failure['backends'] as { backend: string; reason: string }[]).map((b) => [b.backend, b.reason])),
+    Object.fromEntries((failure['backends'] as Probe[]).map((b) => [b.backend, b.reason])),
     expected,
   );
   const stderr = sluice.stderr();
@@ -94,11 +98,12 @@ test('a startup timeout names every backend with its last probe result, in the l
   assert.is(stderr.split('\n').length, 2, 'one line');
 });
 
-test('require_healthy_backends false: healthy once bound, 502 past the startup timeout, served once a backend passes', async () => {
+test('require_healthy_backends false: healthy once bound, 502 past the startup timeout, then served', async () => {
   const backendPort = await freePort();
   // Long enough for the threads to bind on a loaded machine; the loop below outlasts it.
   const startupTimeoutMs = 3_000;
-  const config = testConfig([{ port: backendPort }], { require_healthy_backends: false, startup_timeout_ms: startupTimeoutMs, workers: 1 });
+  const proxy = { require_healthy_backends: false, startup_timeout_ms: startupTimeoutMs, workers: 1 };
+  const config = testConfig([{ port: backendPort }], proxy);
   const sluice = startSluice(['-c', writeConfig(config)]);
   const port = await sluice.port();
   const healthy = await sluice.waitForLog(transitionTo('healthy'));
@@ -138,9 +143,11 @@ test('require_healthy_backends false without any backend: healthy, and requests 
 test('require_healthy_backends false: -d returns once the listeners are bound, with no backend up', async () => {
   const dir = tempDir();
   const pidFile = join(dir, 'sluice.pid');
-  const config = testConfig([{ port: await freePort() }], { require_healthy_backends: false, pid_file: pidFile, workers: 1 });
+  const proxy = { require_healthy_backends: false, pid_file: pidFile, workers: 1 };
+  const config = testConfig([{ port: await freePort() }], proxy);
   const file = writeConfig({ ...config, log: { file: join(dir, 'sluice.log') } });
-  const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'src/main.ts'), '-d', '-c', file], { timeout: 30_000 });
+  const command = [join(repoRoot, 'src/main.ts'), '-d', '-c', file];
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, command, { timeout: 30_000 });
   const pid = Number(readFileSync(pidFile, 'utf8'));
   cleanups.push(() => {
     try {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort, get, tryConnect, until } from './support/http.ts';
-import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from './support/sluice-process.ts';
+import { exitWithin, killAll, repoRoot, startSluice, transitionTo, type LogLine } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
@@ -39,7 +39,8 @@ test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure 
 /** `sluice -d …` to completion: what its parent printed on stderr, and its exit code. */
 async function daemonStart(configFile: string): Promise<{ code: number; stderr: string }> {
   try {
-    const { stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'src/main.ts'), '-d', '-c', configFile], { timeout: 30_000 });
+    const command = [join(repoRoot, 'src/main.ts'), '-d', '-c', configFile];
+    const { stderr } = await promisify(execFile)(process.execPath, command, { timeout: 30_000 });
     return { code: 0, stderr };
   } catch (error) {
     const e = error as { code: number; stderr: string };
@@ -48,21 +49,28 @@ async function daemonStart(configFile: string): Promise<{ code: number; stderr: 
 }
 
 const unloadableHooks = [
-  { name: 'a request_hooks module that does not exist', file: 'nope.ts', source: undefined, code: 'ERR_MODULE_NOT_FOUND' },
-  { name: 'a request_hooks module with a syntax error', file: 'broken.ts', source: 'export function onRequestStart( {\n', code: 'ERR_INVALID_TYPESCRIPT_SYNTAX' },
-  { name: 'a JS request_hooks module with a syntax error', file: 'broken.mjs', source: 'export const x = ;\n', code: 'SyntaxError' },
+  { name: 'a missing request_hooks module', file: 'nope.ts', source: undefined, code: 'ERR_MODULE_NOT_FOUND' },
+  {
+    name: 'a request_hooks module with a syntax error',
+    file: 'broken.ts',
+    source: 'export function onRequestStart( {\n',
+    code: 'ERR_INVALID_TYPESCRIPT_SYNTAX',
+  },
+  { name: 'a JS request_hooks module that does not parse', file: 'bad.mjs', source: 'let x = ;', code: 'SyntaxError' },
 ];
 
 for (const hooks of unloadableHooks) {
-  test(`${hooks.name}: the thread's error is logged with its code, and stderr ends with the line -d prints`, async () => {
+  test(`${hooks.name}: the thread's error logged with its code; stderr ends with the line -d prints`, async () => {
     const dir = tempDir();
     const module = join(dir, hooks.file);
     if (hooks.source !== undefined) writeFileSync(module, hooks.source);
     const config = testConfig([{ port: 1 }], { request_hooks: module, workers: 2 });
     const sluice = startSluice(['-c', writeConfig(config)]);
     assert.is((await exitWithin(sluice)).code, 1);
-    const failed = sluice.lines.findIndex((l) => l.level === 50 && l['actor'] === 'listener' && l['code'] === hooks.code);
-    assert.ok(failed >= 0, `an error line with the thread's code; got:\n${sluice.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+    const isFailure = (l: LogLine) => l.level === 50 && l['actor'] === 'listener' && l['code'] === hooks.code;
+    const failed = sluice.lines.findIndex(isFailure);
+    const got = sluice.lines.map((l) => JSON.stringify(l)).join('\n');
+    assert.ok(failed >= 0, `an error line with the thread's code; got:\n${got}`);
     const line = sluice.lines[failed]!;
     assert.is(line['id'], 0);
     assert.match(String(line['reason']), module);
@@ -73,7 +81,11 @@ for (const hooks of unloadableHooks) {
     assert.is(sluice.stderr(), `${summary}\n`);
 
     // -d prints the same line (its child logs to a file).
-    const daemonConfig = { ...config, proxy: { ...config.proxy, pid_file: join(dir, 'sluice.pid') }, log: { file: join(dir, 'sluice.log') } };
+    const daemonConfig = {
+      ...config,
+      proxy: { ...config.proxy, pid_file: join(dir, 'sluice.pid') },
+      log: { file: join(dir, 'sluice.log') },
+    };
     const daemon = await daemonStart(writeConfig(daemonConfig));
     assert.is(daemon.code, 1);
     assert.is(daemon.stderr, `${summary}\n`);

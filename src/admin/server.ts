@@ -147,7 +147,11 @@ const TOKEN_HINT = 'send Authorization: Bearer <admin.token>, or add ?token=<adm
 function unauthorized(req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?', 1)[0];
   if (path === '/') {
-    res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(401, {
+      'www-authenticate': 'Bearer',
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+    });
     return void res.end(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sluice: token required</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">

@@ -114,9 +114,12 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   if (exitCode !== 0) {
     const failure = error?.message ?? `exit code ${exitCode}`;
     // A waiting parent (`-d`, a hot restart's predecessor) prints it; in the foreground, the run says it last itself.
+    const wasHealthy = supervisor.history.some((record) => record.to === 'healthy');
     if (reportFailure) reportFailure(failure);
-    else if (supervisor.history.some((record) => record.to === 'healthy')) process.stderr.write(`sluice: stopped after a failure: ${failure}\n`);
-    else process.stderr.write(`${failedToStartLine(failure)}\n`);
+    else {
+      const summary = wasHealthy ? `sluice: stopped after a failure: ${failure}` : failedToStartLine(failure);
+      process.stderr.write(`${summary}\n`);
+    }
   }
   await demo?.close();
   return exitCode;

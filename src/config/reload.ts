@@ -6,7 +6,15 @@
 import type { Config } from './schema.ts';
 
 // require_healthy_backends decides how a start ends; a reload happens once started, so only a restart applies it.
-const restartOnlyProxyKeys = ['listen_host', 'listen_port', 'workers', 'pid_file', 'request_hooks', 'fast_path', 'require_healthy_backends'] as const;
+const restartOnlyProxyKeys = [
+  'listen_host',
+  'listen_port',
+  'workers',
+  'pid_file',
+  'request_hooks',
+  'fast_path',
+  'require_healthy_backends',
+] as const;
 
 export interface ReloadPlan {
   /** The new config, with the restart-only settings kept as they run now. */

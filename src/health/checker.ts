@@ -8,7 +8,14 @@
  */
 import type { Config, HealthCheck } from '../config/schema.ts';
 import { allBackends, upstreamGroups } from '../config/upstream-groups.ts';
-import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type HealthObservation, type ProbeReport } from '../protocol.ts';
+import {
+  DEFAULT_UPSTREAM,
+  backendId,
+  type BackendId,
+  type BackendSpec,
+  type HealthObservation,
+  type ProbeReport,
+} from '../protocol.ts';
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
@@ -86,7 +93,8 @@ export class HealthChecker {
   lastProbes(): ProbeReport[] {
     return [...this.#backends].map(([id, backend]) => {
       const last = this.#lastResults.get(id);
-      return { backend: id, upstream: backend.upstream ?? DEFAULT_UPSTREAM, passed: last?.passed ?? false, reason: last?.reason ?? null };
+      const upstream = backend.upstream ?? DEFAULT_UPSTREAM;
+      return { backend: id, upstream, passed: last?.passed ?? false, reason: last?.reason ?? null };
     });
   }
 

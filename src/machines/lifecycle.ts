@@ -113,7 +113,8 @@ export const lifecycleMachine = setup({
   },
   guards: {
     // With require_healthy_backends false, bound listeners suffice: requests get 502 until a backend passes.
-    readyToServe: ({ context }) => context.listenersBound && (context.healthyBackends > 0 || !context.requireHealthyBackends),
+    readyToServe: ({ context }) =>
+      context.listenersBound && (context.healthyBackends > 0 || !context.requireHealthyBackends),
   },
   actions: {
     stopBecause: assign((_, params: { reason: StopReason }) => ({ stopReason: params.reason })),

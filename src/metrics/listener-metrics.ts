@@ -63,7 +63,9 @@ export class ListenerMetrics {
 
   observe(status: number, backend: string | undefined, seconds: number): void {
     let pending = this.#last;
-    if (pending === undefined || pending.status !== status || pending.backend !== backend) pending = this.#counterFor(status, backend);
+    if (pending === undefined || pending.status !== status || pending.backend !== backend) {
+      pending = this.#counterFor(status, backend);
+    }
     pending.count++;
     pending.seconds += seconds;
     this.#duration.observe(seconds);
@@ -82,7 +84,9 @@ export class ListenerMetrics {
       if (pending.count > 0) {
         const upstream = pending.backend === undefined ? 'none' : (this.#upstreamOf(pending.backend) ?? 'none');
         this.#requests.inc({ code: String(pending.status), upstream, backend: pending.backend ?? 'none' }, pending.count);
-        if (pending.backend !== undefined) this.#backendSeconds.inc({ upstream, backend: pending.backend }, pending.seconds);
+        if (pending.backend !== undefined) {
+          this.#backendSeconds.inc({ upstream, backend: pending.backend }, pending.seconds);
+        }
       }
       pending.count = 0;
       pending.seconds = 0;

@@ -474,7 +474,8 @@ export class ActorRuntime {
     }
     if (!result.ok && 'setup' in result) {
       const { code, message } = result.setup;
-      this.#log.error({ actor: 'listener', id, code, reason: message }, `listener actor ${id} failed while starting: ${message}`);
+      const line = { actor: 'listener', id, code, reason: message };
+      this.#log.error(line, `listener actor ${id} failed while starting: ${message}`);
       // A thread that cannot set itself up cannot serve: ended, and (restarted) counted against its budget.
       if (restart) listener.kill(`${code}: ${message}`);
       else this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', id, message });

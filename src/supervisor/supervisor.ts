@@ -35,7 +35,15 @@ import { backendsAvailable, allBackends } from '../config/upstream-groups.ts';
 import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
 import { reopenLogFiles, type Logger, type LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
-import { exitCodeOf, lifecycleMachine, topLevelState, type Failure, type LifecycleContext, type LifecycleState, type StopReason } from '../machines/lifecycle.ts';
+import {
+  exitCodeOf,
+  lifecycleMachine,
+  topLevelState,
+  type Failure,
+  type LifecycleContext,
+  type LifecycleState,
+  type StopReason,
+} from '../machines/lifecycle.ts';
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
@@ -417,10 +425,14 @@ export class Supervisor {
   async #teardown(context: LifecycleContext): Promise<StopOutcome> {
     const exitCode = exitCodeOf(context);
     let failure: ExplainedFailure | null = context.failure;
-    if (failure && context.stopReason === 'startup_timeout' && context.requireHealthyBackends) failure = await this.#explainStartupTimeout(failure);
+    if (failure && context.stopReason === 'startup_timeout' && context.requireHealthyBackends) {
+      failure = await this.#explainStartupTimeout(failure);
+    }
     if (failure && context.stopReason !== 'worker_failed') {
       const name = failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : failure.code;
-      this.#log.error({ code: failure.code, reason: failure.message, ...(failure.backends && { backends: failure.backends }) }, `Failed to start: ${name} (${failure.message})`);
+      const backends = failure.backends && { backends: failure.backends };
+      const line = { code: failure.code, reason: failure.message, ...backends };
+      this.#log.error(line, `Failed to start: ${name} (${failure.message})`);
     }
     const stillOpen = this.#runtime.activeConnections();
     let forceClosed = 0;
@@ -455,7 +467,7 @@ export class Supervisor {
     const backends = probes.map((probe) => ({
       backend: probe.backend,
       upstream: probe.upstream,
-      reason: probe.reason === null ? 'no probe finished yet' : probe.passed ? `${probe.reason}, passing` : probe.reason,
+      reason: probe.reason === null ? 'no probe finished yet' : `${probe.reason}${probe.passed ? ', passing' : ''}`,
     }));
     for (const { backend, upstream, reason } of backends) {
       this.#log.warn({ backend, upstream, reason }, `backend ${backend}: last probe ${reason}`);

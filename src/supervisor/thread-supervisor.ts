@@ -55,7 +55,8 @@ export class ThreadSupervisor {
   }
 
   spawn<Api>(kind: ActorKind, id: number): ActorThread<Api> {
-    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, (message, code) => this.#onFailure(thread, message, code));
+    const onFailure = (message: string, code?: string) => this.#onFailure(thread, message, code);
+    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, onFailure);
     return thread;
   }
 

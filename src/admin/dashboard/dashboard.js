@@ -75,7 +75,8 @@ function drawChart(graph) {
     text.textContent = events.join(', ');
     const width = text.getBBox().width;
     text.remove();
-    edges.push({ a, b, sx, tx, text: events.join(', '), from: (sx + tx) / 2 - width / 2 - 6, to: (sx + tx) / 2 + width / 2 + 6 });
+    const mid = (sx + tx) / 2;
+    edges.push({ a, b, sx, tx, text: events.join(', '), from: mid - width / 2 - 6, to: mid + width / 2 + 6 });
   }
   // Short spans take the low lanes; a label goes in the lowest lane where it overlaps no other.
   const lanes = [];
@@ -105,7 +106,8 @@ function drawChart(graph) {
     const apex = labelY + 4;
     const control = (from) => from + (apex - from) / 0.75;
     const group = el('g', { class: 'edge' }, svg);
-    el('path', { d: `M ${edge.sx} ${sy} C ${edge.sx} ${control(sy)} ${edge.tx} ${control(ty)} ${edge.tx} ${ty}` }, group);
+    const d = `M ${edge.sx} ${sy} C ${edge.sx} ${control(sy)} ${edge.tx} ${control(ty)} ${edge.tx} ${ty}`;
+    el('path', { d }, group);
     el('text', { x: (edge.sx + edge.tx) / 2, y: labelY, class: 'edge-label' }, group).textContent = edge.text;
   }
 }
@@ -146,7 +148,13 @@ function renderBackends(backends) {
       const traffic = backendTraffic.get(backendKey(b));
       const rate = traffic ? traffic.rate.toFixed(1) : '–';
       const latency = traffic?.latencyMs !== undefined ? `${traffic.latencyMs.toFixed(1)} ms` : '–';
-      rows.push(`<tr data-backend="${backendKey(b)}"><td>${backendKey(b)}</td><td>${b.weight}</td><td class="${healthy ? 'up' : 'down'}">${b.ejected ? 'ejected' : healthy ? 'healthy' : 'unhealthy'}</td><td>${b.enabled ? 'yes' : 'no'}</td><td>${b.in_flight}</td><td class="rate">${rate}</td><td class="latency">${latency}</td></tr>`);
+      const health = b.ejected ? 'ejected' : healthy ? 'healthy' : 'unhealthy';
+      rows.push(
+        `<tr data-backend="${backendKey(b)}"><td>${backendKey(b)}</td><td>${b.weight}</td>` +
+          `<td class="${healthy ? 'up' : 'down'}">${health}</td><td>${b.enabled ? 'yes' : 'no'}</td>` +
+          `<td>${b.in_flight}</td>` +
+          `<td class="rate">${rate}</td><td class="latency">${latency}</td></tr>`,
+      );
     }
   }
   document.querySelector('#backends tbody').innerHTML = rows.join('');
@@ -159,7 +167,8 @@ function samples(text, name) {
     if (!line.startsWith(`${name}{`)) continue;
     const close = line.lastIndexOf('}');
     const labels = {};
-    for (const [, key, value] of line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
+    const pairs = line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g);
+    for (const [, key, value] of pairs) labels[key] = value;
     out.push({ labels, value: Number(line.slice(close + 1).trim()) });
   }
   return out;
@@ -172,13 +181,20 @@ let lastPerBackend;
 function updateBackendTraffic(text, elapsedMs) {
   const now = new Map();
   const entry = (backend) => now.get(backend) ?? now.set(backend, { count: 0, seconds: 0 }).get(backend);
-  for (const { labels, value } of samples(text, 'sluice_requests_total')) if (labels.backend !== 'none') entry(labels.backend).count += value;
-  for (const { labels, value } of samples(text, 'sluice_backend_request_seconds_total')) entry(labels.backend).seconds += value;
+  for (const { labels, value } of samples(text, 'sluice_requests_total')) {
+    if (labels.backend !== 'none') entry(labels.backend).count += value;
+  }
+  for (const { labels, value } of samples(text, 'sluice_backend_request_seconds_total')) {
+    entry(labels.backend).seconds += value;
+  }
   if (lastPerBackend && elapsedMs > 0) {
     for (const [backend, { count, seconds }] of now) {
       const before = lastPerBackend.get(backend) ?? { count: 0, seconds: 0 };
       const requests = Math.max(0, count - before.count);
-      const latencyMs = requests > 0 ? ((seconds - before.seconds) * 1000) / requests : backendTraffic.get(backend)?.latencyMs;
+      // No request since the last scrape: the latency shown stays the last one measured.
+      const latencyMs = requests > 0
+        ? ((seconds - before.seconds) * 1000) / requests
+        : backendTraffic.get(backend)?.latencyMs;
       backendTraffic.set(backend, { rate: (requests * 1000) / elapsedMs, latencyMs });
     }
   }
