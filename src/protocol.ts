@@ -102,6 +102,12 @@ export interface ListenerInit extends ActorInit {
 
 export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
 
+/**
+ * A listener's start: bound (or refused the port, as BindResult), or could
+ * not set itself up before binding (`setup`: its request hooks would not load).
+ */
+export type ListenerStartResult = BindResult | { ok: false; setup: Failure };
+
 /** What a listener saw of one backend on live traffic, for passive health. */
 export type PassiveReport =
   /** A connect error, reset or timeout. */
@@ -115,7 +121,7 @@ export type ListenerEvent =
   | { type: 'listener.passive'; id: number; report: PassiveReport };
 
 export interface ListenerApi {
-  start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<BindResult>;
+  start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<ListenerStartResult>;
   /** Returns the version applied, so the supervisor knows every listener has it. */
   applySnapshot(snapshot: PoolSnapshot): number;
   setStatus(status: ListenerStatus): void;
@@ -194,6 +200,15 @@ export interface PoolApi {
 
 // ---- health-checker actor ---------------------------------------------------
 
+/** A backend's latest active probe, as the health checker saw it. */
+export interface ProbeReport {
+  backend: BackendId;
+  upstream: string;
+  passed: boolean;
+  /** `status 404`, `ECONNREFUSED`, `ENOTFOUND`, `timeout`…; null before its first probe finished. */
+  reason: string | null;
+}
+
 export type HealthEvent = { type: 'health.changed'; observation: HealthObservation; from: boolean };
 
 export interface HealthCheckerApi {
@@ -215,6 +230,8 @@ export interface HealthCheckerApi {
   /** A reload: probe settings and backends of the new config (tallies of kept backends stay). */
   reconfigure(config: Config): void;
   metrics(): Promise<object[]>;
+  /** Every backend's latest probe result (a startup timeout reports them). */
+  lastProbes(): ProbeReport[];
   reopenLog(): void;
   stop(): Promise<void>;
 }

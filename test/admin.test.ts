@@ -32,6 +32,12 @@ admin('without the token: 401 on every path; with it: 200', async (ctx) => {
     assert.is(denied.headers['www-authenticate'], 'Bearer');
   }
   assert.is((await get(ctx.adminPort!, '/status', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  // Each says how to pass the token: a page for the dashboard's browser, a hint in the JSON otherwise.
+  const page = await get(ctx.adminPort!, '/');
+  assert.match(String(page.headers['content-type']), 'text/html');
+  assert.match(page.body, `http://127.0.0.1:${ctx.adminPort}/?token=&lt;admin.token&gt;`);
+  const hint = JSON.parse((await get(ctx.adminPort!, '/metrics')).body).hint;
+  assert.match(hint, 'Authorization: Bearer <admin.token>, or add ?token=');
   assert.is((await get(ctx.adminPort!, '/status', { headers: auth })).status, 200);
 });
 
@@ -57,6 +63,11 @@ admin('/metrics sums what every listener thread counted', async (ctx) => {
   const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
   assert.is(value(`sluice_requests_total{code="200",upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 10);
   assert.is(value('sluice_request_duration_seconds_count'), 10);
+  // Per backend, the time its requests took (with the count above, its mean latency: the dashboard shows it).
+  const backend = `upstream="default",backend="127.0.0.1:${ctx.a!.port}"`;
+  const backendSeconds = value(`sluice_backend_request_seconds_total{${backend}}`);
+  const allSeconds = value('sluice_request_duration_seconds_sum');
+  assert.ok(backendSeconds > 0 && backendSeconds <= allSeconds + 1e-9, `${backendSeconds} of ${allSeconds}`);
   assert.is(value('sluice_lifecycle_state{state="healthy"}'), 1);
   assert.is(value('sluice_lifecycle_state{state="starting"}'), 0);
   assert.is(value(`sluice_backend_healthy{upstream="default",backend="127.0.0.1:${ctx.a!.port}"}`), 1);
@@ -65,6 +76,23 @@ admin('/metrics sums what every listener thread counted', async (ctx) => {
   assert.is(value('sluice_active_connections'), 0);
   assert.match(metrics, '# TYPE sluice_request_duration_seconds histogram');
   assert.match(metrics, '# TYPE sluice_drain_duration_seconds gauge');
+});
+
+admin('/metrics has the process metrics and each listener thread\'s event-loop delay', async (ctx) => {
+  const metrics = (await get(ctx.adminPort!, '/metrics', { headers: auth })).body;
+  const value = (line: string) => Number(metrics.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
+  // The whole process's RSS, a few tens of MB at least, and its start time (which an aggregator would drop).
+  assert.ok(value('process_resident_memory_bytes') > 10 * 1024 * 1024, 'process_resident_memory_bytes');
+  assert.ok(Math.abs(value('process_start_time_seconds') - Date.now() / 1000) < 600, 'process_start_time_seconds');
+  assert.match(metrics, '# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+  for (const stat of ['p50', 'p99', 'max']) {
+    assert.match(metrics, `# TYPE sluice_listener_event_loop_delay_${stat}_seconds gauge`);
+    for (const thread of ['0', '1']) {
+      const delay = value(`sluice_listener_event_loop_delay_${stat}_seconds{thread="${thread}"}`);
+      assert.ok(delay >= 0 && delay < 10, `${stat} of listener ${thread}: ${delay}`);
+    }
+  }
+  assert.not.match(metrics, 'thread="2"', 'one series per listener thread');
 });
 
 admin('the admin API is never served on the proxy port', async (ctx) => {

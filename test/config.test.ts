@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfigFile, MAX_CONFIG_BYTES, parseConfig } from '../src/config/load.ts';
+import { planReload } from '../src/config/reload.ts';
 import { writeConfig } from './support/config-file.ts';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -197,6 +198,16 @@ test('--help prints the usage in the seed style; -V the version', () => {
 test('flags override the file: -p beats listen_port (checked with -t on a config that is otherwise valid)', () => {
   const file = writeConfig({ proxy: { listen_port: 9000 } });
   assert.is(run('-t', '-c', file, '-p', '9001').code, 0);
+});
+
+test('proxy.require_healthy_backends: true by default; a reload that changes it says it needs a restart', () => {
+  const running = parseConfig({}, 'running.json');
+  assert.is(running.proxy.require_healthy_backends, true);
+  const next = parseConfig({ proxy: { require_healthy_backends: false } }, 'next.json');
+  assert.is(next.proxy.require_healthy_backends, false);
+  const plan = planReload(running, next);
+  assert.equal(plan.needsRestart, ['$.proxy.require_healthy_backends']);
+  assert.is(plan.effective.proxy.require_healthy_backends, true);
 });
 
 test.run();

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { get, until } from './support/http.ts';
+import { get, until, type Answer } from './support/http.ts';
 import { exitWithin, killAll, routingTo, startSluice, transitionTo } from './support/sluice-process.ts';
 import { HEALTH_PATH, startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
@@ -25,6 +25,14 @@ const cleanUp = async () => {
   await Promise.all(upstreams.splice(0).map((u) => u.close()));
 };
 
+/** RFC 9110 §6.6.1: an origin with a clock sends Date, its own answers too (the fast path writes them itself). */
+function assertDated(answer: Answer): void {
+  const date = answer.headers['date'];
+  assert.type(date, 'string', `a Date header on the ${answer.status}`);
+  assert.match(String(date), /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+  assert.ok(Math.abs(Date.parse(String(date)) - Date.now()) < 5_000, `a current Date: ${date}`);
+}
+
 // Debug lines: `entered` reads the one that says request hooks loaded.
 const DEBUG = ['--log-level', 'debug'];
 
@@ -40,6 +48,7 @@ for (const entry of entries) {
     await entered(sluice, entry);
     const answer = await get(port, slow.holdPath);
     assert.is(answer.status, 504);
+    assertDated(answer);
     slow.release();
     sluice.kill('SIGTERM');
     assert.is((await exitWithin(sluice)).code, 0);
@@ -57,6 +66,7 @@ for (const entry of entries) {
     a.healthStatus = 503;
     const unhealthy = await until(() => get(port, '/no-healthy'), (answer) => answer.status === 502);
     assert.is(unhealthy.body, 'Bad Gateway\n');
+    assertDated(unhealthy);
 
     // The same entry without backends: through a route, its upstream is the one emptied.
     writeFileSync(configFile, JSON.stringify(enter({ ...config, backends: [] }, entry)));
@@ -64,6 +74,7 @@ for (const entry of entries) {
     const empty = await until(() => get(port, '/no-backend'), (answer) => answer.status === 503);
     assert.is(empty.headers['retry-after'], '1');
     assert.match(empty.body, 'no backend configured');
+    assertDated(empty);
     sluice.kill('SIGTERM');
     assert.is((await exitWithin(sluice)).code, 0);
   });

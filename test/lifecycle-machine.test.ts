@@ -43,6 +43,39 @@ test('startup timeout fires at exactly startup_timeout_ms and exits 1', () => {
   assert.is(m.history[0]!.at, 5_000);
 });
 
+test('require_healthy_backends false: healthy once the listeners are bound, with no backend passing', () => {
+  const m = runMachine({ startupTimeoutMs: 5_000, requireHealthyBackends: false });
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 3 });
+  assert.is(m.state(), 'starting', 'the listeners are not bound yet');
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  assert.is(m.state(), 'healthy');
+  assert.equal(m.path(), ['starting->healthy:LISTENERS_BOUND']);
+  // It keeps serving past the startup timeout, and losing or gaining backends keeps it healthy.
+  m.clock.increment(60_000);
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 1, total: 3 });
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 3 });
+  assert.is(m.state(), 'healthy');
+  assert.is(context(m).stopReason, null);
+});
+
+test('require_healthy_backends false: listeners not bound in time still time out, saying so', () => {
+  const m = runMachine({ startupTimeoutMs: 5_000, requireHealthyBackends: false });
+  m.clock.increment(5_000);
+  assert.is(m.state(), 'stopped');
+  assert.is(context(m).stopReason, 'startup_timeout');
+  assert.equal(context(m).failure, { code: 'SLUICE_STARTUP_TIMEOUT', message: 'listeners not bound within 5000 ms' });
+});
+
+test('require_healthy_backends defaults to true: bound listeners alone keep starting', () => {
+  const m = runMachine({ startupTimeoutMs: 5_000 });
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 1 });
+  assert.is(m.state(), 'starting');
+  assert.is(context(m).requireHealthyBackends, true);
+  m.clock.increment(5_000);
+  assert.equal(context(m).failure?.message, 'no healthy backend within 5000 ms');
+});
+
 test('the startup timer is cancelled once healthy', () => {
   const m = runMachine({ startupTimeoutMs: 5_000 });
   m.becomeHealthy();

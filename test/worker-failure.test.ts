@@ -1,11 +1,15 @@
 /** A crashing worker thread becomes an event the supervisor handles: never an unhandled crash of the process. */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort, get, tryConnect, until } from './support/http.ts';
-import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
+import { exitWithin, killAll, repoRoot, startSluice, transitionTo, type LogLine } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
-import { testConfig, writeConfig } from './support/config-file.ts';
+import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
 const crashHook = fileURLToPath(new URL('./support/crash-hook.ts', import.meta.url));
 const upstreams: TestUpstream[] = [];
@@ -28,8 +32,65 @@ test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure 
   const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
   assert.is(last['reason'], 'worker_failed');
   assert.is(last['exit_code'], 1);
-  assert.not.match(sluice.stderr(), 'injected crash', 'nothing escaped as an uncaught error');
+  // Nothing escaped as an uncaught error: stderr holds the one summary line.
+  assert.is(sluice.stderr(), `sluice: failed to start: ${failed?.['reason']}\n`);
 });
+
+/** `sluice -d …` to completion: what its parent printed on stderr, and its exit code. */
+async function daemonStart(configFile: string): Promise<{ code: number; stderr: string }> {
+  try {
+    const command = [join(repoRoot, 'src/main.ts'), '-d', '-c', configFile];
+    const { stderr } = await promisify(execFile)(process.execPath, command, { timeout: 30_000 });
+    return { code: 0, stderr };
+  } catch (error) {
+    const e = error as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+}
+
+const unloadableHooks = [
+  { name: 'a missing request_hooks module', file: 'nope.ts', source: undefined, code: 'ERR_MODULE_NOT_FOUND' },
+  {
+    name: 'a request_hooks module with a syntax error',
+    file: 'broken.ts',
+    source: 'export function onRequestStart( {\n',
+    code: 'ERR_INVALID_TYPESCRIPT_SYNTAX',
+  },
+  { name: 'a JS request_hooks module that does not parse', file: 'bad.mjs', source: 'let x = ;', code: 'SyntaxError' },
+];
+
+for (const hooks of unloadableHooks) {
+  test(`${hooks.name}: the thread's error logged with its code; stderr ends with the line -d prints`, async () => {
+    const dir = tempDir();
+    const module = join(dir, hooks.file);
+    if (hooks.source !== undefined) writeFileSync(module, hooks.source);
+    const config = testConfig([{ port: 1 }], { request_hooks: module, workers: 2 });
+    const sluice = startSluice(['-c', writeConfig(config)]);
+    assert.is((await exitWithin(sluice)).code, 1);
+    const isFailure = (l: LogLine) => l.level === 50 && l['actor'] === 'listener' && l['code'] === hooks.code;
+    const failed = sluice.lines.findIndex(isFailure);
+    const got = sluice.lines.map((l) => JSON.stringify(l)).join('\n');
+    assert.ok(failed >= 0, `an error line with the thread's code; got:\n${got}`);
+    const line = sluice.lines[failed]!;
+    assert.is(line['id'], 0);
+    assert.match(String(line['reason']), module);
+    const stop = sluice.lines.findIndex((l) => l.msg === 'Shutdown complete');
+    assert.ok(failed < stop, 'logged before the stop line');
+    assert.is(sluice.lines[stop]!['reason'], 'worker_failed');
+    const summary = `sluice: failed to start: ${line['reason']}`;
+    assert.is(sluice.stderr(), `${summary}\n`);
+
+    // -d prints the same line (its child logs to a file).
+    const daemonConfig = {
+      ...config,
+      proxy: { ...config.proxy, pid_file: join(dir, 'sluice.pid') },
+      log: { file: join(dir, 'sluice.log') },
+    };
+    const daemon = await daemonStart(writeConfig(daemonConfig));
+    assert.is(daemon.code, 1);
+    assert.is(daemon.stderr, `${summary}\n`);
+  });
+}
 
 test('a pool actor crashing while running: restarted with backoff 100, 200, 400, 800, 1600 ms, then given up on', async () => {
   const upstream = await startUpstream('a');
@@ -65,6 +126,10 @@ test('a listener thread crashing while healthy is restarted; the proxy keeps ser
   await sluice.waitForLog(transitionTo('healthy'));
   assert.is(await tryConnect(triggerPort), 'connected');
   await sluice.waitForLog((l) => l.msg === 'listener actor restarted' && l['id'] === 1);
+  // The crash is logged with the thread's error: its code (here the error's name) and message.
+  const crashed = sluice.lines.find((l) => l.msg === 'listener actor failed' && l['id'] === 1);
+  assert.is(crashed?.['code'], 'Error');
+  assert.match(String(crashed?.['reason']), 'injected crash of listener 1');
   for (let i = 0; i < 20; i++) assert.is((await get(port, `/after-restart-${i}`)).status, 200);
   assert.not.ok(sluice.lines.some(transitionTo('draining')), 'the lifecycle never left healthy');
   sluice.kill('SIGTERM');

@@ -39,6 +39,7 @@ const api: HealthCheckerApi = {
     checker?.markUnhealthy(backend);
   },
   metrics: () => metrics.json(),
+  lastProbes: () => checker?.lastProbes() ?? [],
   heartbeat: () => Date.now(),
   reopenLog: reopenLogFiles,
   reconfigure(config) {

@@ -3,7 +3,7 @@
  * (reusePort) and forwards requests. Everything a request needs is held in
  * this thread; the supervisor only sends control: snapshots, status, drain.
  */
-import { loadRequestHooks } from '../listener/request-hooks.ts';
+import { hooksLoadFailure, loadRequestHooks, type RequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
@@ -33,7 +33,14 @@ const api: ListenerApi = {
     id = init.id;
     emit = onEvent;
     log = createLogger(init.log, { actor: 'listener', listener: id });
-    const hooks = await loadRequestHooks(init.config.proxy.request_hooks);
+    const hooksModule = init.config.proxy.request_hooks;
+    let hooks: RequestHooks | undefined;
+    try {
+      hooks = await loadRequestHooks(hooksModule);
+    } catch (error) {
+      // Returned as data: thrown, comlink would carry the message only, and the code would be lost.
+      return { ok: false, setup: hooksLoadFailure(hooksModule!, error) };
+    }
     if (hooks) log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
     server = new ListenerServer(
       init.config,
@@ -42,6 +49,7 @@ const api: ListenerApi = {
       (report) => emit?.({ type: 'listener.passive', id, report }),
       hooks,
     );
+    server.metrics.watchEventLoop(id);
     if (init.snapshot) server.applySnapshot(init.snapshot);
     server.setStatus(init.status);
     const result = await server.bind(init.port, init.inheritedFds);
@@ -62,6 +70,7 @@ const api: ListenerApi = {
   reconfigure: (config) => started().reconfigure(config),
   listeningFds: () => started().listeningFds(),
   async stop() {
+    server?.metrics.stop();
     await server?.stop();
     log?.flush();
   },

@@ -81,10 +81,7 @@ export class AdminServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.#authorized(req)) {
-      res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ error: 'unauthorized' }));
-    }
+    if (!this.#authorized(req)) return unauthorized(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       return void res.end();
@@ -139,6 +136,39 @@ export class AdminServer {
       this.#streams.delete(res);
     });
   }
+}
+
+const TOKEN_HINT = 'send Authorization: Bearer <admin.token>, or add ?token=<admin.token> to the address';
+
+/**
+ * 401, saying how to pass the token: a browser opening the dashboard gets a
+ * page (it cannot set the header, so the address must carry `?token=`).
+ */
+function unauthorized(req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?', 1)[0];
+  if (path === '/') {
+    res.writeHead(401, {
+      'www-authenticate': 'Bearer',
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    return void res.end(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sluice: token required</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
+<h1>Token required</h1>
+<p>This admin listener has <code>admin.token</code> set. Open the dashboard with the token in its address:</p>
+<p><code>http://${escapeHtml(req.headers.host ?? 'HOST:PORT')}/?token=&lt;admin.token&gt;</code></p>
+<p>The dashboard passes it on to <code>/status</code>, <code>/metrics</code> and <code>/events</code> itself.
+Other clients send <code>Authorization: Bearer &lt;admin.token&gt;</code>.</p>
+</body></html>
+`);
+  }
+  res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: 'unauthorized', hint: TOKEN_HINT }));
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function json(res: ServerResponse, body: unknown): void {

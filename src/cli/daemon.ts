@@ -23,6 +23,11 @@ export function sluiceCommand(argv: readonly string[]): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!, ...childArguments(argv)];
 }
 
+/** The one line a start that failed ends with on stderr: the `-d` parent's, and the foreground run's. */
+export function failedToStartLine(message: string): string {
+  return `sluice: failed to start: ${message}`;
+}
+
 /** A detached child's output must go somewhere that can be read: without `log.file` it would be lost. */
 export function daemonLogFile(config: Config, source: string): string {
   if (config.log.file === null) throw new ConfigError(`${source}: $.log.file: daemon mode needs log.file, where -d sends everything the proxy writes (got null)`);
@@ -45,6 +50,6 @@ export async function startDaemon(argv: readonly string[], logFile: string, out:
     out(`sluice started (PID: ${outcome.pid})`);
     return 0;
   }
-  err(`sluice: failed to start: ${outcome.message}`);
+  err(failedToStartLine(outcome.message));
   return 1;
 }

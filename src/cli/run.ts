@@ -15,7 +15,7 @@ import { checkRequestHooks } from './hooks-check.ts';
 import { createLogger, echoFormat, resolveLogFormat } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { daemonLogFile, sluiceCommand, startDaemon } from './daemon.ts';
+import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
 import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
 import { statusCommand } from './commands/status.ts';
@@ -157,7 +157,16 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
   const { exitCode, error } = await supervisor.run();
-  if (exitCode !== 0) reportFailure?.(error?.message ?? `exit code ${exitCode}`);
+  if (exitCode !== 0) {
+    const failure = error?.message ?? `exit code ${exitCode}`;
+    // A waiting parent (`-d`, a hot restart's predecessor) prints it; in the foreground, the run says it last itself.
+    const wasHealthy = supervisor.history.some((record) => record.to === 'healthy');
+    if (reportFailure) reportFailure(failure);
+    else {
+      const summary = wasHealthy ? `sluice: stopped after a failure: ${failure}` : failedToStartLine(failure);
+      process.stderr.write(`${summary}\n`);
+    }
+  }
   await demo?.close();
   return exitCode;
 }

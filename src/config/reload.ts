@@ -5,7 +5,16 @@
  */
 import type { Config } from './schema.ts';
 
-const restartOnlyProxyKeys = ['listen_host', 'listen_port', 'workers', 'pid_file', 'request_hooks', 'fast_path'] as const;
+// require_healthy_backends decides how a start ends; a reload happens once started, so only a restart applies it.
+const restartOnlyProxyKeys = [
+  'listen_host',
+  'listen_port',
+  'workers',
+  'pid_file',
+  'request_hooks',
+  'fast_path',
+  'require_healthy_backends',
+] as const;
 
 export interface ReloadPlan {
   /** The new config, with the restart-only settings kept as they run now. */

@@ -27,6 +27,8 @@ export const proxySchema = z.strictObject({
   /** 0 = one listener thread per available CPU. */
   workers: z.int().min(0).max(256).default(0),
   startup_timeout_ms: millis.default(10000),
+  /** `false`: healthy once the listeners are bound, with or without a healthy backend (502 until one passes). */
+  require_healthy_backends: z.boolean().default(true),
   grace_period_ms: millis.default(0),
   drain_timeout_ms: millis.default(30000),
   pid_file: z.string().min(1).nullable().default(null),

@@ -8,7 +8,14 @@
  */
 import type { Config, HealthCheck } from '../config/schema.ts';
 import { allBackends, discoveredGroups, upstreamGroups } from '../config/upstream-groups.ts';
-import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type HealthObservation } from '../protocol.ts';
+import {
+  DEFAULT_UPSTREAM,
+  backendId,
+  type BackendId,
+  type BackendSpec,
+  type HealthObservation,
+  type ProbeReport,
+} from '../protocol.ts';
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
@@ -29,6 +36,8 @@ export class HealthChecker {
   readonly #onFlip: FlipListener;
   readonly #onProbe: (backend: BackendId, passed: boolean) => void;
   readonly #tallies = new Map<BackendId, HealthTally>();
+  /** Each backend's latest probe result: why it is (un)healthy, e.g. for a startup timeout's report. */
+  readonly #lastResults = new Map<BackendId, ProbeResult>();
   /** Each upstream probes with its own settings, on its own interval. */
   #groups = new Map<string, GroupCheck>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
@@ -85,6 +94,16 @@ export class HealthChecker {
     this.#backends.delete(id);
     this.#added.delete(id);
     this.#tallies.delete(id);
+    this.#lastResults.delete(id);
+  }
+
+  /** Every backend with its latest probe result (`reason` null: no probe has finished yet). */
+  lastProbes(): ProbeReport[] {
+    return [...this.#backends].map(([id, backend]) => {
+      const last = this.#lastResults.get(id);
+      const upstream = backend.upstream ?? DEFAULT_UPSTREAM;
+      return { backend: id, upstream, passed: last?.passed ?? false, reason: last?.reason ?? null };
+    });
   }
 
   start(): void {
@@ -137,6 +156,7 @@ export class HealthChecker {
   }
 
   #observe(id: BackendId, result: ProbeResult): void {
+    this.#lastResults.set(id, result);
     this.#onProbe(id, result.passed);
     const backend = this.#backends.get(id);
     if (!backend) return;

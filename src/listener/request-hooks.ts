@@ -5,7 +5,7 @@
  * answers that request 500 and is logged; nothing else is affected. With no
  * module configured none of this runs, and no session object is created.
  */
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
@@ -73,6 +73,19 @@ export async function loadRequestHooks(modulePath: string | null): Promise<Reque
     if (typeof hook === 'function') (hooks as Record<string, unknown>)[name] = hook;
   }
   return hooks;
+}
+
+/**
+ * Why the module could not be loaded, as data that survives crossing
+ * threads: Node's code (`ERR_MODULE_NOT_FOUND`, `ERR_INVALID_TYPESCRIPT_SYNTAX`,
+ * or the error's name, `SyntaxError`) and a message naming the module. Node's
+ * " imported from <this file>" names sluice's code, not the user's: dropped.
+ */
+export function hooksLoadFailure(modulePath: string, error: unknown): { code: string; message: string } {
+  const err = error as NodeJS.ErrnoException;
+  const code = err?.code ?? err?.name ?? 'Error';
+  const reason = String(err?.message ?? error).replace(` imported from ${fileURLToPath(import.meta.url)}`, '');
+  return { code, message: `request_hooks ${modulePath}: ${reason}` };
 }
 
 /** Flat `[name, value, …]` → `{ name: value }` (lower-case; repeated names become arrays). */

@@ -5,6 +5,9 @@
  * delays, the supervisor supplies real worker-thread actors with `.provide()`,
  * and tests supply fakes and drive every delay with a `SimulatedClock`.
  *
+ * `healthy` needs bound listeners and, unless `requireHealthyBackends` is
+ * false, a healthy backend (the `readyToServe` guard).
+ *
  * The three delays are explicit transitions:
  *   startupTimeout  starting          → stopped  (exit 1)
  *   gracePeriod     draining.grace    → draining.closing
@@ -13,10 +16,19 @@
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { ActorKind, Failure as ReportedFailure } from '../protocol.ts';
 
-export interface LifecycleInput {
+/** The delays, in milliseconds; a reload may change them. */
+export interface LifecycleTimeouts {
   startupTimeoutMs: number;
   gracePeriodMs: number;
   drainTimeoutMs: number;
+}
+
+export interface LifecycleInput extends LifecycleTimeouts {
+  /**
+   * `proxy.require_healthy_backends`: `false` makes the proxy healthy once its
+   * listeners are bound, backends or not (as nginx starts). Default true.
+   */
+  requireHealthyBackends?: boolean;
 }
 
 /** Why the lifecycle reached `stopped`; the exit code is derived from it. */
@@ -34,7 +46,8 @@ export interface Failure extends ReportedFailure {
   actor?: ActorKind;
 }
 
-export interface LifecycleContext extends LifecycleInput {
+export interface LifecycleContext extends LifecycleTimeouts {
+  requireHealthyBackends: boolean;
   listenersBound: boolean;
   healthyBackends: number;
   stopReason: StopReason | null;
@@ -56,7 +69,7 @@ export type LifecycleEvent =
   /** An actor thread failed while starting or draining, or failed too often to be restarted. */
   | { type: 'WORKER_FAILED'; actor: ActorKind; id: number; message: string }
   /** A new configuration was applied (SIGHUP): the delays it sets apply from now on. */
-  | { type: 'RELOAD'; timeouts: LifecycleInput };
+  | { type: 'RELOAD'; timeouts: LifecycleTimeouts };
 
 /** Commands the machine sends to the listeners actor. */
 export type ListenerCommand = { type: 'BEGIN_DRAIN' } | { type: 'CLOSE_LISTENING' };
@@ -99,14 +112,18 @@ export const lifecycleMachine = setup({
     drainTimeout: ({ context }) => context.drainTimeoutMs,
   },
   guards: {
-    readyToServe: ({ context }) => context.listenersBound && context.healthyBackends > 0,
+    // With require_healthy_backends false, bound listeners suffice: requests get 502 until a backend passes.
+    readyToServe: ({ context }) =>
+      context.listenersBound && (context.healthyBackends > 0 || !context.requireHealthyBackends),
   },
   actions: {
     stopBecause: assign((_, params: { reason: StopReason }) => ({ stopReason: params.reason })),
     recordStartupTimeout: assign({
       failure: ({ context }) => ({
         code: 'SLUICE_STARTUP_TIMEOUT',
-        message: `no healthy backend within ${context.startupTimeoutMs} ms`,
+        message: context.requireHealthyBackends
+          ? `no healthy backend within ${context.startupTimeoutMs} ms`
+          : `listeners not bound within ${context.startupTimeoutMs} ms`,
       }),
     }),
     applyTimeouts: assign(({ event }) => (event.type === 'RELOAD' ? { ...event.timeouts } : {})),
@@ -129,7 +146,10 @@ export const lifecycleMachine = setup({
 }).createMachine({
   id: 'lifecycle',
   context: ({ input }) => ({
-    ...input,
+    startupTimeoutMs: input.startupTimeoutMs,
+    gracePeriodMs: input.gracePeriodMs,
+    drainTimeoutMs: input.drainTimeoutMs,
+    requireHealthyBackends: input.requireHealthyBackends ?? true,
     listenersBound: false,
     healthyBackends: 0,
     stopReason: null,

@@ -4,7 +4,16 @@
  * so the hot path only touches thread-local counters.
  */
 import { Counter, Registry, type Metric } from 'prom-client';
+import { EventLoopDelay } from './event-loop-delay.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
+
+/** Requests of one status from one backend since the last scrape, and the time they took. */
+interface PendingCount {
+  status: number;
+  backend: string | undefined;
+  count: number;
+  seconds: number;
+}
 
 export class ListenerMetrics {
   readonly registry = new Registry();
@@ -14,6 +23,13 @@ export class ListenerMetrics {
     labelNames: ['code', 'upstream', 'backend'] as const,
     registers: [this.registry],
   });
+  /** With sluice_requests_total, each backend's mean latency (the dashboard shows it): one float add per request. */
+  readonly #backendSeconds = new Counter({
+    name: 'sluice_backend_request_seconds_total',
+    help: 'Time spent on the requests each backend answered, from the request head to the end of the response.',
+    labelNames: ['upstream', 'backend'] as const,
+    registers: [this.registry],
+  });
   readonly #duration = new LatencyHistogram({
     name: 'sluice_request_duration_seconds',
     help: 'Time from the request head to the end of the response.',
@@ -21,10 +37,21 @@ export class ListenerMetrics {
   });
 
   /** Counts since the last scrape, by status and backend: a Map increment per request, not prom-client's label hashing. */
-  readonly #pendingCounts = new Map<string, { status: number; backend: string | undefined; count: number }>();
+  readonly #pendingCounts = new Map<string, PendingCount>();
 
   /** The upstream a backend belongs to, looked up at scrape time only: the hot path keeps one label. */
   readonly #upstreamOf: (backend: string) => string | undefined;
+
+  #eventLoop: EventLoopDelay | undefined;
+
+  /** From now on, this thread's event-loop delay is among its metrics, labelled `thread`. */
+  watchEventLoop(thread: number): void {
+    this.#eventLoop ??= new EventLoopDelay(this.registry, thread);
+  }
+
+  stop(): void {
+    this.#eventLoop?.stop();
+  }
 
   constructor(upstreamOf: (backend: string) => string | undefined = () => undefined) {
     this.#upstreamOf = upstreamOf;
@@ -32,19 +59,22 @@ export class ListenerMetrics {
   }
 
   /** The entry of the last request: the next one is most often the same status from the same backend. */
-  #last: { status: number; backend: string | undefined; count: number } | undefined;
+  #last: PendingCount | undefined;
 
   observe(status: number, backend: string | undefined, seconds: number): void {
-    const last = this.#last;
-    if (last !== undefined && last.status === status && last.backend === backend) last.count++;
-    else this.#counterFor(status, backend).count++;
+    let pending = this.#last;
+    if (pending === undefined || pending.status !== status || pending.backend !== backend) {
+      pending = this.#counterFor(status, backend);
+    }
+    pending.count++;
+    pending.seconds += seconds;
     this.#duration.observe(seconds);
   }
 
   #counterFor(status: number, backend: string | undefined) {
     const key = `${status} ${backend}`;
     let pending = this.#pendingCounts.get(key);
-    if (!pending) this.#pendingCounts.set(key, (pending = { status, backend, count: 0 }));
+    if (!pending) this.#pendingCounts.set(key, (pending = { status, backend, count: 0, seconds: 0 }));
     this.#last = pending;
     return pending;
   }
@@ -54,8 +84,12 @@ export class ListenerMetrics {
       if (pending.count > 0) {
         const upstream = pending.backend === undefined ? 'none' : (this.#upstreamOf(pending.backend) ?? 'none');
         this.#requests.inc({ code: String(pending.status), upstream, backend: pending.backend ?? 'none' }, pending.count);
+        if (pending.backend !== undefined) {
+          this.#backendSeconds.inc({ upstream, backend: pending.backend }, pending.seconds);
+        }
       }
       pending.count = 0;
+      pending.seconds = 0;
     }
   }
 

@@ -1,9 +1,9 @@
 /**
  * The admin /metrics endpoint: the supervisor's own gauges (lifecycle,
  * backends, connections, restarts, drain) plus every thread's registry,
- * summed by prom-client's aggregator.
+ * summed by prom-client's aggregator, then the process metrics.
  */
-import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 
 const states = ['starting', 'healthy', 'draining', 'stopped'] as const;
@@ -11,10 +11,19 @@ const actorKinds = ['listener', 'pool', 'health-checker'] as const;
 
 export class SupervisorMetrics {
   readonly #registry = new Registry();
+  /**
+   * prom-client's default collectors, from the main thread: RSS, CPU, file
+   * descriptors and the like are the whole process's; heap, GC and
+   * event-loop lag are the main thread's (listener threads report their own
+   * loop delay). Rendered apart: the aggregator would drop
+   * process_start_time_seconds (its aggregator is `omit`).
+   */
+  readonly #process = new Registry();
   readonly #supervisor: Supervisor;
 
   constructor(supervisor: Supervisor) {
     this.#supervisor = supervisor;
+    collectDefaultMetrics({ register: this.#process });
     const registers = [this.#registry];
     new Gauge({
       name: 'sluice_active_connections',
@@ -92,6 +101,6 @@ export class SupervisorMetrics {
     const own = await this.#registry.getMetricsAsJSON();
     const threads = await this.#supervisor.runtime.threadMetrics();
     const merged = AggregatorRegistry.aggregate([own, ...threads]);
-    return { contentType: merged.contentType, body: await merged.metrics() };
+    return { contentType: merged.contentType, body: `${await merged.metrics()}\n${await this.#process.metrics()}` };
   }
 }

@@ -26,22 +26,23 @@ export class ActorThread<Api> {
   readonly #died: Promise<never>;
   #stopping = false;
   #failed = false;
-  #fail: (message: string) => void = () => {};
+  #fail: (message: string, code?: string) => void = () => {};
 
-  constructor(kind: ActorKind, id: number, onFailure: (message: string) => void) {
+  /** `onFailure` gets the thread's error code when it has one (`ERR_…`, or the error's name), for the log. */
+  constructor(kind: ActorKind, id: number, onFailure: (message: string, code?: string) => void) {
     this.kind = kind;
     this.id = id;
     this.#worker = new Worker(entryFiles[kind], { name: `sluice-${kind}-${id}` });
     this.#api = Comlink.wrap<Api>(nodeEndpoint(this.#worker));
-    const fail = (message: string) => {
+    const fail = (message: string, code?: string) => {
       if (this.#failed || this.#stopping) return;
       this.#failed = true;
-      onFailure(message);
+      onFailure(message, code);
     };
     this.#fail = fail;
     this.#died = new Promise<never>((_, reject) => {
       this.#worker.once('error', (error) => {
-        fail(`${kind} thread ${id} threw: ${error.message}`);
+        fail(`${kind} thread ${id} threw: ${error.message}`, (error as NodeJS.ErrnoException).code ?? error.name);
         reject(error);
       });
       this.#worker.once('exit', (code) => {

@@ -23,16 +23,17 @@ import type {
   ActorInit,
   BackendId,
   BackendSpec,
-  BindResult,
   DnsStatus,
   HealthCheckerApi,
   HealthEvent,
   ListenerApi,
   ListenerEvent,
+  ListenerStartResult,
   ListenerStatus,
   PoolApi,
   PoolEvent,
   PoolSnapshot,
+  ProbeReport,
 } from '../protocol.ts';
 import { assertNever } from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
@@ -194,6 +195,17 @@ export class ActorRuntime {
     ];
     const settled = await Promise.allSettled(calls);
     return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /**
+   * Every backend's latest probe result, from the health checker; undefined
+   * when it is not running or does not answer within `deadlineMs`.
+   */
+  async lastProbes(deadlineMs = 1_000): Promise<ProbeReport[] | undefined> {
+    const checker = this.#healthChecker;
+    if (!checker?.alive) return undefined;
+    const deadline = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), deadlineMs).unref());
+    return Promise.race([checker.call((api) => api.lastProbes()).catch(() => undefined), deadline]);
   }
 
   /** SIGUSR1: every thread reopens its log file. */
@@ -530,12 +542,21 @@ export class ActorRuntime {
     };
     const snapshot = this.#snapshot;
     const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
-    let result: BindResult;
+    let result: ListenerStartResult;
     try {
-      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<BindResult>);
+      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
     } catch (error) {
       if (restart) return undefined; // its failure was reported, and counts against its restart budget
       throw error;
+    }
+    if (!result.ok && 'setup' in result) {
+      const { code, message } = result.setup;
+      const line = { actor: 'listener', id, code, reason: message };
+      this.#log.error(line, `listener actor ${id} failed while starting: ${message}`);
+      // A thread that cannot set itself up cannot serve: ended, and (restarted) counted against its budget.
+      if (restart) listener.kill(`${code}: ${message}`);
+      else this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', id, message });
+      return undefined;
     }
     if (!result.ok) {
       if (restart) {

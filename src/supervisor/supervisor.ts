@@ -35,7 +35,15 @@ import { backendsAvailable, allBackends, discoveredGroups } from '../config/upst
 import { ListenError, SluiceError, StartupTimeout, WorkerFailedError } from '../errors.ts';
 import { reopenLogFiles, type Logger, type LogOptions } from '../log.ts';
 import { transitionInspector, type TransitionRecord } from '../machines/history.ts';
-import { exitCodeOf, lifecycleMachine, topLevelState, type LifecycleContext, type LifecycleState, type StopReason } from '../machines/lifecycle.ts';
+import {
+  exitCodeOf,
+  lifecycleMachine,
+  topLevelState,
+  type Failure,
+  type LifecycleContext,
+  type LifecycleState,
+  type StopReason,
+} from '../machines/lifecycle.ts';
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
@@ -161,6 +169,7 @@ export class Supervisor {
         startupTimeoutMs: proxy.startup_timeout_ms,
         gracePeriodMs: proxy.grace_period_ms,
         drainTimeoutMs: proxy.drain_timeout_ms,
+        requireHealthyBackends: proxy.require_healthy_backends,
       },
       inspect: (event) => {
         recordTransitions(event);
@@ -325,7 +334,9 @@ export class Supervisor {
       `Starting proxy on port ${proxy.listen_port}...`,
     );
     if (allBackends(this.config).length === 0 && discoveredGroups(this.config).size === 0) {
-      this.#log.warn('no backends configured: the proxy cannot become healthy');
+      this.#log.warn(proxy.require_healthy_backends
+        ? 'no backends configured: the proxy cannot become healthy'
+        : 'no backends configured: every request will get 503');
     }
     // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
     if (proxy.pid_file && !this.#inherited) {
@@ -444,9 +455,15 @@ export class Supervisor {
 
   async #teardown(context: LifecycleContext): Promise<StopOutcome> {
     const exitCode = exitCodeOf(context);
-    if (context.failure && context.stopReason !== 'worker_failed') {
-      const name = context.failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : context.failure.code;
-      this.#log.error({ code: context.failure.code, reason: context.failure.message }, `Failed to start: ${name} (${context.failure.message})`);
+    let failure: ExplainedFailure | null = context.failure;
+    if (failure && context.stopReason === 'startup_timeout' && context.requireHealthyBackends) {
+      failure = await this.#explainStartupTimeout(failure);
+    }
+    if (failure && context.stopReason !== 'worker_failed') {
+      const name = failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : failure.code;
+      const backends = failure.backends && { backends: failure.backends };
+      const line = { code: failure.code, reason: failure.message, ...backends };
+      this.#log.error(line, `Failed to start: ${name} (${failure.message})`);
     }
     const stillOpen = this.#runtime.activeConnections();
     let forceClosed = 0;
@@ -467,7 +484,27 @@ export class Supervisor {
       { from: last?.from, to: 'stopped', event: last?.event, reason: context.stopReason, exit_code: exitCode, force_closed: forceClosed },
       'Shutdown complete',
     );
-    return { exitCode, reason: context.stopReason ?? 'drained', error: errorOf(context) };
+    return { exitCode, reason: context.stopReason ?? 'drained', error: errorOf(context.stopReason, failure) };
+  }
+
+  /**
+   * A startup timeout names every backend with its latest probe result, as
+   * the health checker saw it (asked now, before the threads stop): one line
+   * each, and all of them in the failure's message, which stderr shows.
+   */
+  async #explainStartupTimeout(failure: Failure): Promise<ExplainedFailure> {
+    const probes = await this.#runtime.lastProbes();
+    if (!probes || probes.length === 0) return failure;
+    const backends = probes.map((probe) => ({
+      backend: probe.backend,
+      upstream: probe.upstream,
+      reason: probe.reason === null ? 'no probe finished yet' : `${probe.reason}${probe.passed ? ', passing' : ''}`,
+    }));
+    for (const { backend, upstream, reason } of backends) {
+      this.#log.warn({ backend, upstream, reason }, `backend ${backend}: last probe ${reason}`);
+    }
+    const reasons = backends.map(({ backend, reason }) => `${backend}: ${reason}`).join(', ');
+    return { ...failure, message: `${failure.message} (${reasons})`, backends };
   }
 
   #cleanup(): void {
@@ -476,11 +513,13 @@ export class Supervisor {
   }
 }
 
+/** A failure with what the supervisor found out about it: the backends behind a startup timeout. */
+type ExplainedFailure = Failure & { backends?: { backend: string; upstream: string; reason: string }[] };
+
 /** The typed error behind a failed run, for embedding programs. */
-function errorOf(context: LifecycleContext): SluiceError | undefined {
-  const failure = context.failure;
+function errorOf(stopReason: StopReason | null, failure: Failure | null): SluiceError | undefined {
   if (!failure) return undefined;
-  switch (context.stopReason) {
+  switch (stopReason) {
     case 'startup_timeout':
       return new StartupTimeout(failure.message);
     case 'listen_failed':

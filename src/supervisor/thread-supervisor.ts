@@ -55,7 +55,8 @@ export class ThreadSupervisor {
   }
 
   spawn<Api>(kind: ActorKind, id: number): ActorThread<Api> {
-    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, (message) => this.#onFailure(thread, message));
+    const onFailure = (message: string, code?: string) => this.#onFailure(thread, message, code);
+    const thread: ActorThread<Api> = new ActorThread<Api>(kind, id, onFailure);
     return thread;
   }
 
@@ -74,9 +75,9 @@ export class ThreadSupervisor {
     return this.#policies.get(`${kind}:${id}`)?.total ?? 0;
   }
 
-  #onFailure(thread: AnyThread, message: string): void {
+  #onFailure(thread: AnyThread, message: string, code?: string): void {
     const { kind, id } = thread;
-    this.#log.error({ actor: kind, id, reason: message }, `${kind} actor failed`);
+    this.#log.error({ actor: kind, id, ...(code !== undefined && { code }), reason: message }, `${kind} actor failed`);
     const wasRunning = this.#running.delete(thread);
     this.#hooks.failed?.(thread);
     if (this.closing) return;
