@@ -21,6 +21,12 @@ const MB = 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 'x');
 let backend: Server | undefined;
 let sluice: SluiceProcess | undefined;
+/**
+ * This process hashes and streams hundreds of MB while the proxy probes its backend: on a loaded
+ * machine one probe can miss testConfig's 500 ms, and one miss would flip the backend (502s).
+ * These tests are about bodies, not health: the backend stays healthy through a few slow probes.
+ */
+const STEADY_HEALTH = { timeout_ms: 3000, unhealthy_threshold: 5 };
 let port = 0;
 const forwardedSockets = new Set<Socket>();
 
@@ -168,7 +174,7 @@ for (const entry of entries) {
     await new Promise<void>((resolve) => backend!.listen(0, '127.0.0.1', resolve));
     const backendPort = (backend.address() as { port: number }).port;
     // Debug lines: `entered` reads the one that says request hooks loaded.
-    sluice = startSluice(['-c', writeConfig(enter(testConfig([{ port: backendPort }], { workers: 1 }), entry)), '--log-level', 'debug']);
+    sluice = startSluice(['-c', writeConfig(enter(testConfig([{ port: backendPort }], { workers: 1 }, STEADY_HEALTH), entry)), '--log-level', 'debug']);
     port = await sluice.port();
     await sluice.waitForLog(transitionTo('healthy'));
     await entered(sluice, entry);
