@@ -5,7 +5,8 @@
  * bad one is refused and the old one stays).
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
@@ -162,6 +163,36 @@ operate('reload: a key that does not match is refused, the certificate in use st
   assert.is(await open.request('/still-open'), 200);
   fresh.socket.destroy();
   open.socket.destroy();
+});
+
+operate('hot restart: the successor serves TLS on the handed-over socket; the old process drains', async (ctx) => {
+  // Back to a matching pair (the previous test left a mismatched key), as an operator would fix it.
+  const fixed = ctx.ca!.leaf('fixed', ['site.test']);
+  copyFileSync(fixed.cert, join(ctx.ca!.dir, 'site.pem'));
+  copyFileSync(fixed.key, join(ctx.ca!.dir, 'site.key'));
+  const open = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
+  assert.is(await open.request('/before-restart'), 200);
+  const from = ctx.sluice!.pid;
+  const mark = ctx.sluice!.lines.length;
+  process.kill(from, 'SIGUSR2');
+  const taken = await ctx.sluice!.waitForLog((l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from, 20_000, mark);
+  const to = taken['pid'] as number;
+  try {
+    const handedOver = ctx.sluice!.lines.slice(mark).find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+    assert.equal(handedOver['ports'], [ctx.tlsPort], 'the same port, handed over');
+    assert.is(handedOver['handed_over'], true);
+    const done = await ctx.sluice!.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === from, 20_000, mark);
+    assert.is(done['exit_code'], 0);
+    // The old process is gone: this handshake is the successor's, with the certificate it read.
+    const fresh = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
+    assert.is(fresh.socket.getPeerCertificate().fingerprint256, new X509Certificate(readFileSync(fixed.cert)).fingerprint256);
+    assert.is(await fresh.request('/after-restart'), 200);
+    fresh.socket.destroy();
+  } finally {
+    open.socket.destroy();
+    process.kill(to, 'SIGTERM');
+    await ctx.sluice!.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === to, 15_000, mark);
+  }
 });
 
 operate.run();
