@@ -81,10 +81,45 @@ export interface ActorInit {
 
 // ---- listener actor ---------------------------------------------------------
 
+/** A certificate chain and its key as PEM text, and the files they were read from. */
+export interface PemPair {
+  cert_file: string;
+  key_file: string;
+  cert: string;
+  key: string;
+}
+
+/** What `/status` and the metrics say of one certificate. */
+export interface CertificateInfo {
+  /** The certificate's file: the `name` label of its metric. */
+  name: string;
+  /** The listener's configured address, `host:port`. */
+  listener: string;
+  subject: string;
+  /** `DNS:api.example.com`, `IP Address:127.0.0.1`… */
+  sans: string[];
+  /** Its expiry, ISO 8601. */
+  not_after: string;
+}
+
+/** A TLS listener's certificates, read and checked by the main thread. */
+export interface ListenerTls {
+  default: PemPair;
+  sni: { server_names: string[]; pair: PemPair }[];
+  min_version: 'TLSv1.2' | 'TLSv1.3';
+  session_tickets: boolean;
+  certificates: CertificateInfo[];
+}
+
+/** The result of applying new certificates in a listener thread. */
+export type TlsApplied = { ok: true } | { ok: false; failure: Failure };
+
 export interface ListenerInit extends ActorInit {
   id: number;
-  /** The port to bind: the config's, or, after the first listener bound port 0, the one it got. */
-  port: number;
+  /** The port of each listener (listenSpecs order): the config's, or, after the first thread bound port 0, the one it got. */
+  ports: number[];
+  /** Each listener's certificates (null: plain), as the main thread read them. */
+  tls: (ListenerTls | null)[];
   /** Int32Array view over it: [0] live client connections across all listener threads. */
   connectionCounter: SharedArrayBuffer;
   /** Int32Array view over it: in-flight requests per backend slot, across all listener threads. */
@@ -93,14 +128,15 @@ export interface ListenerInit extends ActorInit {
   snapshot?: PoolSnapshot;
   status: ListenerStatus;
   /**
-   * Set in a hot restart's successor: the listening sockets inherited from the
-   * process it replaces, served instead of binding `port` (empty: bind `port`),
-   * either only once the lifecycle is healthy.
+   * Set in a hot restart's successor, per listener: the listening sockets
+   * inherited from the process it replaces, served instead of binding the
+   * port (empty: bind it), either only once the lifecycle is healthy; null:
+   * a listener the predecessor did not have, bound at once.
    */
-  inheritedFds?: number[];
+  inheritedFds?: (number[] | null)[];
 }
 
-export type BindResult = { ok: true; port: number } | { ok: false; failure: Failure };
+export type BindResult = { ok: true; ports: number[] } | { ok: false; failure: Failure };
 
 /**
  * A listener's start: bound (or refused the port, as BindResult), or could
@@ -137,10 +173,10 @@ export interface ListenerApi {
   reopenLog(): void;
   /** Answers at once; the supervisor's heartbeat. */
   heartbeat(): number;
-  /** A reload: balancing, timeouts, limits and endpoint paths of the new config. */
-  reconfigure(config: Config): void;
-  /** The descriptors of its listening sockets, for a hot restart's successor to inherit. */
-  listeningFds(): number[];
+  /** A reload: balancing, timeouts, limits, endpoint paths and certificates of the new config. */
+  reconfigure(config: Config, tls: (ListenerTls | null)[]): TlsApplied;
+  /** The descriptors of its listening sockets per listener, for a hot restart's successor to inherit. */
+  listeningFds(): number[][];
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }

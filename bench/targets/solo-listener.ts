@@ -24,7 +24,7 @@ const backend = config.backends[0]!;
 const server = new ListenerServer(config, { connections: newCounterBuffer(), inFlight: InFlight.buffer(1) }, pino({ level: 'warn' }), () => {});
 server.applySnapshot({ version: 1, backends: [{ ...backend, upstream: 'default', id: `${backend.address}:${backend.port}`, healthy: true, ejected: false, selectable: true, slot: 0 }] });
 server.setStatus({ state: 'healthy', poolHealthy: true });
-const bound = await server.bind(listenPort);
+const bound = await server.bind([listenPort]);
 if (!bound.ok) throw new Error(`cannot listen on ${listenPort}: ${JSON.stringify(bound)}`);
 // A clean exit on SIGTERM, so that callgrind (or --cpu-prof) writes its profile.
 process.on('SIGTERM', () => process.exit(0));

@@ -48,12 +48,13 @@ const api: ListenerApi = {
       log,
       (report) => emit?.({ type: 'listener.passive', id, report }),
       hooks,
+      init.tls,
     );
     server.metrics.watchEventLoop(id);
     if (init.snapshot) server.applySnapshot(init.snapshot);
     server.setStatus(init.status);
-    const result = await server.bind(init.port, init.inheritedFds);
-    if (result.ok) log.debug({ port: result.port }, 'listening');
+    const result = await server.bind(init.ports, init.inheritedFds);
+    if (result.ok) log.debug({ ports: result.ports }, 'listening');
     return result;
   },
   applySnapshot: (snapshot) => started().applySnapshot(snapshot),
@@ -67,7 +68,7 @@ const api: ListenerApi = {
     server?.reopenAccessLog();
   },
   heartbeat: () => Date.now(),
-  reconfigure: (config) => started().reconfigure(config),
+  reconfigure: (config, tls) => started().reconfigure(config, tls),
   listeningFds: () => started().listeningFds(),
   async stop() {
     server?.metrics.stop();

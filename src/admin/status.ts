@@ -8,6 +8,11 @@ export function statusDocument(supervisor: Supervisor) {
     started_at: supervisor.startedAt.toISOString(),
     uptime_ms: Date.now() - supervisor.startedAt.getTime(),
     port: supervisor.port ?? null,
+    listeners: supervisor.listeners(),
+    certificates: supervisor.runtime.certificates().map((certificate) => ({
+      ...certificate,
+      days_left: Math.floor((Date.parse(certificate.not_after) - Date.now()) / 86_400_000),
+    })),
     history: supervisor.history.map(({ at, from, to, event }) => ({ at: new Date(at).toISOString(), from, to, event })),
     backends: supervisor.runtime.backends(),
     upstreams: supervisor.runtime.upstreams(),

@@ -67,10 +67,15 @@ export function parseCli(argv: readonly string[]): CliOptions {
   };
 }
 
-/** Flags win over the config file. */
+/** Flags win over the config file. `-p` names one port: with `listeners`, only when there is one. */
 export function applyCliOverrides(config: Config, cli: CliOptions): Config {
+  const listeners = config.listeners;
+  if (cli.port !== undefined && listeners && listeners.length !== 1) {
+    throw new UsageError(`--port sets the port of the only listener, and the config has ${listeners.length} listeners: give their ports in $.listeners`);
+  }
   return {
     ...config,
+    ...(cli.port !== undefined && listeners && { listeners: [{ ...listeners[0]!, port: cli.port }] }),
     proxy: {
       ...config.proxy,
       ...(cli.port !== undefined && { listen_port: cli.port }),

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
-import { listenersOverlap, type Config } from '../config/schema.ts';
+import { listenAddresses, listenersOverlap, type Config } from '../config/schema.ts';
 import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
 import { allBackends } from '../config/upstream-groups.ts';
@@ -41,8 +41,9 @@ function loadConfig(cli: CliOptions): Config {
   const fromFile = cli.config === undefined ? parseConfig({}, '(defaults)') : loadConfigFile(cli.config);
   const config = applyCliOverrides(fromFile, cli);
   // The file alone was checked by the schema; -p can still land on the admin port.
-  if (cli.port !== undefined && config.admin && listenersOverlap(config.proxy, config.admin)) {
-    throw new ConfigError(`${configSource(cli)}: $.admin.listen_port: --port ${cli.port} is the admin listener's port (got ${config.admin.listen_port})`);
+  const admin = config.admin;
+  if (cli.port !== undefined && admin && listenAddresses(config).some((address) => listenersOverlap(address, admin))) {
+    throw new ConfigError(`${configSource(cli)}: $.admin.listen_port: --port ${cli.port} is the admin listener's port (got ${admin.listen_port})`);
   }
   return config;
 }

@@ -8,7 +8,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, type Config, type TlsConfig } from './schema.ts';
+import { readCertificates } from './certificates.ts';
+import { listenerConflicts } from './listeners.ts';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -52,8 +54,12 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], source: stri
 /** Validate an already parsed document; `source` names it in errors. */
 export function parseConfig(document: unknown, source: string, baseDir?: string): Config {
   const result = configSchema.safeParse(document, { reportInput: true });
-  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, source));
-  return baseDir ? resolveRelativePaths(result.data, baseDir) : result.data;
+  const conflicts = listenerConflicts(document).map(
+    ({ path, value }) => `${source}: ${path}: give listeners or proxy.listen_host/listen_port, not both (got ${describeValue(value)})`,
+  );
+  const problems = [...conflicts, ...(result.success ? [] : [describeIssues(result.error.issues, source)])];
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return baseDir ? resolveRelativePaths(result.data!, baseDir) : result.data!;
 }
 
 export function loadConfigFile(file: string): Config {
@@ -76,7 +82,10 @@ export function loadConfigFile(file: string): Config {
   } catch (error) {
     throw new ConfigError(`${path}: $: not valid JSON (${(error as Error).message})`);
   }
-  return parseConfig(document, path, dirname(path));
+  const config = parseConfig(document, path, dirname(path));
+  // The certificates are part of the config: a missing or mismatched one is refused here, and by -t.
+  readCertificates(config, path);
+  return config;
 }
 
 export function resolveRelativePaths(config: Config, baseDir: string): Config {
@@ -86,5 +95,11 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
     proxy: { ...config.proxy, pid_file: at(config.proxy.pid_file), request_hooks: at(config.proxy.request_hooks) },
     log: { ...config.log, file: at(config.log.file) },
     access_log: config.access_log && { ...config.access_log, file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file) },
+    listeners: config.listeners && config.listeners.map((listener) => ({ ...listener, tls: listener.tls && resolveTlsPaths(listener.tls, baseDir) })),
   };
+}
+
+function resolveTlsPaths(tls: TlsConfig, baseDir: string): TlsConfig {
+  const at = (p: string) => resolve(baseDir, p);
+  return { ...tls, cert: at(tls.cert), key: at(tls.key), sni: tls.sni.map((entry) => ({ ...entry, cert: at(entry.cert), key: at(entry.key) })) };
 }

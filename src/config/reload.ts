@@ -1,9 +1,12 @@
 /**
  * What a reload may change while running, and what needs a restart: the
- * listening socket, the thread count, the PID file, the hooks module, the
+ * listening sockets, the thread count, the PID file, the hooks module, the
  * admin listener and logging stay as they are until the process restarts.
+ * A listener's certificates, SNI entries and TLS settings apply live; its
+ * address, and whether it is TLS at all, need a restart.
  */
 import type { Config } from './schema.ts';
+import { listenSpecs } from './listeners.ts';
 
 // require_healthy_backends decides how a start ends; a reload happens once started, so only a restart applies it.
 const restartOnlyProxyKeys = [
@@ -30,8 +33,13 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     if (JSON.stringify(next.proxy[key]) !== JSON.stringify(running.proxy[key])) needsRestart.push(`$.proxy.${key}`);
     (proxy as Record<string, unknown>)[key] = running.proxy[key];
   }
+  // The sockets, not the certificates: which addresses, and which of them speak TLS.
+  const sockets = (config: Config) => listenSpecs(config).map((spec) => [spec.host, spec.port, spec.tls !== null]);
+  const listenersMoved = JSON.stringify(sockets(next)) !== JSON.stringify(sockets(running));
+  if (listenersMoved && (next.listeners !== null || running.listeners !== null)) needsRestart.push('$.listeners');
+  const listeners = listenersMoved ? running.listeners : next.listeners;
   for (const section of ['admin', 'log', 'access_log'] as const) {
     if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) needsRestart.push(`$.${section}`);
   }
-  return { effective: { ...next, proxy, admin: running.admin, log: running.log, access_log: running.access_log }, needsRestart };
+  return { effective: { ...next, proxy, listeners, admin: running.admin, log: running.log, access_log: running.access_log }, needsRestart };
 }

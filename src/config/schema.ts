@@ -281,6 +281,49 @@ export const accessLogSchema = z.strictObject({
   format: z.enum(['json', 'combined']).default('json'),
 });
 
+/**
+ * A name a client sends in SNI: a host name, or `*.` and a domain (any name
+ * under it, at any depth, as nginx's `*.example.org`). IP addresses are not
+ * names: SNI never carries them.
+ */
+export function serverNameProblem(name: string): string | undefined {
+  const host = name.startsWith('*.') ? name.slice(2) : name;
+  if (isIP(host) !== 0) return 'SNI carries host names, not IP addresses';
+  const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+  if (host.length > 253 || !host.split('.').every((part) => label.test(part))) return 'expected a host name or *.domain';
+  return undefined;
+}
+
+const serverName = z
+  .string()
+  .check((ctx) => {
+    const problem = serverNameProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value, path: [] });
+  })
+  .transform((name) => name.toLowerCase());
+
+/** A certificate chain (PEM) and its private key; relative to the config file. */
+const certificateFields = { cert: z.string().min(1), key: z.string().min(1) };
+
+export const tlsSchema = z.strictObject({
+  ...certificateFields,
+  /** Other certificates, chosen by the name the client asks for (exact first, then the longest wildcard). */
+  sni: z.array(z.strictObject({ server_names: z.array(serverName).min(1), ...certificateFields })).default([]),
+  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  session_tickets: z.boolean().default(true),
+});
+
+export const listenerSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  port,
+  /** Accepted so that configs written for it load; refused until HTTP/2 exists (a clear error beats a silent HTTP/1.1). */
+  http2: z
+    .boolean()
+    .refine((on) => !on, 'http2 is not supported yet')
+    .default(false),
+  tls: tlsSchema.nullable().default(null),
+});
+
 export const configSchema = z
   .strictObject({
     proxy: proxySchema.prefault({}),
@@ -297,10 +340,14 @@ export const configSchema = z
     log: logSchema.prefault({}),
     /** The admin listener (status, metrics, events, dashboard); off unless configured. */
     admin: adminSchema.nullable().default(null),
+    /** The sockets the proxy serves; absent: one plain listener on proxy.listen_host:listen_port. */
+    listeners: z.array(listenerSchema).min(1).nullable().default(null),
   })
   .check((ctx) => {
     checkUpstreamReferences(ctx.value, ctx.issues);
     checkListenerPorts(ctx.value, ctx.issues);
+    checkListenerAddresses(ctx.value, ctx.issues);
+    checkServerNames(ctx.value, ctx.issues);
   });
 
 type ConfigShape = z.output<typeof configShapeForChecks>;
@@ -360,10 +407,42 @@ export function listenersOverlap(proxy: { listen_host: string; listen_port: numb
   return proxy.listen_host === admin.listen_host || wildcard(proxy.listen_host) || wildcard(admin.listen_host);
 }
 
-function checkListenerPorts(config: { proxy: z.output<typeof proxySchema>; admin: z.output<typeof adminSchema> | null }, issues: z.core.$ZodRawIssue[]): void {
-  if (!config.admin || !listenersOverlap(config.proxy, config.admin)) return;
-  const proxy = `${config.proxy.listen_host}:${config.proxy.listen_port}`;
-  issues.push({ code: 'custom', message: `the proxy listens on ${proxy} already`, input: config.admin.listen_port, path: ['admin', 'listen_port'] });
+type ListenerShape = z.output<typeof listenerSchema>;
+type ListenerChecks = { proxy: z.output<typeof proxySchema>; admin: z.output<typeof adminSchema> | null; listeners: ListenerShape[] | null };
+
+/** The addresses the proxy listens on: `listeners`, or the one of `proxy`. */
+export const listenAddresses = (config: Omit<ListenerChecks, 'admin'>) =>
+  config.listeners?.map((l) => ({ listen_host: l.host, listen_port: l.port })) ?? [config.proxy];
+
+function checkListenerPorts(config: ListenerChecks, issues: z.core.$ZodRawIssue[]): void {
+  const admin = config.admin;
+  if (!admin) return;
+  const taken = listenAddresses(config).find((address) => listenersOverlap(address, admin));
+  if (!taken) return;
+  const proxy = `${taken.listen_host}:${taken.listen_port}`;
+  issues.push({ code: 'custom', message: `the proxy listens on ${proxy} already`, input: admin.listen_port, path: ['admin', 'listen_port'] });
+}
+
+/** Two listeners on one address would fail at start (or, with reusePort, share it by surprise). */
+function checkListenerAddresses(config: ListenerChecks, issues: z.core.$ZodRawIssue[]): void {
+  config.listeners?.forEach((listener, index) => {
+    const earlier = config.listeners!.slice(0, index).findIndex((other) => listenersOverlap({ listen_host: other.host, listen_port: other.port }, { listen_host: listener.host, listen_port: listener.port }));
+    if (earlier < 0) return;
+    issues.push({ code: 'custom', message: `listeners[${earlier}] listens on this port already`, input: listener.port, path: ['listeners', index, 'port'] });
+  });
+}
+
+/** A name in two `sni` entries of one listener: which certificate it gets would depend on the order. */
+function checkServerNames(config: ListenerChecks, issues: z.core.$ZodRawIssue[]): void {
+  config.listeners?.forEach((listener, index) => {
+    const seen = new Set<string>();
+    listener.tls?.sni.forEach((entry, at) =>
+      entry.server_names.forEach((name, nameAt) => {
+        if (seen.has(name)) issues.push({ code: 'custom', message: 'this name is in an earlier sni entry already', input: name, path: ['listeners', index, 'tls', 'sni', at, 'server_names', nameAt] });
+        seen.add(name);
+      }),
+    );
+  });
 }
 
 export type Config = z.infer<typeof configSchema>;
@@ -376,3 +455,5 @@ export type DnsConfig = z.output<typeof dnsSchema>;
 export type RouteSpec = z.output<typeof routeSchema>;
 export type AccessLogConfig = z.output<typeof accessLogSchema>;
 export type LogLevel = (typeof logLevels)[number];
+export type ListenerConfig = z.output<typeof listenerSchema>;
+export type TlsConfig = z.output<typeof tlsSchema>;

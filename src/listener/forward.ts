@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { clientResponseHeaders, isLoop, upstreamRequestHeaders } from './headers.ts';
+import { clientResponseHeaders, isLoop, protoOf, upstreamRequestHeaders } from './headers.ts';
 import { relay } from './relay.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { BackendState } from '../protocol.ts';
@@ -87,7 +87,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   const withBody = hasBody(req);
   const hooks = ctx.hooks;
   const route = ctx.route;
-  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: protoOf(req.socket) });
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   const id = ctx.requestId;
   if (id?.generated) headers.push(id.header, id.value);

@@ -109,3 +109,8 @@ export function clientResponseRawHeaders(rawHeaders: readonly string[]): string[
   }
   return out;
 }
+
+/** What X-Forwarded-Proto says for a client socket: `https` when TLS decrypted it. */
+export function protoOf(socket: object): 'http' | 'https' {
+  return (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+}

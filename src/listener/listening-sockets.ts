@@ -1,7 +1,9 @@
 /**
- * The listening sockets of one listener thread: either bound here (shared
- * with the other threads through `reusePort`), or inherited from the process
- * this one replaces in a hot restart.
+ * The listening sockets of one listener of one listener thread: either
+ * bound here (shared with the other threads through `reusePort`), or
+ * inherited from the process this one replaces in a hot restart. The
+ * primary server is what accepted connections go to: the HTTP server, a TLS
+ * server, or a plain net server that passes them to the HTTP server.
  *
  * Inherited sockets are the very sockets the old process accepts on, so a
  * connection waiting in their accept queue is never lost: whichever process
@@ -10,8 +12,9 @@
  * which can route, takes every connection.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Server } from 'node:http';
-import type { BindResult } from '../protocol.ts';
+import type { Failure } from '../protocol.ts';
+
+export type Bound = { ok: true; port: number } | { ok: false; failure: Failure };
 
 /** The file descriptor behind a listening server (libuv's; stable on Unix). */
 function fdOf(server: NetServer): number | undefined {
@@ -38,17 +41,17 @@ export interface DeferredListen {
 }
 
 export class ListeningSockets {
-  /** The HTTP server every accepted connection is served by. */
-  readonly #http: Server;
-  /** Inherited sockets beyond the first: each accepts into the HTTP server. */
+  /** The server every accepted connection is given to. */
+  readonly #http: NetServer;
+  /** Inherited sockets beyond the first: each accepts into the primary server. */
   readonly #extra: NetServer[] = [];
   #deferred: DeferredListen | undefined;
 
-  constructor(http: Server) {
-    this.#http = http;
+  constructor(primary: NetServer) {
+    this.#http = primary;
   }
 
-  async bind(host: string, port: number): Promise<BindResult> {
+  async bind(host: string, port: number): Promise<Bound> {
     const error = await listenOn(this.#http, { host, port, reusePort: true });
     if (error) return { ok: false, failure: { code: error.code ?? 'LISTEN_FAILED', message: `cannot listen on ${host}:${port}: ${error.message}` } };
     const address = this.#http.address();
@@ -60,7 +63,7 @@ export class ListeningSockets {
    * sockets, or (when it has more listener threads than sockets were handed
    * over) the port to bind — and do it once the lifecycle is healthy.
    */
-  defer(pending: DeferredListen): BindResult {
+  defer(pending: DeferredListen): Bound {
     this.#deferred = pending;
     return { ok: true, port: pending.port };
   }
@@ -83,7 +86,8 @@ export class ListeningSockets {
     const firstError = await listenOn(this.#http, { fd: first! });
     if (firstError) errors.push(`fd ${first}: ${firstError.message}`);
     for (const fd of rest) {
-      const server = createNetServer({ pauseOnConnect: (this.#http as Server & { pauseOnConnect?: boolean }).pauseOnConnect }, (socket: Socket) => this.#http.emit('connection', socket));
+      const pauseOnConnect = (this.#http as NetServer & { pauseOnConnect?: boolean }).pauseOnConnect;
+      const server = createNetServer({ pauseOnConnect }, (socket: Socket) => this.#http.emit('connection', socket));
       const error = await listenOn(server, { fd });
       if (error) errors.push(`fd ${fd}: ${error.message}`);
       else this.#extra.push(server);

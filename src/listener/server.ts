@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../log.ts';
 import type { Config } from '../config/schema.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
-import type { BindResult, ListenerStatus, PassiveReport, PoolSnapshot } from '../protocol.ts';
+import type { BindResult, ListenerStatus, ListenerTls, PassiveReport, PoolSnapshot, TlsApplied } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
 import { forward, sendPlain, type ForwardBase, type ForwardContext, type ForwardHooks, type ForwardOutcome } from './forward.ts';
@@ -27,8 +27,12 @@ import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
 import { ListeningSockets } from './listening-sockets.ts';
 import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
-import { readDirectly } from './http1/direct-reads.ts';
-import type { Socket } from 'node:net';
+import { readDirectly, readFromStream } from './http1/direct-reads.ts';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { listenSpecs } from '../config/listeners.ts';
+import type { ListenerConfig } from '../config/schema.ts';
+import { buildContexts, TlsFront, type Contexts } from './tls/tls-front.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -37,7 +41,10 @@ export class ListenerServer {
   #proxy: ProxyConfig;
   readonly #log: Logger;
   readonly #server: Server;
-  readonly #sockets: ListeningSockets;
+  /** Per listener (listenSpecs order): its listening sockets, and its TLS server if it has one. */
+  readonly #specs: ListenerConfig[];
+  readonly #sockets: ListeningSockets[];
+  readonly #tlsFronts: (TlsFront | undefined)[];
   readonly #upstreamSockets = new UpstreamSockets();
   readonly #front: FrontContext;
   #sweeper: NodeJS.Timeout | undefined;
@@ -71,6 +78,7 @@ export class ListenerServer {
     log: Logger,
     onPassive: (report: PassiveReport) => void,
     hooks?: RequestHooks,
+    tls: readonly (ListenerTls | null)[] = [],
   ) {
     const proxy = config.proxy;
     this.#proxy = proxy;
@@ -106,7 +114,6 @@ export class ListenerServer {
     // A client may half-close once its request is sent (`nc -N`, some load balancers' health
     // checks). Node's default aborts the request at that FIN; nginx answers it. So do we.
     (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.#sockets = new ListeningSockets(this.#server);
     // Every connection is admitted here, then served by the fast path, or by Node's HTTP
     // server (request hooks need its objects; the fast path also hands connections over).
     const serveWithNode = this.#server.listeners('connection')[0] as (socket: Socket) => void;
@@ -141,8 +148,33 @@ export class ListenerServer {
       if (fastPath) new ClientConnection(socket, this.#front);
       else serveWithNode.call(this.#server, socket);
     });
+    // A TLS connection is admitted as its TCP connection is accepted (a handshake counts toward
+    // max_connections and holds a drain), then served as a plain one once decrypted.
+    const serveTls = (socket: TLSSocket) => {
+      if (fastPath) new ClientConnection(readFromStream(socket), this.#front, 'https');
+      else serveWithNode.call(this.#server, socket);
+    };
+    this.#specs = listenSpecs(config);
+    let httpListens = false;
+    this.#tlsFronts = this.#specs.map((spec, index) => {
+      if (!spec.tls) return undefined;
+      const material = tls[index];
+      if (!material) throw new Error(`listener ${index} has tls but no certificates were given`);
+      return new TlsFront(material, proxy.client_header_timeout_ms, (raw) => void this.#connections.admit(raw), serveTls);
+    });
+    this.#sockets = this.#specs.map((_, index) => {
+      const front = this.#tlsFronts[index];
+      if (front) return new ListeningSockets(front.server);
+      if (!httpListens) return ((httpListens = true), new ListeningSockets(this.#server));
+      // Another plain listener: its connections go to the same HTTP server, as the first one's.
+      const relay = createNetServer({ pauseOnConnect: fastPath }, (socket) => this.#server.emit('connection', socket));
+      return new ListeningSockets(relay);
+    });
+    // Node's server starts tracking its connections (header timeouts, closeIdleConnections) when it
+    // listens; with TLS listeners only it never does, yet serves their decrypted sockets.
+    if (!httpListens) this.#server.emit('listening');
     this.#server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-      if (this.#draining && !this.#sockets.listening) return void socket.destroy();
+      if (this.#draining && !this.#sockets.some((sockets) => sockets.listening)) return void socket.destroy();
       const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
       // The proxy's own answer, as any request gets it; the connection ends after it (nothing to tunnel).
       if (decision.kind === 'answer') {
@@ -183,22 +215,55 @@ export class ListenerServer {
   }
 
   /**
-   * Bind the port now; or, in a hot restart's successor (`inheritedFds` set,
-   * possibly empty), accept on the inherited sockets or bind once healthy.
+   * Bind each listener's port now; or, in a hot restart's successor (its
+   * `inheritedFds` set, possibly empty), accept on the inherited sockets or
+   * bind once healthy.
    */
-  bind(port: number, inheritedFds?: readonly number[]): Promise<BindResult> {
-    const host = this.#proxy.listen_host;
-    if (inheritedFds) return Promise.resolve(this.#sockets.defer({ fds: inheritedFds, host, port }));
-    return this.#sockets.bind(host, port);
+  async bind(ports: readonly number[], inheritedFds?: readonly (readonly number[] | null)[]): Promise<BindResult> {
+    const bound: number[] = [];
+    for (const [index, spec] of this.#specs.entries()) {
+      const port = ports[index] ?? spec.port;
+      const fds = inheritedFds?.[index];
+      const sockets = this.#sockets[index]!;
+      const result = fds ? sockets.defer({ fds, host: spec.host, port }) : await sockets.bind(spec.host, port);
+      if (!result.ok) {
+        for (const other of this.#sockets) other.close();
+        return result;
+      }
+      bound.push(result.port);
+    }
+    return { ok: true, ports: bound };
   }
 
-  /** The listening sockets' descriptors, for a hot restart's successor to inherit. */
-  listeningFds(): number[] {
-    return this.#sockets.fds();
+  /** Each listener's listening descriptors, for a hot restart's successor to inherit. */
+  listeningFds(): number[][] {
+    return this.#sockets.map((sockets) => sockets.fds());
   }
 
-  /** A reload: what can change without rebinding (the listen address and thread count cannot). */
-  reconfigure(config: Config): void {
+  /**
+   * New certificates for the TLS listeners, all built before any is used:
+   * one that OpenSSL refuses leaves every listener with the certificates it has.
+   */
+  #applyCertificates(tls: readonly (ListenerTls | null)[]): TlsApplied {
+    const built: [TlsFront, Contexts][] = [];
+    for (const [index, front] of this.#tlsFronts.entries()) {
+      const material = tls[index];
+      if (!front || !material) continue;
+      try {
+        built.push([front, buildContexts(material)]);
+      } catch (error) {
+        const message = `listener ${this.#specs[index]!.host}:${this.#specs[index]!.port}: ${(error as Error).message}`;
+        return { ok: false, failure: { code: 'SLUICE_TLS_CERTIFICATE', message } };
+      }
+    }
+    for (const [front, contexts] of built) front.apply(contexts);
+    return { ok: true };
+  }
+
+  /** A reload: what can change without rebinding (the listen addresses and thread count cannot). */
+  reconfigure(config: Config, tls: readonly (ListenerTls | null)[] = []): TlsApplied {
+    // Refused certificates leave the old ones in place; the rest of the reload still applies.
+    const applied = this.#applyCertificates(tls);
     this.#proxy = config.proxy;
     this.#connections.limit = config.proxy.max_connections;
     this.#server.headersTimeout = config.proxy.client_header_timeout_ms;
@@ -209,6 +274,7 @@ export class ListenerServer {
     if (this.#router.reconfigure(config)) {
       this.#routeSwap = setTimeout(() => this.#router.force(), config.proxy.startup_timeout_ms).unref();
     }
+    return applied;
   }
 
   #routeSwap: NodeJS.Timeout | undefined;
@@ -224,8 +290,10 @@ export class ListenerServer {
 
   setStatus(status: ListenerStatus): void {
     this.#status = status;
-    if (status.state === 'healthy' && this.#sockets.waitingToAccept) {
-      void this.#sockets.acceptDeferred().then((errors) => {
+    if (status.state !== 'healthy') return;
+    for (const sockets of this.#sockets) {
+      if (!sockets.waitingToAccept) continue;
+      void sockets.acceptDeferred().then((errors) => {
         if (errors.length > 0) this.#log.error({ errors }, 'cannot accept on the sockets handed over');
         else this.#log.debug('accepting on the sockets handed over');
       });
@@ -239,7 +307,7 @@ export class ListenerServer {
   /** Stop accepting and close idle keep-alive connections; `onDrained` fires when none is left. */
   closeListening(onDrained: () => void): void {
     this.#draining = true;
-    this.#sockets.close();
+    for (const sockets of this.#sockets) sockets.close();
     this.#server.closeIdleConnections();
     for (const connection of this.#front.connections) if (connection.idle) connection.destroy();
     this.#connections.whenEmpty(onDrained);
@@ -261,7 +329,7 @@ export class ListenerServer {
 
   async stop(): Promise<void> {
     this.#accessLog?.close();
-    this.#sockets.close();
+    for (const sockets of this.#sockets) sockets.close();
     clearInterval(this.#sweeper);
     this.#connections.destroyAll();
     this.#upstreamSockets.closeAll();

@@ -18,7 +18,7 @@ import type { BackendState } from '../protocol.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, targetAfterStrip, type Route } from '../routing/route-table.ts';
 import { afterFailure, failureStatusText } from './retry-policy.ts';
-import { isLoop, upstreamRequestHeaders } from './headers.ts';
+import { isLoop, protoOf, upstreamRequestHeaders } from './headers.ts';
 import { refuseRaw } from './refuse.ts';
 import type { RequestId } from './request-id.ts';
 import type { Upstreams } from './upstreams.ts';
@@ -59,7 +59,7 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   };
   if (isLoop(req.rawHeaders)) return answer(508, 'Loop Detected', 'LOOP_DETECTED');
   const { route, requestId } = options;
-  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http' });
+  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: protoOf(req.socket) });
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   if (requestId?.generated) headers.push(requestId.header, requestId.value);
   // The two hop-by-hop headers an upgrade is made of.

@@ -87,6 +87,16 @@ export class SupervisorMetrics {
       },
     });
     new Gauge({
+      name: 'sluice_tls_certificate_expiry_seconds',
+      help: 'When each certificate of a TLS listener expires (Unix time, seconds); name: its file.',
+      labelNames: ['name'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { name, not_after } of supervisor.runtime.certificates()) this.set({ name }, Date.parse(not_after) / 1000);
+      },
+    });
+    new Gauge({
       name: 'sluice_drain_duration_seconds',
       help: 'How long the last drain took, from SIGTERM to the last connection closed.',
       registers,

@@ -23,9 +23,9 @@ export interface ProxyInfo {
 export const proxyInfoFile = (pidFile: string): string => `${pidFile}.json`;
 
 /** How a command on this machine reaches a listener bound to `host`: the wildcard addresses through loopback. */
-export function localUrl(host: string, port: number): string {
+export function localUrl(host: string, port: number, scheme: 'http' | 'https' = 'http'): string {
   const dial = ['0.0.0.0', '::', ''].includes(host) ? '127.0.0.1' : host;
-  return `http://${dial.includes(':') ? `[${dial}]` : dial}:${port}`;
+  return `${scheme}://${dial.includes(':') ? `[${dial}]` : dial}:${port}`;
 }
 
 export function writeProxyInfo(pidFile: string, info: ProxyInfo): void {

@@ -39,7 +39,9 @@ import { assertNever } from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
 import { ThreadSupervisor, type RestartEvent } from './thread-supervisor.ts';
 import { listenerThreadCount } from './workers.ts';
-import { assignInherited, type InheritedSockets } from './hot-restart.ts';
+import { assignInherited, type Assignment, type InheritedListener, type InheritedSockets } from './hot-restart.ts';
+import { describeListener, listenSpecs } from '../config/listeners.ts';
+import type { CertificateInfo, Failure, ListenerTls, TlsApplied } from '../protocol.ts';
 
 type SendBack = (event: LifecycleEvent) => void;
 
@@ -60,8 +62,8 @@ export interface RuntimeNotifications {
   stoppedAccepting?: () => void;
   healthChanged?: (event: HealthEvent) => void;
   restarting?: (event: RestartEvent) => void;
-  /** Every listener thread is bound: the port is known (port 0, a handed-over socket). */
-  listening?: (port: number) => void;
+  /** Every listener thread is bound: the ports are known (port 0, a handed-over socket). */
+  listening?: (ports: number[]) => void;
 }
 
 export class ActorRuntime {
@@ -89,7 +91,10 @@ export class ActorRuntime {
   readonly #undrained = new Set<number>();
   #snapshot: PoolSnapshot | undefined;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
-  #port: number | undefined;
+  /** Each listener's bound port (listenSpecs order), once the first thread bound them. */
+  #ports: number[] | undefined;
+  /** Each listener's certificates, as the main thread last read them (null: plain). */
+  #tls: (ListenerTls | null)[] = [];
   #sendBack: SendBack = () => {};
   #listenersStarting: Promise<void> = Promise.resolve();
   /** Settles true once the pool actor has started (and published its set), false if it failed. */
@@ -243,9 +248,24 @@ export class ActorRuntime {
     return removed;
   }
 
-  /** The port every listener serves (known once the first one bound, which matters for port 0). */
+  /** The port of the first listener (known once the first thread bound it, which matters for port 0). */
   get port(): number | undefined {
-    return this.#port;
+    return this.#ports?.[0];
+  }
+
+  /** Every listener's port, in listenSpecs order, once bound. */
+  get ports(): number[] | undefined {
+    return this.#ports;
+  }
+
+  /** The certificates every TLS listener serves. */
+  certificates(): CertificateInfo[] {
+    return this.#tls.flatMap((tls) => tls?.certificates ?? []);
+  }
+
+  /** The certificates the listener threads start with (read by the supervisor before they start). */
+  set certificateMaterial(tls: (ListenerTls | null)[]) {
+    this.#tls = tls;
   }
 
   get snapshot(): PoolSnapshot | undefined {
@@ -290,8 +310,9 @@ export class ActorRuntime {
    * the config's (backends added at runtime are dropped, as a reloaded nginx
    * forgets them too).
    */
-  reconfigure(config: Config): void {
+  async reconfigure(config: Config, tls: (ListenerTls | null)[]): Promise<Failure[]> {
     this.#config = config;
+    this.#tls = tls;
     this.#init = { ...this.#init, config };
     this.#backendSpecs.clear();
     this.#backendsSeeded = true;
@@ -302,14 +323,22 @@ export class ActorRuntime {
     for (const name of [...this.#dnsStatus.keys()]) if (!discovered.has(name)) this.#dnsStatus.delete(name);
     void this.#pool?.call((api) => api.reconfigure(config)).catch(() => {});
     void this.#healthChecker?.call((api) => api.reconfigure(config)).catch(() => {});
-    for (const l of this.#listeners) void l.call((api) => api.reconfigure(config)).catch(() => {});
+    // A listener that refuses a certificate keeps the ones it has, and says why: the reload reports it.
+    const applied = await Promise.all(
+      this.#listeners.map((l) => l.call((api): Promise<TlsApplied> => Promise.resolve(api.reconfigure(config, tls))).catch((): TlsApplied => ({ ok: true }))),
+    );
+    return applied.flatMap((result) => (result.ok ? [] : [result.failure]));
   }
 
-  /** Every live listener's listening sockets, for a hot restart's successor. */
-  async listeningFds(): Promise<number[]> {
+  /** Every live listener thread's listening sockets, per listener, for a hot restart's successor. */
+  async listeningFds(): Promise<InheritedListener[]> {
     const live = this.#listeners.filter((l) => l.alive);
-    const fds = await Promise.all(live.map((l) => l.call((api) => api.listeningFds()).catch(() => [] as number[])));
-    return fds.flat();
+    const perThread = await Promise.all(live.map((l) => l.call((api) => api.listeningFds()).catch(() => [] as number[][])));
+    return listenSpecs(this.#config).map((spec, index) => ({
+      host: spec.host,
+      port: this.#ports?.[index] ?? spec.port,
+      fds: perThread.flatMap((fds) => fds[index] ?? []),
+    }));
   }
 
   /** Destroy the client connections still open; returns how many. */
@@ -360,7 +389,7 @@ export class ActorRuntime {
       case 'health-checker':
         return this.#startHealthChecker();
       case 'listener': {
-        const listener = await this.#startListener(id, this.#port ?? this.#config.proxy.listen_port, true);
+        const listener = await this.#startListener(id, this.#ports ?? listenSpecs(this.#config).map((spec) => spec.port), true);
         if (listener) this.#log.info({ actor: kind, id }, 'listener actor restarted');
         return;
       }
@@ -491,18 +520,21 @@ export class ActorRuntime {
    * with its start: no listener ever serves without a snapshot.
    */
   async #startListeners(): Promise<void> {
-    let port = this.#config.proxy.listen_port;
+    const specs = listenSpecs(this.#config);
+    let ports = specs.map((spec) => spec.port);
     const count = listenerThreadCount(this.#config.proxy.workers);
     const handedOver = this.#takeInherited(count);
-    if (handedOver) port = handedOver.port;
+    if (handedOver) ports = handedOver.ports;
     for (let id = 0; id < count && !this.#closing; id++) {
-      const listener = await this.#startListener(id, port, false, handedOver?.fdsOf(id));
+      const listener = await this.#startListener(id, ports, false, handedOver?.fdsOf(id));
       if (!listener) return;
-      port = this.#port ?? port;
+      ports = this.#ports ?? ports;
     }
     if (this.#closing) return;
-    this.#log.info({ host: this.#config.proxy.listen_host, port, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${this.#config.proxy.listen_host}:${port}`);
-    this.#notify.listening?.(port);
+    const addresses = specs.map((spec, index) => describeListener(spec, ports[index]!));
+    const first = { host: specs[0]!.host, port: ports[0] };
+    this.#log.info({ ...first, ports, addresses, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${addresses.join(', ')}`);
+    this.#notify.listening?.(ports);
     this.#sendBack({ type: 'LISTENERS_BOUND' });
   }
 
@@ -511,18 +543,22 @@ export class ActorRuntime {
    * thread serves (spread over them when the thread count changed). None when
    * the listen address changed: the old sockets are closed, the new address bound.
    */
-  #takeInherited(count: number): { port: number; fdsOf(id: number): number[] } | undefined {
+  #takeInherited(count: number): Assignment | undefined {
     const inherited = this.#inherited;
     this.#inherited = undefined;
     if (!inherited) return undefined;
-    const { listen_host: host, listen_port: port } = this.#config.proxy;
-    const assigned = assignInherited(inherited, host, port, count);
-    if (!assigned) this.#log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
+    const specs = listenSpecs(this.#config);
+    const assigned = assignInherited(inherited, specs, count);
+    const fresh = specs.filter((_, index) => assigned.fdsOf(0)[index] === null).map((spec) => `${spec.host}:${spec.port}`);
+    if (assigned.dropped.length > 0 || fresh.length > 0) {
+      const from = assigned.dropped.map((l) => `${l.host}:${l.port}`);
+      this.#log.warn({ from, to: fresh }, 'the listen addresses changed: binding the new ones');
+    }
     return assigned;
   }
 
   /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #startListener(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
+  async #startListener(id: number, ports: number[], restart: boolean, inheritedFds?: (number[] | null)[]): Promise<ActorThread<ListenerApi> | undefined> {
     const listener = this.#supervision.spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
     this.#applied.delete(id);
@@ -541,7 +577,7 @@ export class ActorRuntime {
       }
     };
     const snapshot = this.#snapshot;
-    const init = { ...this.#init, id, port, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
+    const init = { ...this.#init, id, ports, tls: this.#tls, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
     let result: ListenerStartResult;
     try {
       result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
@@ -566,7 +602,7 @@ export class ActorRuntime {
       }
       return undefined;
     }
-    this.#port = result.port;
+    this.#ports = result.ports;
     if (snapshot) this.#applied.set(id, snapshot.version);
     // Whatever changed while it was starting.
     if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);

@@ -47,6 +47,9 @@ import {
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
 import { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
+import { readCertificates } from '../config/certificates.ts';
+import { listenSpecs, probeAddress } from '../config/listeners.ts';
+import type { ListenerTls } from '../protocol.ts';
 import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
 import { startSuccessor, type InheritedSockets } from './hot-restart.ts';
 import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy-info.ts';
@@ -61,6 +64,12 @@ const transitionMessages: Record<string, string> = {
 
 /** How much longer than its startup timeout a hot restart's successor may take before it is killed. */
 const SUCCESSOR_GRACE_MS = 5_000;
+
+/** A certificate with fewer days left than this is warned about (as most monitoring does: two weeks). */
+const CERTIFICATE_WARNING_DAYS = 14;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How often a running proxy looks at its certificates' expiry again. */
+const EXPIRY_CHECK_MS = 12 * 60 * 60 * 1000;
 
 /** How long a lifecycle hook may take before shutdown goes on without it. */
 export const HOOK_TIMEOUT_MS = 5_000;
@@ -182,7 +191,7 @@ export class Supervisor {
       );
       if (startedByPackageManager()) this.#cleanups.push(onParentExit(() => this.stop('parent-exit')));
       this.#cleanups.push(onSignal('SIGUSR1', () => this.reopenLogs()));
-      this.#cleanups.push(onSignal('SIGHUP', () => this.reload()));
+      this.#cleanups.push(onSignal('SIGHUP', () => void this.reload()));
       this.#cleanups.push(onSignal('SIGUSR2', () => void this.hotRestart()));
     }
   }
@@ -194,6 +203,12 @@ export class Supervisor {
   /** The bound port (useful with port 0), once listening. */
   get port(): number | undefined {
     return this.#runtime.port;
+  }
+
+  /** Each listener's address and whether it speaks TLS, with its bound port once known. */
+  listeners(): { host: string; port: number; tls: boolean }[] {
+    const ports = this.#runtime.ports;
+    return listenSpecs(this.config).map((spec, index) => ({ host: spec.host, port: ports?.[index] ?? spec.port, tls: spec.tls !== null }));
   }
 
   get state(): LifecycleState {
@@ -250,7 +265,7 @@ export class Supervisor {
    * one error line naming the file, the path and the value; the running
    * configuration stays.
    */
-  reload(): ReloadOutcome {
+  async reload(): Promise<ReloadOutcome> {
     const at = new Date().toISOString();
     const state = this.state;
     if (!this.#reloadConfig || state !== 'healthy') {
@@ -259,23 +274,48 @@ export class Supervisor {
       return (this.lastReload = { at, ok: false, error });
     }
     let next: Config;
+    let effective: Config;
+    let needsRestart: string[];
+    let certificates: (ListenerTls | null)[];
     try {
       next = this.#reloadConfig();
+      ({ effective, needsRestart } = planReload(this.config, next));
+      // Every certificate and key is read again: the same files may hold new ones.
+      certificates = readCertificates(effective, this.#configFile ?? '(config)');
     } catch (error) {
       const err = error as SluiceError;
       this.#log.error({ code: err.code ?? 'SLUICE_CONFIG_INVALID' }, `Reload failed: ${err.message}; the running configuration stays`);
       return (this.lastReload = { at, ok: false, error: err.message });
     }
-    const { effective, needsRestart } = planReload(this.config, next);
     if (needsRestart.length > 0) this.#log.warn({ needs_restart: needsRestart }, `Reload: ${needsRestart.join(', ')} changed and need a hot restart to apply (SIGUSR2: sluice restart)`);
     this.config = effective;
-    this.#runtime.reconfigure(effective);
+    const refused = await this.#runtime.reconfigure(effective, certificates);
+    this.#warnExpiringCertificates();
     const proxy = effective.proxy;
     this.#lifecycle.send({
       type: 'RELOAD',
       timeouts: { startupTimeoutMs: proxy.startup_timeout_ms, gracePeriodMs: proxy.grace_period_ms, drainTimeoutMs: proxy.drain_timeout_ms },
     });
+    if (refused.length > 0) {
+      const error = refused.map((failure) => failure.message).join('; ');
+      this.#log.error({ code: 'SLUICE_TLS_CERTIFICATE' }, `Reload: a listener refused the new certificates and keeps its own: ${error}`);
+      return (this.lastReload = { at, ok: false, error, needs_restart: needsRestart });
+    }
     return (this.lastReload = { at, ok: true, needs_restart: needsRestart });
+  }
+
+  /** A warning per certificate with less than CERTIFICATE_WARNING_DAYS left: at start, at each reload, twice a day. */
+  #warnExpiringCertificates(): void {
+    const now = Date.now();
+    for (const certificate of this.#runtime.certificates()) {
+      const left = Date.parse(certificate.not_after) - now;
+      if (left >= CERTIFICATE_WARNING_DAYS * DAY_MS) continue;
+      const days = Math.max(0, Math.floor(left / DAY_MS));
+      this.#log.warn(
+        { code: 'SLUICE_TLS_CERTIFICATE_EXPIRES_SOON', certificate: certificate.name, listener: certificate.listener, not_after: certificate.not_after, days_left: days },
+        left <= 0 ? `The certificate ${certificate.name} has expired` : `The certificate ${certificate.name} expires in ${days} days`,
+      );
+    }
   }
 
   /**
@@ -298,13 +338,12 @@ export class Supervisor {
     }
     this.#successorStarting = true;
     try {
-      const fds = await this.#runtime.listeningFds();
-      this.#log.info({ signal: 'SIGUSR2', fds: fds.length }, 'Hot restart: starting a new process');
+      const listeners = await this.#runtime.listeningFds();
+      const fds = listeners.reduce((sum, l) => sum + l.fds.length, 0);
+      this.#log.info({ signal: 'SIGUSR2', fds }, 'Hot restart: starting a new process');
       const outcome = await startSuccessor({
         command: this.#restartCommand!,
-        fds,
-        host: this.config.proxy.listen_host,
-        port: this.port ?? this.config.proxy.listen_port,
+        listeners,
         timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
       });
       if (!outcome.ok) {
@@ -338,6 +377,18 @@ export class Supervisor {
         ? 'no backends configured: the proxy cannot become healthy'
         : 'no backends configured: every request will get 503');
     }
+    // The CLI checked them when it loaded the file; an embedding program's config is checked here.
+    try {
+      this.#runtime.certificateMaterial = readCertificates(this.config, this.#configFile ?? '(config)');
+    } catch (error) {
+      const err = error as SluiceError;
+      this.#log.error({ code: err.code }, `Failed to start: ${err.message}`);
+      this.#cleanup();
+      return { exitCode: 1, reason: 'listen_failed', error: err };
+    }
+    this.#warnExpiringCertificates();
+    const expiryCheck = setInterval(() => this.#warnExpiringCertificates(), EXPIRY_CHECK_MS).unref();
+    this.#cleanups.push(() => clearInterval(expiryCheck));
     // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
     if (proxy.pid_file && !this.#inherited) {
       try {
@@ -414,7 +465,8 @@ export class Supervisor {
     const file = this.config.proxy.pid_file;
     if (!file || !this.#pidFileTaken) return;
     const proxy = this.config.proxy;
-    const base = localUrl(proxy.listen_host, this.port ?? proxy.listen_port);
+    const probe = probeAddress(this.config, this.#runtime.ports);
+    const base = localUrl(probe.host, probe.port, probe.scheme);
     const admin = this.config.admin;
     const info: ProxyInfo = {
       pid: process.pid,

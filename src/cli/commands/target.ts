@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { parseArgs } from 'node:util';
 import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
+import { probeAddress } from '../../config/listeners.ts';
 import { localUrl, readProxyInfo } from '../../supervisor/proxy-info.ts';
 import { loadConfigFile, parseConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
@@ -60,7 +61,8 @@ export function parseTarget<E extends Extra>(argv: readonly string[], extra: E, 
   const info = readProxyInfo(pidFile);
   const config = given ?? configOfRunning(info?.config ?? null, options);
   const proxy = config.proxy;
-  const fromConfig = (path: string | null) => (path === null ? null : `${localUrl(proxy.listen_host, proxy.listen_port)}${path}`);
+  const probe = probeAddress(config);
+  const fromConfig = (path: string | null) => (path === null ? null : `${localUrl(probe.host, probe.port, probe.scheme)}${path}`);
   const healthUrl = (values['url'] as string | undefined) ?? (info ? info.health_url : fromConfig(proxy.health_path));
   const readyUrl = info ? info.ready_url : fromConfig(proxy.ready_path);
   const adminBase = info ? info.admin_url : config.admin && localUrl(config.admin.listen_host, config.admin.listen_port);

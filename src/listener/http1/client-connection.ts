@@ -71,10 +71,11 @@ export class ClientConnection {
   /** Our side has ended: whatever the client still sends is read and dropped. */
   #closing = false;
 
-  constructor(socket: Socket, ctx: FrontContext) {
+  /** `proto`: what X-Forwarded-Proto says — `https` for a TLS listener's (stream-fed) sockets. */
+  constructor(socket: Socket, ctx: FrontContext, proto: 'http' | 'https' = 'http') {
     this.#socket = socket;
     this.#ctx = ctx;
-    this.#forwarding = forwarding(socket.remoteAddress ?? '', 'http');
+    this.#forwarding = forwarding(socket.remoteAddress ?? '', proto);
     socket.setNoDelay(true);
     setReader(socket, this.#onData);
     socket.on('end', this.#onEnd);

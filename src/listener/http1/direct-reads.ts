@@ -12,6 +12,11 @@
  * body, pipelined bytes) is copied out by the reader. A connection handed
  * to Node's HTTP server gets a reader that does exactly that: it copies each
  * read and pushes it into the socket's stream, as Node would have.
+ *
+ * A TLS socket cannot read this way (its handle is OpenSSL's, which decrypts
+ * into buffers of its own): `readFromStream` gives its 'data' chunks to the
+ * same reader, so one ClientConnection serves both. Those chunks are the
+ * socket's own, so `keep` leaves them as they are.
  */
 import { Socket } from 'node:net';
 
@@ -78,7 +83,21 @@ export function setReader(socket: Socket, reader: Reader): void {
   (socket as DirectSocket)[READER] = reader;
 }
 
+/** A 'data' listener that hands each chunk to the socket's reader. */
+function toReader(this: DirectSocket, chunk: Buffer): void {
+  this[READER](chunk);
+}
+
+/** A socket that cannot read directly (TLS): its stream's chunks go to the reader `setReader` gives. */
+export function readFromStream(socket: Socket): Socket {
+  setReader(socket, dropBytes);
+  socket.on('data', toReader);
+  return socket;
+}
+
 /** From now on the socket's bytes go through its stream (for Node's HTTP server). */
 export function readAsStream(socket: Socket): void {
+  // A stream-fed socket already reads through its stream: only the reader's listener goes.
+  if (socket.listeners('data').includes(toReader)) return void socket.off('data', toReader);
   setReader(socket, pushToStream);
 }

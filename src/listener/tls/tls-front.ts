@@ -1,0 +1,70 @@
+/**
+ * One TLS listener of a listener thread: a `tls.Server` whose decrypted
+ * sockets go to the same connection handling as plain ones (the fast path's
+ * ClientConnection or Node's HTTP server). Certificates come as PEM text
+ * from the main thread; the SNI contexts are built once per certificate
+ * set, never per handshake, and swapped whole on a reload: a handshake
+ * after it gets the new certificates, an established connection keeps its
+ * session.
+ */
+import { constants } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { createSecureContext, createServer, type SecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import type { ListenerTls, PemPair } from '../../protocol.ts';
+import { pickByName, sniTable, type SniTable } from './sni.ts';
+
+/** ALPN: HTTP/1.1 only, until HTTP/2 exists (a client offering only h2 gets a handshake alert). */
+const ALPN = ['http/1.1'];
+
+function contextOptions(pair: PemPair, tls: ListenerTls): SecureContextOptions {
+  return {
+    cert: pair.cert,
+    key: pair.key,
+    minVersion: tls.min_version,
+    secureOptions: tls.session_tickets ? 0 : constants.SSL_OP_NO_TICKET,
+  };
+}
+
+export interface Contexts {
+  main: SecureContextOptions;
+  sni: SniTable<SecureContext>;
+}
+
+/** Every context of a certificate set, built before any is used: one that OpenSSL refuses throws here. */
+export function buildContexts(tls: ListenerTls): Contexts {
+  const entries = tls.sni.map(({ server_names, pair }) => ({ server_names, value: createSecureContext(contextOptions(pair, tls)) }));
+  const main = contextOptions(tls.default, tls);
+  createSecureContext(main);
+  return { main, sni: sniTable(entries) };
+}
+
+export class TlsFront {
+  readonly server: Server;
+  #sni: SniTable<SecureContext>;
+
+  /**
+   * `onRaw`: each TCP connection as accepted (admission counts it before its
+   * handshake); `onSecure`: each socket once its handshake is done.
+   */
+  constructor(tls: ListenerTls, handshakeTimeoutMs: number, onRaw: (raw: Socket) => void, onSecure: (socket: TLSSocket) => void) {
+    const contexts = buildContexts(tls);
+    this.#sni = contexts.sni;
+    this.server = createServer({
+      ...contexts.main,
+      ALPNProtocols: ALPN,
+      handshakeTimeout: handshakeTimeoutMs,
+      SNICallback: (servername, callback) => callback(null, pickByName(this.#sni, servername)),
+    });
+    // After tls.Server's own listener: the raw socket is already wrapped, and destroying it ends both.
+    this.server.on('connection', onRaw);
+    this.server.on('secureConnection', onSecure);
+    // A failed handshake (a scanner, a client that does not trust us): nothing was requested.
+    this.server.on('tlsClientError', (_error, socket) => socket.destroy());
+  }
+
+  /** New certificates (built by `buildContexts`) for new handshakes; established sessions keep theirs. */
+  apply(contexts: Contexts): void {
+    this.server.setSecureContext(contexts.main);
+    this.#sni = contexts.sni;
+  }
+}
