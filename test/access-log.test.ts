@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeJsonLine } from '../src/access-log/json-bytes.ts';
+import { RequestId } from '../src/listener/request-id.ts';
 import { type AccessRecord, formatCombined, formatJson } from '../src/access-log/record.ts';
 import { AccessLogWriter } from '../src/access-log/writer.ts';
 
@@ -162,6 +163,19 @@ test('JSON: the bytes written without a string are formatJson\'s bytes, for comm
   }
   // Both ways are exercised: about one record in eight here has only values the byte writer takes.
   assert.ok(taken > 300, `taken ${taken}`);
+});
+
+test('JSON: a request id object writes what its value reads, new or sent by the client', () => {
+  const out = Buffer.alloc(4096);
+  for (const id of [RequestId.from('x-request-id', undefined), RequestId.from('x-request-id', 'client-7'), RequestId.from('x-request-id', 'caf\u00e9')]) {
+    const r = record({ request_id: id });
+    const expected = formatJson(r);
+    assert.is(JSON.parse(expected).request_id, id.value);
+    const end = encodeJsonLine(r, out, 0);
+    // A client's id past ASCII is left to formatJson, which escapes and encodes it.
+    if (end >= 0) assert.is(out.subarray(0, end).toString(), expected);
+    else assert.is(id.value, 'caf\u00e9');
+  }
 });
 
 test('JSON: without the room for a line, nothing is written', () => {

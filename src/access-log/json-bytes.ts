@@ -7,7 +7,8 @@
  * new string, then converts it to UTF-8. Here the runs of fields that repeat
  * from one request to the next (see `Piece`) are kept as bytes and copied, and
  * the values that change on every request (the time, the path, the sizes, the
- * duration, the request id) are written digit by digit and byte by byte.
+ * duration, the request id, which a new id writes without ever becoming a
+ * string) are written digit by digit and byte by byte.
  *
  * Whatever this path does not take (a value that JSON must escape, a
  * character past ASCII, a number that is not a plain non-negative integer or
@@ -88,7 +89,16 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   // Rounded to 3 decimals from integer microseconds, as `formatJson` writes it.
   const micros = Math.round(record.duration_ms * 1000);
   if (!isPlainCount(time) || !isPlainCount(bytesSent) || !isPlainCount(micros) || micros >= 1e15) return -1;
-  if (!fitsAsAscii(path) || (requestId !== null && !fitsAsAscii(requestId))) return -1;
+  if (!fitsAsAscii(path)) return -1;
+  let idLength = NULL.length;
+  if (typeof requestId === 'string') {
+    if (!fitsAsAscii(requestId)) return -1;
+    idLength = requestId.length + 2;
+  } else if (requestId !== null) {
+    // A new id is hex digits; a client's is its header's text, which may need escaping.
+    if (!requestId.generated && !fitsAsAscii(requestId.value)) return -1;
+    idLength = requestId.valueLength + 2;
+  }
 
   const head = processPiece.bytes(record.pid, record.thread, record.remote_addr, record.method);
   const request = requestPiece.bytes(record.protocol, record.host, record.status);
@@ -104,7 +114,7 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   }
   const room =
     timePrefix.length + 4 + head.length + path.length + 2 + request.length + LARGEST_INTEGER_DIGITS +
-    DURATION_KEY.length + LARGEST_INTEGER_DIGITS + 4 + outcome.length + (requestId?.length ?? 2) + 2 + client.length;
+    DURATION_KEY.length + LARGEST_INTEGER_DIGITS + 4 + outcome.length + idLength + client.length;
   if (out.length - at < room) return -1;
 
   out.set(timePrefix, at);
@@ -125,8 +135,12 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   if (requestId === null) {
     out.set(NULL, at);
     at += NULL.length;
-  } else {
+  } else if (typeof requestId === 'string') {
     at = writeAscii(out, at, requestId);
+  } else {
+    out[at++] = QUOTE;
+    at = requestId.writeValue(out, at);
+    out[at++] = QUOTE;
   }
   out.set(client, at);
   return at + client.length;

@@ -37,10 +37,21 @@ export interface AccessRecord {
   attempts: number;
   /** The failure's code. */
   error: string | null;
-  request_id: string | null;
+  request_id: string | RequestIdText | null;
   user_agent: string | null;
   referer: string | null;
 }
+
+/** A request id that writes its own bytes (request-id.ts): a new id becomes a string only if a line needs one. */
+export interface RequestIdText {
+  readonly value: string;
+  /** Made here (hex digits), not sent by the client. */
+  readonly generated: boolean;
+  readonly valueLength: number;
+  writeValue(target: Uint8Array, at: number): number;
+}
+
+const idText = (id: string | RequestIdText | null): string | null => (id === null || typeof id === 'string' ? id : id.value);
 
 /** A string value as JSON; null (or a value missing at run time) as null. */
 // What JSON must escape ('"', '\\', control characters) and surrogates, whose lone halves JSON.stringify escapes.
@@ -120,7 +131,7 @@ export function formatJson(r: AccessRecord): string {
   return (
     `{"time":"${isoTime(r.time)}${processFields(r.pid, r.thread, r.remote_addr, r.method)}${str(r.path)}` +
     `${requestFields(r.protocol, r.host, r.status)}${num(r.bytes_sent)},"duration_ms":${millis(r.duration_ms)}` +
-    `${outcomeFields(r.route, r.upstream, r.backend, r.upstream_status, r.attempts, r.error)}${str(r.request_id)}` +
+    `${outcomeFields(r.route, r.upstream, r.backend, r.upstream_status, r.attempts, r.error)}${str(idText(r.request_id))}` +
     clientFields(r.user_agent, r.referer)
   );
 }

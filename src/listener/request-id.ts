@@ -17,7 +17,9 @@
 import { randomBytes } from 'node:crypto';
 
 const threadPrefix = randomBytes(8).toString('hex');
+const PREFIX = Buffer.from(threadPrefix, 'latin1');
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const GENERATED_LENGTH = 32;
 const CR = 0x0d;
 const LF = 0x0a;
 let issued = 0;
@@ -75,27 +77,44 @@ export class RequestId {
   writeLine(target: Uint8Array, at: number): number {
     const template = this.#template;
     for (let i = 0; i < template.length; i++) target[at++] = template[i]!;
-    if (this.generated) {
-      // Two 32-bit halves, so that the digits come from integer shifts.
-      let low = this.#serial >>> 0;
-      let high = Math.floor(this.#serial / 0x1_0000_0000) >>> 0;
-      for (let i = 15; i >= 8; i--, low >>>= 4) target[at + i] = HEX[low & 15]!;
-      for (let i = 7; i >= 0; i--, high >>>= 4) target[at + i] = HEX[high & 15]!;
-      at += 16;
-    } else {
-      // The client's value came from its head: visible ASCII, one byte per character.
-      const value = this.#value!;
-      for (let i = 0; i < value.length; i++) target[at++] = value.charCodeAt(i);
-    }
+    at = this.generated ? writeSerial(target, at, this.#serial) : writeText(target, at, this.#value!);
     target[at++] = CR;
     target[at++] = LF;
     return at;
+  }
+
+  /** Characters (and bytes) of `value`, read without making it a string. */
+  get valueLength(): number {
+    return this.generated ? GENERATED_LENGTH : this.#value!.length;
+  }
+
+  /** Writes `value` at `at` (a new id's digits without making its string); returns where it ends. */
+  writeValue(target: Uint8Array, at: number): number {
+    if (!this.generated) return writeText(target, at, this.#value!);
+    for (let i = 0; i < PREFIX.length; i++) target[at++] = PREFIX[i]!;
+    return writeSerial(target, at, this.#serial);
   }
 
   /** `name: value\r\n`, for heads written as strings. */
   line(): string {
     return `${this.header}: ${this.value}\r\n`;
   }
+}
+
+/** A new id's 16 counter digits. */
+function writeSerial(target: Uint8Array, at: number, serial: number): number {
+  // Two 32-bit halves, so that the digits come from integer shifts.
+  let low = serial >>> 0;
+  let high = Math.floor(serial / 0x1_0000_0000) >>> 0;
+  for (let i = 15; i >= 8; i--, low >>>= 4) target[at + i] = HEX[low & 15]!;
+  for (let i = 7; i >= 0; i--, high >>>= 4) target[at + i] = HEX[high & 15]!;
+  return at + 16;
+}
+
+/** The client's value came from its head: one byte per character. */
+function writeText(target: Uint8Array, at: number, value: string): number {
+  for (let i = 0; i < value.length; i++) target[at++] = value.charCodeAt(i);
+  return at;
 }
 
 export function requestIdFrom(header: string, sent: string | undefined): RequestId {

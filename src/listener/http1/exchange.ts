@@ -728,7 +728,7 @@ export class Exchange implements UpstreamOwner {
       upstream_status: this.#response?.status ?? null,
       attempts: this.#attempts,
       error: this.#error,
-      request_id: this.#id?.value ?? null,
+      request_id: this.#id ?? null,
     });
     this.#ctx.accessLog!.write(line);
   }
