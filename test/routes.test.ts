@@ -704,6 +704,20 @@ startup('healthy only once every routed upstream has a selectable backend', asyn
   assert.is((await get(port, '/health')).status, 200);
 });
 
+startup('a config of respond routes only starts with require_healthy_backends false, and answers', async (ctx) => {
+  const config = {
+    ...testConfig([], { workers: 1, require_healthy_backends: false }),
+    routes: [{ name: 'gone', match: {}, respond: { status: 410, body: 'gone\n' } }],
+  };
+  const sluice = (ctx.sluice = startSluice(['-c', writeConfig(config), '--log-level', 'debug']));
+  const port = await sluice.port();
+  await sluice.waitForLog(transitionTo('healthy'));
+  const answer = await get(port, '/anything');
+  assert.is(answer.status, 410);
+  assert.is(answer.body, 'gone\n');
+  assert.is((await get(port, '/ready')).status, 200, 'no route reaches an upstream: nothing to wait for');
+});
+
 startup.run();
 
 // ---------------------------------------------------------------------------
