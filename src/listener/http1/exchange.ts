@@ -6,13 +6,9 @@
  * copied, after the head, so both leave in one write), backpressure both
  * ways.
  *
- * Failures: a request is retried on the next backend when the upstream
- * refuses, resets or times out connecting (at most twice) if none of it can
- * have reached the failed one — no body, or a body that went only to a
- * connection that never connected (kept until it does). A request without a
- * body is also retried once on a fresh connection to the same backend when a
- * reused keep-alive connection turns out closed.
- * No response head in `upstream_timeout_ms` → 504; an invalid response →
+ * Failures before the response: retry-policy.ts decides whether another
+ * attempt follows (a body is held for it until its first connection
+ * connects). No response head in `upstream_timeout_ms` → 504; an invalid response →
  * 502 and the upstream connection closed; a failure once the response has
  * started → the client connection is closed, so a cut body never looks whole.
  */
@@ -39,6 +35,7 @@ import { hookAnswer, hookHeaderLines } from '../hook-headers.ts';
 import { continueWith } from './continue-with.ts';
 import { afterFailure, failureStatusText } from '../retry-policy.ts';
 import { FastSession } from './fast-session.ts';
+import { runRequestHooks } from './request-hook-chain.ts';
 import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
 
@@ -187,51 +184,19 @@ export class Exchange implements UpstreamOwner {
     this.#send(backend, false, this.#session ? performance.now() : this.#startedAt);
   }
 
-  /**
-   * The request hooks, in Pingora's order: onRequestStart, requestFilter
-   * (which may answer), upstreamPeer, upstreamRequestFilter; then the
-   * exchange as without hooks. A hook that returns a plain value is
-   * continued at once; one that returns a promise first makes the head a
-   * copy, since its bytes may not outlive this read.
-   */
+  /** The request hooks run first (request-hook-chain.ts); the exchange goes on from their results. */
   #startWithHooks(hooks: RequestHooks): void {
     const session = (this.#session = new FastSession(this.#ctx.view, this.#head, this.#forwarding.clientIp));
-    const goneAsync = () => this.#detachHead();
-    const failed = (hook: keyof RequestHooks) => (error: unknown) => this.#hookFailed(hook, error);
-    const peer = () => {
-      if (this.#done) return;
-      if (!hooks.upstreamPeer) return edit(undefined);
-      const selectable = this.#upstreams.selectable;
-      continueWith(
-        () => hooks.upstreamPeer!(session, selectable.map(({ address, port }) => ({ address, port }))),
-        (choice) => edit(choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined),
-        failed('upstreamPeer'),
-        goneAsync,
-      );
-    };
-    const edit = (chosen: BackendState | undefined) => {
-      if (this.#done) return;
-      if (!hooks.upstreamRequestFilter) return this.#forwardFirst(chosen, undefined);
-      const map = toHeaderMap(this.#routedHeaders());
-      continueWith(
-        () => hooks.upstreamRequestFilter!(session, map),
-        () => this.#done || this.#forwardFirst(chosen, this.#reframed(hookHeaderLines(fromHeaderMap(map)))),
-        failed('upstreamRequestFilter'),
-        goneAsync,
-      );
-    };
-    const filter = () => {
-      if (this.#done) return;
-      if (!hooks.requestFilter) return peer();
-      continueWith(
-        () => hooks.requestFilter!(session),
-        (result) => (result?.respond ? this.#respondFromHook(result.respond) : peer()),
-        failed('requestFilter'),
-        goneAsync,
-      );
-    };
-    if (!hooks.onRequestStart) filter();
-    else continueWith(() => hooks.onRequestStart!(session), filter, failed('onRequestStart'), goneAsync);
+    runRequestHooks(hooks, session, {
+      done: () => this.#done,
+      detachHead: () => this.#detachHead(),
+      failed: (hook, error) => this.#hookFailed(hook, error),
+      respond: (answer) => this.#respondFromHook(answer),
+      selectable: () => this.#upstreams.selectable,
+      routedHeaders: () => this.#routedHeaders(),
+      reframed: (lines) => this.#reframed(lines),
+      forward: (chosen, headers) => this.#forwardFirst(chosen, headers),
+    });
     // A hook may keep the session and read its headers after this read (later hooks, a timer, a queue):
     // the session must not point into the thread's shared read buffer then.
     this.#detachHead();
