@@ -34,7 +34,7 @@ async function upstream(): Promise<TestUpstream> {
 
 test.after(async () => {
   killAll();
-  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch {}
+  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch { /* already exited */ }
   await Promise.all(upstreams.map((u) => u.close()));
 });
 

@@ -39,7 +39,11 @@ function upgradeOnce(port: number, id: string, text: string): Promise<{ status: 
       const end = received.indexOf('\r\n\r\n');
       if (end === -1) return;
       const status = received.slice(0, received.indexOf('\r\n'));
-      if (!status.includes(' 101 ')) return void (socket.destroy(), resolve({ status, echo: '' }));
+      if (!status.includes(' 101 ')) {
+        socket.destroy();
+        resolve({ status, echo: '' });
+        return;
+      }
       if (received.length === end + 4) return void socket.write(text);
       if (received.length >= end + 4 + text.length) {
         socket.end();
