@@ -236,7 +236,7 @@ single('log.file: every thread writes its lines to the file, none lost at exit',
     }
   };
   // The file is where every thread's lines are: wait there for `healthy`.
-  await until(async () => lines(), (written) => written.some((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor'));
+  await until(() => lines(), (written) => written.some((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor'));
   sluice.kill('SIGTERM');
   await exitWithin(sluice);
   // The terminal keeps the main thread's lines (the lifecycle); the worker threads write to the file only.

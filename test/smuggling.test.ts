@@ -138,7 +138,7 @@ hostile('a hook that reads headers after the read ended sees its own request, no
     ),
   );
   const seen = await until(
-    async () => (existsSync(ctx.hookLog!) ? readFileSync(ctx.hookLog!, 'utf8') : '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; secret: string }),
+    () => (existsSync(ctx.hookLog!) ? readFileSync(ctx.hookLog!, 'utf8') : '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; secret: string }),
     (all) => all.length >= 4,
   );
   for (const { path, secret } of seen) assert.is(secret, `${path.slice('/later/'.length)}-token`, path);

@@ -158,7 +158,7 @@ test('require_healthy_backends false: -d returns once the listeners are bound, w
   });
   assert.match(stdout + stderr, `sluice started (PID: ${pid})`);
   process.kill(pid, 'SIGTERM');
-  await until(async () => existsSync(pidFile), (exists) => !exists);
+  await until(() => existsSync(pidFile), (exists) => !exists);
 });
 
 test('the port already in use: exit 1 naming the port', async () => {

@@ -80,7 +80,7 @@ test('an upgrade whose backend refuses the connection is retried on the next one
     }
     assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'), 'the closed backend was tried');
     const lines = await until(
-      async () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+      () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
       (all) => all.filter((l) => String(l['request_id']).startsWith('up-')).length === 4,
     );
     const tunnels = lines.filter((l) => String(l['request_id']).startsWith('up-'));

@@ -40,7 +40,8 @@ export function tryConnect(port: number): Promise<string> {
 }
 
 /** Polls `probe` until `accept` holds, at most `attempts` times, `intervalMs` apart. */
-export async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
+/** `probe` may answer at once (a file read) or later (a request). */
+export async function until<T>(probe: () => T | Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
   let last: T | undefined;
   for (let i = 0; i < attempts; i++) {
     last = await probe();
