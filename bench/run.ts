@@ -35,7 +35,7 @@ process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
 function start(name: string, command: string, args: string[]): ChildProcess {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
     if (/error|emerg|alert/i.test(text)) process.stderr.write(`[${name}] ${text}`);
   });
   children.push(child);
@@ -58,7 +58,9 @@ async function waitUntilServing(port: number, path = '/'): Promise<void> {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       await res.arrayBuffer();
       if (res.status === 200) return;
-    } catch {}
+    } catch {
+      // not listening yet: try again
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing answered 200 on port ${port}`);
@@ -149,11 +151,11 @@ async function measureAll(targets: Target[], rounds: number): Promise<Summary[]>
   for (const t of targets) wrk(t.name, t.port, t.cores); // warm-up (JIT, connection pools), not counted
   const runs = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const t of targets) runs.get(t.name)!.push(wrk(t.name, t.port, t.cores));
+    for (const t of targets) runs.get(t.name)?.push(wrk(t.name, t.port, t.cores));
   }
   for (const child of children) if (child) await stop(child);
   return targets.map((t) => {
-    const all = runs.get(t.name)!;
+    const all = runs.get(t.name) ?? [];
     const result: Summary = {
       name: t.name,
       rps: median(all.map((r) => r.rps)),
@@ -208,7 +210,9 @@ function treeRss(pid: number): number {
       for (const task of readdirSync(`/proc/${id}/task`)) {
         for (const child of readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
       }
-    } catch {}
+    } catch {
+      // the process (or one of its children) exited while being read: count what is left
+    }
   };
   visit(pid);
   return total / 1024;
@@ -226,11 +230,15 @@ async function rssWithIdleConnections(name: string, listenPort: number, launch: 
   const child = launch();
   await waitUntilServing(listenPort);
   await new Promise((r) => setTimeout(r, 300));
-  const before = treeRss(child.pid!);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name} did not start`);
+  const before = treeRss(pid);
   const sockets: Socket[] = [];
   for (let i = 0; i < count; i++) {
     const socket = connect({ host: '127.0.0.1', port: listenPort });
-    socket.on('error', () => {});
+    socket.on('error', () => {
+      // a refused or reset connection counts as not opened below
+    });
     socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n'));
     sockets.push(socket);
     if (i % 500 === 499) await new Promise((r) => setTimeout(r, 20));
@@ -238,7 +246,7 @@ async function rssWithIdleConnections(name: string, listenPort: number, launch: 
   await Promise.all(sockets.map((s) => new Promise((resolve) => (s.connecting ? s.once('connect', resolve).once('error', resolve) : resolve(undefined)))));
   await new Promise((r) => setTimeout(r, 1_000));
   const opened = sockets.filter((s) => !s.destroyed).length;
-  const after = treeRss(child.pid!);
+  const after = treeRss(pid);
   sockets.forEach((s) => s.destroy());
   await stop(child);
   const result = { name, before, after, opened };
@@ -292,7 +300,8 @@ async function main(): Promise<void> {
   if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
   const results = await measureAll(targets, rounds);
 
-  const sluice = results.find((r) => r.name.startsWith('sluice (1'))!;
+  const sluice = results.find((r) => r.name.startsWith('sluice (1'));
+  if (!sluice) throw new Error('the single-thread sluice target is missing from the results');
   // The ratio of each round (runs seconds apart) and their median: this machine's speed shifts
   // by half for minutes at a time, and a shift between rounds skews a ratio of two medians.
   console.log('\nsluice (1 thread) relative to each: median of the per-round ratios [lowest–highest]; ratio of the medians');

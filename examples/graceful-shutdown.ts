@@ -27,9 +27,9 @@ async function shutdown(proxy: HttpProxy, serving: Promise<void>): Promise<void>
   console.log('Shutdown complete');
 }
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
+const [address = '127.0.0.1', port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({ listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080) });
-await proxy.addBackend(address!, Number(port), 1);
+await proxy.addBackend(address, Number(port), 1);
 const serving = proxy.serve();
 process.once('SIGTERM', () => void shutdown(proxy, serving));
 await serving;

@@ -6,12 +6,12 @@ function onProxyStart(proxy: HttpProxy): void {
   // Initialize metrics, open log files, etc.
 }
 
-function onProxyStop(proxy: HttpProxy): void {
+function onProxyStop(): void {
   console.log('Proxy stopping...');
   // Flush metrics, close log files, etc.
 }
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
+const [address = '127.0.0.1', port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({
   listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080),
   hooks: {
@@ -20,5 +20,5 @@ const proxy = HttpProxy.init({
   },
   handleSignals: true,
 });
-await proxy.addBackend(address!, Number(port), 1);
+await proxy.addBackend(address, Number(port), 1);
 await proxy.serve();

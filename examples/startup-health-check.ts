@@ -1,12 +1,14 @@
 // The seed's "Startup Health Check": serve in the background, wait until healthy or give up.
 import { HttpProxy } from 'sluice';
 
-const [address, port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
+const [address = '127.0.0.1', port] = (process.env['SLUICE_EXAMPLE_BACKEND'] ?? '127.0.0.1:3000').split(':');
 const proxy = HttpProxy.init({ listen_port: Number(process.env['SLUICE_EXAMPLE_PORT'] ?? 8080), handleSignals: true });
-await proxy.addBackend(address!, Number(port), 1);
+await proxy.addBackend(address, Number(port), 1);
 
 // Start in background.
-const serving = proxy.serve().catch(() => {});
+const serving = proxy.serve().catch(() => {
+  // A failed start is reported by waitForHealthy below.
+});
 
 // Wait for healthy.
 try {

@@ -12,7 +12,7 @@ import type { Actor, InspectionEvent } from 'xstate';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { AlreadyServingError, StartupTimeout, UnknownBackendError, type SluiceError } from './errors.ts';
-import { createLogger, resolveLogFormat } from './log.ts';
+import { createLogger, resolveLogFormat, stdoutIsTTY } from './log.ts';
 import type { TransitionRecord } from './machines/history.ts';
 import type { LifecycleState, lifecycleMachine } from './machines/lifecycle.ts';
 import { backendId } from './protocol.ts';
@@ -58,7 +58,7 @@ export class HttpProxy {
   private constructor(settings: Config, options: HttpProxyOptions) {
     this.settings = settings;
     this.config = settings.proxy;
-    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, process.stdout.isTTY === true, settings.log.file) };
+    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, stdoutIsTTY(), settings.log.file) };
     const hooks = options.hooks;
     this.#supervisor = new Supervisor({
       config: settings,
@@ -67,8 +67,9 @@ export class HttpProxy {
       handleSignals: options.handleSignals ?? false,
       inspect: options.inspect,
       hooks: {
-        ...(hooks?.onStart && { onStart: () => hooks.onStart!(this) }),
-        ...(hooks?.onStop && { onStop: () => hooks.onStop!(this) }),
+        // Called as methods of the hooks object, as the user wrote them.
+        ...(hooks?.onStart && { onStart: () => hooks.onStart?.(this) }),
+        ...(hooks?.onStop && { onStop: () => hooks.onStop?.(this) }),
       },
     });
   }
@@ -88,12 +89,12 @@ export class HttpProxy {
 
   /** Before serving it joins the set the proxy starts with; while serving it goes through the pool actor. */
   async addBackend(address: string, port: number, weight = 1): Promise<void> {
-    const [spec] = parseConfig({ backends: [{ address, port, weight }] }, 'addBackend').backends;
+    const spec = parseConfig({ backends: [{ address, port, weight }] }, 'addBackend').backends[0]!; // the one given
     if (!this.#serving) {
-      if (!this.settings.backends.some((b) => backendId(b) === backendId(spec!))) this.settings.backends.push(spec!);
+      if (!this.settings.backends.some((b) => backendId(b) === backendId(spec))) this.settings.backends.push(spec);
       return;
     }
-    await this.#supervisor.addBackend(spec!);
+    await this.#supervisor.addBackend(spec);
   }
 
   /** Requests already on the backend finish. Rejects with SLUICE_UNKNOWN_BACKEND if there is none. */
@@ -161,7 +162,6 @@ export class HttpProxy {
   /** Resolves once healthy; rejects with StartupTimeout after `timeoutMs`, or with the failure if it stopped. */
   waitForHealthy(timeoutMs: number = this.config.startup_timeout_ms): Promise<void> {
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       const settle = (error?: Error) => {
         clearTimeout(timer);
         subscription.unsubscribe();
@@ -174,7 +174,7 @@ export class HttpProxy {
         else if (state === 'stopped' || state === 'draining') settle(this.#failure ?? new StartupTimeout(`the proxy is ${state}`));
       };
       const subscription = this.lifecycle.subscribe({ next: check, error: (error: unknown) => settle(error as Error) });
-      timer = setTimeout(() => settle(new StartupTimeout(`not healthy within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => settle(new StartupTimeout(`not healthy within ${timeoutMs} ms`)), timeoutMs);
       check();
     });
   }
@@ -196,7 +196,9 @@ export class HttpProxy {
    */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
     if (!this.#serving) return;
-    const stopped = this.#serving.catch(() => {});
+    const stopped = this.#serving.catch(() => {
+      // serve() has reported the failure to its caller already.
+    });
     this.#supervisor.stop('shutdown');
     if (options.timeoutMs === undefined) return stopped;
     let timer: NodeJS.Timeout | undefined;

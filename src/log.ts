@@ -37,10 +37,15 @@ function formatted(destination: Destination, format: LogFormat, colorize: boolea
   return format === 'pretty' ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize }) : destination;
 }
 
+/** Whether stdout is a terminal: Node leaves `isTTY` undefined on a pipe or a file, whatever @types/node declares. */
+export function stdoutIsTTY(): boolean {
+  return (process.stdout.isTTY as boolean | undefined) === true;
+}
+
 export function createLogger(options: LogOptions, bindings: Record<string, unknown> = {}): Logger {
   const destination = pino.destination({ dest: options.file ?? 1, sync: true, mkdir: options.file !== null });
   if (options.file !== null) fileDestinations.add(destination);
-  const tty = process.stdout.isTTY === true;
+  const tty = stdoutIsTTY();
   const main = formatted(destination, options.format, options.file === null && tty);
   const base = { level: options.level, base: { pid: process.pid, ...bindings } };
   if (options.echo === undefined || options.file === null || options.level === 'silent') return pino(base, main);

@@ -245,7 +245,11 @@ export interface ProbeReport {
   reason: string | null;
 }
 
-export type HealthEvent = { type: 'health.changed'; observation: HealthObservation; from: boolean };
+export interface HealthEvent {
+  type: 'health.changed';
+  observation: HealthObservation;
+  from: boolean;
+}
 
 export interface HealthCheckerApi {
   /**

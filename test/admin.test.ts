@@ -16,7 +16,7 @@ admin.before(async (ctx) => {
   ctx.a = await startUpstream('a');
   ctx.config = writeConfig({ ...testConfig([{ port: ctx.a.port, weight: 2 }], { workers: 2 }), admin: { listen_port: 0, token: TOKEN } });
   ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', ctx.config], 2, 1));
-  ctx.adminPort = (await ctx.sluice!.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
 });
 
 admin.after(async (ctx) => {

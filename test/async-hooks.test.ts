@@ -60,7 +60,7 @@ asyncHooks('40 concurrent requests: every hook saw its own request, up and down'
   for (const probe of probes) {
     const seen = ctx.seen.find((s) => s.probe === probe);
     assert.ok(seen, `the upstream got ${probe}`);
-    assert.is(seen!.seenByHook, probe, 'upstreamRequestFilter read this request');
+    assert.is(seen.seenByHook, probe, 'upstreamRequestFilter read this request');
   }
 });
 

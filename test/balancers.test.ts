@@ -8,7 +8,7 @@ import { PowerOfTwoChoices } from '../src/pool/balancers/power-of-two.ts';
 import { statusMatcher } from '../src/health/expected-status.ts';
 import { jittered } from '../src/health/checker.ts';
 
-type C = { id: string; weight: number; selectable: boolean; slot: number };
+interface C { id: string; weight: number; selectable: boolean; slot: number }
 const backends = (weights: number[]): C[] => weights.map((weight, slot) => ({ id: `b${slot}`, weight, selectable: true, slot }));
 
 /** A seeded generator (mulberry32), so distributions are the same on every run. */

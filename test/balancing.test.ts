@@ -76,7 +76,7 @@ test('enabled: false — probed, never chosen', async () => {
   await sluice.waitForLog(flip(off, 'healthy'));
   for (let i = 0; i < 10; i++) assert.is((await get(port, `/y${i}`)).body, 'on\n');
   assert.is(off.received.length, 0);
-  await until(async () => off.probes, (n) => n > 0);
+  await until(() => off.probes, (n) => n > 0);
 });
 
 test('min_healthy: /ready needs that many backends', async () => {

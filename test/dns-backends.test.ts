@@ -135,7 +135,7 @@ dnsTest('a name never resolved: 503 + Retry-After, /ready false, still starting;
     const proxyPort = await proc.port();
     const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
     const warned = await proc.waitForLog((l) => l['upstream'] === 'default' && l['code'] === 'ENOTFOUND');
-    assert.is(warned['level'], 40);
+    assert.is(warned.level, 40);
     const answer = await get(proxyPort, '/x');
     assert.is(answer.status, 503);
     assert.ok(answer.headers['retry-after'], 'Retry-After');

@@ -236,11 +236,11 @@ single('log.file: every thread writes its lines to the file, none lost at exit',
     }
   };
   // The file is where every thread's lines are: wait there for `healthy`.
-  await until(async () => lines(), (written) => written.some((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor'));
+  await until(() => lines(), (written) => written.some((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor'));
   sluice.kill('SIGTERM');
   await exitWithin(sluice);
   // The terminal keeps the main thread's lines (the lifecycle); the worker threads write to the file only.
-  assert.ok(sluice.lines.some((l) => l['msg'] === 'Shutdown complete'), 'stdout shows the lifecycle');
+  assert.ok(sluice.lines.some((l) => l.msg === 'Shutdown complete'), 'stdout shows the lifecycle');
   assert.not.ok(sluice.lines.some((l) => l['actor'] === 'listener' || l['actor'] === 'health-checker'), 'no thread lines on stdout');
   const written = lines();
   assert.is(written[0]!['msg'], 'Starting proxy on port 0...');

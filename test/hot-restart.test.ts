@@ -23,7 +23,7 @@ test.after(async () => {
   // Successors are not our children: end whatever a PID file still names.
   for (const file of pidFiles) {
     const pid = readPid(file);
-    if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch {}
+    if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* already exited */ }
   }
   await Promise.all(upstreams.map((u) => u.close()));
 });

@@ -47,7 +47,7 @@ test('foreground with log.file: the file gets every line as JSON, stdout the lif
   assert.ok(inFile.some((l) => l['msg'] === 'Shutdown complete'));
   const onStdout = proc.lines;
   assert.ok(onStdout.some((l) => l['to'] === 'draining' && l['actor'] === 'supervisor'));
-  assert.ok(onStdout.some((l) => l['msg'] === 'Shutdown complete'));
+  assert.ok(onStdout.some((l) => l.msg === 'Shutdown complete'));
   assert.ok(onStdout.every((l) => l['actor'] === 'supervisor'), 'only the main thread: the threads stay in the file');
 });
 

@@ -27,14 +27,14 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
         const found = lines.find(match);
         if (!found) return;
         clearTimeout(timer);
-        fakeNpm.stdout!.off('data', check);
+        fakeNpm.stdout.off('data', check);
         resolve(found);
       };
-      fakeNpm.stdout!.on('data', check);
+      fakeNpm.stdout.on('data', check);
       check();
     });
   let buffer = '';
-  fakeNpm.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  fakeNpm.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     const parts = buffer.split('\n');
     buffer = parts.pop()!;
@@ -53,7 +53,7 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
   } finally {
     fakeNpm.kill('SIGKILL');
     // If the behaviour broke, do not leave the orphan running.
-    if (sluicePid !== undefined) try { process.kill(sluicePid, 'SIGKILL'); } catch {}
+    if (sluicePid !== undefined) try { process.kill(sluicePid, 'SIGKILL'); } catch { /* already exited */ }
     await upstream.close();
   }
 });
@@ -67,7 +67,7 @@ test('npm start, then Ctrl-C: sluice drains and npm itself exits 0', async () =>
   let output = '';
   const healthy = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not healthy within 20 s: ${output}`)), 20_000);
-    npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    npm.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
       if (output.includes('Proxy is healthy and accepting connections')) {
         clearTimeout(timer);
@@ -84,7 +84,9 @@ test('npm start, then Ctrl-C: sluice drains and npm itself exits 0', async () =>
   } finally {
     try {
       process.kill(-npm.pid!, 'SIGKILL');
-    } catch {}
+    } catch {
+      // already exited
+    }
   }
 });
 

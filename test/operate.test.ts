@@ -34,7 +34,7 @@ async function upstream(): Promise<TestUpstream> {
 
 test.after(async () => {
   killAll();
-  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch {}
+  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch { /* already exited */ }
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
@@ -101,7 +101,7 @@ test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor
   daemonPids.push(second);
   assert.is.not(second, first);
   // The successor rewrote the companion file as it took the PID file over.
-  await until(async () => JSON.parse(readFileSync(join(dir, 'sluice.pid.json'), 'utf8')) as { pid: number }, (info) => info.pid === second);
+  await until(() => JSON.parse(readFileSync(join(dir, 'sluice.pid.json'), 'utf8')) as { pid: number }, (info) => info.pid === second);
   assert.match(restarted.stdout, new RegExp(`^Proxy restarted \\(PID: ${first} → ${second}\\) after \\d+ ms; PID ${first} is draining`));
   const status = await sluice('status', '-c', configFile);
   assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${second})`);
@@ -294,12 +294,12 @@ test('SIGUSR1 reopens the log file after logrotate moved it; SIGHUP without a ch
   const dir = tempDir();
   const logFile = join(dir, 'sluice.log');
   const proc = startSluice(['-c', writeConfig({ ...testConfig([{ port: a.port }]), log: { file: logFile } })]);
-  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('Proxy is healthy and accepting connections'));
+  await until(() => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('Proxy is healthy and accepting connections'));
   renameSync(logFile, `${logFile}.1`);
   proc.kill('SIGUSR1');
-  await until(async () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('log files reopened'));
+  await until(() => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('log files reopened'));
   proc.kill('SIGHUP');
-  await until(async () => readFileSync(logFile, 'utf8'), (text) => text.includes('Configuration reloaded'));
+  await until(() => readFileSync(logFile, 'utf8'), (text) => text.includes('Configuration reloaded'));
   proc.kill('SIGTERM');
   assert.is((await exitWithin(proc)).code, 0);
   assert.match(readFileSync(logFile, 'utf8'), '"msg":"Shutdown complete"');

@@ -10,7 +10,7 @@ import { afterFailure, type FailedAttempt } from '../src/listener/retry-policy.t
 import { RequestId } from '../src/listener/request-id.ts';
 import { BackendPool, selectableCount } from '../src/pool/backend-pool.ts';
 
-type TestCandidate = { id: string; weight: number; selectable: boolean; slot: number };
+interface TestCandidate { id: string; weight: number; selectable: boolean; slot: number }
 const candidates = (weights: Record<string, number>): TestCandidate[] =>
   Object.entries(weights).map(([id, weight], slot) => ({ id, weight, selectable: true, slot }));
 const picks = (rr: SmoothWeightedRoundRobin<TestCandidate>, n: number) =>

@@ -40,7 +40,7 @@ hooks('headers edited both ways; onRequestStart and onRequestEnd see the same ct
   const seen = [...ctx.a!.received, ...ctx.b!.received].find((r) => r.url === '/edit')!;
   assert.is(seen.headers['x-added-by-hook'], 'yes');
   assert.is(seen.headers['x-remove-me'], undefined);
-  const end = await until(async () => calls(ctx.logFile!).find((c) => c['hook'] === 'onRequestEnd' && c['path'] === '/edit'), Boolean);
+  const end = await until(() => calls(ctx.logFile!).find((c) => c['hook'] === 'onRequestEnd' && c['path'] === '/edit'), Boolean);
   assert.is(end!['status'], 200);
   assert.ok((end!['bytes'] as number) > answer.body.length, 'bytes count the head and the body');
   assert.match(String(end!['backend']), /^127\.0\.0\.1:\d+$/);

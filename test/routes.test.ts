@@ -77,7 +77,9 @@ async function startService(name: string, healthPath = HEALTH_PATH): Promise<Ser
     made.on('upgrade', (req, socket: Socket) => {
       upgrades.push({ method: req.method!, url: req.url!, headers: req.headers });
       tunnels.add(socket);
-      socket.on('error', () => {});
+      socket.on('error', () => {
+        /* the test asserts on what the socket received; a reset is one such outcome */
+      });
       // The client left: so does the backend, as a WebSocket server would (an open tunnel holds a drain).
       socket.on('end', () => socket.end());
       socket.on('close', () => tunnels.delete(socket));
@@ -155,7 +157,9 @@ function upgrade(port: number, path: string, headers: Record<string, string>): P
       const answer = parse();
       if (answer?.status === 101) settle(answer);
     });
-    socket.on('error', () => {});
+    socket.on('error', () => {
+      /* the test asserts on what the socket received; a reset is one such outcome */
+    });
     socket.on('close', () => settle(parse() ?? new Error(`closed without an answer; got ${JSON.stringify(text)}`)));
     socket.setTimeout(5_000, () => settle(new Error(`no answer within 5 s; got ${JSON.stringify(text)}`)));
     let lines = `GET ${path} HTTP/1.1\r\n`;

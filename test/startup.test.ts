@@ -27,7 +27,7 @@ async function upstream(): Promise<TestUpstream> {
 
 /** A PID that surely names no live process: a child that has already exited. */
 function deadPid(): number {
-  return spawnSync(process.execPath, ['-e', '0']).pid!;
+  return spawnSync(process.execPath, ['-e', '0']).pid;
 }
 
 test('no healthy backend within startup_timeout_ms: StartupTimeout logged, PID file removed, exit 1', async () => {
@@ -58,7 +58,7 @@ async function serving(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-type Probe = { backend: string; reason: string };
+interface Probe { backend: string; reason: string }
 
 test('a startup timeout names every backend with its last probe result, in the log and on stderr', async () => {
   const down = await freePort();
@@ -152,11 +152,13 @@ test('require_healthy_backends false: -d returns once the listeners are bound, w
   cleanups.push(() => {
     try {
       process.kill(pid, 'SIGKILL');
-    } catch {}
+    } catch {
+      // already exited
+    }
   });
   assert.match(stdout + stderr, `sluice started (PID: ${pid})`);
   process.kill(pid, 'SIGTERM');
-  await until(async () => existsSync(pidFile), (exists) => !exists);
+  await until(() => existsSync(pidFile), (exists) => !exists);
 });
 
 test('the port already in use: exit 1 naming the port', async () => {
@@ -170,8 +172,8 @@ test('the port already in use: exit 1 naming the port', async () => {
   assert.is(code, 1);
   const failure = sluice.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start'));
   assert.ok(failure, 'a failure line');
-  assert.is(failure!['code'], 'EADDRINUSE');
-  assert.match(String(failure!['reason']), String(port));
+  assert.is(failure['code'], 'EADDRINUSE');
+  assert.match(String(failure['reason']), String(port));
 });
 
 test('PID file: written with our PID while running, removed on exit', async () => {
@@ -196,7 +198,7 @@ test('PID file owned by a live process: refused with exit 1 naming that PID, fil
   assert.is(code, 1);
   const failure = sluice.lines.find((l) => l['code'] === 'SLUICE_PID_FILE_LOCKED');
   assert.ok(failure);
-  assert.match(String(failure!.msg), `running process ${process.pid}`);
+  assert.match(String(failure.msg), `running process ${process.pid}`);
   assert.is(readFileSync(pidFile, 'utf8'), `${process.pid}\n`);
 });
 

@@ -39,7 +39,11 @@ function upgradeOnce(port: number, id: string, text: string): Promise<{ status: 
       const end = received.indexOf('\r\n\r\n');
       if (end === -1) return;
       const status = received.slice(0, received.indexOf('\r\n'));
-      if (!status.includes(' 101 ')) return void (socket.destroy(), resolve({ status, echo: '' }));
+      if (!status.includes(' 101 ')) {
+        socket.destroy();
+        resolve({ status, echo: '' });
+        return;
+      }
       if (received.length === end + 4) return void socket.write(text);
       if (received.length >= end + 4 + text.length) {
         socket.end();
@@ -76,7 +80,7 @@ test('an upgrade whose backend refuses the connection is retried on the next one
     }
     assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'), 'the closed backend was tried');
     const lines = await until(
-      async () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+      () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
       (all) => all.filter((l) => String(l['request_id']).startsWith('up-')).length === 4,
     );
     const tunnels = lines.filter((l) => String(l['request_id']).startsWith('up-'));

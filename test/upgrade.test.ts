@@ -115,7 +115,9 @@ for (const entry of entries) {
       let text = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
       socket.on('close', () => resolve(text));
-      socket.on('error', () => {});
+      socket.on('error', () => {
+        /* the test asserts on what the socket received; a reset is one such outcome */
+      });
       socket.write('GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
     });
     assert.match(answer, /^HTTP\/1\.1 502 /);

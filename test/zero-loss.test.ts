@@ -117,7 +117,7 @@ test('SIGHUP under load to new routes and upstreams: the old table serves until 
     const reloadedAt = proc.lines.length;
     proc.kill('SIGHUP');
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, reloadedAt);
-    const switched = await until(async () => load.answeredBy.length, () => load.answeredBy.slice(-16).every((name) => name === 'b'), 200, 25);
+    const switched = await until(() => load.answeredBy.length, () => load.answeredBy.slice(-16).every((name) => name === 'b'), 200, 25);
     await load.okAfter(200);
     assert.ok(load.answeredBy.slice(switched).every((name) => name === 'b'), 'only b answers after the switch');
     const counts = await load.stop();

@@ -29,7 +29,9 @@ function connectUpstream(): Upstream {
     noDelay: true,
     onread: { buffer, callback: (n: number) => (conn.onBytes?.(Buffer.from(buffer.subarray(0, n))), true) },
   });
-  conn.socket.on('error', () => {});
+  conn.socket.on('error', () => {
+    // the floor measures the happy path; a broken upstream shows as failed requests in wrk
+  });
   return conn;
 }
 
@@ -37,7 +39,9 @@ const server = createServer({ pauseOnConnect: true, noDelay: true }, (accepted) 
   // Client reads with `onread` into one shared buffer, as sluice's (the bytes are copied before being kept).
   const client = readDirectly(accepted);
   setReader(client, (bytes) => onRequestBytes(bytes));
-  client.on('error', () => {});
+  client.on('error', () => {
+    // a client that resets is wrk closing its connections at the end
+  });
   let pending: Buffer | undefined;
   const onRequestBytes = (bytes: Buffer) => {
     pending = pending ? Buffer.concat([pending, bytes]) : Buffer.from(bytes);

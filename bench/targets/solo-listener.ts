@@ -21,7 +21,14 @@ const config = parseConfig(
   'solo-listener',
 );
 const backend = config.backends[0]!;
-const server = new ListenerServer(config, { connections: newCounterBuffer(), inFlight: InFlight.buffer(1) }, pino({ level: 'warn' }), () => {});
+// No pool thread here to hear passive health reports: they are dropped.
+const dropPassiveReport = (): void => undefined;
+const server = new ListenerServer(
+  config,
+  { connections: newCounterBuffer(), inFlight: InFlight.buffer(1) },
+  pino({ level: 'warn' }),
+  dropPassiveReport,
+);
 server.applySnapshot({ version: 1, backends: [{ ...backend, upstream: 'default', id: `${backend.address}:${backend.port}`, healthy: true, ejected: false, selectable: true, slot: 0 }] });
 server.setStatus({ state: 'healthy', poolHealthy: true });
 const bound = await server.bind([listenPort]);

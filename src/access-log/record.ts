@@ -55,6 +55,7 @@ const idText = (id: string | RequestIdText | null): string | null => (id === nul
 
 /** A string value as JSON; null (or a value missing at run time) as null. */
 // What JSON must escape ('"', '\\', control characters) and surrogates, whose lone halves JSON.stringify escapes.
+// eslint-disable-next-line no-control-regex -- finding control characters is this expression's job
 const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A JSON string: most values (paths, addresses, ids) need no escape, and a regex test is cheaper than JSON.stringify. */
@@ -166,6 +167,7 @@ function timeLocal(ms: number): string {
 /** `\xHH` for each byte, upper-case hex as nginx writes it. */
 const HEX_ESCAPES = Array.from({ length: 256 }, (_, byte) => `\\x${byte.toString(16).toUpperCase().padStart(2, '0')}`);
 // Everything nginx's escape=default rewrites ('"', '\', bytes below 0x20 and from 0x7f), and every non-latin1 unit.
+// eslint-disable-next-line no-control-regex -- finding control characters is this expression's job
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
 
 /**
@@ -184,10 +186,10 @@ function nginxEscape(text: string | null): string {
     if (unit >= 0x20 && unit < 0x7f && unit !== 0x22 && unit !== 0x5c) continue;
     out += text.slice(from, i);
     if (unit <= 0xff) {
-      out += HEX_ESCAPES[unit];
+      out += HEX_ESCAPES[unit]!;
     } else {
       const pair = unit >= 0xd800 && unit < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-      for (const byte of Buffer.from(text.slice(i, pair ? i + 2 : i + 1), 'utf8')) out += HEX_ESCAPES[byte];
+      for (const byte of Buffer.from(text.slice(i, pair ? i + 2 : i + 1), 'utf8')) out += HEX_ESCAPES[byte]!;
       if (pair) i++;
     }
     from = i + 1;

@@ -63,12 +63,20 @@ export class AccessLogWriter {
 
   /** Throws what opening the file throws (ENOENT for a missing directory): the config layer reports it. */
   constructor(options: AccessLogOptions) {
-    if (options.format !== 'json' && options.format !== 'combined') {
-      throw new Error(`unknown access log format ${String(options.format)}`);
+    switch (options.format) {
+      case 'json':
+        this.#format = formatJson;
+        this.#encode = encodeJsonLine;
+        break;
+      case 'combined':
+        this.#format = formatCombined;
+        this.#encode = undefined;
+        break;
+      default:
+        // Reached only by a caller that bypassed the types (plain JavaScript).
+        throw new Error(`unknown access log format ${String(options.format satisfies never)}`);
     }
     this.#file = options.file;
-    this.#format = options.format === 'json' ? formatJson : formatCombined;
-    this.#encode = options.format === 'json' ? encodeJsonLine : undefined;
     this.#limit = options.file === STDOUT ? PIPE_BATCH_BYTES : BATCH_BYTES;
     this.#batch = Buffer.allocUnsafe(this.#limit);
     this.#fd = options.file === STDOUT ? 1 : openSync(options.file, 'a');

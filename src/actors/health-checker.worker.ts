@@ -21,9 +21,10 @@ const api: HealthCheckerApi = {
     discovered: BackendSpec[] = [],
   ) {
     await runTestHooks('health-checker', 0);
-    log = createLogger(logOptions, { actor: 'health-checker' });
+    const logger = createLogger(logOptions, { actor: 'health-checker' });
+    log = logger;
     checker = new HealthChecker(config, (observation, from) => {
-      log!.info(
+      logger.info(
         { backend: observation.backend, from: from ? 'healthy' : 'unhealthy', to: observation.healthy ? 'healthy' : 'unhealthy', reason: observation.reason },
         `backend ${observation.backend} is ${observation.healthy ? 'healthy' : 'unhealthy'} (${observation.reason})`,
       );
@@ -51,9 +52,10 @@ const api: HealthCheckerApi = {
   removeBackend(backend) {
     withChecker((c) => c.removeBackend(backend));
   },
-  async stop() {
+  stop() {
     checker?.stop();
     log?.flush();
+    return Promise.resolve();
   },
 };
 

@@ -39,7 +39,7 @@ const api: ListenerApi = {
       hooks = await loadRequestHooks(hooksModule);
     } catch (error) {
       // Returned as data: thrown, comlink would carry the message only, and the code would be lost.
-      return { ok: false, setup: hooksLoadFailure(hooksModule!, error) };
+      return { ok: false, setup: hooksLoadFailure(hooksModule ?? '', error) /* only a module given can fail */ };
     }
     if (hooks) log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
     server = new ListenerServer(

@@ -116,11 +116,12 @@ const api: PoolApi = {
   heartbeat: () => ++beats,
   reopenLog: reopenLogFiles,
   snapshot: () => started().snapshot(Date.now()),
-  async stop() {
+  stop() {
     discovery?.stop();
     clearTimeout(ejectionTimer);
     clearTimeout(retireTimer);
     log?.flush();
+    return Promise.resolve();
   },
 };
 

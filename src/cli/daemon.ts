@@ -19,7 +19,7 @@ export function childArguments(argv: readonly string[]): string[] {
 }
 
 /** The command line that runs this sluice again with `argv` (the daemon child, a hot restart's successor). */
-export function sluiceCommand(argv: readonly string[]): string[] {
+export function sluiceCommand(argv: readonly string[]): [executable: string, ...args: string[]] {
   return [process.execPath, ...process.execArgv, process.argv[1]!, ...childArguments(argv)];
 }
 
@@ -39,7 +39,7 @@ export async function startDaemon(argv: readonly string[], logFile: string, out:
   mkdirSync(dirname(logFile), { recursive: true });
   const output = openSync(logFile, 'a');
   const [executable, ...args] = sluiceCommand(argv);
-  const child = spawn(executable!, args, {
+  const child = spawn(executable, args, {
     detached: true,
     stdio: ['ignore', output, output, 'ipc'],
     // Not npm's child any more: it must not stop when the npm that ran `-d` exits.

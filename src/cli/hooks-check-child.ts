@@ -11,7 +11,8 @@ try {
   process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
   process.exit(0);
 } catch (error) {
-  const err = error as NodeJS.ErrnoException;
+  // Whatever the module threw: an Error, or any value (`throw 'text'`, `throw null`).
+  const err = error as Partial<NodeJS.ErrnoException> | null | undefined;
   const code = err?.code ?? err?.name ?? 'Error';
   const message = String(err?.message ?? error).split('\n')[0];
   process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);

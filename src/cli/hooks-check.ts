@@ -21,7 +21,8 @@ export function checkRequestHooks(modulePath: string): HooksCheck {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (result.error || result.signal) {
-    const timedOut = (result.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+    const error: NodeJS.ErrnoException | undefined = result.error;
+    const timedOut = error?.code === 'ETIMEDOUT';
     return timedOut
       ? { ok: false, code: 'ETIMEDOUT', message: `the module did not load within ${HOOKS_CHECK_TIMEOUT_MS} ms` }
       : { ok: false, code: result.signal ?? 'ECHILD', message: result.error?.message ?? `the check ended by ${result.signal}` };

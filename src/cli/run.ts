@@ -12,7 +12,7 @@ import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
 import { allBackends } from '../config/upstream-groups.ts';
 import { checkRequestHooks } from './hooks-check.ts';
-import { createLogger, echoFormat, resolveLogFormat } from '../log.ts';
+import { createLogger, echoFormat, resolveLogFormat, stdoutIsTTY } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
 import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
@@ -135,7 +135,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     demo = await startDemoUpstreams();
     config = { ...config, backends: [...config.backends, ...demo.backends] };
   }
-  const tty = process.stdout.isTTY === true;
+  const tty = stdoutIsTTY();
   const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, tty, config.log.file) };
   // The worker threads log to the file only; the terminal gets the lifecycle from this thread.
   const logger = createLogger({ ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) }, { actor: 'supervisor' });

@@ -14,7 +14,7 @@ export interface DemoUpstreams {
 
 function serveDemo(name: string): Promise<Server> {
   const server = createServer((req, res) => {
-    const body = JSON.stringify({ upstream: name, method: req.method, path: req.url, via: req.headers['via'] ?? null }) + '\n';
+    const body = JSON.stringify({ upstream: name, method: req.method, path: req.url, via: req.headers.via ?? null }) + '\n';
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });

@@ -36,7 +36,10 @@ const NO_RECORDS = new Set(['ENODATA', 'ENOTFOUND']);
 /** The highest weight a backend may have (the config's limit); SRV weights go up to 65535. */
 const MAX_WEIGHT = 1000;
 
-type Address = { address: string; ttl: number | null };
+interface Address {
+  address: string;
+  ttl: number | null;
+}
 type Addresses = { ok: true; addresses: Address[]; code: string | null } | { ok: false; code: string; message: string };
 
 const failure = (error: unknown): { ok: false; code: string; message: string } => {
@@ -92,7 +95,9 @@ async function resolveA(lookup: DnsLookup, upstream: string, discovery: Discover
   const found = await addressesOf(lookup, discovery.dns);
   if (!found.ok) return found;
   if (found.addresses.length === 0) return noAddresses(found.code, discovery.dns);
-  const port = discovery.port!;
+  const port = discovery.port;
+  // The config schema refuses type A without a port, so this is never reached.
+  if (port === null) throw new Error(`discovery of ${discovery.dns}: type A needs a port`);
   const backends = found.addresses.map(({ address }) => ({ upstream, address, port, weight: 1, enabled: true }));
   return { ok: true, backends: distinct(backends), ttlMs: shortest(found.addresses.map((a) => a.ttl)) };
 }

@@ -29,6 +29,9 @@ interface Entry {
 /** One policy for every backend, or one per upstream (absent from the map: no passive health). */
 export type PassivePolicies = PassivePolicy | null | ReadonlyMap<string, PassivePolicy | null>;
 
+const isPerUpstream = (passive: PassivePolicies): passive is ReadonlyMap<string, PassivePolicy | null> =>
+  passive instanceof Map;
+
 const upstreamOf = (entry: Entry): string => entry.spec.upstream ?? DEFAULT_UPSTREAM;
 
 export interface Ejection {
@@ -200,7 +203,7 @@ export class BackendPool {
 
   #policyFor(entry: Entry): PassivePolicy | null {
     const passive = this.#passive;
-    if (passive === null || !(passive instanceof Map)) return passive as PassivePolicy | null;
+    if (!isPerUpstream(passive)) return passive;
     return passive.get(upstreamOf(entry)) ?? null;
   }
 

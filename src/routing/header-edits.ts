@@ -59,6 +59,6 @@ export function editFlatHeaders(flat: readonly string[], edits: HeaderEdits): st
 
 /** The same edits on a Node/undici header map (`{ lowercasename: value }`), in place. */
 export function editHeaderMap(map: Record<string, string | string[] | undefined>, edits: HeaderEdits): void {
-  for (const name of edits.remove) delete map[name];
+  for (const name of edits.remove) Reflect.deleteProperty(map, name);
   for (const [name, value] of edits.set) map[name.toLowerCase()] = value;
 }

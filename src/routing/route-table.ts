@@ -139,7 +139,8 @@ export class RouteTable {
     const candidates = this.#candidatesFor(request.host);
     if (candidates !== null) return firstMatch(candidates, request, path, pathEnd, null);
     // A Host only wildcards can take, not cached (cache full, or overlong): test hosts route by route.
-    return firstMatch(this.#matchers, request, path, pathEnd, hostName(request.host!));
+    // (#candidatesFor answers null only for a request that has a Host.)
+    return firstMatch(this.#matchers, request, path, pathEnd, hostName(request.host ?? ''));
   }
 
   /** The routes a request with this Host could take, in order; `null` when they must be found per route. */
@@ -200,7 +201,7 @@ function compileRoute(config: RouteConfig, index: number): Matcher {
   return {
     route,
     host: host === undefined || wildcard ? null : configHostName(host),
-    hostSuffix: wildcard ? host!.slice(1).toLowerCase() : null,
+    hostSuffix: wildcard ? host.slice(1).toLowerCase() : null,
     prefix: decodedPrefix,
     prefixIsDirectory: decodedPrefix?.endsWith('/') === true,
     exact: exact === undefined ? null : decodePath(exact),
@@ -216,8 +217,7 @@ function firstMatch(
   pathEnd: number,
   host: string | null, // given when `matchers` were not chosen by host already
 ): Route | undefined {
-  for (let i = 0; i < matchers.length; i++) {
-    const m = matchers[i]!;
+  for (const m of matchers) {
     if (host !== null && !hostAccepts(m, host)) continue;
     if (m.methods !== null && !m.methods.includes(request.method)) continue;
     if (m.exact !== null && (pathEnd !== m.exact.length || !path.startsWith(m.exact))) continue;
@@ -328,22 +328,24 @@ function hostCovers(earlier: Matcher, later: Matcher): boolean {
   if (earlier.host !== null) return later.host === earlier.host;
   if (earlier.hostSuffix === null) return true;
   if (later.host !== null) return hostAccepts(earlier, later.host);
-  return later.hostSuffix !== null && later.hostSuffix.endsWith(earlier.hostSuffix);
+  return later.hostSuffix?.endsWith(earlier.hostSuffix) === true;
 }
 
 // A later route without a path field also takes targets no path field matches (`*`, absolute-form): not covered.
 function pathCovers(earlier: Matcher, later: Matcher): boolean {
   if (earlier.exact !== null && later.exact !== earlier.exact) return false;
-  if (earlier.prefix === null) return true;
+  const prefix = earlier.prefix;
+  if (prefix === null) return true;
   // A later prefix is inside the earlier one when, read as a path, it matches it: then so does every path it takes.
   const inPrefix = (path: string | null) =>
-    path !== null && prefixHolds(earlier.prefix!, earlier.prefixIsDirectory, path, path.length);
+    path !== null && prefixHolds(prefix, earlier.prefixIsDirectory, path, path.length);
   return inPrefix(later.exact) || inPrefix(later.prefix);
 }
 
 function methodsCover(earlier: Matcher, later: Matcher): boolean {
-  if (earlier.methods === null) return true;
-  return later.methods !== null && later.methods.every((method) => earlier.methods!.includes(method));
+  const methods = earlier.methods;
+  if (methods === null) return true;
+  return later.methods?.every((method) => methods.includes(method)) === true;
 }
 
 function headersCover(earlier: Matcher, later: Matcher): boolean {

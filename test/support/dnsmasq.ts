@@ -89,7 +89,7 @@ async function launch(port: number, hostsFile: string, options: DnsmasqOptions):
   ];
   const child = spawn(DNSMASQ, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let text = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const reads = () => text.split(`read ${hostsFile}`).length - 1;
   // It reads the hosts file once its sockets are bound (a taken port ends it before that).
@@ -100,12 +100,12 @@ async function launch(port: number, hostsFile: string, options: DnsmasqOptions):
       clearTimeout(timer);
       resolve(true);
     };
-    child.stderr!.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then(() => resolve(false));
   });
   if (!(await readOnce)) {
     child.kill('SIGKILL');
-    if (/Address already in use/.test(text)) return undefined;
+    if (text.includes('Address already in use')) return undefined;
     throw new Error(`dnsmasq did not start: ${text}`);
   }
   // And answers: one query through Node's resolver, as the code under test asks.

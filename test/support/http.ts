@@ -40,7 +40,8 @@ export function tryConnect(port: number): Promise<string> {
 }
 
 /** Polls `probe` until `accept` holds, at most `attempts` times, `intervalMs` apart. */
-export async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
+/** `probe` may answer at once (a file read) or later (a request). */
+export async function until<T>(probe: () => T | Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
   let last: T | undefined;
   for (let i = 0; i < attempts; i++) {
     last = await probe();
@@ -70,7 +71,9 @@ export function rawRequest(port: number, bytes: string): Promise<string> {
         let received = '';
         socket.setEncoding('latin1');
         socket.on('data', (chunk: string) => (received += chunk));
-        socket.on('error', () => {});
+        socket.on('error', () => {
+          /* the test asserts on what the socket received; a reset is one such outcome */
+        });
         socket.on('close', () => resolve(received.split('\r\n', 1)[0] ?? ''));
         socket.setTimeout(5_000, () => socket.destroy());
         socket.end(bytes);

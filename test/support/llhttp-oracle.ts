@@ -7,7 +7,6 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { internalBinding } = require('internal/test/binding') as { internalBinding(name: string): any };
 const { HTTPParser, methods } = internalBinding('http_parser') as { HTTPParser: any; methods: string[] };
 

@@ -48,7 +48,7 @@ export function startNode(nodeArgs: string[], options: { cwd?: string; env?: Nod
   const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stdoutBuffer = '';
   let stderrText = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     stdoutBuffer += chunk;
     let newline: number;
     while ((newline = stdoutBuffer.indexOf('\n')) !== -1) {
@@ -67,7 +67,7 @@ export function startNode(nodeArgs: string[], options: { cwd?: string; env?: Nod
       }
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderrText += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderrText += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     // 'close', not 'exit': only then has every line of stdout been read.
     child.once('close', (code, signal) => {

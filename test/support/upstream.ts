@@ -38,7 +38,7 @@ export interface TestUpstream {
 export async function startUpstream(name: string, port = 0, host = '127.0.0.1'): Promise<TestUpstream> {
   const received: ReceivedRequest[] = [];
   let held: (() => void)[] = [];
-  let heldWaiters: (() => void)[] = [];
+  const heldWaiters: (() => void)[] = [];
   let server: Server;
   const makeServer = () =>
     createServer((req, res) => {

@@ -42,7 +42,7 @@ export interface TargetOptions {
   checkConfig?: boolean;
 }
 
-export function parseTarget<E extends Extra>(argv: readonly string[], extra: E, options: TargetOptions = {}) {
+export function parseTarget(argv: readonly string[], extra: Extra, options: TargetOptions = {}) {
   let parsed;
   try {
     parsed = parseArgs({

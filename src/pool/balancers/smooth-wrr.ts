@@ -28,7 +28,7 @@ export class SmoothWeightedRoundRobin<T extends Candidate> implements Balancer<T
     let total = 0;
     for (const candidate of this.#candidates) {
       if (exclude?.has(candidate.id)) continue;
-      const score = this.#scores.get(candidate.id)! + candidate.weight;
+      const score = (this.#scores.get(candidate.id) ?? 0) + candidate.weight; // reset() gave each a score
       this.#scores.set(candidate.id, score);
       total += candidate.weight;
       if (score > bestScore) {
