@@ -1,0 +1,271 @@
+/**
+ * The link between the lifecycle machine's `listeners` actor and the
+ * listener threads: it starts them one after another (on the configured
+ * port, or on the sockets a predecessor handed over), sends each the phase
+ * message and the pool's snapshots, and tells the machine on its own
+ * channel: LISTENERS_BOUND or LISTEN_FAILED, then, after CLOSE_LISTENING,
+ * LISTENERS_CLOSED and CONNECTIONS_DRAINED, in that order.
+ */
+import * as Comlink from 'comlink';
+import { fromCallback } from 'xstate';
+import type { Config } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
+import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../../machines/lifecycle.ts';
+import {
+  assertNever,
+  type ActorInit,
+  type ListenerApi,
+  type ListenerEvent,
+  type ListenerStartResult,
+  type ListenerStatus,
+  type PassiveReport,
+  type PoolSnapshot,
+} from '../../protocol.ts';
+import type { ActorThread } from '../actor-thread.ts';
+import { assignInherited, type InheritedSockets } from '../inherited-sockets.ts';
+import type { ThreadSupervisor } from '../thread-supervisor.ts';
+import { listenerThreadCount } from '../workers.ts';
+
+export interface ListenerGroupWiring {
+  supervision: ThreadSupervisor;
+  log: Logger;
+  config: () => Config;
+  init: () => ActorInit;
+  /** Shared with every listener thread: live connections, in-flight requests per backend. */
+  connectionCounter: SharedArrayBuffer;
+  inFlight: SharedArrayBuffer;
+  /** The pool's latest snapshot, and whether the pool started: no listener serves without one. */
+  snapshot: () => PoolSnapshot | undefined;
+  poolStarted: Promise<boolean>;
+  /** A listener saw a backend fail or recover on live traffic. */
+  passive: (report: PassiveReport) => void;
+  /** Which snapshot the listeners hold changed (`pool_healthy` depends on it). */
+  appliedChanged: () => void;
+  /** Every listener thread is bound: the port is known (port 0, a handed-over socket). */
+  listening: (port: number) => void;
+  /** Live client connections over every listener thread, for the log. */
+  activeConnections: () => number;
+}
+
+export class ListenerGroup {
+  readonly #wiring: ListenerGroupWiring;
+  readonly #listeners: ActorThread<ListenerApi>[] = [];
+  /** The snapshot version each listener last confirmed it applied. */
+  readonly #applied = new Map<number, number>();
+  readonly #undrained = new Set<number>();
+  /** Settles once every listener answered CLOSE_LISTENING: CONNECTIONS_DRAINED waits for it. */
+  #closed: Promise<void> = Promise.resolve();
+  #status: ListenerStatus = { state: 'starting', poolHealthy: false };
+  #port: number | undefined;
+  #starting: Promise<void> = Promise.resolve();
+  #sendBack: (event: LifecycleEvent) => void = () => {};
+  /** Sockets handed over by the process this one replaces; used by the first start only. */
+  #inherited: InheritedSockets | undefined;
+
+  constructor(wiring: ListenerGroupWiring, inherited?: InheritedSockets) {
+    this.#wiring = wiring;
+    this.#inherited = inherited;
+  }
+
+  /** The implementation of the machine's `listeners` actor. */
+  machineActor() {
+    return fromCallback<ListenerCommand>(({ sendBack, receive }) => {
+      this.#sendBack = sendBack;
+      receive((command) => this.#command(command));
+      this.#starting = this.#startAll().catch((error: Error) => {
+        if (!this.#wiring.supervision.closing) sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
+      });
+      return () => {};
+    });
+  }
+
+  get threads(): readonly ActorThread<ListenerApi>[] {
+    return this.#listeners;
+  }
+
+  /** The port every listener serves (known once the first one bound, which matters for port 0). */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  get status(): ListenerStatus {
+    return this.#status;
+  }
+
+  /** Every live listener holds a snapshot (not necessarily the newest). */
+  get allHoldSnapshot(): boolean {
+    return this.#listeners.every((l) => !l.alive || this.#applied.has(l.id));
+  }
+
+  /** The phase message, from the machine's announce actions: once per phase, to every listener. */
+  announce(state: LifecycleState): void {
+    if (state === 'draining') this.#wiring.supervision.draining = true;
+    this.#broadcast({ ...this.#status, state });
+  }
+
+  setPoolHealthy(poolHealthy: boolean): void {
+    if (poolHealthy !== this.#status.poolHealthy) this.#broadcast({ ...this.#status, poolHealthy });
+  }
+
+  /** Supervision gave up on a listener: the machine decides what follows. */
+  gaveUp(failure: { id: number; message: string }): void {
+    this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', ...failure });
+  }
+
+  tellAll(call: string, invoke: (api: Comlink.Remote<ListenerApi>) => Promise<unknown>): void {
+    for (const l of this.#listeners) l.tell(this.#wiring.log, call, invoke);
+  }
+
+  sendSnapshot(listener: ActorThread<ListenerApi>): void {
+    const snapshot = this.#wiring.snapshot();
+    if (!snapshot) return;
+    listener.call((api) => api.applySnapshot(snapshot)).then(
+      (version) => {
+        this.#applied.set(listener.id, version);
+        this.#wiring.appliedChanged();
+      },
+      // It keeps routing with the snapshot it holds.
+      listener.logFailure(this.#wiring.log, 'applySnapshot'),
+    );
+  }
+
+  /** A listener failed, or drained: the drain ends when the last one did. */
+  markDrained(id: number): void {
+    if (!this.#undrained.delete(id)) return;
+    if (this.#undrained.size === 0) void this.#closed.then(() => this.#sendBack({ type: 'CONNECTIONS_DRAINED' }));
+  }
+
+  /** A failed listener's backoff has passed: start it again on the port all the others serve. */
+  async restart(id: number): Promise<void> {
+    const listener = await this.#start(id, this.#port ?? this.#wiring.config().proxy.listen_port, true);
+    if (listener) this.#wiring.log.info({ actor: 'listener', id }, 'listener actor restarted');
+  }
+
+  /** Teardown: a listener still binding finishes first, so that it is stopped too. */
+  async stopAll(): Promise<void> {
+    await this.#starting;
+    await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
+  }
+
+  /**
+   * Listener threads start one after another: the first binds the configured
+   * port, the others bind the port it got (so port 0 means one port for all).
+   * Each is started only once the pool has published its set, which it gets
+   * with its start: no listener ever serves without a snapshot.
+   */
+  async #startAll(): Promise<void> {
+    const { config: configOf, supervision, log } = this.#wiring;
+    const proxy = configOf().proxy;
+    let port = proxy.listen_port;
+    const count = listenerThreadCount(proxy.workers);
+    const handedOver = this.#takeInherited(count);
+    if (handedOver) port = handedOver.port;
+    for (let id = 0; id < count && !supervision.closing; id++) {
+      const listener = await this.#start(id, port, false, handedOver?.fdsOf(id));
+      if (!listener) return;
+      port = this.#port ?? port;
+    }
+    if (supervision.closing) return;
+    const host = configOf().proxy.listen_host;
+    log.info({ host, port, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${host}:${port}`);
+    this.#wiring.listening(port);
+    this.#sendBack({ type: 'LISTENERS_BOUND' });
+  }
+
+  /**
+   * In a hot restart's successor: which inherited sockets each listener
+   * thread serves (spread over them when the thread count changed). None when
+   * the listen address changed: the old sockets are closed, the new address bound.
+   */
+  #takeInherited(count: number): { port: number; fdsOf(id: number): number[] } | undefined {
+    const inherited = this.#inherited;
+    this.#inherited = undefined;
+    if (!inherited) return undefined;
+    const { listen_host: host, listen_port: port } = this.#wiring.config().proxy;
+    const assigned = assignInherited(inherited, host, port, count);
+    if (!assigned) this.#wiring.log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
+    return assigned;
+  }
+
+  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
+  async #start(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
+    const { supervision, log } = this.#wiring;
+    const listener = supervision.spawn<ListenerApi>('listener', id);
+    this.#listeners[id] = listener;
+    this.#applied.delete(id);
+    // A restarted thread that fails while starting counts against its restart budget.
+    if (restart) supervision.restarting(listener);
+    // The thread boots meanwhile; a failed pool has already been reported.
+    if (!(await this.#wiring.poolStarted) || supervision.closing) return undefined;
+    const onEvent = (event: ListenerEvent) => {
+      switch (event.type) {
+        case 'listener.drained':
+          return this.markDrained(event.id);
+        case 'listener.passive':
+          return this.#wiring.passive(event.report);
+        default:
+          assertNever(event);
+      }
+    };
+    const snapshot = this.#wiring.snapshot();
+    const shared = { connectionCounter: this.#wiring.connectionCounter, inFlight: this.#wiring.inFlight };
+    const init = { ...this.#wiring.init(), id, port, ...shared, snapshot, status: this.#status, inheritedFds };
+    let result: ListenerStartResult;
+    try {
+      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
+    } catch (error) {
+      if (restart) return undefined; // its failure was reported, and counts against its restart budget
+      throw error;
+    }
+    if (!result.ok && 'setup' in result) {
+      const { code, message } = result.setup;
+      const line = { actor: 'listener', id, code, reason: message };
+      log.error(line, `listener actor ${id} failed while starting: ${message}`);
+      // A thread that cannot set itself up cannot serve: ended, and (restarted) counted against its budget.
+      if (restart) listener.kill(`${code}: ${message}`);
+      else this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', id, message });
+      return undefined;
+    }
+    if (!result.ok) {
+      if (restart) {
+        listener.kill(`${result.failure.code}: ${result.failure.message}`);
+      } else {
+        this.#sendBack({ type: 'LISTEN_FAILED', cause: result.failure.code, message: result.failure.message });
+      }
+      return undefined;
+    }
+    this.#port = result.port;
+    if (snapshot) this.#applied.set(id, snapshot.version);
+    // Whatever changed while it was starting.
+    if (this.#wiring.snapshot() !== snapshot) this.sendSnapshot(listener);
+    const status = this.#status;
+    listener.tell(log, 'setStatus', (api) => api.setStatus(status));
+    supervision.running(listener);
+    this.#wiring.appliedChanged();
+    return listener;
+  }
+
+  #command(command: ListenerCommand): void {
+    switch (command.type) {
+      case 'CLOSE_LISTENING': {
+        const { supervision, log } = this.#wiring;
+        supervision.draining = true;
+        const live = this.#listeners.filter((l) => l.alive);
+        for (const l of live) this.#undrained.add(l.id);
+        if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
+        log.info({ listeners: live.length }, 'Closing the listening sockets');
+        const closing = live.map((l) => l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening')));
+        this.#closed = Promise.all(closing).then(() => {
+          log.info({ listeners: live.length, active: this.#wiring.activeConnections() }, 'Stopped accepting new connections');
+          this.#sendBack({ type: 'LISTENERS_CLOSED' });
+        });
+        return;
+      }
+    }
+  }
+
+  #broadcast(status: ListenerStatus): void {
+    this.#status = status;
+    this.tellAll('setStatus', (api) => api.setStatus(status));
+  }
+}
