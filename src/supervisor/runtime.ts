@@ -20,7 +20,18 @@ import type { Logger, LogOptions } from '../log.ts';
 import type { LifecycleState } from '../machines/lifecycle.ts';
 import { MAX_BACKEND_SLOTS } from '../pool/backend-pool.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
-import { backendId, type ActorInit, type ActorKind, type BackendId, type BackendSpec, type HealthEvent, type ListenerApi, type PoolApi, type PoolSnapshot, type ProbeReport } from '../protocol.ts';
+import {
+  backendId,
+  type ActorInit,
+  type ActorKind,
+  type BackendId,
+  type BackendSpec,
+  type HealthEvent,
+  type ListenerApi,
+  type PoolApi,
+  type PoolSnapshot,
+  type ProbeReport,
+} from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
 import type { InheritedSockets } from './inherited-sockets.ts';
 import { HealthCheckerLink } from './links/health-checker-link.ts';
@@ -53,7 +64,13 @@ export class ActorRuntime {
   readonly #healthChecker: HealthCheckerLink;
   readonly #listeners: ListenerGroup;
 
-  constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}, inherited?: InheritedSockets) {
+  constructor(
+    config: Config,
+    log: LogOptions,
+    logger: Logger,
+    notify: RuntimeNotifications = {},
+    inherited?: InheritedSockets,
+  ) {
     this.#config = config;
     // A row per listener thread (their count cannot change without a restart of the process).
     this.#inFlight = InFlight.buffer(MAX_BACKEND_SLOTS, listenerThreadCount(config.proxy.workers));
@@ -80,7 +97,7 @@ export class ActorRuntime {
       config: config$,
       init: actorInit,
       published: () => {
-        for (const listener of this.#listeners.threads) this.#listeners.sendSnapshot(listener);
+        for (const listener of this.#listeners.started) this.#listeners.sendSnapshot(listener);
         this.#updatePoolHealth();
       },
       ejected: (backend) => this.#healthChecker.tell('markUnhealthy', (api) => api.markUnhealthy(backend)),
@@ -137,8 +154,10 @@ export class ActorRuntime {
 
   /** Every actor thread: kind, id, whether it runs, and how often it was restarted. */
   workers(): WorkerRow[] {
-    const threads = [this.#pool.thread, this.#healthChecker.thread, ...this.#listeners.threads].filter((t) => t !== undefined);
-    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: this.#supervision.restartsOf(t.kind, t.id) }));
+    const all = [this.#pool.thread, this.#healthChecker.thread, ...this.#listeners.threads];
+    const threads = all.filter((t) => t !== undefined);
+    const restartsOf = (kind: ActorKind, id: number) => this.#supervision.restartsOf(kind, id);
+    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: restartsOf(t.kind, t.id) }));
   }
 
   /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
@@ -206,7 +225,8 @@ export class ActorRuntime {
 
   /** SIGUSR1: every thread reopens its log file. */
   reopenLogs(): void {
-    this.#listeners.tellAll('reopenLog', (api) => api.reopenLog());
+    // A thread still starting opens its log file as it starts; it reopens it too.
+    for (const l of this.#listeners.threads) l.tell(this.#log, 'reopenLog', (api) => api.reopenLog());
     this.#tellPool('reopenLog', (api) => api.reopenLog());
     this.#healthChecker.tell('reopenLog', (api) => api.reopenLog());
   }
@@ -267,7 +287,7 @@ export class ActorRuntime {
     this.#pool.forgetUndiscovered(config);
     this.#tellPool('reconfigure', (api) => api.reconfigure(config));
     this.#healthChecker.tell('reconfigure', (api) => api.reconfigure(config));
-    this.#listeners.tellAll('reconfigure', (api) => api.reconfigure(config));
+    this.#listeners.tellStarted('reconfigure', (api) => api.reconfigure(config));
   }
 
   /** Every live listener's listening sockets, for a hot restart's successor. */

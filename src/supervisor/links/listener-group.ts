@@ -50,6 +50,11 @@ export interface ListenerGroupWiring {
 export class ListenerGroup {
   readonly #wiring: ListenerGroupWiring;
   readonly #listeners: ActorThread<ListenerApi>[] = [];
+  /**
+   * Threads whose start answered: only they take snapshots, status and
+   * reloads (one still starting gets what changed meanwhile once it answers).
+   */
+  readonly #started = new WeakSet<ActorThread<ListenerApi>>();
   /** The snapshot version each listener last confirmed it applied. */
   readonly #applied = new Map<number, number>();
   readonly #undrained = new Set<number>();
@@ -73,7 +78,8 @@ export class ListenerGroup {
       this.#sendBack = sendBack;
       receive((command) => this.#command(command));
       this.#starting = this.#startAll().catch((error: Error) => {
-        if (!this.#wiring.supervision.closing) sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
+        if (this.#wiring.supervision.closing) return;
+        sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
       });
       return () => {};
     });
@@ -81,6 +87,11 @@ export class ListenerGroup {
 
   get threads(): readonly ActorThread<ListenerApi>[] {
     return this.#listeners;
+  }
+
+  /** The threads that finished starting. */
+  get started(): ActorThread<ListenerApi>[] {
+    return this.#listeners.filter((l) => this.#started.has(l));
   }
 
   /** The port every listener serves (known once the first one bound, which matters for port 0). */
@@ -112,8 +123,9 @@ export class ListenerGroup {
     this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', ...failure });
   }
 
-  tellAll(call: string, invoke: (api: Comlink.Remote<ListenerApi>) => Promise<unknown>): void {
-    for (const l of this.#listeners) l.tell(this.#wiring.log, call, invoke);
+  /** Tells every listener that finished starting. */
+  tellStarted(call: string, invoke: (api: Comlink.Remote<ListenerApi>) => Promise<unknown>): void {
+    for (const l of this.started) l.tell(this.#wiring.log, call, invoke);
   }
 
   sendSnapshot(listener: ActorThread<ListenerApi>): void {
@@ -183,12 +195,18 @@ export class ListenerGroup {
     if (!inherited) return undefined;
     const { listen_host: host, listen_port: port } = this.#wiring.config().proxy;
     const assigned = assignInherited(inherited, host, port, count);
-    if (!assigned) this.#wiring.log.warn({ from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` }, 'the listen address changed: binding the new one');
+    const change = { from: `${inherited.host}:${inherited.port}`, to: `${host}:${port}` };
+    if (!assigned) this.#wiring.log.warn(change, 'the listen address changed: binding the new one');
     return assigned;
   }
 
   /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #start(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
+  async #start(
+    id: number,
+    port: number,
+    restart: boolean,
+    inheritedFds?: number[],
+  ): Promise<ActorThread<ListenerApi> | undefined> {
     const { supervision, log } = this.#wiring;
     const listener = supervision.spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
@@ -235,9 +253,12 @@ export class ListenerGroup {
       return undefined;
     }
     this.#port = result.port;
+    this.#started.add(listener);
     if (snapshot) this.#applied.set(id, snapshot.version);
     // Whatever changed while it was starting.
     if (this.#wiring.snapshot() !== snapshot) this.sendSnapshot(listener);
+    const config = this.#wiring.init().config;
+    if (config !== init.config) listener.tell(log, 'reconfigure', (api) => api.reconfigure(config));
     const status = this.#status;
     listener.tell(log, 'setStatus', (api) => api.setStatus(status));
     supervision.running(listener);
@@ -254,9 +275,12 @@ export class ListenerGroup {
         for (const l of live) this.#undrained.add(l.id);
         if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
         log.info({ listeners: live.length }, 'Closing the listening sockets');
-        const closing = live.map((l) => l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening')));
+        const close = (l: ActorThread<ListenerApi>) =>
+          l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening'));
+        const closing = live.map(close);
         this.#closed = Promise.all(closing).then(() => {
-          log.info({ listeners: live.length, active: this.#wiring.activeConnections() }, 'Stopped accepting new connections');
+          const active = this.#wiring.activeConnections();
+          log.info({ listeners: live.length, active }, 'Stopped accepting new connections');
           this.#sendBack({ type: 'LISTENERS_CLOSED' });
         });
         return;
@@ -266,6 +290,6 @@ export class ListenerGroup {
 
   #broadcast(status: ListenerStatus): void {
     this.#status = status;
-    this.tellAll('setStatus', (api) => api.setStatus(status));
+    this.tellStarted('setStatus', (api) => api.setStatus(status));
   }
 }
