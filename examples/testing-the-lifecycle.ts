@@ -4,15 +4,18 @@ import assert from 'node:assert/strict';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
 import { lifecycleMachine, transitionInspector, type ListenerCommand, type TransitionRecord } from 'sluice';
 
-// 1. Fake the actors the machine invokes. The listeners actor records the
-//    commands the machine sends it (BEGIN_DRAIN, CLOSE_LISTENING).
+// 1. Fake the actors the machine invokes and the effects it names. The listeners
+//    actor records the command the machine sends it (CLOSE_LISTENING); the
+//    effects record that they ran (the phase announced to the listeners…).
 const commands: string[] = [];
+const record = (name: string) => () => void commands.push(name);
 const machine = lifecycleMachine.provide({
   actors: {
     listeners: fromCallback<ListenerCommand>(({ receive }) => {
       receive((command) => commands.push(command.type));
     }),
   },
+  actions: { announceHealthy: record('announceHealthy'), announceDraining: record('announceDraining') },
 });
 
 // 2. A simulated clock drives the three delays: startupTimeout, gracePeriod, drainTimeout.
@@ -29,12 +32,13 @@ proxy.start();
 proxy.send({ type: 'LISTENERS_BOUND' });
 proxy.send({ type: 'BACKENDS_CHANGED', healthy: 1, total: 1 });
 assert.equal(proxy.getSnapshot().value, 'healthy');
+assert.deepEqual(commands, ['announceHealthy']);
 
 proxy.send({ type: 'STOP', signal: 'SIGTERM' });
-assert.deepEqual(commands, ['BEGIN_DRAIN']); // /ready is 503 from now on
+assert.deepEqual(commands, ['announceHealthy', 'announceDraining']); // /ready is 503 from now on
 
 clock.increment(5_000); // the grace period ends: the listeners close
-assert.deepEqual(commands, ['BEGIN_DRAIN', 'CLOSE_LISTENING']);
+assert.deepEqual(commands, ['announceHealthy', 'announceDraining', 'CLOSE_LISTENING']);
 
 clock.increment(30_000); // nobody finished: the drain timeout stops it
 assert.equal(proxy.getSnapshot().value, 'stopped');

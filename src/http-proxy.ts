@@ -16,6 +16,7 @@ import { createLogger, resolveLogFormat, stdoutIsTTY } from './log.ts';
 import type { TransitionRecord } from './machines/history.ts';
 import type { LifecycleState, lifecycleMachine } from './machines/lifecycle.ts';
 import { backendId } from './protocol.ts';
+import { AdminServer } from './admin/server.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 
 type ProxyConfigInput = NonNullable<ConfigInput['proxy']>;
@@ -60,10 +61,13 @@ export class HttpProxy {
     this.config = settings.proxy;
     const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, stdoutIsTTY(), settings.log.file) };
     const hooks = options.hooks;
+    const logger = createLogger(logOptions, { actor: 'supervisor' });
+    const admin = settings.admin;
     this.#supervisor = new Supervisor({
       config: settings,
       logOptions,
-      logger: createLogger(logOptions, { actor: 'supervisor' }),
+      logger,
+      ...(admin && { admin: (view) => new AdminServer(view, admin, logger) }),
       handleSignals: options.handleSignals ?? false,
       inspect: options.inspect,
       hooks: {
@@ -196,9 +200,7 @@ export class HttpProxy {
    */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
     if (!this.#serving) return;
-    const stopped = this.#serving.catch(() => {
-      // serve() has reported the failure to its caller already.
-    });
+    const stopped = this.#serving.catch(reportedByServe);
     this.#supervisor.stop('shutdown');
     if (options.timeoutMs === undefined) return stopped;
     let timer: NodeJS.Timeout | undefined;
@@ -212,3 +214,6 @@ export class HttpProxy {
     await this.shutdown();
   }
 }
+
+/** `shutdown()` never rejects: the failure of a run is what `serve()` rejects with. */
+function reportedByServe(): void {}

@@ -5,9 +5,20 @@
  * sent as `{ code, message }`, never thrown across threads.
  */
 import type { Config } from './config/schema.ts';
+import type { ErrorCode } from './errors.ts';
 import type { LogOptions } from './log.ts';
 
-export type ActorKind = 'listener' | 'pool' | 'health-checker';
+/** Every kind of actor thread: the supervisor spawns them, the metrics label restarts with them. */
+export const actorKinds = ['listener', 'pool', 'health-checker'] as const;
+export type ActorKind = (typeof actorKinds)[number];
+
+/**
+ * The lifecycle machine's top-level states, in order: what the listeners
+ * answer /health with, the metrics' `state` label, the admin's `state`.
+ * A test checks that the machine has exactly these.
+ */
+export const lifecycleStates = ['starting', 'healthy', 'draining', 'stopped'] as const;
+export type LifecycleState = (typeof lifecycleStates)[number];
 
 /** The upstream of top-level `backends`, and of requests when there are no routes. */
 export const DEFAULT_UPSTREAM = 'default';
@@ -63,11 +74,19 @@ export interface HealthObservation {
 
 /** What a listener needs to answer /health and /ready without asking anyone. */
 export interface ListenerStatus {
-  state: 'starting' | 'healthy' | 'draining' | 'stopped';
+  state: LifecycleState;
   poolHealthy: boolean;
 }
 
+/** A failure as sluice reports it: its own code, and the system's (`EADDRINUSE`…) as `cause`. */
 export interface Failure {
+  code: ErrorCode;
+  message: string;
+  cause?: string;
+}
+
+/** What a thread saw fail, with the system's code (`EADDRINUSE`, `ERR_MODULE_NOT_FOUND`): a Failure's `cause`. */
+export interface SystemFailure {
   code: string;
   message: string;
 }
@@ -136,13 +155,13 @@ export interface ListenerInit extends ActorInit {
   inheritedFds?: (number[] | null)[];
 }
 
-export type BindResult = { ok: true; ports: number[] } | { ok: false; failure: Failure };
+export type BindResult = { ok: true; ports: number[] } | { ok: false; failure: SystemFailure };
 
 /**
  * A listener's start: bound (or refused the port, as BindResult), or could
  * not set itself up before binding (`setup`: its request hooks would not load).
  */
-export type ListenerStartResult = BindResult | { ok: false; setup: Failure };
+export type ListenerStartResult = BindResult | { ok: false; setup: SystemFailure };
 
 /** What a listener saw of one backend on live traffic, for passive health. */
 export type PassiveReport =
@@ -160,9 +179,12 @@ export interface ListenerApi {
   start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<ListenerStartResult>;
   /** Returns the version applied, so the supervisor knows every listener has it. */
   applySnapshot(snapshot: PoolSnapshot): number;
+  /**
+   * The one phase message: the lifecycle state and the pool's health. From
+   * `draining` on, every response carries `Connection: close`; a successor
+   * starts accepting on its inherited sockets at `healthy`.
+   */
   setStatus(status: ListenerStatus): void;
-  /** Draining starts: every response from now on carries `Connection: close`. */
-  beginDrain(): void;
   /** Stop accepting, close idle keep-alive connections, report drained when the last one ends. */
   closeListening(): void;
   /** Destroy every remaining client connection; returns how many there were. */

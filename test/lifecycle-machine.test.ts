@@ -1,9 +1,11 @@
 /** The lifecycle machine alone: fake actors, SimulatedClock, no sockets, no threads. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { exitCodeOf, lifecycleMachine } from '../src/machines/lifecycle.ts';
+import { exitCodeOf, lifecycleMachine, lifecycleStates } from '../src/machines/lifecycle.ts';
+import { actionNames, allStates, stateTree } from '../src/machines/graph.ts';
+import { eventName } from '../src/machines/history.ts';
 import { allTransitionKeys } from '../src/machines/transitions.ts';
-import { exercisedTransitions, runMachine } from './support/machine-harness.ts';
+import { effectNames, exercisedTransitions, runMachine } from './support/machine-harness.ts';
 
 const context = (m: ReturnType<typeof runMachine>) => m.actor.getSnapshot().context;
 
@@ -93,9 +95,9 @@ test('a signal during starting stops at once with exit 0', () => {
 
 test('a listen failure during starting stops with exit 1 and keeps the reason', () => {
   const m = runMachine();
-  m.actor.send({ type: 'LISTEN_FAILED', code: 'EADDRINUSE', message: 'port 8080 in use' });
+  m.actor.send({ type: 'LISTEN_FAILED', cause: 'EADDRINUSE', message: 'port 8080 in use' });
   assert.is(m.state(), 'stopped');
-  assert.equal(context(m).failure, { code: 'EADDRINUSE', message: 'port 8080 in use' });
+  assert.equal(context(m).failure, { code: 'SLUICE_LISTEN_FAILED', cause: 'EADDRINUSE', message: 'port 8080 in use' });
   assert.is(exitCodeOf(context(m)), 1);
 });
 
@@ -116,19 +118,22 @@ test('losing every backend while healthy keeps the state (readiness reports it)'
   assert.is(context(m).healthyBackends, 0);
 });
 
-test('drain: BEGIN_DRAIN at once, CLOSE_LISTENING only after the grace period, stopped when drained', () => {
+test('drain: announced at once, CLOSE_LISTENING only after the grace period, stopped when drained', () => {
   const m = runMachine({ gracePeriodMs: 3_000 });
   m.becomeHealthy();
+  m.takeEffects();
   m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
   assert.equal(m.state(), { draining: 'grace' });
-  assert.equal(m.listenerCommands, ['BEGIN_DRAIN']);
+  assert.equal(m.takeEffects(), ['announceDraining']);
+  assert.equal(m.listenerCommands, []);
   // Connections ending during the grace period do not end it: the proxy keeps accepting.
   m.actor.send({ type: 'CONNECTIONS_DRAINED' });
   m.clock.increment(2_999);
   assert.equal(m.state(), { draining: 'grace' });
   m.clock.increment(1);
   assert.equal(m.state(), { draining: 'closing' });
-  assert.equal(m.listenerCommands, ['BEGIN_DRAIN', 'CLOSE_LISTENING']);
+  assert.equal(m.listenerCommands, ['CLOSE_LISTENING']);
+  assert.equal(m.takeEffects(), [], 'announced once: the phase does not change inside draining');
   m.actor.send({ type: 'CONNECTIONS_DRAINED' });
   assert.is(m.state(), 'stopped');
   assert.is(context(m).stopReason, 'drained');
@@ -176,9 +181,10 @@ test('a second signal while connections finish stops at once', () => {
 test('a worker failure while healthy drains the rest and exits 1', () => {
   const m = runMachine();
   m.becomeHealthy();
+  m.takeEffects();
   m.actor.send({ type: 'WORKER_FAILED', actor: 'listener', id: 1, message: 'thread exited with code 1' });
   assert.equal(m.state(), { draining: 'grace' });
-  assert.equal(m.listenerCommands, ['BEGIN_DRAIN']);
+  assert.equal(m.takeEffects(), ['announceDraining']);
   m.clock.increment(0);
   m.actor.send({ type: 'CONNECTIONS_DRAINED' });
   assert.is(m.state(), 'stopped');
@@ -227,6 +233,82 @@ test('stopped ignores everything', () => {
   m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
   assert.is(m.state(), 'stopped');
   assert.is(m.history.length, 1);
+});
+
+test('the effects of a whole run, in the order lifecycle.ts lists them', () => {
+  const m = runMachine({ gracePeriodMs: 1_000 });
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  assert.equal(m.takeEffects(), []);
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 1, total: 1 });
+  // The PID file is ours and the proxy info says so before the listeners accept and the parent hears of it.
+  assert.equal(m.takeEffects(), ['handOverPidFile', 'writeProxyInfo', 'announceHealthy', 'reportReady']);
+  m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 1 });
+  assert.equal(m.takeEffects(), []);
+  // A reload does not enter healthy again: the parent is not told twice, the listeners keep their phase.
+  m.actor.send({ type: 'RELOAD', timeouts: { startupTimeoutMs: 10_000, gracePeriodMs: 1_000, drainTimeoutMs: 30_000 } });
+  assert.equal(m.takeEffects(), ['writeProxyInfo']);
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.equal(m.takeEffects(), ['announceDraining']);
+  m.clock.increment(1_000);
+  assert.equal(m.listenerCommands, ['CLOSE_LISTENING']);
+  assert.equal(m.takeEffects(), []);
+  // onStop runs once the listeners stopped accepting, not when the closing began.
+  m.actor.send({ type: 'LISTENERS_CLOSED' });
+  assert.equal(m.takeEffects(), ['runOnStop']);
+  assert.equal(m.state(), { draining: 'closing' });
+  m.actor.send({ type: 'CONNECTIONS_DRAINED' });
+  assert.equal(m.takeEffects(), ['announceStopped']);
+  assert.is(m.state(), 'stopped');
+});
+
+test('a run that never became healthy announces only that it stopped', () => {
+  const m = runMachine();
+  m.actor.send({ type: 'LISTENERS_BOUND' });
+  m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+  assert.equal(m.takeEffects(), ['announceStopped']);
+  assert.equal(m.listenerCommands, []);
+});
+
+test('reading lifecycle.ts lists everything the lifecycle does, in order', () => {
+  const listed: string[] = [];
+  for (const { node, entry, transitions } of allStates(lifecycleMachine)) {
+    const state = node.path.join('.');
+    if (entry.length > 0) listed.push(`${state} entry: ${entry.join(', ')}`);
+    for (const t of transitions) {
+      const actions = actionNames(t.actions);
+      if (actions.length > 0) listed.push(`${state} ${t.eventType ? eventName(t.eventType) : '(always)'}: ${actions.join(', ')}`);
+    }
+  }
+  assert.equal(listed, [
+    'starting LISTENERS_BOUND: recordListenersBound',
+    'starting BACKENDS_CHANGED: recordBackends',
+    'starting LISTEN_FAILED: stopBecause, recordListenFailure',
+    'starting WORKER_FAILED: stopBecause, recordWorkerFailure',
+    'starting STOP: stopBecause',
+    'starting startupTimeout: stopBecause, recordStartupTimeout',
+    'healthy entry: handOverPidFile, writeProxyInfo, announceHealthy, reportReady',
+    'healthy BACKENDS_CHANGED: recordBackends',
+    'healthy RELOAD: applyTimeouts, writeProxyInfo',
+    'healthy WORKER_FAILED: recordWorkerFailure',
+    'draining entry: announceDraining',
+    'draining STOP: stopBecause',
+    'draining WORKER_FAILED: recordWorkerFailure',
+    'draining.closing entry: closeListening',
+    'draining.closing LISTENERS_CLOSED: runOnStop',
+    'draining.closing CONNECTIONS_DRAINED: stopBecause',
+    'draining.closing drainTimeout: stopBecause',
+    'stopped entry: announceStopped',
+  ]);
+  // Every effect the supervisor provides is one the machine names, and none is left unused.
+  const used = new Set(listed.flatMap((line) => line.split(': ')[1]!.split(', ')));
+  for (const name of effectNames) assert.ok(used.has(name), `${name} is never run`);
+});
+
+test('the exported list of lifecycle states is the machine\'s top-level states, in order', () => {
+  assert.equal(
+    stateTree(lifecycleMachine).children.map((state) => state.node.key),
+    [...lifecycleStates],
+  );
 });
 
 test('every transition of the machine was exercised above', () => {

@@ -172,8 +172,9 @@ test('the port already in use: exit 1 naming the port', async () => {
   assert.is(code, 1);
   const failure = sluice.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start'));
   assert.ok(failure, 'a failure line');
-  assert.is(failure['code'], 'EADDRINUSE');
-  assert.match(String(failure['reason']), String(port));
+  assert.is(failure!['code'], 'SLUICE_LISTEN_FAILED');
+  assert.is(failure!['cause'], 'EADDRINUSE');
+  assert.match(String(failure!['reason']), String(port));
 });
 
 test('PID file: written with our PID while running, removed on exit', async () => {

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testCa } from './support/certs.ts';
 import { pickByName, sniTable } from '../src/listener/tls/sni.ts';
-import { assignInherited, takeInheritedSockets } from '../src/supervisor/hot-restart.ts';
+import { assignInherited, takeInheritedSockets } from '../src/supervisor/inherited-sockets.ts';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const run = (...args: string[]) => {

@@ -59,7 +59,6 @@ const api: ListenerApi = {
   },
   applySnapshot: (snapshot) => started().applySnapshot(snapshot),
   setStatus: (status) => started().setStatus(status),
-  beginDrain: () => started().beginDrain(),
   closeListening: () => started().closeListening(() => emit?.({ type: 'listener.drained', id })),
   forceClose: () => started().forceClose(),
   metrics: () => started().metrics.json(),

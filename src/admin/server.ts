@@ -11,8 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { SupervisorMetrics } from '../metrics/supervisor-metrics.ts';
 import type { HealthEvent } from '../protocol.ts';
-import type { Supervisor } from '../supervisor/supervisor.ts';
-import type { RestartEvent } from '../supervisor/runtime.ts';
+import type { AdminListener, RestartEvent, SupervisorView } from '../supervisor/supervisor-view.ts';
 import type { TransitionRecord } from '../machines/history.ts';
 import { machineGraph } from './machine-graph.ts';
 import { statusDocument } from './status.ts';
@@ -34,8 +33,8 @@ function dashboardPage(): string {
 /** Sent on open SSE streams so idle proxies and browsers keep them. */
 const SSE_KEEPALIVE_MS = 15_000;
 
-export class AdminServer {
-  readonly #supervisor: Supervisor;
+export class AdminServer implements AdminListener {
+  readonly #supervisor: SupervisorView;
   readonly #config: AdminConfig;
   readonly #log: Logger;
   readonly #metrics: SupervisorMetrics;
@@ -43,7 +42,7 @@ export class AdminServer {
   readonly #streams = new Set<ServerResponse>();
   readonly #page = dashboardPage();
 
-  constructor(supervisor: Supervisor, config: AdminConfig, log: Logger) {
+  constructor(supervisor: SupervisorView, config: AdminConfig, log: Logger) {
     this.#supervisor = supervisor;
     this.#config = config;
     this.#log = log;

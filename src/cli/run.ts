@@ -16,8 +16,9 @@ import { createLogger, echoFormat, resolveLogFormat, stdoutIsTTY } from '../log.
 import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
 import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
-import { reportToWaitingParent } from '../supervisor/ready-channel.ts';
-import { takeInheritedSockets } from '../supervisor/hot-restart.ts';
+import { waitingParent } from '../supervisor/ready-channel.ts';
+import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
+import { AdminServer } from '../admin/server.ts';
 import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
 import { reloadCommand } from './commands/reload.ts';
@@ -145,6 +146,8 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     const fresh = loadConfig(cli);
     return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
   };
+  const parent = waitingParent();
+  const admin = config.admin;
   const supervisor = new Supervisor({
     config,
     reloadConfig,
@@ -154,15 +157,16 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     restartCommand: sluiceCommand(argv),
     inherited: takeInheritedSockets(),
     configFile: cli.config === undefined ? null : resolve(cli.config),
+    ...(admin && { admin: (view) => new AdminServer(view, admin, logger) }),
+    waitingParent: parent,
   });
-  const reportFailure = reportToWaitingParent(supervisor.events);
   for (const signal of earlySignals.take()) supervisor.stop(signal);
   const { exitCode, error } = await supervisor.run();
   if (exitCode !== 0) {
     const failure = error?.message ?? `exit code ${exitCode}`;
     // A waiting parent (`-d`, a hot restart's predecessor) prints it; in the foreground, the run says it last itself.
     const wasHealthy = supervisor.history.some((record) => record.to === 'healthy');
-    if (reportFailure) reportFailure(failure);
+    if (parent) parent.failed(failure);
     else {
       const summary = wasHealthy ? `sluice: stopped after a failure: ${failure}` : failedToStartLine(failure);
       process.stderr.write(`${summary}\n`);

@@ -12,9 +12,9 @@
  * which can route, takes every connection.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Failure } from '../protocol.ts';
+import type { SystemFailure } from '../protocol.ts';
 
-export type Bound = { ok: true; port: number } | { ok: false; failure: Failure };
+export type Bound = { ok: true; port: number } | { ok: false; failure: SystemFailure };
 
 /** The file descriptor behind a listening server (libuv's; stable on Unix). */
 function fdOf(server: NetServer): number | undefined {

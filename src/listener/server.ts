@@ -52,7 +52,6 @@ export class ListenerServer {
   readonly #groups: UpstreamGroups;
   readonly #router: Router;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
-  #draining = false;
 
   readonly #hooks: RequestHooks | undefined;
   readonly #thread: number;
@@ -300,13 +299,13 @@ export class ListenerServer {
     }
   }
 
-  beginDrain(): void {
-    this.#draining = true;
+  /** From the phase message: draining from `draining` on, every response says `Connection: close`. */
+  get #draining(): boolean {
+    return this.#status.state === 'draining' || this.#status.state === 'stopped';
   }
 
   /** Stop accepting and close idle keep-alive connections; `onDrained` fires when none is left. */
   closeListening(onDrained: () => void): void {
-    this.#draining = true;
     for (const sockets of this.#sockets) sockets.close();
     this.#server.closeIdleConnections();
     for (const connection of this.#front.connections) if (connection.idle) connection.destroy();

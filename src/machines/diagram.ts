@@ -7,14 +7,10 @@
  * inner state in its label.
  */
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
-import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import { stateTree, type StateInfo } from './graph.ts';
 import { eventName } from './history.ts';
 
 const mermaidId = (node: AnyStateNode) => node.path.join('_');
-
-function transitionsOf(node: DirectedGraphNode): AnyTransitionDefinition[] {
-  return [...node.edges.map((edge) => edge.transition), ...(node.stateNode.always ?? [])];
-}
 
 function label(transition: AnyTransitionDefinition): string {
   if (transition.eventType) return eventName(transition.eventType);
@@ -23,11 +19,11 @@ function label(transition: AnyTransitionDefinition): string {
 
 export function mermaidStateDiagram(machine: AnyStateMachine): string {
   const lines = ['stateDiagram-v2'];
-  const render = (parent: DirectedGraphNode, indent: string) => {
-    const initial = parent.stateNode.initial?.target?.[0];
+  const render = (parent: StateInfo, indent: string) => {
+    const initial = parent.node.initial?.target?.[0];
     if (initial) lines.push(`${indent}[*] --> ${mermaidId(initial)}`);
     for (const child of parent.children) {
-      const node = child.stateNode;
+      const node = child.node;
       if (node.path.length > 1) lines.push(`${indent}state "${node.key}" as ${mermaidId(node)}`);
       if (child.children.length > 0) {
         lines.push(`${indent}state ${mermaidId(node)} {`);
@@ -36,7 +32,7 @@ export function mermaidStateDiagram(machine: AnyStateMachine): string {
       }
     }
     for (const child of parent.children) {
-      for (const transition of transitionsOf(child)) {
+      for (const transition of child.transitions) {
         for (const target of transition.target ?? []) {
           if (target === transition.source) continue; // self-transitions only update context
           const sameParent = target.parent === transition.source.parent;
@@ -46,11 +42,11 @@ export function mermaidStateDiagram(machine: AnyStateMachine): string {
           (sameParent ? lines : outer).push(`${indent}${mermaidId(from)} --> ${mermaidId(target)}: ${label(transition)}${suffix}`);
         }
       }
-      if (child.stateNode.type === 'final') lines.push(`${indent}${mermaidId(child.stateNode)} --> [*]`);
+      if (child.node.type === 'final') lines.push(`${indent}${mermaidId(child.node)} --> [*]`);
     }
   };
   const outer: string[] = [];
-  render(toDirectedGraph(machine), '  ');
+  render(stateTree(machine), '  ');
   return [...lines, ...outer.map((line) => `  ${line.trimStart()}`)].join('\n');
 }
 

@@ -1,9 +1,16 @@
 /**
  * The sluice lifecycle: starting → healthy → draining → stopped.
  *
- * Pure on purpose (no `node:` imports): the machine names its actors and
- * delays, the supervisor supplies real worker-thread actors with `.provide()`,
- * and tests supply fakes and drive every delay with a `SimulatedClock`.
+ * Pure on purpose (no `node:` imports): the machine names its actors,
+ * delays and effects, the supervisor supplies the real ones with
+ * `.provide({ actors, actions })`, and tests supply fakes and drive every
+ * delay with a `SimulatedClock`. Read top to bottom, the states below list
+ * everything the lifecycle does, in order:
+ *
+ *   healthy   handOverPidFile → writeProxyInfo → announceHealthy → reportReady
+ *   draining  announceDraining; after gracePeriod closeListening (sent to the
+ *             listeners), then runOnStop once they stopped accepting
+ *   stopped   announceStopped; the supervisor's teardown follows
  *
  * `healthy` needs bound listeners and, unless `requireHealthyBackends` is
  * false, a healthy backend (the `readyToServe` guard).
@@ -13,8 +20,10 @@
  *   gracePeriod     draining.grace    → draining.closing
  *   drainTimeout    draining.closing  → stopped  (remaining connections force-closed)
  */
-import { assign, fromCallback, sendTo, setup } from 'xstate';
-import type { ActorKind, Failure as ReportedFailure } from '../protocol.ts';
+import { assertEvent, assign, fromCallback, sendTo, setup } from 'xstate';
+import { lifecycleStates, type ActorKind, type Failure as ReportedFailure, type LifecycleState } from '../protocol.ts';
+
+export { lifecycleStates, type LifecycleState };
 
 /** The delays, in milliseconds; a reload may change them. */
 export interface LifecycleTimeouts {
@@ -58,12 +67,14 @@ export interface LifecycleContext extends LifecycleTimeouts {
 export type LifecycleEvent =
   /** Every listener thread has bound its socket. */
   | { type: 'LISTENERS_BOUND' }
-  /** A listener thread could not bind (port in use, permission…). */
-  | { type: 'LISTEN_FAILED'; code: string; message: string }
+  /** A listener thread could not bind (port in use, permission…); `cause` is the system's code. */
+  | { type: 'LISTEN_FAILED'; cause: string; message: string }
   /** The pool actor published a new selectable set. */
   | { type: 'BACKENDS_CHANGED'; healthy: number; total: number }
   /** A stop was asked for: SIGTERM, SIGINT or the embedding API. */
   | { type: 'STOP'; signal: string }
+  /** Every listening socket is closed: nothing new is accepted. */
+  | { type: 'LISTENERS_CLOSED' }
   /** After the listening sockets closed, the last client connection ended. */
   | { type: 'CONNECTIONS_DRAINED' }
   /** An actor thread failed while starting or draining, or failed too often to be restarted. */
@@ -71,10 +82,8 @@ export type LifecycleEvent =
   /** A new configuration was applied (SIGHUP): the delays it sets apply from now on. */
   | { type: 'RELOAD'; timeouts: LifecycleTimeouts };
 
-/** Commands the machine sends to the listeners actor. */
-export type ListenerCommand = { type: 'BEGIN_DRAIN' } | { type: 'CLOSE_LISTENING' };
-
-export type LifecycleState = 'starting' | 'healthy' | 'draining' | 'stopped';
+/** The command the machine sends to the listeners actor; it answers LISTENERS_CLOSED, then CONNECTIONS_DRAINED. */
+export type ListenerCommand = { type: 'CLOSE_LISTENING' };
 
 /** Runtime failures end in exit 1; stops that were asked for end in exit 0. */
 export function exitCodeOf(context: Pick<LifecycleContext, 'stopReason' | 'failure'>): 0 | 1 {
@@ -117,6 +126,21 @@ export const lifecycleMachine = setup({
       context.listenersBound && (context.healthyBackends > 0 || !context.requireHealthyBackends),
   },
   actions: {
+    // The effects: no-ops here, the supervisor provides the real ones, tests fakes that record them.
+    /** A hot restart's successor: the PID file names this process from now on. */
+    handOverPidFile: () => {},
+    /** The file beside the PID file that says where this proxy answers (`sluice status` reads it). */
+    writeProxyInfo: () => {},
+    /** The phase message to every listener: /health turns 200, a successor accepts on its inherited sockets. */
+    announceHealthy: () => {},
+    /** The phase message: /health and /ready turn 503, every response says `Connection: close`. */
+    announceDraining: () => {},
+    announceStopped: () => {},
+    /** A parent waiting for this process (`-d`, a hot restart's predecessor) learns it is healthy. */
+    reportReady: () => {},
+    /** The `onStop` hook: the listeners stopped accepting. */
+    runOnStop: () => {},
+    recordListenersBound: assign({ listenersBound: true }),
     stopBecause: assign((_, params: { reason: StopReason }) => ({ stopReason: params.reason })),
     recordStartupTimeout: assign({
       failure: ({ context }) => ({
@@ -126,21 +150,28 @@ export const lifecycleMachine = setup({
           : `listeners not bound within ${context.startupTimeoutMs} ms`,
       }),
     }),
-    applyTimeouts: assign(({ event }) => (event.type === 'RELOAD' ? { ...event.timeouts } : {})),
+    applyTimeouts: assign(({ event }) => {
+      assertEvent(event, 'RELOAD');
+      return { ...event.timeouts };
+    }),
     recordBackends: assign({
-      healthyBackends: ({ event }) => (event.type === 'BACKENDS_CHANGED' ? event.healthy : 0),
+      healthyBackends: ({ event }) => {
+        assertEvent(event, 'BACKENDS_CHANGED');
+        return event.healthy;
+      },
     }),
     recordWorkerFailure: assign({
-      failure: ({ event }) =>
-        event.type === 'WORKER_FAILED'
-          ? { code: 'SLUICE_WORKER_FAILED', message: event.message, actor: event.actor }
-          : null,
+      failure: ({ event }) => {
+        assertEvent(event, 'WORKER_FAILED');
+        return { code: 'SLUICE_WORKER_FAILED', message: event.message, actor: event.actor };
+      },
     }),
     recordListenFailure: assign({
-      failure: ({ event }) =>
-        event.type === 'LISTEN_FAILED' ? { code: event.code, message: event.message } : null,
+      failure: ({ event }) => {
+        assertEvent(event, 'LISTEN_FAILED');
+        return { code: 'SLUICE_LISTEN_FAILED', cause: event.cause, message: event.message };
+      },
     }),
-    beginDrain: sendTo('listeners', { type: 'BEGIN_DRAIN' } satisfies ListenerCommand),
     closeListening: sendTo('listeners', { type: 'CLOSE_LISTENING' } satisfies ListenerCommand),
   },
 }).createMachine({
@@ -171,7 +202,7 @@ export const lifecycleMachine = setup({
       },
       always: { guard: 'readyToServe', target: 'healthy' },
       on: {
-        LISTENERS_BOUND: { actions: assign({ listenersBound: true }) },
+        LISTENERS_BOUND: { actions: 'recordListenersBound' },
         BACKENDS_CHANGED: { actions: 'recordBackends' },
         LISTEN_FAILED: {
           target: 'stopped',
@@ -185,18 +216,20 @@ export const lifecycleMachine = setup({
       },
     },
     healthy: {
+      entry: ['handOverPidFile', 'writeProxyInfo', 'announceHealthy', 'reportReady'],
       on: {
         BACKENDS_CHANGED: { actions: 'recordBackends' },
         STOP: { target: 'draining' },
-        // A reload is a transition of its own (healthy → healthy), recorded and logged as such.
-        RELOAD: { target: 'healthy', reenter: true, actions: 'applyTimeouts' },
+        // A reload is a transition of its own (healthy → healthy), recorded and logged as such;
+        // it does not enter `healthy` again (the parent was told, the PID file is ours).
+        RELOAD: { target: 'healthy', actions: ['applyTimeouts', 'writeProxyInfo'] },
         // The supervisor restarts crashed or hung actors itself; this event means
         // it gave up (too many restarts): drain what the other threads hold, exit 1.
         WORKER_FAILED: { target: 'draining', actions: 'recordWorkerFailure' },
       },
     },
     draining: {
-      entry: 'beginDrain',
+      entry: 'announceDraining',
       initial: 'grace',
       on: {
         STOP: { target: 'stopped', actions: stopBecause('second_signal') },
@@ -212,12 +245,15 @@ export const lifecycleMachine = setup({
             drainTimeout: { target: '#lifecycle.stopped', actions: stopBecause('drain_timeout') },
           },
           on: {
+            LISTENERS_CLOSED: { actions: 'runOnStop' },
             CONNECTIONS_DRAINED: { target: '#lifecycle.stopped', actions: stopBecause('drained') },
           },
         },
       },
     },
-    stopped: { type: 'final' },
+    // What follows `stopped` (force-closing, ending the threads, onStop when no drain ran it,
+    // removing the PID file) is the supervisor's teardown: nothing is left to decide.
+    stopped: { type: 'final', entry: 'announceStopped' },
   },
 });
 

@@ -4,7 +4,7 @@
  * they exercised, so a transition nobody tests fails the suite.
  */
 import type { AnyStateMachine, AnyTransitionDefinition } from 'xstate';
-import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import { allStates } from './graph.ts';
 
 export function transitionKey(transition: AnyTransitionDefinition): string {
   const targets = transition.target?.map((node) => node.id).join(',') ?? transition.source.id;
@@ -13,12 +13,6 @@ export function transitionKey(transition: AnyTransitionDefinition): string {
 
 export function allTransitionKeys(machine: AnyStateMachine): string[] {
   const keys = new Set<string>();
-  const walk = (node: DirectedGraphNode) => {
-    for (const edge of node.edges) keys.add(transitionKey(edge.transition));
-    // toDirectedGraph leaves out eventless (`always`) transitions.
-    for (const transition of node.stateNode.always ?? []) keys.add(transitionKey(transition));
-    node.children.forEach(walk);
-  };
-  walk(toDirectedGraph(machine));
+  for (const state of allStates(machine)) for (const transition of state.transitions) keys.add(transitionKey(transition));
   return [...keys].sort();
 }

@@ -4,10 +4,8 @@
  * summed by prom-client's aggregator, then the process metrics.
  */
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { Supervisor } from '../supervisor/supervisor.ts';
-
-const states = ['starting', 'healthy', 'draining', 'stopped'] as const;
-const actorKinds = ['listener', 'pool', 'health-checker'] as const;
+import { actorKinds, lifecycleStates } from '../protocol.ts';
+import type { SupervisorView } from '../supervisor/supervisor-view.ts';
 
 export class SupervisorMetrics {
   readonly #registry = new Registry();
@@ -19,9 +17,9 @@ export class SupervisorMetrics {
    * process_start_time_seconds (its aggregator is `omit`).
    */
   readonly #process = new Registry();
-  readonly #supervisor: Supervisor;
+  readonly #supervisor: SupervisorView;
 
-  constructor(supervisor: Supervisor) {
+  constructor(supervisor: SupervisorView) {
     this.#supervisor = supervisor;
     collectDefaultMetrics({ register: this.#process });
     const registers = [this.#registry];
@@ -39,7 +37,7 @@ export class SupervisorMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(supervisor.runtime.rejectedConnections());
+        this.inc(supervisor.rejectedConnections());
       },
     });
     new Gauge({
@@ -48,7 +46,7 @@ export class SupervisorMetrics {
       labelNames: ['state'] as const,
       registers,
       collect() {
-        for (const state of states) this.set({ state }, supervisor.state === state ? 1 : 0);
+        for (const state of lifecycleStates) this.set({ state }, supervisor.state === state ? 1 : 0);
       },
     });
     new Gauge({
@@ -58,7 +56,7 @@ export class SupervisorMetrics {
       registers,
       collect() {
         this.reset();
-        for (const b of supervisor.runtime.backends()) {
+        for (const b of supervisor.backends()) {
           this.set({ upstream: b.upstream, backend: `${b.address}:${b.port}` }, b.enabled && b.healthy && !b.ejected ? 1 : 0);
         }
       },
@@ -70,7 +68,7 @@ export class SupervisorMetrics {
       registers,
       collect() {
         this.reset();
-        const workers = supervisor.runtime.workers();
+        const workers = supervisor.workers();
         for (const kind of actorKinds) this.inc({ kind }, workers.filter((w) => w.kind === kind).reduce((sum, w) => sum + w.restarts, 0));
       },
     });
@@ -81,7 +79,7 @@ export class SupervisorMetrics {
       registers,
       collect() {
         this.reset();
-        for (const { upstream, result, count } of supervisor.runtime.dnsResolutions()) {
+        for (const { upstream, result, count } of supervisor.dnsResolutions()) {
           this.inc({ upstream, result }, count);
         }
       },
@@ -93,7 +91,7 @@ export class SupervisorMetrics {
       registers,
       collect() {
         this.reset();
-        for (const { name, not_after } of supervisor.runtime.certificates()) this.set({ name }, Date.parse(not_after) / 1000);
+        for (const { name, not_after } of supervisor.certificates()) this.set({ name }, Date.parse(not_after) / 1000);
       },
     });
     new Gauge({
@@ -109,7 +107,7 @@ export class SupervisorMetrics {
 
   async render(): Promise<{ contentType: string; body: string }> {
     const own = await this.#registry.getMetricsAsJSON();
-    const threads = await this.#supervisor.runtime.threadMetrics();
+    const threads = await this.#supervisor.threadMetrics();
     const merged = AggregatorRegistry.aggregate([own, ...threads]);
     return { contentType: merged.contentType, body: `${await merged.metrics()}\n${await this.#process.metrics()}` };
   }

@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Logger } from '../log.ts';
 import type { ActorKind } from '../protocol.ts';
 
 // This repository runs the .ts sources; the published package runs the built .js.
@@ -50,8 +51,8 @@ export class ActorThread<Api> {
         reject(new Error(`${kind} thread ${id} exited with code ${code}`));
       });
     });
-    // Nobody may be awaiting a call when the thread dies; that rejection is reported through onFailure.
-    this.#died.catch(() => {});
+    // Nobody may be awaiting a call when the thread dies: this death is reported through onFailure.
+    this.#died.catch(reportedThroughOnFailure);
   }
 
   /** False once the thread failed or was stopped. */
@@ -74,13 +75,41 @@ export class ActorThread<Api> {
     return Promise.race([invoke(this.#api), this.#died]);
   }
 
+  /**
+   * A call nobody waits for. A failure is logged with its code: at warn while
+   * the thread lives, at debug once it failed (that failure is reported as the thread's).
+   */
+  tell(log: Logger, call: string, invoke: (api: Comlink.Remote<Api>) => Promise<unknown>): void {
+    this.call(invoke).catch(this.logFailure(log, call));
+  }
+
+  /** Logs a failed call with its code, as `tell` does, for a caller that goes on without its answer. */
+  logFailure(log: Logger, call: string): (error: unknown) => void {
+    return (error) => {
+      const line = { actor: this.kind, id: this.id, call, code: errorCode(error) };
+      const message = `${call} on ${this.kind} thread ${this.id} failed: ${(error as Error | undefined)?.message ?? String(error)}`;
+      if (this.alive) log.warn(line, message);
+      else log.debug(line, message);
+    };
+  }
+
   /** Let the actor flush what it holds, then end the thread. */
   async stop(stopCall: (api: Comlink.Remote<Api>) => Promise<void>, timeoutMs = 2_000): Promise<void> {
     if (this.#failed) return;
-    const graceful = this.call(stopCall).catch(() => {});
+    // Whether the actor flushed or not, the thread ends: a stop that failed only ends it sooner.
+    const graceful = this.call(stopCall).then(() => true, () => false);
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
     await Promise.race([graceful, deadline]);
     this.#stopping = true;
     await this.#worker.terminate();
   }
+}
+
+function reportedThroughOnFailure(): void {}
+
+/** `ERR_…` or a system code when the error has one, else its name (comlink keeps only name and message). */
+export function errorCode(error: unknown): string {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  if (typeof code === 'string') return code;
+  return typeof name === 'string' ? name : 'Error';
 }

@@ -4,8 +4,6 @@
  * channel, then the channel is closed so neither process holds the other.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { EventEmitter } from 'node:events';
-import type { SupervisorEvents } from './supervisor.ts';
 
 /** Set in the child's environment when its parent waits for the report. */
 export const REPORT_READY_ENV = 'SLUICE_REPORT_READY';
@@ -40,11 +38,16 @@ export function waitForReady(child: ChildProcess, timeoutMs?: number): Promise<C
   });
 }
 
-/**
- * In the child: report `ready` at the first `healthy` transition. Returns the
- * function that reports a failure instead, or undefined when no parent waits.
- */
-export function reportToWaitingParent(events: EventEmitter<SupervisorEvents>): ((failure: string) => void) | undefined {
+/** In the child: what it tells the parent that waits for it, once. */
+export interface WaitingParent {
+  /** Healthy (the lifecycle's `reportReady`). */
+  ready(): void;
+  /** It could not start, or failed before it was healthy. */
+  failed(message: string): void;
+}
+
+/** The parent waiting for this process, or undefined when none waits. */
+export function waitingParent(): WaitingParent | undefined {
   if (process.env[REPORT_READY_ENV] !== '1' || !process.send) return undefined;
   delete process.env[REPORT_READY_ENV];
   const send = (message: ReadyMessage) => {
@@ -53,8 +56,8 @@ export function reportToWaitingParent(events: EventEmitter<SupervisorEvents>): (
     // The parent leaves (or drains) after one message; the channel must not tie the processes.
     process.disconnect();
   };
-  events.on('transition', (record) => {
-    if (record.to === 'healthy') send({ type: 'ready', pid: process.pid });
-  });
-  return (failure) => send({ type: 'failed', message: failure });
+  return {
+    ready: () => send({ type: 'ready', pid: process.pid }),
+    failed: (message) => send({ type: 'failed', message }),
+  };
 }

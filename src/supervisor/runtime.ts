@@ -1,65 +1,51 @@
 /**
- * The real actors behind the names the lifecycle machine invokes (`pool`,
- * `healthChecker`, `listeners`), each a bridge from an XState callback actor
- * to worker threads, plus the wiring between them: health flips go to the
- * pool, the pool's snapshots go to every listener, the lifecycle state goes
- * to every listener. Only control crosses threads; requests never do.
+ * The actor threads behind the names the lifecycle machine invokes. Each
+ * name has its link, in links/, with its own channel back to the machine:
+ * `pool` (pool-link.ts), `healthChecker` (health-checker-link.ts) and
+ * `listeners` (listener-group.ts). This file wires the links together —
+ * health flips go to the pool, the pool's snapshots to every listener,
+ * passive failures from the listeners to the pool — and holds what the
+ * supervisor asks of all of them: reloads, backends, counters, teardown.
+ * Only control crosses threads; requests never do.
  *
- * A thread that fails is restarted by the ThreadSupervisor; this file
+ * A thread that fails is restarted by the ThreadSupervisor; its link
  * decides what it starts from (the pool from the backends and health known
  * now), while the others keep serving.
  */
-import * as Comlink from 'comlink';
-import { fromCallback } from 'xstate';
+import type * as Comlink from 'comlink';
 import type { Config } from '../config/schema.ts';
+import { upstreamGroups } from '../config/upstream-groups.ts';
 import { newCounterBuffer, readCounters } from '../listener/connections.ts';
 import type { Logger, LogOptions } from '../log.ts';
-import type { LifecycleEvent, LifecycleState, ListenerCommand } from '../machines/lifecycle.ts';
+import type { LifecycleState } from '../machines/lifecycle.ts';
 import { MAX_BACKEND_SLOTS } from '../pool/backend-pool.ts';
-import { discoveredGroups, startupBackends, upstreamGroups } from '../config/upstream-groups.ts';
 import { InFlight } from '../pool/balancers/in-flight.ts';
-import { backendId, type ActorKind, type PoolSeed } from '../protocol.ts';
-import type {
-  ActorInit,
-  BackendId,
-  BackendSpec,
-  DnsStatus,
-  HealthCheckerApi,
-  HealthEvent,
-  ListenerApi,
-  ListenerEvent,
-  ListenerStartResult,
-  ListenerStatus,
-  PoolApi,
-  PoolEvent,
-  PoolSnapshot,
-  ProbeReport,
+import {
+  backendId,
+  type ActorInit,
+  type ActorKind,
+  type BackendId,
+  type BackendSpec,
+  type HealthEvent,
+  type ListenerApi,
+  type PoolApi,
+  type PoolSnapshot,
+  type ProbeReport,
 } from '../protocol.ts';
-import { assertNever } from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
+import type { InheritedListener, InheritedSockets } from './inherited-sockets.ts';
+import { listenSpecs } from '../config/listeners.ts';
+import type { CertificateInfo, Failure, ListenerTls, TlsApplied } from '../protocol.ts';
+import { HealthCheckerLink } from './links/health-checker-link.ts';
+import { ListenerGroup } from './links/listener-group.ts';
+import { PoolLink } from './links/pool-link.ts';
+import type { BackendRow, UpstreamStatus, WorkerRow } from './supervisor-view.ts';
 import { ThreadSupervisor, type RestartEvent } from './thread-supervisor.ts';
 import { listenerThreadCount } from './workers.ts';
-import { assignInherited, type Assignment, type InheritedListener, type InheritedSockets } from './hot-restart.ts';
-import { describeListener, listenSpecs } from '../config/listeners.ts';
-import type { CertificateInfo, Failure, ListenerTls, TlsApplied } from '../protocol.ts';
-
-type SendBack = (event: LifecycleEvent) => void;
 
 export type { RestartEvent } from './thread-supervisor.ts';
 
-/** One upstream in `/status`: where its backends come from and, for DNS, the last answer. */
-export interface UpstreamStatus {
-  name: string;
-  source: 'static' | 'dns';
-  dns: string | null;
-  type: 'A' | 'SRV' | null;
-  resolved_at: string | null;
-  last_error: { code: string; message: string; at: string } | null;
-  addresses: BackendId[];
-}
-
 export interface RuntimeNotifications {
-  stoppedAccepting?: () => void;
   healthChanged?: (event: HealthEvent) => void;
   restarting?: (event: RestartEvent) => void;
   /** Every listener thread is bound: the ports are known (port 0, a handed-over socket). */
@@ -68,85 +54,121 @@ export interface RuntimeNotifications {
 
 export class ActorRuntime {
   #config: Config;
+  /** Each listener's certificates, as the main thread last read them (null: plain). */
+  #tls: (ListenerTls | null)[] = [];
   #init: ActorInit;
   readonly #log: Logger;
-  readonly #notify: RuntimeNotifications;
   readonly #counter = newCounterBuffer();
   readonly #inFlight: SharedArrayBuffer;
   /** The backend set as configured plus added at runtime: what a restarted pool starts from. */
   readonly #backendSpecs = new Map<BackendId, BackendSpec>();
   #backendsSeeded = false;
-  /** What DNS gave (the pool's membership events): what a restarted pool or checker starts from. */
-  readonly #discovered = new Map<BackendId, BackendSpec>();
-  /** The last resolution of each DNS upstream, and the attempts per result (`ok`, `ENOTFOUND`…). */
-  readonly #dnsStatus = new Map<string, DnsStatus>();
-  readonly #dnsResolutions = new Map<string, Map<string, number>>();
-  /** The snapshot version each listener last confirmed it applied. */
-  readonly #applied = new Map<number, number>();
   readonly #supervision: ThreadSupervisor;
-  #heartbeatOk = false;
-  #pool: ActorThread<PoolApi> | undefined;
-  #healthChecker: ActorThread<HealthCheckerApi> | undefined;
-  readonly #listeners: ActorThread<ListenerApi>[] = [];
-  readonly #undrained = new Set<number>();
-  #snapshot: PoolSnapshot | undefined;
-  #status: ListenerStatus = { state: 'starting', poolHealthy: false };
-  /** Each listener's bound port (listenSpecs order), once the first thread bound them. */
-  #ports: number[] | undefined;
-  /** Each listener's certificates, as the main thread last read them (null: plain). */
-  #tls: (ListenerTls | null)[] = [];
-  #sendBack: SendBack = () => {};
-  #listenersStarting: Promise<void> = Promise.resolve();
-  /** Settles true once the pool actor has started (and published its set), false if it failed. */
-  readonly #poolStarted: Promise<boolean>;
-  #settlePoolStarted: (started: boolean) => void = () => {};
+  readonly #pool: PoolLink;
+  readonly #healthChecker: HealthCheckerLink;
+  readonly #listeners: ListenerGroup;
 
-  /** Sockets handed over by the process this one replaces; used by the first start only. */
-  #inherited: InheritedSockets | undefined;
-
-  constructor(config: Config, log: LogOptions, logger: Logger, notify: RuntimeNotifications = {}, inherited?: InheritedSockets) {
+  constructor(
+    config: Config,
+    log: LogOptions,
+    logger: Logger,
+    notify: RuntimeNotifications = {},
+    inherited?: InheritedSockets,
+  ) {
     this.#config = config;
     // A row per listener thread (their count cannot change without a restart of the process).
     this.#inFlight = InFlight.buffer(MAX_BACKEND_SLOTS, listenerThreadCount(config.proxy.workers));
-    this.#inherited = inherited;
     this.#init = { config, log };
     this.#log = logger;
-    this.#notify = notify;
-    this.#poolStarted = new Promise((resolve) => (this.#settlePoolStarted = resolve));
     this.#supervision = new ThreadSupervisor(logger, {
       restart: (kind, id) => void this.#restart(kind, id),
-      giveUp: ({ actor, id, message }) => this.#sendBack({ type: 'WORKER_FAILED', actor, id, message }),
+      giveUp: ({ actor, id, message }) => this.#linkOf(actor).gaveUp({ id, message }),
       failed: (thread) => {
-        if (thread.kind === 'pool') {
-          this.#heartbeatOk = false;
-          this.#updatePoolHealth();
-        }
-        if (thread.kind === 'listener') this.#markDrained(thread.id);
+        if (thread.kind === 'pool') this.#pool.failed();
+        if (thread.kind === 'listener') this.#listeners.markDrained(thread.id);
       },
       heartbeat: (thread, answered) => {
-        if (thread.kind !== 'pool' || answered === this.#heartbeatOk) return;
-        this.#heartbeatOk = answered;
+        if (thread.kind === 'pool') this.#pool.heartbeat(answered);
+      },
+      restarting: (event) => notify.restarting?.(event),
+    });
+    const supervision = this.#supervision;
+    const config$ = () => this.#config;
+    const actorInit = () => this.#actorInit();
+    this.#pool = new PoolLink({
+      supervision,
+      log: logger,
+      config: config$,
+      init: actorInit,
+      published: () => {
+        for (const listener of this.#listeners.started) this.#listeners.sendSnapshot(listener);
         this.#updatePoolHealth();
       },
-      restarting: (event) => this.#notify.restarting?.(event),
+      ejected: (backend) => this.#healthChecker.tell('markUnhealthy', (api) => api.markUnhealthy(backend)),
+      // DNS changed a set: the checker probes the new backends at once (they are unroutable until they pass).
+      membershipChanged: (added, removed) => {
+        for (const id of removed) this.#healthChecker.tell('removeBackend', (api) => api.removeBackend(id));
+        for (const spec of added) this.#healthChecker.tell('addBackend', (api) => api.addBackend(spec));
+      },
+      answeringChanged: () => this.#updatePoolHealth(),
     });
+    this.#healthChecker = new HealthCheckerLink({
+      supervision,
+      log: logger,
+      init: actorInit,
+      knownHealthy: () => this.#pool.knownHealthy(),
+      discovered: () => this.#pool.discovered,
+      changed: (event) => {
+        this.#tellPool('applyHealth', (api) => api.applyHealth(event.observation));
+        notify.healthChanged?.(event);
+      },
+    });
+    this.#listeners = new ListenerGroup(
+      {
+        supervision,
+        log: logger,
+        config: config$,
+        init: () => this.#init,
+        connectionCounter: this.#counter,
+        inFlight: this.#inFlight,
+        snapshot: () => this.#pool.snapshot,
+        poolStarted: this.#pool.started,
+        passive: (report) => this.#tellPool('reportPassive', (api) => api.reportPassive(report)),
+        appliedChanged: () => this.#updatePoolHealth(),
+        listening: (ports) => notify.listening?.(ports),
+        tls: () => this.#tls,
+        activeConnections: () => this.activeConnections(),
+      },
+      inherited,
+    );
   }
 
-  /** Set once teardown begins: no new thread may start after it. */
-  get #closing(): boolean {
-    return this.#supervision.closing;
+  /** Implementations for `lifecycleMachine.provide({ actors })`. */
+  machineActors() {
+    return {
+      pool: this.#pool.machineActor(),
+      healthChecker: this.#healthChecker.machineActor(),
+      listeners: this.#listeners.machineActor(),
+    };
+  }
+
+  /** The phase message to every listener (the machine's announce actions). */
+  announce(state: LifecycleState): void {
+    this.#listeners.announce(state);
   }
 
   /** Every actor thread: kind, id, whether it runs, and how often it was restarted. */
-  workers(): { id: number; kind: ActorKind; alive: boolean; restarts: number }[] {
-    const threads = [this.#pool, this.#healthChecker, ...this.#listeners].filter((t) => t !== undefined);
-    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: this.#supervision.restartsOf(t.kind, t.id) }));
+  workers(): WorkerRow[] {
+    const all = [this.#pool.thread, this.#healthChecker.thread, ...this.#listeners.threads];
+    const threads = all.filter((t) => t !== undefined);
+    const restartsOf = (kind: ActorKind, id: number) => this.#supervision.restartsOf(kind, id);
+    return threads.map((t) => ({ id: t.id, kind: t.kind, alive: t.alive, restarts: restartsOf(t.kind, t.id) }));
   }
 
   /** The backends of the latest snapshot, with their in-flight requests over all listener threads. */
-  backends(): { upstream: string; address: string; port: number; weight: number; healthy: boolean; enabled: boolean; ejected: boolean; in_flight: number }[] {
+  backends(): BackendRow[] {
     const inFlight = new InFlight(this.#inFlight);
-    return (this.#snapshot?.backends ?? []).map((b) => ({
+    return (this.#pool.snapshot?.backends ?? []).map((b) => ({
       upstream: b.upstream,
       address: b.address,
       port: b.port,
@@ -167,7 +189,7 @@ export class ActorRuntime {
         const none = { dns: null, type: null, resolved_at: null, last_error: null };
         return { name: group.name, source: 'static', ...none, addresses };
       }
-      const known = this.#dnsStatus.get(group.name);
+      const known = this.#pool.dnsStatus(group.name);
       const error = known?.last_error ?? null;
       return {
         name: group.name,
@@ -183,9 +205,7 @@ export class ActorRuntime {
 
   /** DNS resolution attempts per upstream and result, since start. */
   dnsResolutions(): { upstream: string; result: string; count: number }[] {
-    return [...this.#dnsResolutions].flatMap(([upstream, results]) =>
-      [...results].map(([result, count]) => ({ upstream, result, count })),
-    );
+    return this.#pool.dnsResolutions();
   }
 
   rejectedConnections(): number {
@@ -194,68 +214,64 @@ export class ActorRuntime {
 
   /** Every thread's prom-client registry as JSON (threads that cannot answer are left out). */
   async threadMetrics(): Promise<object[][]> {
+    const checker = this.#healthChecker.thread;
     const calls = [
-      ...this.#listeners.filter((l) => l.alive).map((l) => l.call((api) => api.metrics())),
-      ...(this.#healthChecker?.alive ? [this.#healthChecker.call((api) => api.metrics())] : []),
+      ...this.#listeners.threads.filter((l) => l.alive).map((l) => l.call((api) => api.metrics())),
+      ...(checker?.alive ? [checker.call((api) => api.metrics())] : []),
     ];
     const settled = await Promise.allSettled(calls);
     return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
-  /**
-   * Every backend's latest probe result, from the health checker; undefined
-   * when it is not running or does not answer within `deadlineMs`.
-   */
-  async lastProbes(deadlineMs = 1_000): Promise<ProbeReport[] | undefined> {
-    const checker = this.#healthChecker;
-    if (!checker?.alive) return undefined;
-    const deadline = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), deadlineMs).unref());
-    return Promise.race([checker.call((api) => api.lastProbes()).catch(() => undefined), deadline]);
+  /** Every backend's latest probe result, from the health checker (undefined: it does not answer). */
+  lastProbes(deadlineMs?: number): Promise<ProbeReport[] | undefined> {
+    return this.#healthChecker.lastProbes(deadlineMs);
   }
 
   /** SIGUSR1: every thread reopens its log file. */
   reopenLogs(): void {
-    for (const l of this.#listeners) void l.call((api) => api.reopenLog()).catch(() => {});
-    void this.#pool?.call((api) => api.reopenLog()).catch(() => {});
-    void this.#healthChecker?.call((api) => api.reopenLog()).catch(() => {});
+    // A thread still starting opens its log file as it starts; it reopens it too.
+    for (const l of this.#listeners.threads) l.tell(this.#log, 'reopenLog', (api) => api.reopenLog());
+    this.#tellPool('reopenLog', (api) => api.reopenLog());
+    this.#healthChecker.tell('reopenLog', (api) => api.reopenLog());
   }
 
   get poolHealthy(): boolean {
-    return this.#status.poolHealthy;
+    return this.#listeners.status.poolHealthy;
   }
 
   /** Adds a backend through the pool actor (unhealthy until its first passing check). */
   async addBackend(spec: BackendSpec): Promise<boolean> {
-    const pool = this.#pool;
+    const pool = this.#pool.thread;
     if (!pool) throw new Error('the pool actor is not running');
     const added = await pool.call((api) => api.addBackend(spec));
     if (added) {
       this.#backendSpecs.set(backendId(spec), spec);
-      await this.#healthChecker?.call((api) => api.addBackend(spec));
+      await this.#healthChecker.thread?.call((api) => api.addBackend(spec));
     }
     return added;
   }
 
   /** Removes a backend; requests already on it finish. False when the pool did not have it. */
   async removeBackend(id: BackendId): Promise<boolean> {
-    const pool = this.#pool;
+    const pool = this.#pool.thread;
     if (!pool) throw new Error('the pool actor is not running');
     const removed = await pool.call((api) => api.removeBackend(id));
     if (removed) {
       this.#backendSpecs.delete(id);
-      await this.#healthChecker?.call((api) => api.removeBackend(id));
+      await this.#healthChecker.thread?.call((api) => api.removeBackend(id));
     }
     return removed;
   }
 
   /** The port of the first listener (known once the first thread bound it, which matters for port 0). */
   get port(): number | undefined {
-    return this.#ports?.[0];
+    return this.#listeners.ports?.[0];
   }
 
   /** Every listener's port, in listenSpecs order, once bound. */
   get ports(): number[] | undefined {
-    return this.#ports;
+    return this.#listeners.ports;
   }
 
   /** The certificates every TLS listener serves. */
@@ -269,40 +285,12 @@ export class ActorRuntime {
   }
 
   get snapshot(): PoolSnapshot | undefined {
-    return this.#snapshot;
+    return this.#pool.snapshot;
   }
 
   /** Live client connections summed over every listener thread. */
   activeConnections(): number {
     return readCounters(this.#counter).live;
-  }
-
-  setLifecycleState(state: LifecycleState): void {
-    this.#broadcastStatus({ ...this.#status, state });
-  }
-
-  /** Implementations for `lifecycleMachine.provide({ actors })`. */
-  machineActors() {
-    return {
-      pool: fromCallback(({ sendBack }) => {
-        this.#sendBack = sendBack;
-        this.#startPool();
-        return () => {};
-      }),
-      healthChecker: fromCallback(({ sendBack }) => {
-        this.#sendBack = sendBack;
-        this.#startHealthChecker();
-        return () => {};
-      }),
-      listeners: fromCallback<ListenerCommand>(({ sendBack, receive }) => {
-        this.#sendBack = sendBack;
-        receive((command) => this.#commandListeners(command));
-        this.#listenersStarting = this.#startListeners().catch((error: Error) => {
-          if (!this.#closing) sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
-        });
-        return () => {};
-      }),
-    };
   }
 
   /**
@@ -317,46 +305,70 @@ export class ActorRuntime {
     this.#backendSpecs.clear();
     this.#backendsSeeded = true;
     for (const spec of config.backends) this.#backendSpecs.set(backendId(spec), spec);
-    // The pool keeps what DNS gave the upstreams that still resolve from DNS; the others' sets go.
-    const discovered = discoveredGroups(config);
-    for (const [id, spec] of this.#discovered) if (!discovered.has(spec.upstream ?? '')) this.#discovered.delete(id);
-    for (const name of [...this.#dnsStatus.keys()]) if (!discovered.has(name)) this.#dnsStatus.delete(name);
-    void this.#pool?.call((api) => api.reconfigure(config)).catch(() => {});
-    void this.#healthChecker?.call((api) => api.reconfigure(config)).catch(() => {});
+    this.#pool.forgetUndiscovered(config);
+    this.#tellPool('reconfigure', (api) => api.reconfigure(config));
+    this.#healthChecker.tell('reconfigure', (api) => api.reconfigure(config));
     // A listener that refuses a certificate keeps the ones it has, and says why: the reload reports it.
-    const applied = await Promise.all(
-      this.#listeners.map((l) => l.call((api): Promise<TlsApplied> => Promise.resolve(api.reconfigure(config, tls))).catch((): TlsApplied => ({ ok: true }))),
-    );
+    const applyTo = (l: ActorThread<ListenerApi>) =>
+      l.call((api): Promise<TlsApplied> => Promise.resolve(api.reconfigure(config, tls))).catch((error: unknown): TlsApplied => {
+        l.logFailure(this.#log, 'reconfigure')(error);
+        return { ok: true };
+      });
+    const applied = await Promise.all(this.#listeners.started.map(applyTo));
     return applied.flatMap((result) => (result.ok ? [] : [result.failure]));
   }
 
   /** Every live listener thread's listening sockets, per listener, for a hot restart's successor. */
   async listeningFds(): Promise<InheritedListener[]> {
-    const live = this.#listeners.filter((l) => l.alive);
-    const perThread = await Promise.all(live.map((l) => l.call((api) => api.listeningFds()).catch(() => [] as number[][])));
+    const live = this.#listeners.threads.filter((l) => l.alive);
+    const fdsOf = (l: ActorThread<ListenerApi>) =>
+      l.call((api) => api.listeningFds()).catch((error: unknown) => {
+        l.logFailure(this.#log, 'listeningFds')(error);
+        return [] as number[][];
+      });
+    const perThread = await Promise.all(live.map(fdsOf));
+    const ports = this.#listeners.ports;
     return listenSpecs(this.#config).map((spec, index) => ({
       host: spec.host,
-      port: this.#ports?.[index] ?? spec.port,
+      port: ports?.[index] ?? spec.port,
       fds: perThread.flatMap((fds) => fds[index] ?? []),
     }));
   }
 
   /** Destroy the client connections still open; returns how many. */
   async forceCloseConnections(): Promise<number> {
-    const counts = await Promise.all(this.#listeners.map((l) => l.call((api) => api.forceClose()).catch(() => 0)));
+    // A thread that cannot answer is terminated at teardown, which closes its connections too.
+    const closeOn = (l: ActorThread<ListenerApi>) =>
+      l.call((api) => api.forceClose()).catch((error: unknown) => {
+        l.logFailure(this.#log, 'forceClose')(error);
+        return 0;
+      });
+    const counts = await Promise.all(this.#listeners.threads.map(closeOn));
     return counts.reduce((sum, n) => sum + n, 0);
   }
 
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
     this.#supervision.closing = true;
-    // A pool that never finished starting must not hold the listeners' start-up loop.
-    this.#settlePoolStarted(false);
-    // A listener still binding finishes first, so that it is stopped too.
-    await this.#listenersStarting;
-    await Promise.all(this.#listeners.map((l) => l.stop((api) => api.stop())));
-    await this.#healthChecker?.stop((api) => api.stop());
-    await this.#pool?.stop((api) => api.stop());
+    this.#pool.abandonStart();
+    await this.#listeners.stopAll();
+    await this.#healthChecker.thread?.stop((api) => api.stop());
+    await this.#pool.thread?.stop((api) => api.stop());
+  }
+
+  #linkOf(kind: ActorKind): PoolLink | HealthCheckerLink | ListenerGroup {
+    switch (kind) {
+      case 'pool':
+        return this.#pool;
+      case 'health-checker':
+        return this.#healthChecker;
+      case 'listener':
+        return this.#listeners;
+    }
+  }
+
+  #tellPool(call: string, invoke: (api: Comlink.Remote<PoolApi>) => Promise<unknown>): void {
+    this.#pool.thread?.tell(this.#log, call, invoke);
   }
 
   /**
@@ -376,107 +388,16 @@ export class ActorRuntime {
     return { ...this.#init, config: { ...this.#config, backends: this.#startingBackends() } };
   }
 
-  /** Backends the latest snapshot knows healthy: where a restarted pool or checker starts from. */
-  #knownHealthy(): BackendId[] {
-    return (this.#snapshot?.backends ?? []).filter((b) => b.healthy).map((b) => b.id);
-  }
-
   /** A failed thread's backoff has passed: start it again, from what is known now. */
   async #restart(kind: ActorKind, id: number): Promise<void> {
     switch (kind) {
       case 'pool':
-        return this.#startPool();
+        return this.#pool.start();
       case 'health-checker':
-        return this.#startHealthChecker();
-      case 'listener': {
-        const listener = await this.#startListener(id, this.#ports ?? listenSpecs(this.#config).map((spec) => spec.port), true);
-        if (listener) this.#log.info({ actor: kind, id }, 'listener actor restarted');
-        return;
-      }
+        return this.#healthChecker.start();
+      case 'listener':
+        return this.#listeners.restart(id);
     }
-  }
-
-  // ---- the pool ---------------------------------------------------------------
-
-  #startPool(): void {
-    const pool = this.#supervision.spawn<PoolApi>('pool', 0);
-    const restarted = this.#pool !== undefined;
-    this.#pool = pool;
-    if (restarted) this.#supervision.restarting(pool);
-    const published = (snapshot: PoolSnapshot) => {
-      // Events travel on their own channel: never let an older snapshot replace a newer one.
-      if (this.#snapshot && this.#snapshot.version >= snapshot.version) return;
-      this.#snapshot = snapshot;
-      for (const listener of this.#listeners) this.#sendSnapshot(listener);
-      this.#updatePoolHealth();
-      this.#sendBack({ type: 'BACKENDS_CHANGED', healthy: startupBackends(this.#config, snapshot), total: snapshot.backends.length });
-    };
-    const onEvent = (event: PoolEvent) => {
-      switch (event.type) {
-        case 'pool.published':
-          return published(event.snapshot);
-        case 'pool.ejected':
-          void this.#healthChecker?.call((api) => api.markUnhealthy(event.backend)).catch(() => {});
-          return;
-        case 'pool.membership':
-          return this.#membershipChanged(event.added, event.removed);
-        case 'pool.dns':
-          return this.#dnsResolved(event.status, event.result);
-        default:
-          assertNever(event);
-      }
-    };
-    // A restarted pool starts from the backends and health known now, and keeps counting versions up.
-    const seed: PoolSeed = {
-      health: this.#knownHealthy().map((backend) => ({ backend, healthy: true, reason: 'before restart' })),
-      version: (this.#snapshot?.version ?? -1) + 1,
-      discovered: [...this.#discovered.values()],
-    };
-    pool.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), seed)).then(
-      (first) => {
-        published(first);
-        // Answering its start counts as the first heartbeat.
-        this.#heartbeatOk = true;
-        this.#supervision.running(pool);
-        this.#updatePoolHealth();
-        this.#settlePoolStarted(true);
-        if (restarted) this.#log.info({ actor: 'pool' }, 'pool actor restarted');
-      },
-      (error: Error) => {
-        this.#settlePoolStarted(false);
-        // A start that threw leaves a thread that cannot serve: end it, as a failure.
-        pool.kill(`start failed: ${error.message}`);
-      },
-    );
-  }
-
-  /** DNS changed a set: the checker probes the new backends at once (they are unroutable until they pass). */
-  #membershipChanged(added: BackendSpec[], removed: BackendId[]): void {
-    for (const id of removed) this.#discovered.delete(id);
-    for (const spec of added) this.#discovered.set(backendId(spec), spec);
-    const checker = this.#healthChecker;
-    if (!checker) return;
-    for (const id of removed) void checker.call((api) => api.removeBackend(id)).catch(() => {});
-    for (const spec of added) void checker.call((api) => api.addBackend(spec)).catch(() => {});
-  }
-
-  #dnsResolved(status: DnsStatus, result: string): void {
-    this.#dnsStatus.set(status.upstream, status);
-    const results = this.#dnsResolutions.get(status.upstream) ?? new Map<string, number>();
-    results.set(result, (results.get(result) ?? 0) + 1);
-    this.#dnsResolutions.set(status.upstream, results);
-  }
-
-  #sendSnapshot(listener: ActorThread<ListenerApi>): void {
-    const snapshot = this.#snapshot;
-    if (!snapshot) return;
-    void listener.call((api) => api.applySnapshot(snapshot)).then(
-      (version) => {
-        this.#applied.set(listener.id, version);
-        this.#updatePoolHealth();
-      },
-      () => {},
-    );
   }
 
   /**
@@ -485,161 +406,7 @@ export class ActorRuntime {
    * correctly, and /ready must not flap on every health flip.
    */
   #updatePoolHealth(): void {
-    const published = this.#snapshot !== undefined && this.#listeners.every((l) => !l.alive || this.#applied.has(l.id));
-    const poolHealthy = this.#heartbeatOk && published && (this.#pool?.alive ?? false);
-    if (poolHealthy !== this.#status.poolHealthy) this.#broadcastStatus({ ...this.#status, poolHealthy });
-  }
-
-  // ---- the health checker -----------------------------------------------------
-
-  #startHealthChecker(): void {
-    const checker = this.#supervision.spawn<HealthCheckerApi>('health-checker', 0);
-    const restarted = this.#healthChecker !== undefined;
-    this.#healthChecker = checker;
-    if (restarted) this.#supervision.restarting(checker);
-    const onEvent = (event: HealthEvent) => {
-      void this.#pool?.call((api) => api.applyHealth(event.observation)).catch(() => {});
-      this.#notify.healthChanged?.(event);
-    };
-    const discovered = [...this.#discovered.values()];
-    checker.call((api) => api.start(this.#actorInit(), Comlink.proxy(onEvent), this.#knownHealthy(), discovered)).then(
-      () => {
-        this.#supervision.running(checker);
-        if (restarted) this.#log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
-      },
-      (error: Error) => checker.kill(`start failed: ${error.message}`),
-    );
-  }
-
-  // ---- the listeners ----------------------------------------------------------
-
-  /**
-   * Listener threads start one after another: the first binds the configured
-   * port, the others bind the port it got (so port 0 means one port for all).
-   * Each is started only once the pool has published its set, which it gets
-   * with its start: no listener ever serves without a snapshot.
-   */
-  async #startListeners(): Promise<void> {
-    const specs = listenSpecs(this.#config);
-    let ports = specs.map((spec) => spec.port);
-    const count = listenerThreadCount(this.#config.proxy.workers);
-    const handedOver = this.#takeInherited(count);
-    if (handedOver) ports = handedOver.ports;
-    for (let id = 0; id < count && !this.#closing; id++) {
-      const listener = await this.#startListener(id, ports, false, handedOver?.fdsOf(id));
-      if (!listener) return;
-      ports = this.#ports ?? ports;
-    }
-    if (this.#closing) return;
-    const addresses = specs.map((spec, index) => describeListener(spec, ports[index]!));
-    const first = { host: specs[0]!.host, port: ports[0] };
-    this.#log.info({ ...first, ports, addresses, listeners: count, handed_over: handedOver !== undefined }, `Listening on ${addresses.join(', ')}`);
-    this.#notify.listening?.(ports);
-    this.#sendBack({ type: 'LISTENERS_BOUND' });
-  }
-
-  /**
-   * In a hot restart's successor: which inherited sockets each listener
-   * thread serves (spread over them when the thread count changed). None when
-   * the listen address changed: the old sockets are closed, the new address bound.
-   */
-  #takeInherited(count: number): Assignment | undefined {
-    const inherited = this.#inherited;
-    this.#inherited = undefined;
-    if (!inherited) return undefined;
-    const specs = listenSpecs(this.#config);
-    const assigned = assignInherited(inherited, specs, count);
-    const fresh = specs.filter((_, index) => assigned.fdsOf(0)[index] === null).map((spec) => `${spec.host}:${spec.port}`);
-    if (assigned.dropped.length > 0 || fresh.length > 0) {
-      const from = assigned.dropped.map((l) => `${l.host}:${l.port}`);
-      this.#log.warn({ from, to: fresh }, 'the listen addresses changed: binding the new ones');
-    }
-    return assigned;
-  }
-
-  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #startListener(id: number, ports: number[], restart: boolean, inheritedFds?: (number[] | null)[]): Promise<ActorThread<ListenerApi> | undefined> {
-    const listener = this.#supervision.spawn<ListenerApi>('listener', id);
-    this.#listeners[id] = listener;
-    this.#applied.delete(id);
-    // A restarted thread that fails while starting counts against its restart budget.
-    if (restart) this.#supervision.restarting(listener);
-    // The thread boots meanwhile; a failed pool has already been reported.
-    if (!(await this.#poolStarted) || this.#closing) return undefined;
-    const onEvent = (event: ListenerEvent) => {
-      switch (event.type) {
-        case 'listener.drained':
-          return this.#markDrained(event.id);
-        case 'listener.passive':
-          return void this.#pool?.call((api) => api.reportPassive(event.report)).catch(() => {});
-        default:
-          assertNever(event);
-      }
-    };
-    const snapshot = this.#snapshot;
-    const init = { ...this.#init, id, ports, tls: this.#tls, connectionCounter: this.#counter, inFlight: this.#inFlight, snapshot, status: this.#status, inheritedFds };
-    let result: ListenerStartResult;
-    try {
-      result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
-    } catch (error) {
-      if (restart) return undefined; // its failure was reported, and counts against its restart budget
-      throw error;
-    }
-    if (!result.ok && 'setup' in result) {
-      const { code, message } = result.setup;
-      const line = { actor: 'listener', id, code, reason: message };
-      this.#log.error(line, `listener actor ${id} failed while starting: ${message}`);
-      // A thread that cannot set itself up cannot serve: ended, and (restarted) counted against its budget.
-      if (restart) listener.kill(`${code}: ${message}`);
-      else this.#sendBack({ type: 'WORKER_FAILED', actor: 'listener', id, message });
-      return undefined;
-    }
-    if (!result.ok) {
-      if (restart) {
-        listener.kill(`${result.failure.code}: ${result.failure.message}`);
-      } else {
-        this.#sendBack({ type: 'LISTEN_FAILED', code: result.failure.code, message: result.failure.message });
-      }
-      return undefined;
-    }
-    this.#ports = result.ports;
-    if (snapshot) this.#applied.set(id, snapshot.version);
-    // Whatever changed while it was starting.
-    if (this.#snapshot !== snapshot) this.#sendSnapshot(listener);
-    void listener.call((api) => api.setStatus(this.#status)).catch(() => {});
-    this.#supervision.running(listener);
-    this.#updatePoolHealth();
-    return listener;
-  }
-
-  #commandListeners(command: ListenerCommand): void {
-    switch (command.type) {
-      case 'BEGIN_DRAIN':
-        this.#supervision.draining = true;
-        for (const l of this.#listeners) void l.call((api) => api.beginDrain()).catch(() => {});
-        return;
-      case 'CLOSE_LISTENING': {
-        this.#supervision.draining = true;
-        const live = this.#listeners.filter((l) => l.alive);
-        for (const l of live) this.#undrained.add(l.id);
-        if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
-        this.#log.info({ listeners: live.length }, 'Closing the listening sockets');
-        void Promise.all(live.map((l) => l.call((api) => api.closeListening()).catch(() => {}))).then(() => {
-          this.#log.info({ listeners: live.length, active: this.activeConnections() }, 'Stopped accepting new connections');
-          this.#notify.stoppedAccepting?.();
-        });
-        return;
-      }
-    }
-  }
-
-  #markDrained(id: number): void {
-    if (!this.#undrained.delete(id)) return;
-    if (this.#undrained.size === 0) this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
-  }
-
-  #broadcastStatus(status: ListenerStatus): void {
-    this.#status = status;
-    for (const l of this.#listeners) void l.call((api) => api.setStatus(status)).catch(() => {});
+    const published = this.#pool.snapshot !== undefined && this.#listeners.allHoldSnapshot;
+    this.#listeners.setPoolHealthy(this.#pool.answering && published);
   }
 }

@@ -44,16 +44,27 @@ import {
   type LifecycleState,
   type StopReason,
 } from '../machines/lifecycle.ts';
-import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
-import { AdminServer } from '../admin/server.ts';
+import { backendId, type BackendSpec } from '../protocol.ts';
 import { planReload } from '../config/reload.ts';
 import { readCertificates } from '../config/certificates.ts';
 import { listenSpecs, probeAddress } from '../config/listeners.ts';
-import type { ListenerTls } from '../protocol.ts';
+import type { CertificateInfo, ListenerTls } from '../protocol.ts';
+import type { InheritedSockets } from './inherited-sockets.ts';
 import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
-import { startSuccessor, type InheritedSockets } from './hot-restart.ts';
 import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy-info.ts';
-import { ActorRuntime, type RestartEvent } from './runtime.ts';
+import type { WaitingParent } from './ready-channel.ts';
+import { ActorRuntime } from './runtime.ts';
+import { startSuccessor } from './successor.ts';
+import type {
+  AdminListener,
+  BackendRow,
+  ReloadOutcome,
+  RestartOutcome,
+  SupervisorEvents,
+  SupervisorView,
+  UpstreamStatus,
+  WorkerRow,
+} from './supervisor-view.ts';
 import { onParentExit, onSignal, onStopSignals, startedByPackageManager } from './signals.ts';
 import { listenerThreadCount } from './workers.ts';
 
@@ -98,6 +109,10 @@ export interface SupervisorOptions {
   inherited?: InheritedSockets;
   /** The absolute path of the config file, for the file beside the PID file (proxy-info.ts); null: none. */
   configFile?: string | null;
+  /** The admin listener over a read-only view of this supervisor; started before the actors, closed last. */
+  admin?: (view: SupervisorView) => AdminListener;
+  /** A parent waiting for this process to be healthy (`-d`, a hot restart's predecessor). */
+  waitingParent?: WaitingParent;
 }
 
 /** How a run ended. `error` is set when it ended in a runtime failure. */
@@ -107,30 +122,9 @@ export interface StopOutcome {
   error?: SluiceError;
 }
 
-export interface SupervisorEvents {
-  transition: [TransitionRecord];
-  health: [HealthEvent];
-  restart: [RestartEvent];
-}
+export type { ReloadOutcome, RestartOutcome, SupervisorEvents } from './supervisor-view.ts';
 
-/** The last hot restart's outcome, in the admin /status document. */
-export interface RestartOutcome {
-  at: string;
-  ok: boolean;
-  /** The successor's PID, once it is healthy. */
-  pid?: number;
-  error?: string;
-}
-
-/** The last reload's outcome, in the admin /status document. */
-export interface ReloadOutcome {
-  at: string;
-  ok: boolean;
-  error?: string;
-  needs_restart?: string[];
-}
-
-export class Supervisor {
+export class Supervisor implements SupervisorView {
   config: Config;
   lastReload: ReloadOutcome | undefined;
   lastRestart: RestartOutcome | undefined;
@@ -148,10 +142,12 @@ export class Supervisor {
   readonly #lifecycle: Actor<typeof lifecycleMachine>;
   readonly #cleanups: (() => void)[] = [];
   readonly #hooks: SupervisorHooks;
+  readonly #createAdmin: ((view: SupervisorView) => AdminListener) | undefined;
+  readonly #waitingParent: WaitingParent | undefined;
   #pidFileTaken = false;
   #onStopCalled = false;
   #drainStartedAt: number | undefined;
-  #admin: AdminServer | undefined;
+  #admin: AdminListener | undefined;
   /** The admin listener's port, when one is configured and bound. */
   adminPort: number | undefined;
   /** How long the drain took, once it is over. */
@@ -165,15 +161,29 @@ export class Supervisor {
     this.#restartCommand = options.restartCommand;
     this.#inherited = options.inherited;
     this.#configFile = options.configFile ?? null;
+    this.#createAdmin = options.admin;
+    this.#waitingParent = options.waitingParent;
     this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
-      stoppedAccepting: () => void this.#runOnStop(),
       healthChanged: (event) => this.events.emit('health', event),
       restarting: (event) => this.events.emit('restart', event),
       listening: () => this.#writeProxyInfo(),
     }, options.inherited);
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
-    this.#lifecycle = createActor(lifecycleMachine.provide({ actors: this.#runtime.machineActors() }), {
+    // The lifecycle's effects, as named in lifecycle.ts; the inspector below only observes.
+    const machine = lifecycleMachine.provide({
+      actors: this.#runtime.machineActors(),
+      actions: {
+        handOverPidFile: () => this.#handOverPidFile(),
+        writeProxyInfo: () => this.#writeProxyInfo(),
+        announceHealthy: () => this.#runtime.announce('healthy'),
+        announceDraining: () => this.#runtime.announce('draining'),
+        announceStopped: () => this.#runtime.announce('stopped'),
+        reportReady: () => this.#waitingParent?.ready(),
+        runOnStop: () => void this.#runOnStop(),
+      },
+    });
+    this.#lifecycle = createActor(machine, {
       input: {
         startupTimeoutMs: proxy.startup_timeout_ms,
         gracePeriodMs: proxy.grace_period_ms,
@@ -205,6 +215,10 @@ export class Supervisor {
     return this.#runtime.port;
   }
 
+  certificates(): CertificateInfo[] {
+    return this.#runtime.certificates();
+  }
+
   /** Each listener's address and whether it speaks TLS, with its bound port once known. */
   listeners(): { host: string; port: number; tls: boolean }[] {
     const ports = this.#runtime.ports;
@@ -233,9 +247,28 @@ export class Supervisor {
     return this.#runtime.activeConnections();
   }
 
-  /** The actor threads, the backends and the thread metrics, for the admin endpoints. */
-  get runtime(): ActorRuntime {
-    return this.#runtime;
+  rejectedConnections(): number {
+    return this.#runtime.rejectedConnections();
+  }
+
+  backends(): BackendRow[] {
+    return this.#runtime.backends();
+  }
+
+  upstreams(): UpstreamStatus[] {
+    return this.#runtime.upstreams();
+  }
+
+  workers(): WorkerRow[] {
+    return this.#runtime.workers();
+  }
+
+  dnsResolutions(): { upstream: string; result: string; count: number }[] {
+    return this.#runtime.dnsResolutions();
+  }
+
+  threadMetrics(): Promise<object[][]> {
+    return this.#runtime.threadMetrics();
   }
 
   forceCloseConnections(): Promise<number> {
@@ -389,7 +422,7 @@ export class Supervisor {
     this.#warnExpiringCertificates();
     const expiryCheck = setInterval(() => this.#warnExpiringCertificates(), EXPIRY_CHECK_MS).unref();
     this.#cleanups.push(() => clearInterval(expiryCheck));
-    // A successor takes the PID file from its predecessor only once healthy (see #onTransition).
+    // A successor takes the PID file from its predecessor only once healthy (handOverPidFile).
     if (proxy.pid_file && !this.#inherited) {
       try {
         const outcome = acquirePidFile(proxy.pid_file);
@@ -403,8 +436,8 @@ export class Supervisor {
         return { exitCode: 1, reason: 'pid_file_locked', error: err };
       }
     }
-    if (this.config.admin) {
-      const admin = new AdminServer(this, this.config.admin, this.#log);
+    if (this.config.admin && this.#createAdmin) {
+      const admin = this.#createAdmin(this);
       try {
         this.adminPort = await admin.listen();
         this.#admin = admin;
@@ -412,7 +445,7 @@ export class Supervisor {
       } catch (error) {
         const err = error as NodeJS.ErrnoException;
         const message = `cannot listen on ${this.config.admin.listen_host}:${this.config.admin.listen_port} (admin): ${err.message}`;
-        this.#log.error({ code: err.code, reason: message }, `Failed to start: ${message}`);
+        this.#log.error({ code: 'SLUICE_LISTEN_FAILED', cause: err.code, reason: message }, `Failed to start: ${message}`);
         this.#cleanup();
         return { exitCode: 1, reason: 'listen_failed', error: new ListenError(err.code ?? 'LISTEN_FAILED', message) };
       }
@@ -423,12 +456,9 @@ export class Supervisor {
     return this.#teardown(this.#lifecycle.getSnapshot().context);
   }
 
+  /** Observes only: the history, the drain's duration, the /events stream and the transition's log line. */
   #onTransition(record: TransitionRecord): void {
     this.history.push(record);
-    if (record.to === 'healthy' && this.#inherited && !this.#pidFileTaken) this.#takePidFileFrom(this.#inherited.predecessorPid);
-    // A successor writes its own once it owns the PID file.
-    if (record.to === 'healthy') this.#writeProxyInfo();
-    this.#runtime.setLifecycleState(record.to);
     if (record.to === 'draining') this.#drainStartedAt = record.at;
     if (record.to === 'stopped' && this.#drainStartedAt !== undefined) this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
     this.events.emit('transition', record);
@@ -447,8 +477,10 @@ export class Supervisor {
     this.#cleanups.push(() => process.off('exit', release));
   }
 
-  /** A hot restart's successor, now healthy: the PID file names it from now on. */
-  #takePidFileFrom(predecessor: number): void {
+  /** A hot restart's successor, now healthy: the PID file names it from now on (it then writes its proxy info). */
+  #handOverPidFile(): void {
+    if (!this.#inherited || this.#pidFileTaken) return;
+    const predecessor = this.#inherited.predecessorPid;
     const file = this.config.proxy.pid_file;
     if (!file) return;
     try {
@@ -512,9 +544,10 @@ export class Supervisor {
       failure = await this.#explainStartupTimeout(failure);
     }
     if (failure && context.stopReason !== 'worker_failed') {
-      const name = failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : failure.code;
+      const name = failure.code === 'SLUICE_STARTUP_TIMEOUT' ? 'StartupTimeout' : (failure.cause ?? failure.code);
       const backends = failure.backends && { backends: failure.backends };
-      const line = { code: failure.code, reason: failure.message, ...backends };
+      const cause = failure.cause && { cause: failure.cause };
+      const line = { code: failure.code, ...cause, reason: failure.message, ...backends };
       this.#log.error(line, `Failed to start: ${name} (${failure.message})`);
     }
     const stillOpen = this.#runtime.activeConnections();
@@ -575,7 +608,7 @@ function errorOf(stopReason: StopReason | null, failure: Failure | null): Sluice
     case 'startup_timeout':
       return new StartupTimeout(failure.message);
     case 'listen_failed':
-      return new ListenError(failure.code, failure.message);
+      return new ListenError(failure.cause ?? failure.code, failure.message);
     default:
       return new WorkerFailedError(failure.message);
   }

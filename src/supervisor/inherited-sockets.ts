@@ -1,23 +1,17 @@
 /**
- * Hot restart (SIGUSR2), as nginx's binary upgrade and Pingora's graceful
- * upgrade: the old process starts its successor with the same command line
- * and hands it the listening sockets themselves, as inherited file
- * descriptors. Both processes then accept from the same kernel sockets, so
- * a connection waiting in an accept queue can never be reset when the old
- * process closes its copy (`reusePort` alone would reset it: see
- * docs/lifecycle.md). The old process drains only once the successor
- * reported healthy; if it never does, the old one keeps serving, untouched.
+ * The inherited-sockets side of a hot restart: how the listening sockets
+ * travel to a successor (descriptors, listeners and predecessor in its
+ * environment), and, in the successor, which of them each listener thread
+ * serves. The other side, starting the successor, is successor.ts.
  */
-import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import { REPORT_READY_ENV, waitForReady, type ChildOutcome } from './ready-channel.ts';
 
 const FDS_ENV = 'SLUICE_LISTEN_FDS';
 const ADDRESS_ENV = 'SLUICE_LISTEN_ADDRESS';
 const PREDECESSOR_ENV = 'SLUICE_PREDECESSOR_PID';
 
 /** The first inherited descriptor: 0-2 are stdio, 3 is the IPC channel. */
-const FIRST_INHERITED_FD = 4;
+export const FIRST_INHERITED_FD = 4;
 
 /** The listening sockets of one listener, handed over. */
 export interface InheritedListener {
@@ -32,33 +26,15 @@ export interface InheritedSockets {
   predecessorPid: number;
 }
 
-export interface SuccessorOptions {
-  /** Executable and arguments: the command line this process was started with. */
-  command: readonly string[];
-  listeners: readonly InheritedListener[];
-  /** How long the successor may take to become healthy before it is killed. */
-  timeoutMs: number;
-}
-
-export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome> {
-  const [executable, ...args] = options.command;
-  const fds = options.listeners.flatMap((l) => l.fds);
-  const child = spawn(executable!, args, {
-    // Its own session: it outlives this process, and a terminal's Ctrl-C meant for us is not for it.
-    detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
-    env: {
-      ...process.env,
-      npm_lifecycle_event: undefined,
-      [REPORT_READY_ENV]: '1',
-      [FDS_ENV]: fds.map((_, index) => FIRST_INHERITED_FD + index).join(','),
-      // Which of those descriptors belong to which listener: the first `count` to the first, and so on.
-      [ADDRESS_ENV]: JSON.stringify(options.listeners.map(({ host, port, fds: own }) => ({ host, port, count: own.length }))),
-      [PREDECESSOR_ENV]: String(process.pid),
-    },
-  });
-  child.once('error', () => {}); // a failed spawn also ends in 'exit', reported there
-  return waitForReady(child, options.timeoutMs);
+/** The environment that tells a successor about the listeners' sockets, passed in order from FIRST_INHERITED_FD on. */
+export function inheritedSocketsEnv(listeners: readonly InheritedListener[]): Record<string, string> {
+  const count = listeners.reduce((sum, l) => sum + l.fds.length, 0);
+  return {
+    [FDS_ENV]: Array.from({ length: count }, (_, index) => FIRST_INHERITED_FD + index).join(','),
+    // Which of those descriptors belong to which listener: the first `count` to the first, and so on.
+    [ADDRESS_ENV]: JSON.stringify(listeners.map(({ host, port, fds }) => ({ host, port, count: fds.length }))),
+    [PREDECESSOR_ENV]: String(process.pid),
+  };
 }
 
 /** In a successor: the sockets handed over, read once and removed from the environment. */
@@ -105,16 +81,19 @@ export function assignInherited(inherited: InheritedSockets, specs: readonly { h
     if (candidate) unused.delete(candidate);
     return candidate;
   });
-  for (const listener of unused) {
-    for (const fd of listener.fds) {
-      try {
-        closeSync(fd);
-      } catch {}
-    }
-  }
+  for (const listener of unused) for (const fd of listener.fds) closeQuietly(fd);
   return {
     ports: specs.map((spec, index) => matched[index]?.port ?? spec.port),
     fdsOf: (id) => matched.map((l) => (l ? l.fds.filter((_, index) => index % count === id) : null)),
     dropped: [...unused],
   };
+}
+
+/** The descriptor may be closed already (the predecessor's copy is what keeps the socket): nothing to report. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // EBADF: it was never open here.
+  }
 }
