@@ -45,7 +45,7 @@ import {
   type StopReason,
 } from '../machines/lifecycle.ts';
 import { backendId, type BackendSpec, type HealthEvent } from '../protocol.ts';
-import { AdminServer } from '../admin/server.ts';
+import type { AdminServer } from '../admin/server.ts';
 import { planReload } from '../config/reload.ts';
 import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
 import { startSuccessor, type InheritedSockets } from './hot-restart.ts';
@@ -353,6 +353,8 @@ export class Supervisor {
       }
     }
     if (this.config.admin) {
+      // Loaded only when configured: it brings prom-client and the dashboard with it.
+      const { AdminServer } = await import('../admin/server.ts');
       const admin = new AdminServer(this, this.config.admin, this.#log);
       try {
         this.adminPort = await admin.listen();
