@@ -485,8 +485,9 @@ export class ActorRuntime {
   // ---- the listeners ----------------------------------------------------------
 
   /**
-   * Listener threads start one after another: the first binds the configured
-   * port, the others bind the port it got (so port 0 means one port for all).
+   * Every listener thread boots (loads its modules) at once; they then bind
+   * one after another: the first binds the configured port, the others bind
+   * the port it got (so port 0 means one port for all).
    * Each is started only once the pool has published its set, which it gets
    * with its start: no listener ever serves without a snapshot.
    */
@@ -495,8 +496,9 @@ export class ActorRuntime {
     const count = listenerThreadCount(this.#config.proxy.workers);
     const handedOver = this.#takeInherited(count);
     if (handedOver) port = handedOver.port;
+    const threads = Array.from({ length: count }, (_, id) => this.#spawnListener(id, false));
     for (let id = 0; id < count && !this.#closing; id++) {
-      const listener = await this.#startListener(id, port, false, handedOver?.fdsOf(id));
+      const listener = await this.#startListener(id, port, false, handedOver?.fdsOf(id), threads[id]);
       if (!listener) return;
       port = this.#port ?? port;
     }
@@ -521,13 +523,24 @@ export class ActorRuntime {
     return assigned;
   }
 
-  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #startListener(id: number, port: number, restart: boolean, inheritedFds?: number[]): Promise<ActorThread<ListenerApi> | undefined> {
+  /** A new thread for listener `id`, booting; started by #startListener. */
+  #spawnListener(id: number, restart: boolean): ActorThread<ListenerApi> {
     const listener = this.#supervision.spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
     this.#applied.delete(id);
     // A restarted thread that fails while starting counts against its restart budget.
     if (restart) this.#supervision.restarting(listener);
+    return listener;
+  }
+
+  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
+  async #startListener(
+    id: number,
+    port: number,
+    restart: boolean,
+    inheritedFds?: number[],
+    listener = this.#spawnListener(id, restart),
+  ): Promise<ActorThread<ListenerApi> | undefined> {
     // The thread boots meanwhile; a failed pool has already been reported.
     if (!(await this.#poolStarted) || this.#closing) return undefined;
     const onEvent = (event: ListenerEvent) => {
