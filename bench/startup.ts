@@ -100,7 +100,10 @@ export async function startupBench({ root, work }: Options): Promise<void> {
   console.log(`start-up and memory (bench/startup.ts): ${starts} starts of each target, ${idleClients} idle clients`);
   const main = join(root, 'src/main.ts');
   const backendPort = port();
-  const backend = launch(process.execPath, ['-e', `require('http').createServer((q,s)=>s.end('ok\\n')).listen(${backendPort},'127.0.0.1')`]);
+  const backend = launch(process.execPath, [
+    '-e',
+    `require('http').createServer((q,s)=>s.end('ok\\n')).listen(${backendPort},'127.0.0.1')`,
+  ]);
   await untilOk(backendPort, '/', performance.now());
 
   const config = (listenPort: number, extra: Record<string, unknown> = {}) => {
@@ -115,7 +118,10 @@ export async function startupBench({ root, work }: Options): Promise<void> {
     );
     return file;
   };
-  const startSluice = async (env: NodeJS.ProcessEnv = process.env, extra: Record<string, unknown> = {}): Promise<Started> => {
+  const startSluice = async (
+    env: NodeJS.ProcessEnv = process.env,
+    extra: Record<string, unknown> = {},
+  ): Promise<Started> => {
     const listenPort = port();
     const file = config(listenPort, extra);
     const since = performance.now();
@@ -125,7 +131,10 @@ export async function startupBench({ root, work }: Options): Promise<void> {
   const startBare = async (): Promise<Started> => {
     const listenPort = port();
     const since = performance.now();
-    const child = launch(process.execPath, ['-e', `require('http').createServer((q,s)=>s.end('ok\\n')).listen(${listenPort},'127.0.0.1')`]);
+    const child = launch(process.execPath, [
+      '-e',
+      `require('http').createServer((q,s)=>s.end('ok\\n')).listen(${listenPort},'127.0.0.1')`,
+    ]);
     return { child, listenPort, readyMs: await untilOk(listenPort, '/', since, child) };
   };
   const startNginx = async (): Promise<Started> => {
@@ -157,7 +166,10 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
   const idle = { sluice: [] as number[], bare: [] as number[], nginx: [] as number[] };
   const sigterm = { sluice: [] as number[], bare: [] as number[], nginx: [] as number[] };
   for (let i = 0; i < starts; i++) {
-    const targets: ['sluice' | 'bare' | 'nginx', () => Promise<Started>][] = [['sluice', () => startSluice(warmEnv)], ['bare', startBare]];
+    const targets: ['sluice' | 'bare' | 'nginx', () => Promise<Started>][] = [
+      ['sluice', () => startSluice(warmEnv)],
+      ['bare', startBare],
+    ];
     if (has('nginx')) targets.push(['nginx', startNginx]);
     for (const [name, start] of targets) {
       const started = await start();
@@ -173,7 +185,11 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     }
   }
   const line = (label: string, values: number[], unit: string) =>
-    console.log(`  ${label.padEnd(46)} ${median(values).toFixed(unit === 'MB' ? 1 : 0).padStart(7)} ${unit}   [${values.map((v) => v.toFixed(0)).join(' ')}]`);
+    console.log(
+      `  ${label.padEnd(46)} ${median(values)
+        .toFixed(unit === 'MB' ? 1 : 0)
+        .padStart(7)} ${unit}   [${values.map((v) => v.toFixed(0)).join(' ')}]`,
+    );
   console.log(`\nstart-up and memory: workers: 2, one backend; median of ${starts} starts [each run]`);
   line('sluice start to /ready 200', runs.sluice, 'ms');
   line('sluice start to /ready 200, cold compile cache', runs.cold, 'ms');
@@ -186,12 +202,21 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
   line('bare Node SIGTERM to exit', sigterm.bare, 'ms');
   if (sigterm.nginx.length) line('nginx SIGQUIT (graceful) to exit', sigterm.nginx, 'ms');
 
-  const perConnection = { sluice: await clientMemory(await startSluice(warmEnv), idleClients), nginx: has('nginx') ? await clientMemory(await startNginx(), idleClients) : undefined };
+  const perConnection = {
+    sluice: await clientMemory(await startSluice(warmEnv), idleClients),
+    nginx: has('nginx') ? await clientMemory(await startNginx(), idleClients) : undefined,
+  };
   for (const [name, m] of Object.entries(perConnection)) {
-    if (m) console.log(`  ${`${name}: RSS per idle keep-alive client (${m.opened} after one request each)`.padEnd(46)} ${m.perClientKb.toFixed(1).padStart(7)} kB   (${m.before.toFixed(0)} → ${m.after.toFixed(0)} MB)`);
+    if (m)
+      console.log(
+        `  ${`${name}: RSS per idle keep-alive client (${m.opened} after one request each)`.padEnd(46)} ${m.perClientKb.toFixed(1).padStart(7)} kB   (${m.before.toFixed(0)} → ${m.after.toFixed(0)} MB)`,
+      );
   }
   const load = has('wrk') ? await underLoad(await startSluice(warmEnv)) : undefined;
-  if (load) console.log(`  ${'sluice RSS after 10 s of wrk -c64 ÷ idle'.padEnd(46)} ${`×${load.ratio.toFixed(2)}`.padStart(7)}      (${load.idle.toFixed(0)} → ${load.loaded.toFixed(0)} MB, ${load.rps.toFixed(0)} req/s)`);
+  if (load)
+    console.log(
+      `  ${'sluice RSS after 10 s of wrk -c64 ÷ idle'.padEnd(46)} ${`×${load.ratio.toFixed(2)}`.padStart(7)}      (${load.idle.toFixed(0)} → ${load.loaded.toFixed(0)} MB, ${load.rps.toFixed(0)} req/s)`,
+    );
   const restarts = await hotRestarts(main, startSluice, warmEnv, work);
   line('sluice restart to "Proxy restarted"', restarts.command, 'ms');
   line('  of which SIGUSR2 to the new PID file (its own count)', restarts.reported, 'ms');
@@ -202,9 +227,22 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
   const result = {
     at: new Date().toISOString(),
     starts,
-    startToReadyMs: { sluice: runs.sluice.map((v) => round(v)), sluiceColdCache: runs.cold.map((v) => round(v)), bareNode: runs.bare.map((v) => round(v)), nginx: runs.nginx.map((v) => round(v)) },
-    idleRssMb: { sluice: idle.sluice.map((v) => round(v)), bareNode: idle.bare.map((v) => round(v)), nginx: idle.nginx.map((v) => round(v)) },
-    sigtermToExitMs: { sluice: sigterm.sluice.map((v) => round(v)), bareNode: sigterm.bare.map((v) => round(v)), nginxSigquit: sigterm.nginx.map((v) => round(v)) },
+    startToReadyMs: {
+      sluice: runs.sluice.map((v) => round(v)),
+      sluiceColdCache: runs.cold.map((v) => round(v)),
+      bareNode: runs.bare.map((v) => round(v)),
+      nginx: runs.nginx.map((v) => round(v)),
+    },
+    idleRssMb: {
+      sluice: idle.sluice.map((v) => round(v)),
+      bareNode: idle.bare.map((v) => round(v)),
+      nginx: idle.nginx.map((v) => round(v)),
+    },
+    sigtermToExitMs: {
+      sluice: sigterm.sluice.map((v) => round(v)),
+      bareNode: sigterm.bare.map((v) => round(v)),
+      nginxSigquit: sigterm.nginx.map((v) => round(v)),
+    },
     perConnection,
     load,
     restarts,
@@ -249,14 +287,23 @@ async function clientMemory(started: Started, count: number): Promise<ClientMemo
   const after = treeRss(started.child.pid!);
   sockets.forEach((s) => s.destroy());
   await stop(started.child);
-  return { before: round(before), after: round(after), opened, perClientKb: round(((after - before) * 1024) / Math.max(1, opened)) };
+  return {
+    before: round(before),
+    after: round(after),
+    opened,
+    perClientKb: round(((after - before) * 1024) / Math.max(1, opened)),
+  };
 }
 
 /** RSS idle, then at the end of 10 s of wrk (sampled each second; the last and the highest). */
-async function underLoad(started: Started): Promise<{ idle: number; loaded: number; peak: number; ratio: number; rps: number }> {
+async function underLoad(
+  started: Started,
+): Promise<{ idle: number; loaded: number; peak: number; ratio: number; rps: number }> {
   await sleep(1_000);
   const idle = treeRss(started.child.pid!);
-  const wrk = spawn('wrk', ['-t1', '-c64', '-d10s', `http://127.0.0.1:${started.listenPort}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const wrk = spawn('wrk', ['-t1', '-c64', '-d10s', `http://127.0.0.1:${started.listenPort}/`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let text = '';
   wrk.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   const samples: number[] = [];
@@ -266,7 +313,13 @@ async function underLoad(started: Started): Promise<{ idle: number; loaded: numb
   await stop(started.child);
   const loaded = samples.at(-1) ?? Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN);
-  return { idle: round(idle), loaded: round(loaded), peak: round(Math.max(...samples)), ratio: round(loaded / idle, 2), rps: round(rps, 0) };
+  return {
+    idle: round(idle),
+    loaded: round(loaded),
+    peak: round(Math.max(...samples)),
+    ratio: round(loaded / idle, 2),
+    rps: round(rps, 0),
+  };
 }
 
 /** Three hot restarts in a row: `sluice restart` from its spawn to its "Proxy restarted" line. */
@@ -283,7 +336,10 @@ async function hotRestarts(
   for (let i = 0; i < 3; i++) {
     await sleep(1_000);
     const since = performance.now();
-    const run = spawn(process.execPath, [main, 'restart', '--pid-file', pidFile], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const run = spawn(process.execPath, [main, 'restart', '--pid-file', pidFile], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let text = '';
     run.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     const code = await new Promise((resolve) => run.once('exit', resolve));

@@ -39,7 +39,8 @@ type Destination = ReturnType<typeof pino.destination>;
 const fileDestinations = new Set<Destination>();
 
 function formatted(destination: Destination, format: LogFormat, colorize: boolean) {
-  return format === 'pretty' ? pretty()({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize }) : destination;
+  if (format !== 'pretty') return destination;
+  return pretty()({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize });
 }
 
 export function createLogger(options: LogOptions, bindings: Record<string, unknown> = {}): Logger {

@@ -67,7 +67,9 @@ export function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promi
       // The body is read to its end, as a real client would, within the same deadline.
       res.resume();
       res.once('end', () => finish({ passed: options.accepts(status), reason: `status ${status}` }));
-      res.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: error.code ?? error.message }));
+      res.once('error', (error: NodeJS.ErrnoException) =>
+        finish({ passed: false, reason: error.code ?? error.message }),
+      );
       // Closed before its end (no effect after 'end', which comes first).
       res.once('close', () => finish({ passed: false, reason: 'ECONNRESET' }));
     });
