@@ -13,14 +13,17 @@
  * rules), shows the most any Node proxy could get here. Then the RSS of
  * sluice and of nginx holding 10,000 idle keep-alive client connections.
  * Ratios compare runs of the same session; absolute numbers depend on the
- * machine and its neighbours.
+ * machine and its neighbours. Last, the start-up and memory part
+ * (bench/startup.ts), which `npm run bench -- startup` runs alone.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { treeRss } from './rss.ts';
+import { startupBench } from './startup.ts';
 
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 4);
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -201,23 +204,6 @@ function hundredRoutes(): Record<string, unknown> {
 }
 const sluiceMain = join(root, 'src/main.ts');
 
-/** RSS in MB of a process and its descendants (nginx: master and workers). */
-function treeRss(pid: number): number {
-  let total = 0;
-  const visit = (id: number) => {
-    try {
-      total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
-      for (const task of readdirSync(`/proc/${id}/task`)) {
-        for (const child of readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
-      }
-    } catch {
-      // the process (or one of its children) exited while being read: count what is left
-    }
-  };
-  visit(pid);
-  return total / 1024;
-}
-
 interface Memory {
   name: string;
   before: number;
@@ -370,5 +356,10 @@ Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [$
   for (const child of children) await stop(child);
 }
 
-await main();
+// `npm run bench -- startup` (or BENCH_PART=startup): the start-up and memory part alone (a few minutes, no throughput rounds).
+if ((process.argv[2] ?? process.env['BENCH_PART']) === 'startup') await startupBench({ root, work });
+else {
+  await main();
+  await startupBench({ root, work });
+}
 process.exit(0);

@@ -16,7 +16,6 @@ import { createLogger, resolveLogFormat, stdoutIsTTY } from './log.ts';
 import type { TransitionRecord } from './machines/history.ts';
 import type { LifecycleState, lifecycleMachine } from './machines/lifecycle.ts';
 import { backendId } from './protocol.ts';
-import { AdminServer } from './admin/server.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 
 type ProxyConfigInput = NonNullable<ConfigInput['proxy']>;
@@ -67,7 +66,8 @@ export class HttpProxy {
       config: settings,
       logOptions,
       logger,
-      ...(admin && { admin: (view) => new AdminServer(view, admin, logger) }),
+      // Loaded only when configured: it brings prom-client and the dashboard with it.
+    ...(admin && { admin: async (view) => new (await import('./admin/server.ts')).AdminServer(view, admin, logger) }),
       handleSignals: options.handleSignals ?? false,
       inspect: options.inspect,
       hooks: {

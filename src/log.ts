@@ -11,9 +11,14 @@
  * terminal is not silent (see `echoFormat`).
  */
 import { fstatSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import type { LogLevel } from './config/schema.ts';
+import type PinoPretty from 'pino-pretty';
+
+// Loaded only where a pretty format is asked for: a JSON logger (every worker thread, any file) never needs it.
+const require = createRequire(import.meta.url);
+const pretty = (): typeof PinoPretty => require('pino-pretty') as typeof PinoPretty;
 
 export type { Logger };
 
@@ -34,7 +39,8 @@ type Destination = ReturnType<typeof pino.destination>;
 const fileDestinations = new Set<Destination>();
 
 function formatted(destination: Destination, format: LogFormat, colorize: boolean) {
-  return format === 'pretty' ? pretty({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize }) : destination;
+  if (format !== 'pretty') return destination;
+  return pretty()({ destination, sync: true, singleLine: true, ignore: 'pid,hostname', colorize });
 }
 
 /** Whether stdout is a terminal: Node leaves `isTTY` undefined on a pipe or a file, whatever @types/node declares. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The `sluice` executable. Signal recording starts before anything heavy is
- * loaded; then the command line runs and its exit code ends the process.
+ * loaded, then Node's compile cache (cli/compile-cache.ts); then the command
+ * line runs and its exit code ends the process.
  */
 import { EarlySignals } from './cli/early-signals.ts';
+import { enableCompileCache } from './cli/compile-cache.ts';
 
 const earlySignals = new EarlySignals();
 // Before anything else is loaded: on an older Node the rest fails with errors that do not say why.
@@ -11,6 +13,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
   process.stderr.write(`sluice: needs Node.js 24 or newer (this is ${process.version})\n`);
   process.exit(1);
 }
+enableCompileCache();
 try {
   const { main } = await import('./cli/run.ts');
   process.exit(await main(process.argv.slice(2), earlySignals));

@@ -18,11 +18,6 @@ import type { EarlySignals } from './early-signals.ts';
 import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
 import { waitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
-import { AdminServer } from '../admin/server.ts';
-import { statusCommand } from './commands/status.ts';
-import { stopCommand } from './commands/stop.ts';
-import { reloadCommand } from './commands/reload.ts';
-import { restartCommand } from './commands/restart.ts';
 import { RouteTable } from '../routing/route-table.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -59,11 +54,14 @@ function checkRunnable(config: Config, cli: CliOptions): void {
   }
 }
 
-const commands: Record<string, (argv: readonly string[], out: (line: string) => void) => Promise<number>> = {
-  status: statusCommand,
-  stop: stopCommand,
-  reload: reloadCommand,
-  restart: restartCommand,
+type Command = (argv: readonly string[], out: (line: string) => void) => Promise<number>;
+
+/** Loaded when named: a proxy run never loads them (nor undici, which they use to ask the proxy). */
+const commands: Record<string, () => Promise<Command>> = {
+  status: async () => (await import('./commands/status.ts')).statusCommand,
+  stop: async () => (await import('./commands/stop.ts')).stopCommand,
+  reload: async () => (await import('./commands/reload.ts')).reloadCommand,
+  restart: async () => (await import('./commands/restart.ts')).restartCommand,
 };
 
 /**
@@ -86,10 +84,11 @@ function configWarnings(config: Config, cli: CliOptions): string[] {
 }
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
-  const command = argv[0] !== undefined ? commands[argv[0]] : undefined;
-  if (command) {
+  const loadCommand = argv[0] !== undefined && Object.hasOwn(commands, argv[0]) ? commands[argv[0]] : undefined;
+  if (loadCommand) {
     earlySignals.take();
     try {
+      const command = await loadCommand();
       return await command(argv.slice(1), (line) => process.stdout.write(`${line}\n`));
     } catch (error) {
       return refuse(error);
@@ -157,7 +156,8 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     restartCommand: sluiceCommand(argv),
     inherited: takeInheritedSockets(),
     configFile: cli.config === undefined ? null : resolve(cli.config),
-    ...(admin && { admin: (view) => new AdminServer(view, admin, logger) }),
+    // Loaded only when configured: it brings prom-client and the dashboard with it.
+    ...(admin && { admin: async (view) => new (await import('../admin/server.ts')).AdminServer(view, admin, logger) }),
     waitingParent: parent,
   });
   for (const signal of earlySignals.take()) supervisor.stop(signal);

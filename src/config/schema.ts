@@ -5,18 +5,15 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+// In a file without zod: worker threads need them, and zod costs every thread that loads it.
+import { MIN_DNS_REFRESH_MS, PROTECTED_HEADERS } from './limits.ts';
+
+export { MIN_DNS_REFRESH_MS, PROTECTED_HEADERS };
 
 const port = z.int().min(0).max(65535);
 const millis = z.int().min(0).max(24 * 60 * 60 * 1000);
 const urlPath = z.string().startsWith('/');
 const optionalPath = urlPath.nullable();
-
-/**
- * Headers no route, hook or request-id setting may set or remove: the message's framing and the
- * connection's. sluice writes them itself; a route that changed them could
- * make the upstream or the client read a body as the next message.
- */
-export const PROTECTED_HEADERS = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'] as const;
 
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -160,9 +157,6 @@ export const adminSchema = z.strictObject({
 
 /** An upstream's name: shown in logs, metrics labels and `/status`. */
 const upstreamName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected letters, digits, ".", "_" or "-"');
-
-/** The refresh interval's floor: below it a resolver would mostly measure its DNS server. */
-export const MIN_DNS_REFRESH_MS = 1000;
 
 /** An upstream whose backends come from DNS: A and AAAA records on one port, or SRV records. */
 export const discoverySchema = z

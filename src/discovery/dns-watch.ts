@@ -7,7 +7,8 @@
  * Time comes from a `Clock` (xstate's SimulatedClock fits it), so the
  * schedule is tested without waiting.
  */
-import { MIN_DNS_REFRESH_MS, type Discovery } from '../config/schema.ts';
+import { MIN_DNS_REFRESH_MS } from '../config/limits.ts';
+import type { Discovery } from '../config/schema.ts';
 import { backendId, type BackendSpec, type DnsStatus } from '../protocol.ts';
 import { resolveDiscovery, type DnsLookup } from './dns-answers.ts';
 

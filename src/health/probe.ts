@@ -3,7 +3,7 @@
  * it resolves to pass/fail with a short reason for the flip log line.
  */
 import { connect } from 'node:net';
-import { request } from 'undici';
+import { request } from 'node:http';
 
 export interface ProbeResult {
   passed: boolean;
@@ -38,27 +38,47 @@ export interface HttpProbeOptions {
   accepts: (status: number) => boolean;
 }
 
-export async function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promise<ProbeResult> {
-  const host = target.address.includes(':') ? `[${target.address}]` : target.address;
-  const timeoutMs = options.timeoutMs;
-  try {
-    const response = await request(`http://${host}:${target.port}${options.path}`, {
+/**
+ * With node:http, not undici: the checker thread then loads no HTTP client
+ * library at all (undici costs a thread ~7 MB). A fresh connection per
+ * probe (no agent, `Connection: close`), as HAProxy's checks.
+ */
+export function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (result: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(result);
+    };
+    const req = request({
+      host: target.address,
+      port: target.port,
+      path: options.path,
       method: 'GET',
-      ...(options.host !== null && { headers: { host: options.host } }),
-      signal: AbortSignal.timeout(timeoutMs),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      // A health check should see a fresh connection, as HAProxy's do.
-      reset: true,
+      agent: false,
+      headers: { host: options.host ?? hostHeader(target), connection: 'close' },
     });
-    await response.body.dump();
-    const passed = options.accepts(response.statusCode);
-    return { passed, reason: `status ${response.statusCode}` };
-  } catch (error) {
-    const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-    if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT') {
-      return { passed: false, reason: 'timeout' };
-    }
-    return { passed: false, reason: err.cause?.code ?? err.code ?? err.message };
-  }
+    const timer = setTimeout(() => finish({ passed: false, reason: 'timeout' }), options.timeoutMs);
+    req.once('response', (res) => {
+      const status = res.statusCode ?? 0;
+      // The body is read to its end, as a real client would, within the same deadline.
+      res.resume();
+      res.once('end', () => finish({ passed: options.accepts(status), reason: `status ${status}` }));
+      res.once('error', (error: NodeJS.ErrnoException) =>
+        finish({ passed: false, reason: error.code ?? error.message }),
+      );
+      // Closed before its end (no effect after 'end', which comes first).
+      res.once('close', () => finish({ passed: false, reason: 'ECONNRESET' }));
+    });
+    req.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: error.code ?? error.message }));
+    req.end();
+  });
+}
+
+/** `address:port`, bracketed for IPv6: what undici sent when no `host` is configured. */
+function hostHeader(target: ProbeTarget): string {
+  return `${target.address.includes(':') ? `[${target.address}]` : target.address}:${target.port}`;
 }

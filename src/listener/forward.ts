@@ -111,7 +111,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
     try {
       let response: Dispatcher.ResponseData;
       try {
-        response = await ctx.upstreams.poolFor(backend).request({
+        response = await (await ctx.upstreams.poolFor(backend)).request({
           path,
           method: req.method as Dispatcher.HttpMethod,
           headers,

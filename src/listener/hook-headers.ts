@@ -8,7 +8,7 @@
  * that breaks these rules fails like a hook that throws (500).
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { PROTECTED_HEADERS } from '../config/schema.ts';
+import { PROTECTED_HEADERS } from '../config/limits.ts';
 import type { OwnAnswer } from './own-answers.ts';
 
 const FRAMING = new Set<string>(PROTECTED_HEADERS);

@@ -5,7 +5,7 @@
  * each backend on live traffic (for passive health). Sockets cannot cross
  * threads, so each listener thread keeps its own upstream connections.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { UpstreamGroup } from '../config/upstream-groups.ts';
 import type { ProxyConfig } from './types.ts';
 import type { BackendId, BackendState, PassiveReport, PoolSnapshot } from '../protocol.ts';
@@ -13,6 +13,17 @@ import type { Balancer } from '../pool/balancers/balancer.ts';
 import { createBalancer } from '../pool/balancers/create.ts';
 import type { InFlight } from '../pool/balancers/in-flight.ts';
 import { hashKeyReader, type KeyedRequest, type KeyOf } from './hash-key.ts';
+
+let undici: typeof import('undici') | undefined;
+
+/**
+ * undici, for requests on Node's http server (`fast_path: false`, or what
+ * the fast path hands over): loaded on first need, as it costs each thread
+ * ~7 MB and ~30 ms to load, and the fast path never uses it.
+ */
+export async function loadUndici(): Promise<typeof import('undici')> {
+  return (undici ??= await import('undici'));
+}
 
 /** What a group is configured with: its own sections, and the proxy's upstream timeouts. */
 export interface GroupSettings {
@@ -113,9 +124,13 @@ export class Upstreams {
     return this.#keyOf !== undefined;
   }
 
-  poolFor(backend: BackendState): Pool {
+  async poolFor(backend: BackendState): Promise<Pool> {
     let pool = this.#pools.get(backend.id);
     if (!pool) {
+      const { Pool } = undici ?? (await loadUndici());
+      // Another request may have opened it while undici loaded.
+      const opened = this.#pools.get(backend.id);
+      if (opened) return opened;
       const proxy = this.#config.proxy;
       const host = backend.address.includes(':') ? `[${backend.address}]` : backend.address;
       pool = new Pool(`http://${host}:${backend.port}`, {

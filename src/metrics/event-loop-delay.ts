@@ -6,7 +6,7 @@
  * at each one), as prom-client's own event-loop metrics do.
  */
 import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 
 /** How often the loop is sampled, in ms (prom-client's default precision). */
 const RESOLUTION_MS = 10;
@@ -15,17 +15,25 @@ const NS_PER_SECOND = 1e9;
 
 export class EventLoopDelay {
   readonly #histogram: ELDHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  readonly #thread: number;
 
-  constructor(registry: Registry, thread: number) {
+  /** Sampling starts now; the gauges exist once `register` is called (at the first scrape). */
+  constructor(thread: number) {
+    this.#thread = thread;
+    this.#histogram.enable();
+  }
+
+  /** `GaugeClass`: prom-client's, which the caller loaded (lazily: see ListenerMetrics). */
+  register(registry: Registry, GaugeClass: typeof Gauge): void {
     const histogram = this.#histogram;
-    const labels = { thread: String(thread) };
+    const labels = { thread: String(this.#thread) };
     const stats = [
       ['p50', 'median', () => histogram.percentile(50)],
       ['p99', '99th percentile of the', () => histogram.percentile(99)],
       ['max', 'largest', () => histogram.max],
     ] as const;
     for (const [suffix, what, read] of stats) {
-      new Gauge({
+      new GaugeClass({
         name: `sluice_listener_event_loop_delay_${suffix}_seconds`,
         help: `The ${what} event-loop delay of each listener thread since the previous scrape.`,
         labelNames: ['thread'] as const,
@@ -37,7 +45,6 @@ export class EventLoopDelay {
         },
       });
     }
-    histogram.enable();
   }
 
   stop(): void {

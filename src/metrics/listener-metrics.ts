@@ -3,7 +3,7 @@
  * thread for its registry as JSON and sums them (prom-client's aggregator),
  * so the hot path only touches thread-local counters.
  */
-import { Counter, Registry, type Metric } from 'prom-client';
+import type { Counter, Gauge, Metric, Registry } from 'prom-client';
 import { EventLoopDelay } from './event-loop-delay.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 
@@ -15,21 +15,16 @@ interface PendingCount {
   seconds: number;
 }
 
+/** prom-client's side, built at the first scrape: a thread that is never scraped never loads it. */
+interface Registered {
+  registry: Registry;
+  requests: Counter<'code' | 'upstream' | 'backend'>;
+  backendSeconds: Counter<'upstream' | 'backend'>;
+  Gauge: typeof Gauge;
+}
+
 export class ListenerMetrics {
-  readonly registry = new Registry();
-  readonly #requests = new Counter({
-    name: 'sluice_requests_total',
-    help: 'Requests answered, by status code and backend (none: answered by the proxy itself).',
-    labelNames: ['code', 'upstream', 'backend'] as const,
-    registers: [this.registry],
-  });
-  /** With sluice_requests_total, each backend's mean latency (the dashboard shows it): one float add per request. */
-  readonly #backendSeconds = new Counter({
-    name: 'sluice_backend_request_seconds_total',
-    help: 'Time spent on the requests each backend answered, from the request head to the end of the response.',
-    labelNames: ['upstream', 'backend'] as const,
-    registers: [this.registry],
-  });
+  #registered: Registered | undefined;
   readonly #duration = new LatencyHistogram({
     name: 'sluice_request_duration_seconds',
     help: 'Time from the request head to the end of the response.',
@@ -46,7 +41,9 @@ export class ListenerMetrics {
 
   /** From now on, this thread's event-loop delay is among its metrics, labelled `thread`. */
   watchEventLoop(thread: number): void {
-    this.#eventLoop ??= new EventLoopDelay(this.registry, thread);
+    if (this.#eventLoop) return;
+    this.#eventLoop = new EventLoopDelay(thread);
+    if (this.#registered) this.#eventLoop.register(this.#registered.registry, this.#registered.Gauge);
   }
 
   stop(): void {
@@ -55,7 +52,29 @@ export class ListenerMetrics {
 
   constructor(upstreamOf: (backend: string) => string | undefined = () => undefined) {
     this.#upstreamOf = upstreamOf;
-    this.registry.registerMetric(this.#duration as unknown as Metric);
+  }
+
+  async #registry(): Promise<Registered> {
+    if (this.#registered) return this.#registered;
+    const { Counter, Gauge, Registry } = await import('prom-client');
+    if (this.#registered) return this.#registered;
+    const registry = new Registry();
+    const requests = new Counter({
+      name: 'sluice_requests_total',
+      help: 'Requests answered, by status code and backend (none: answered by the proxy itself).',
+      labelNames: ['code', 'upstream', 'backend'] as const,
+      registers: [registry],
+    });
+    /** With sluice_requests_total, each backend's mean latency (the dashboard shows it): one float add per request. */
+    const backendSeconds = new Counter({
+      name: 'sluice_backend_request_seconds_total',
+      help: 'Time spent on the requests each backend answered, from the request head to the end of the response.',
+      labelNames: ['upstream', 'backend'] as const,
+      registers: [registry],
+    });
+    registry.registerMetric(this.#duration as unknown as Metric);
+    this.#eventLoop?.register(registry, Gauge);
+    return (this.#registered = { registry, requests, backendSeconds, Gauge });
   }
 
   /** The entry of the last request: the next one is most often the same status from the same backend. */
@@ -79,13 +98,13 @@ export class ListenerMetrics {
     return pending;
   }
 
-  #flush(): void {
+  #flush({ requests, backendSeconds }: Registered): void {
     for (const pending of this.#pendingCounts.values()) {
       if (pending.count > 0) {
         const upstream = pending.backend === undefined ? 'none' : (this.#upstreamOf(pending.backend) ?? 'none');
-        this.#requests.inc({ code: String(pending.status), upstream, backend: pending.backend ?? 'none' }, pending.count);
+        requests.inc({ code: String(pending.status), upstream, backend: pending.backend ?? 'none' }, pending.count);
         if (pending.backend !== undefined) {
-          this.#backendSeconds.inc({ upstream, backend: pending.backend }, pending.seconds);
+          backendSeconds.inc({ upstream, backend: pending.backend }, pending.seconds);
         }
       }
       pending.count = 0;
@@ -93,8 +112,9 @@ export class ListenerMetrics {
     }
   }
 
-  json(): Promise<object[]> {
-    this.#flush();
-    return this.registry.getMetricsAsJSON() as Promise<object[]>;
+  async json(): Promise<object[]> {
+    const registered = await this.#registry();
+    this.#flush(registered);
+    return registered.registry.getMetricsAsJSON() as Promise<object[]>;
   }
 }

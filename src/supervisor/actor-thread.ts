@@ -19,6 +19,20 @@ const entryFiles: Record<ActorKind, URL> = {
   'health-checker': new URL(`../actors/health-checker.worker.${extension}`, import.meta.url),
 };
 
+/**
+ * The pool and the health checker allocate little and never in bursts: a
+ * small young generation (V8's semi-spaces otherwise grow to several MB
+ * each) keeps their resident memory down at no cost. Listener threads keep
+ * V8's default: under load a small one would mean a scavenge every few
+ * requests.
+ */
+const QUIET_YOUNG_GENERATION_MB = 1;
+const limitsOf: Record<ActorKind, { resourceLimits?: { maxYoungGenerationSizeMb: number } }> = {
+  listener: {},
+  pool: { resourceLimits: { maxYoungGenerationSizeMb: QUIET_YOUNG_GENERATION_MB } },
+  'health-checker': { resourceLimits: { maxYoungGenerationSizeMb: QUIET_YOUNG_GENERATION_MB } },
+};
+
 export class ActorThread<Api> {
   readonly kind: ActorKind;
   readonly id: number;
@@ -33,7 +47,7 @@ export class ActorThread<Api> {
   constructor(kind: ActorKind, id: number, onFailure: (message: string, code?: string) => void) {
     this.kind = kind;
     this.id = id;
-    this.#worker = new Worker(entryFiles[kind], { name: `sluice-${kind}-${id}` });
+    this.#worker = new Worker(entryFiles[kind], { name: `sluice-${kind}-${id}`, ...limitsOf[kind] });
     this.#api = Comlink.wrap<Api>(nodeEndpoint(this.#worker));
     const fail = (message: string, code?: string) => {
       if (this.#failed || this.#stopping) return;

@@ -110,7 +110,8 @@ export interface SupervisorOptions {
   /** The absolute path of the config file, for the file beside the PID file (proxy-info.ts); null: none. */
   configFile?: string | null;
   /** The admin listener over a read-only view of this supervisor; started before the actors, closed last. */
-  admin?: (view: SupervisorView) => AdminListener;
+  /** Makes the admin listener (a promise: the entry points load it only when configured). */
+  admin?: (view: SupervisorView) => AdminListener | Promise<AdminListener>;
   /** A parent waiting for this process to be healthy (`-d`, a hot restart's predecessor). */
   waitingParent?: WaitingParent;
 }
@@ -142,7 +143,7 @@ export class Supervisor implements SupervisorView {
   readonly #lifecycle: Actor<typeof lifecycleMachine>;
   readonly #cleanups: (() => void)[] = [];
   readonly #hooks: SupervisorHooks;
-  readonly #createAdmin: ((view: SupervisorView) => AdminListener) | undefined;
+  readonly #createAdmin: ((view: SupervisorView) => AdminListener | Promise<AdminListener>) | undefined;
   readonly #waitingParent: WaitingParent | undefined;
   #pidFileTaken = false;
   #onStopCalled = false;
@@ -437,7 +438,7 @@ export class Supervisor implements SupervisorView {
       }
     }
     if (this.config.admin && this.#createAdmin) {
-      const admin = this.#createAdmin(this);
+      const admin = await this.#createAdmin(this);
       try {
         this.adminPort = await admin.listen();
         this.#admin = admin;

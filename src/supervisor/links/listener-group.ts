@@ -166,8 +166,9 @@ export class ListenerGroup {
   }
 
   /**
-   * Listener threads start one after another: the first binds the configured
-   * port, the others bind the port it got (so port 0 means one port for all).
+   * Every listener thread boots (loads its modules) at once; they then bind
+   * one after another: the first binds the configured ports, the others bind
+   * the ports it got (so port 0 means one port for all).
    * Each is started only once the pool has published its set, which it gets
    * with its start: no listener ever serves without a snapshot.
    */
@@ -178,8 +179,9 @@ export class ListenerGroup {
     const count = listenerThreadCount(configOf().proxy.workers);
     const handedOver = this.#takeInherited(count);
     if (handedOver) ports = handedOver.ports;
+    const threads = Array.from({ length: count }, (_, id) => this.#spawn(id, false));
     for (let id = 0; id < count && !supervision.closing; id++) {
-      const listener = await this.#start(id, ports, false, handedOver?.fdsOf(id));
+      const listener = await this.#start(id, ports, false, handedOver?.fdsOf(id), threads[id]);
       if (!listener) return;
       ports = this.#ports ?? ports;
     }
@@ -211,19 +213,26 @@ export class ListenerGroup {
     return assigned;
   }
 
-  /** Starts listener `id` on `port`; undefined when it could not (reported already). */
-  async #start(
-    id: number,
-    ports: number[],
-    restart: boolean,
-    inheritedFds?: (number[] | null)[],
-  ): Promise<ActorThread<ListenerApi> | undefined> {
-    const { supervision, log } = this.#wiring;
+  /** A new thread for listener `id`, booting; started by #start. */
+  #spawn(id: number, restart: boolean): ActorThread<ListenerApi> {
+    const supervision = this.#wiring.supervision;
     const listener = supervision.spawn<ListenerApi>('listener', id);
     this.#listeners[id] = listener;
     this.#applied.delete(id);
     // A restarted thread that fails while starting counts against its restart budget.
     if (restart) supervision.restarting(listener);
+    return listener;
+  }
+
+  /** Starts listener `id` on `ports`; undefined when it could not (reported already). */
+  async #start(
+    id: number,
+    ports: number[],
+    restart: boolean,
+    inheritedFds?: (number[] | null)[],
+    listener = this.#spawn(id, restart),
+  ): Promise<ActorThread<ListenerApi> | undefined> {
+    const { supervision, log } = this.#wiring;
     // The thread boots meanwhile; a failed pool has already been reported.
     if (!(await this.#wiring.poolStarted) || supervision.closing) return undefined;
     const onEvent = (event: ListenerEvent) => {
