@@ -313,6 +313,8 @@ export class ListenerServer {
 
   beginDrain(): void {
     this.#draining = true;
+    // HTTP/2 clients are told at once (GOAWAY 2^31-1): they stop opening streams here before the sockets close.
+    for (const h2 of this.#http2Fronts) h2?.drain();
   }
 
   /** An HTTP/2 server for each listener with `http2`; its counters only where one exists. */
