@@ -55,6 +55,8 @@ export class SessionWatch {
   #lastStreamId: number | undefined;
   #refusedAny = false;
   #closing = false;
+  /** Our SETTINGS went out (the client acknowledged them): the connection preface is behind us. */
+  #settled = false;
 
   constructor(session: ServerHttp2Session, socket: Socket, timeouts: () => SessionTimeouts, events: SessionEvents) {
     this.#session = session;
@@ -63,6 +65,7 @@ export class SessionWatch {
     this.#events = events;
     session.on('stream', (stream) => this.#onStream(stream));
     session.once('close', () => clearTimeout(this.#timer));
+    session.once('localSettings', () => (this.#settled = true));
     this.#armIdle();
   }
 
@@ -139,6 +142,22 @@ export class SessionWatch {
     if (this.#draining || this.#session.destroyed) return;
     this.#draining = true;
     clearTimeout(this.#timer);
+    if (this.#settled) return this.#goaways();
+    // A server's first frame must be its SETTINGS (RFC 9113 §3.4), which nghttp2 writes on its own
+    // schedule: a GOAWAY before it is a protocol error to the client. Its ACK says it went out.
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      clearTimeout(fallback);
+      this.#goaways();
+    };
+    const fallback = setTimeout(start, PING_WAIT_MS).unref();
+    this.#session.once('localSettings', start);
+  }
+
+  #goaways(): void {
+    if (this.#session.destroyed) return;
     this.#socket.write(goawayFrame(MAX_STREAM_ID));
     let sent = false;
     const second = () => {
