@@ -91,12 +91,13 @@ test('-t: listeners and proxy.listen_port together are refused', () => {
   assert.is(result.stderr, `sluice: ${file}: $.proxy.listen_port: give listeners or proxy.listen_host/listen_port, not both (got 8080)\n`);
 });
 
-test('-t: two listeners on one port, and http2, are refused', () => {
-  const listeners = [{ host: '127.0.0.1', port: 8443 }, { host: '0.0.0.0', port: 8443 }, { port: 8444, http2: true }];
+test('-t: two listeners on one port are refused; http2 and max_concurrent_streams are checked', () => {
+  const listeners = [{ host: '127.0.0.1', port: 8443 }, { host: '0.0.0.0', port: 8443 }, { port: 8444, http2: true, max_concurrent_streams: 0 }];
   const result = run('-t', '-c', configWith({ listeners }, 'same-port'));
   assert.is(result.code, 2);
   assert.match(result.stderr, '$.listeners[1].port: listeners[0] listens on this port already (got 8443)');
-  assert.match(result.stderr, '$.listeners[2].http2: http2 is not supported yet (got true)');
+  assert.match(result.stderr, '$.listeners[2].max_concurrent_streams');
+  assert.not.match(result.stderr, '$.listeners[2].http2');
 });
 
 test('-p with several listeners is a usage error; with one, it sets its port', () => {

@@ -6,7 +6,7 @@
 import type { Config, ListenerConfig } from './schema.ts';
 
 export function listenSpecs(config: Pick<Config, 'proxy' | 'listeners'>): ListenerConfig[] {
-  return config.listeners ?? [{ host: config.proxy.listen_host, port: config.proxy.listen_port, http2: false, tls: null }];
+  return config.listeners ?? [{ host: config.proxy.listen_host, port: config.proxy.listen_port, http2: false, max_concurrent_streams: 128, tls: null }];
 }
 
 /** `127.0.0.1:8443 (TLS)`: how logs name a listener. */

@@ -33,8 +33,9 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     if (JSON.stringify(next.proxy[key]) !== JSON.stringify(running.proxy[key])) needsRestart.push(`$.proxy.${key}`);
     (proxy as Record<string, unknown>)[key] = running.proxy[key];
   }
-  // The sockets, not the certificates: which addresses, and which of them speak TLS.
-  const sockets = (config: Config) => listenSpecs(config).map((spec) => [spec.host, spec.port, spec.tls !== null]);
+  // The sockets, not the certificates: which addresses, which of them speak TLS, and their HTTP/2 settings.
+  const sockets = (config: Config) =>
+    listenSpecs(config).map((spec) => [spec.host, spec.port, spec.tls !== null, spec.http2, spec.max_concurrent_streams]);
   const listenersMoved = JSON.stringify(sockets(next)) !== JSON.stringify(sockets(running));
   if (listenersMoved && (next.listeners !== null || running.listeners !== null)) needsRestart.push('$.listeners');
   const listeners = listenersMoved ? running.listeners : next.listeners;

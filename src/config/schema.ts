@@ -310,11 +310,10 @@ export const tlsSchema = z.strictObject({
 export const listenerSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port,
-  /** Accepted so that configs written for it load; refused until HTTP/2 exists (a clear error beats a silent HTTP/1.1). */
-  http2: z
-    .boolean()
-    .refine((on) => !on, 'http2 is not supported yet')
-    .default(false),
+  /** HTTP/2 beside HTTP/1.1: ALPN `h2` on a TLS listener, h2c with prior knowledge on a plain one. */
+  http2: z.boolean().default(false),
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of each HTTP/2 connection (nginx's http2_max_concurrent_streams). */
+  max_concurrent_streams: z.int().min(1).max(2 ** 31 - 1).default(128),
   tls: tlsSchema.nullable().default(null),
 });
 

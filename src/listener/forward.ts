@@ -72,6 +72,12 @@ function answerPlain(outcome: ForwardOutcome, res: ServerResponse, status: numbe
   sendPlain(res, status, text, extra, close);
 }
 
+/** Trailers of the upstream's response, for a client that can take them whatever the framing (HTTP/2). */
+function passTrailers(res: ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
+  const kept = clientResponseHeaders(trailers);
+  if (Object.keys(kept).length > 0) res.addTrailers(kept as Record<string, string>);
+}
+
 const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
@@ -165,6 +171,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
       if (ctx.isDraining()) responseHeaders['connection'] = 'close';
       res.writeHead(response.statusCode, responseHeaders);
       response.body.on('data', (chunk: Buffer) => (outcome.bodyBytes += chunk.length));
+      // HTTP/2 carries the upstream's trailers (undici has them at the body's end, before relay's pipe ends `res`).
+      if (req.httpVersionMajor === 2) response.body.once('end', () => passTrailers(res, response.trailers));
       try {
         await relay(response.body, res);
       } catch (error) {

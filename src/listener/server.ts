@@ -27,13 +27,15 @@ import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
 import { ListeningSockets } from './listening-sockets.ts';
 import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
-import { readDirectly, readFromStream } from './http1/direct-reads.ts';
+import { readAsStream, readDirectly, readFromStream, replay } from './http1/direct-reads.ts';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { listenSpecs } from '../config/listeners.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 import { buildContexts, TlsFront, type Contexts } from './tls/tls-front.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
+import { Http2Front, Http2Metrics } from './http2/http2-front.ts';
+import { sniffPreface } from './http2/preface.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -45,6 +47,8 @@ export class ListenerServer {
   readonly #specs: ListenerConfig[];
   readonly #sockets: ListeningSockets[];
   readonly #tlsFronts: (TlsFront | undefined)[];
+  /** Per listener with `http2`: the HTTP/2 server its h2 connections go to. */
+  readonly #http2Fronts: (Http2Front | undefined)[];
   readonly #upstreamSockets = new UpstreamSockets();
   readonly #front: FrontContext;
   #sweeper: NodeJS.Timeout | undefined;
@@ -154,16 +158,23 @@ export class ListenerServer {
       else serveWithNode.call(this.#server, socket);
     };
     this.#specs = listenSpecs(config);
+    this.#http2Fronts = this.#http2FrontsFor(this.#specs);
     let httpListens = false;
     this.#tlsFronts = this.#specs.map((spec, index) => {
       if (!spec.tls) return undefined;
       const material = tls[index];
       if (!material) throw new Error(`listener ${index} has tls but no certificates were given`);
-      return new TlsFront(material, proxy.client_header_timeout_ms, (raw) => void this.#connections.admit(raw), serveTls);
+      const h2 = this.#http2Fronts[index];
+      // ALPN chose h2 only where the listener offers it.
+      const serve = h2 ? (socket: TLSSocket) => (socket.alpnProtocol === 'h2' ? h2.serve(socket) : serveTls(socket)) : serveTls;
+      const admit = (raw: Socket) => void this.#connections.admit(raw);
+      return new TlsFront(material, proxy.client_header_timeout_ms, admit, serve, h2 ? ['h2', 'http/1.1'] : undefined);
     });
     this.#sockets = this.#specs.map((_, index) => {
       const front = this.#tlsFronts[index];
       if (front) return new ListeningSockets(front.server);
+      const h2 = this.#http2Fronts[index];
+      if (h2) return new ListeningSockets(this.#h2cRelay(h2, serveWithNode));
       if (!httpListens) return ((httpListens = true), new ListeningSockets(this.#server));
       // Another plain listener: its connections go to the same HTTP server, as the first one's.
       const relay = createNetServer({ pauseOnConnect: fastPath }, (socket) => this.#server.emit('connection', socket));
@@ -288,7 +299,10 @@ export class ListenerServer {
   }
 
   setStatus(status: ListenerStatus): void {
+    const wasDraining = this.#draining;
     this.#status = status;
+    // HTTP/2 clients are told at once (GOAWAY 2^31-1): they stop opening streams before the sockets close.
+    if (this.#draining && !wasDraining) for (const h2 of this.#http2Fronts) h2?.drain();
     if (status.state !== 'healthy') return;
     for (const sockets of this.#sockets) {
       if (!sockets.waitingToAccept) continue;
@@ -304,9 +318,49 @@ export class ListenerServer {
     return this.#status.state === 'draining' || this.#status.state === 'stopped';
   }
 
+  /** An HTTP/2 server for each listener with `http2`; its counters only where one exists. */
+  #http2FrontsFor(specs: readonly ListenerConfig[]): (Http2Front | undefined)[] {
+    if (!specs.some((spec) => spec.http2)) return specs.map(() => undefined);
+    const metrics = new Http2Metrics();
+    this.metrics.countHttp2(metrics);
+    const timeouts = () => ({ headerMs: this.#proxy.client_header_timeout_ms, idleMs: this.#proxy.client_keepalive_timeout_ms });
+    return specs.map((spec) =>
+      spec.http2
+        ? new Http2Front({ maxConcurrentStreams: spec.max_concurrent_streams, maxHeaderListBytes: MAX_HEADER_BYTES, timeouts }, metrics, (req, res) =>
+            this.#handle(req, res),
+          )
+        : undefined,
+    );
+  }
+
+  /**
+   * A plain listener with `http2`: its own net server, whose connections
+   * are admitted, then sorted by their first bytes (preface.ts): HTTP/2 to
+   * `h2`, HTTP/1.1 to the fast path or Node's server, as on any plain port.
+   */
+  #h2cRelay(h2: Http2Front, serveWithNode: (socket: Socket) => void) {
+    return createNetServer({ pauseOnConnect: true }, (accepted) => {
+      const socket = readDirectly(accepted);
+      if (!this.#connections.admit(socket)) return;
+      sniffPreface(socket, this.#proxy.client_header_timeout_ms, (verdict, head) => {
+        if (verdict === 'http1' && this.#proxy.fast_path) {
+          new ClientConnection(socket, this.#front);
+          return replay(socket, head);
+        }
+        readAsStream(socket);
+        socket.unshift(head);
+        if (verdict === 'h2') return h2.serve(socket);
+        // Node's server would read the handle directly, past the bytes put back: make it read the stream.
+        (socket as unknown as { _handle: { _consumed?: boolean } })._handle._consumed = true;
+        serveWithNode.call(this.#server, socket);
+      });
+    });
+  }
+
   /** Stop accepting and close idle keep-alive connections; `onDrained` fires when none is left. */
   closeListening(onDrained: () => void): void {
     for (const sockets of this.#sockets) sockets.close();
+    for (const h2 of this.#http2Fronts) h2?.drain();
     this.#server.closeIdleConnections();
     for (const connection of this.#front.connections) if (connection.idle) connection.destroy();
     this.#connections.whenEmpty(onDrained);

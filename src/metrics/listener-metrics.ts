@@ -15,6 +15,12 @@ interface PendingCount {
   seconds: number;
 }
 
+/** A listener's HTTP/2 counts (http2-front.ts), plain numbers until a scrape reads them. */
+export interface Http2Counts {
+  readonly sessions: number;
+  readonly rapidReset: number;
+}
+
 /** prom-client's side, built at the first scrape: a thread that is never scraped never loads it. */
 interface Registered {
   registry: Registry;
@@ -38,6 +44,12 @@ export class ListenerMetrics {
   readonly #upstreamOf: (backend: string) => string | undefined;
 
   #eventLoop: EventLoopDelay | undefined;
+  #http2: Http2Counts | undefined;
+
+  /** This thread serves HTTP/2: its counts are among its metrics from the next scrape on. */
+  countHttp2(counts: Http2Counts): void {
+    this.#http2 = counts;
+  }
 
   /** From now on, this thread's event-loop delay is among its metrics, labelled `thread`. */
   watchEventLoop(thread: number): void {
@@ -74,6 +86,27 @@ export class ListenerMetrics {
     });
     registry.registerMetric(this.#duration as unknown as Metric);
     this.#eventLoop?.register(registry, Gauge);
+    const http2 = this.#http2;
+    if (http2) {
+      new Counter({
+        name: 'sluice_http2_connections_total',
+        help: 'HTTP/2 connections accepted.',
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(http2.sessions);
+        },
+      });
+      new Counter({
+        name: 'sluice_http2_rapid_reset_total',
+        help: 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting streams faster than completing them.',
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(http2.rapidReset);
+        },
+      });
+    }
     return (this.#registered = { registry, requests, backendSeconds, Gauge });
   }
 

@@ -101,3 +101,8 @@ export function readAsStream(socket: Socket): void {
   if (socket.listeners('data').includes(toReader)) return void socket.off('data', toReader);
   setReader(socket, pushToStream);
 }
+
+/** Gives `bytes` to the socket's current reader, as if just read (bytes an HTTP/2 preface check read first). */
+export function replay(socket: Socket, bytes: Buffer): void {
+  (socket as DirectSocket)[READER].call(socket, bytes);
+}

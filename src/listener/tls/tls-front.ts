@@ -13,7 +13,7 @@ import { createSecureContext, createServer, type SecureContext, type SecureConte
 import type { ListenerTls, PemPair } from '../../protocol.ts';
 import { pickByName, sniTable, type SniTable } from './sni.ts';
 
-/** ALPN: HTTP/1.1 only, until HTTP/2 exists (a client offering only h2 gets a handshake alert). */
+/** ALPN without `http2`: HTTP/1.1 only (a client offering only h2 gets a handshake alert). */
 const ALPN = ['http/1.1'];
 
 function contextOptions(pair: PemPair, tls: ListenerTls): SecureContextOptions {
@@ -46,12 +46,18 @@ export class TlsFront {
    * `onRaw`: each TCP connection as accepted (admission counts it before its
    * handshake); `onSecure`: each socket once its handshake is done.
    */
-  constructor(tls: ListenerTls, handshakeTimeoutMs: number, onRaw: (raw: Socket) => void, onSecure: (socket: TLSSocket) => void) {
+  constructor(
+    tls: ListenerTls,
+    handshakeTimeoutMs: number,
+    onRaw: (raw: Socket) => void,
+    onSecure: (socket: TLSSocket) => void,
+    alpn: string[] = ALPN,
+  ) {
     const contexts = buildContexts(tls);
     this.#sni = contexts.sni;
     this.server = createServer({
       ...contexts.main,
-      ALPNProtocols: ALPN,
+      ALPNProtocols: alpn,
       handshakeTimeout: handshakeTimeoutMs,
       SNICallback: (servername, callback) => callback(null, pickByName(this.#sni, servername)),
     });
