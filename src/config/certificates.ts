@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../errors.ts';
 import type { Config } from './schema.ts';
-import { jsonPath } from './load.ts';
+import { jsonPath } from './json-path.ts';
 import { listenSpecs } from './listeners.ts';
 import type { CertificateInfo, ListenerTls, PemPair } from '../protocol.ts';
 

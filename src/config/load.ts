@@ -8,19 +8,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { jsonPath } from './json-path.ts';
 import { configSchema, type Config, type TlsConfig } from './schema.ts';
 import { readCertificates } from './certificates.ts';
 import { listenerConflicts } from './listeners.ts';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-/** `['backends', 0, 'weight']` → `$.backends[0].weight` */
-export function jsonPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : `${out}.${String(key)}`),
-    '$',
-  );
-}
 
 function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
