@@ -284,7 +284,10 @@ async function main(): Promise<void> {
   }
   add('sluice (2 listener threads, cores 0-1)', '0,1', (p) => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])));
   if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
-  const results = await measureAll(targets, rounds);
+  // BENCH_ONLY=access,hooks: only the targets whose names hold one of these, beside plain sluice (a quick A/B).
+  const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
+  const chosen = only ? targets.filter((t) => t.name.startsWith('sluice (1') || only.some((part) => t.name.includes(part))) : targets;
+  const results = await measureAll(chosen, rounds);
 
   const sluice = results.find((r) => r.name.startsWith('sluice (1'));
   if (!sluice) throw new Error('the single-thread sluice target is missing from the results');
