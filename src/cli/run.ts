@@ -23,6 +23,7 @@ import { stopCommand } from './commands/stop.ts';
 import { reloadCommand } from './commands/reload.ts';
 import { restartCommand } from './commands/restart.ts';
 import { RouteTable } from '../routing/route-table.ts';
+import { cachePathProblem } from '../cache/path-check.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -49,6 +50,10 @@ function loadConfig(cli: CliOptions): Config {
 
 /** What `-t` checks beyond the schema: the request-hooks module loads (in a child process). */
 function checkRunnable(config: Config, cli: CliOptions): void {
+  const cacheProblem = config.cache ? cachePathProblem(config.cache.path) : undefined;
+  if (cacheProblem !== undefined) {
+    throw new ConfigError(`${configSource(cli)}: $.cache.path: cannot create and write the directory: ${cacheProblem} (got ${JSON.stringify(config.cache!.path)})`);
+  }
   const hooks = config.proxy.request_hooks;
   if (hooks === null) return;
   const outcome = checkRequestHooks(hooks);
