@@ -16,6 +16,7 @@ import type { RestartEvent } from '../supervisor/runtime.ts';
 import type { TransitionRecord } from '../machines/history.ts';
 import { machineGraph } from './machine-graph.ts';
 import { statusDocument } from './status.ts';
+import { AdminCache } from '../cache/admin-cache.ts';
 
 type AdminConfig = NonNullable<Config['admin']>;
 
@@ -42,12 +43,15 @@ export class AdminServer {
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
   readonly #page = dashboardPage();
+  /** The shared cache's store, when a `cache` section is configured: purges, /status and /metrics figures. */
+  readonly #cache: AdminCache | undefined;
 
   constructor(supervisor: Supervisor, config: AdminConfig, log: Logger) {
     this.#supervisor = supervisor;
     this.#config = config;
     this.#log = log;
     this.#metrics = new SupervisorMetrics(supervisor);
+    this.#cache = supervisor.config.cache ? new AdminCache(supervisor.config.cache) : undefined;
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
@@ -68,6 +72,7 @@ export class AdminServer {
     for (const stream of this.#streams) stream.end();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#cache?.close();
   }
 
   /** `Authorization: Bearer <token>`; or `?token=` for the browser's EventSource, which cannot set headers. */
@@ -82,6 +87,7 @@ export class AdminServer {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.#authorized(req)) return unauthorized(req, res);
+    if (req.method === 'DELETE' && (req.url ?? '/').split('?', 1)[0] === '/cache') return this.#purge(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       return void res.end();
@@ -90,13 +96,13 @@ export class AdminServer {
     try {
       switch (path) {
         case '/status':
-          return json(res, statusDocument(this.#supervisor));
+          return json(res, { ...statusDocument(this.#supervisor), cache: this.#cache?.status() ?? null });
         case '/machine.json':
           return json(res, machineGraph());
         case '/metrics': {
           const { contentType, body } = await this.#metrics.render();
           res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
-          return void res.end(body);
+          return void res.end(this.#cache ? `${body}${this.#cache.metrics()}` : body);
         }
         case '/events':
           return this.#events(res);
@@ -112,6 +118,16 @@ export class AdminServer {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
+  }
+
+  /** `DELETE /cache?url=…` (every variant of one URL) or `DELETE /cache` (everything): 200 `{"purged": N}`. */
+  async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cache = this.#cache;
+    if (!cache) return jsonStatus(res, 404, { error: 'no cache configured' });
+    const url = new URL(req.url ?? '/', 'http://admin').searchParams.get('url');
+    const answer = await cache.purge(url);
+    this.#log.info({ event: 'cache.purged', url, ...answer.body }, 'cache purge');
+    jsonStatus(res, answer.status, answer.body);
   }
 
   /** Server-sent events: `state` once on connect, then every transition, health flip and actor restart. */
@@ -172,7 +188,11 @@ function escapeHtml(text: string): string {
 }
 
 function json(res: ServerResponse, body: unknown): void {
+  jsonStatus(res, 200, body);
+}
+
+function jsonStatus(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }

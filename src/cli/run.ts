@@ -24,6 +24,7 @@ import { reloadCommand } from './commands/reload.ts';
 import { restartCommand } from './commands/restart.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import { cachePathProblem } from '../cache/path-check.ts';
+import { cacheCommand } from './commands/cache.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -67,6 +68,7 @@ const commands: Record<string, (argv: readonly string[], out: (line: string) => 
   stop: stopCommand,
   reload: reloadCommand,
   restart: restartCommand,
+  cache: cacheCommand,
 };
 
 /**
