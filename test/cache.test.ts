@@ -22,7 +22,7 @@ let port = 0;
 test.before(async () => {
   origin = await startOrigin();
   const config = {
-    ...testConfig([{ port: origin.port }]),
+    ...testConfig([{ port: origin.port }], { startup_timeout_ms: 20_000 }),
     cache: { path: join(tempDir(), 'cache'), max_size_mb: 64, max_object_mb: 1 },
     routes: [
       { match: { path_prefix: '/plain' }, upstream: 'default' },

@@ -49,13 +49,7 @@ export class Coalescer {
     if (this.#local.has(key)) return false;
     const store = this.#store();
     if (!store) return true;
-    const taking = store.locks.transaction(() => {
-      const now = Date.now();
-      const held = store.locks.get(key);
-      if (held !== undefined && held.expires > now) return false;
-      store.locks.put(key, { owner: this.#owner, expires: now + ttlMs });
-      return true;
-    });
+    const taking = store.takeLock(key, this.#owner, ttlMs);
     this.#local.set(key, taking);
     let won = false;
     try {
@@ -70,7 +64,7 @@ export class Coalescer {
   /** Someone holds the lock on `key` now (a read: for requests that wait but never take it). */
   isLocked(key: string): boolean {
     if (this.#local.has(key)) return true;
-    const held = this.#store()?.locks.get(key);
+    const held = this.#store()?.lockOn(key);
     return held !== undefined && held.expires > Date.now();
   }
 
@@ -84,7 +78,7 @@ export class Coalescer {
       this.#channel.postMessage({ kind, key } satisfies Message);
     };
     if (!store) return done();
-    store.locks.remove(key).then(done, done);
+    store.dropLock(key).then(done, done);
   }
 
   /** Waits for the lock on `key` to go, at most `timeoutMs`. */
@@ -108,7 +102,7 @@ export class Coalescer {
         if (!this.#local.has(key)) {
           const store = this.#store();
           store?.refresh();
-          const held = store?.locks.get(key);
+          const held = store?.lockOn(key);
           if (held === undefined || held.expires <= Date.now()) return end('released');
         }
         poll = setTimeout(check, every);

@@ -30,7 +30,22 @@ const MIB = 1024 * 1024;
 
 /** lmdb (a native addon) is loaded when a store is first opened: a proxy without a cache never loads it. */
 let lmdb: typeof import('lmdb') | undefined;
-const loadLmdb = () => (lmdb ??= createRequire(import.meta.url)('lmdb') as typeof import('lmdb'));
+function loadLmdb(): typeof import('lmdb') {
+  if (lmdb) return lmdb;
+  lmdb = createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
+  // A commit that fails (a full disk: EIO/ENOSPC from pwrite) rejects the writes it held, which the
+  // callers handle, and one more promise lmdb-js makes itself, which nobody can: Node would end the
+  // thread for it. That one is recognised by its `commitError` and dropped; any other unhandled
+  // rejection is thrown as Node's default would.
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && 'commitError' in reason) {
+      (reason as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+      return;
+    }
+    throw reason;
+  });
+  return lmdb;
+}
 /** lmdb-js's longest key (bytes of the encoded key): longer URLs are not cached. */
 export const MAX_KEY_BYTES = 1900;
 /** An entry's last use is written again only when older than this: a hit does not write every time. */
@@ -57,6 +72,17 @@ export interface CacheLock {
 
 export type Vary = readonly string[] | '*';
 
+/**
+ * A write's promise, with lmdb-js's `commitError` (a second promise, rejected with the disk's
+ * error when a commit fails) handled: left alone, it would be an unhandled rejection.
+ */
+function written<T>(write: Promise<T>): Promise<T> {
+  return write.catch((error: unknown) => {
+    (error as { commitError?: Promise<unknown> } | undefined)?.commitError?.catch(() => {});
+    throw error;
+  });
+}
+
 export function encodeEntry(meta: EntryMeta, body: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
   const out = Buffer.allocUnsafe(4 + json.length + body.length);
@@ -79,7 +105,7 @@ export class CacheStore {
   readonly #entries: Database<Buffer, string>;
   readonly #vary: Database<Vary, string>;
   readonly #access: Database<number, string>;
-  readonly locks: Database<CacheLock, string>;
+  readonly #locks: Database<CacheLock, string>;
   readonly #stats: Database<number, string>;
   #closed = false;
 
@@ -98,12 +124,32 @@ export class CacheStore {
     this.#entries = this.#root.openDB<Buffer, string>({ name: 'entries', encoding: 'binary' });
     this.#vary = this.#root.openDB<Vary, string>({ name: 'vary' });
     this.#access = this.#root.openDB<number, string>({ name: 'access' });
-    this.locks = this.#root.openDB<CacheLock, string>({ name: 'locks' });
+    this.#locks = this.#root.openDB<CacheLock, string>({ name: 'locks' });
     this.#stats = this.#root.openDB<number, string>({ name: 'stats' });
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The coalescing lock on `key`, if any (expired or not). */
+  lockOn(key: string): CacheLock | undefined {
+    return this.#locks.get(key);
+  }
+
+  /** Takes the lock on `key` for `owner` unless a live one is held: in a write transaction, so one taker wins. */
+  takeLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return written(this.#locks.transaction(() => {
+      const now = Date.now();
+      const held = this.#locks.get(key);
+      if (held !== undefined && held.expires > now) return false;
+      this.#locks.put(key, { owner, expires: now + ttlMs });
+      return true;
+    }));
+  }
+
+  dropLock(key: string): Promise<boolean> {
+    return written(this.#locks.remove(key));
   }
 
   /** Reads see what other threads and processes committed until now (another's message said it did). */
@@ -124,7 +170,7 @@ export class CacheStore {
   touch(variantKey: string, now = Date.now()): void {
     const last = this.#access.get(variantKey);
     if (last !== undefined && now - last < ACCESS_RESOLUTION_MS) return;
-    this.#access.put(variantKey, now).catch(() => {});
+    written(this.#access.put(variantKey, now)).catch(() => {});
   }
 
   /**
@@ -132,7 +178,7 @@ export class CacheStore {
    * transaction. Returns whether the store is now over its bound.
    */
   async commit(url: string, vary: Vary, variantKey: string, value: Buffer): Promise<boolean> {
-    return this.#root.transaction(() => {
+    return written(this.#root.transaction(() => {
       const previous = this.#entries.getBinary(variantKey);
       this.#entries.put(variantKey, value);
       this.#vary.put(url, vary);
@@ -140,12 +186,12 @@ export class CacheStore {
       const bytes = (this.#stats.get('bytes') ?? 0) + value.length - (previous?.length ?? 0);
       this.#stats.put('bytes', bytes);
       return bytes > this.maxBytes;
-    });
+    }));
   }
 
   /** Least recently used entries go until the stored bytes fit the bound; returns how many went. */
   async evict(): Promise<number> {
-    return this.#root.transaction(() => {
+    return written(this.#root.transaction(() => {
       let bytes = this.#stats.get('bytes') ?? 0;
       if (bytes <= this.maxBytes) return 0;
       const byAge = [...this.#access.getRange({})].sort((a, b) => a.value - b.value);
@@ -158,7 +204,7 @@ export class CacheStore {
       this.#stats.put('bytes', bytes);
       this.#stats.put('evictions', (this.#stats.get('evictions') ?? 0) + evicted);
       return evicted;
-    });
+    }));
   }
 
   /** Inside a transaction: removes one variant; returns its size. */
@@ -171,7 +217,7 @@ export class CacheStore {
 
   /** Every variant of `url` (or, without one, everything); returns how many entries went. */
   async purge(url?: string): Promise<number> {
-    return this.#root.transaction(() => {
+    return written(this.#root.transaction(() => {
       const range = url === undefined ? {} : { start: `${url}\u0000`, end: `${url}\u0001` };
       let bytes = this.#stats.get('bytes') ?? 0;
       let purged = 0;
@@ -183,14 +229,14 @@ export class CacheStore {
       else this.#vary.remove(url);
       this.#stats.put('bytes', Math.max(0, bytes));
       return purged;
-    });
+    }));
   }
 
   /** Adds a thread's request counters (`result` → count) to the shared ones. */
   async addCounters(deltas: ReadonlyMap<string, number>): Promise<void> {
-    await this.#root.transaction(() => {
+    await written(this.#root.transaction(() => {
       for (const [name, delta] of deltas) this.#stats.put(`requests.${name}`, (this.#stats.get(`requests.${name}`) ?? 0) + delta);
-    });
+    }));
   }
 
   figures(): StoreFigures {
@@ -207,7 +253,7 @@ export class CacheStore {
   /** The health probe: a write and a read of `key`, whole. Rejects on a failed write (ENOSPC, map full). */
   async probe(key: string): Promise<void> {
     const value = `${Date.now()}:${Math.random()}`;
-    await this.#root.put(`probe:${key}`, value);
+    await written(this.#root.put(`probe:${key}`, value));
     if (this.#root.get(`probe:${key}`) !== value) throw new Error('probe read back something else');
   }
 

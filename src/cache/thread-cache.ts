@@ -155,7 +155,8 @@ export class ThreadCache {
   #failed(error: unknown, operation: string): void {
     const code = errorCode(error);
     this.#log.warn({ code, operation }, 'cache store operation failed');
-    if (code === 'ENOSPC' || code === 'MDB_MAP_FULL') this.#unhealthy(code);
+    // A write the disk refused: bypass and reopen (the probes find when space is back).
+    if (code === 'ENOSPC' || code === 'MDB_MAP_FULL' || code === 'CACHE_WRITE_FAILED') this.#unhealthy(code);
   }
 
   /** Bypass from now on; the store is closed and the next probe opens it again. */
