@@ -25,7 +25,8 @@ import type { Upstreams } from '../listener/upstreams.ts';
 import { cachedHead, storedHeaders, type EntryMeta } from './entry.ts';
 import type { CachedExchange, ExchangeTap } from './exchange-tap.ts';
 import { ageSeconds, allowsStaleIfError, headerObject, mayStore, newPolicy, policyRequest, restoredPolicy, varyNames, type Policy, type PolicyRequest } from './policy.ts';
-import { encodeEntry, MAX_KEY_BYTES, type StoredEntry, type Vary } from './store.ts';
+import { encodeEntry, entryBody, entryMeta, entryStamp, MAX_KEY_BYTES, type StoredEntry, type Vary } from './store.ts';
+import { joinedRequestHeader } from './request-headers.ts';
 import type { ThreadCache } from './thread-cache.ts';
 import { cacheUrl, invalidatedUrls, variantKey } from './keys.ts';
 
@@ -41,6 +42,8 @@ export class CacheStep implements ExchangeTap {
   readonly #method: string;
   readonly #target: string;
   readonly #url: string;
+  /** The head, read only while `begin` runs (its bytes may not outlive the read that brought it). */
+  #head: RequestHead | undefined;
   #headers: Record<string, string> | undefined;
   #request: PolicyRequest | undefined;
   #exchange: CachedExchange | undefined;
@@ -62,18 +65,64 @@ export class CacheStep implements ExchangeTap {
     this.#method = head.method;
     this.#target = head.target;
     this.#url = cacheUrl(proto, head.host, head.target);
-    // Read now: the head's bytes may not outlive this read.
-    if (head.method === 'GET' || head.method === 'HEAD') this.#headers = headerObject(head.rawHeaders);
+    this.#head = head;
   }
 
   begin(exchange: CachedExchange): void {
     this.#exchange = exchange;
     const cache = this.#cache;
+    const head = this.#head!;
+    this.#head = undefined;
     if (UNSAFE.has(this.#method)) return this.#forward('invalidate', 'sluice; fwd=method', 'bypass');
-    if (this.#headers === undefined) return this.#forward('method', 'sluice; fwd=method', 'bypass');
+    if (this.#method !== 'GET' && this.#method !== 'HEAD') return this.#forward('method', 'sluice; fwd=method', 'bypass');
     if (!cache.healthy || Buffer.byteLength(this.#url) > MAX_KEY_BYTES) return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
+    if (this.#freshHit(head)) return;
+    // Read now: the head's bytes may not outlive this read.
+    this.#headers = headerObject(head.rawHeaders);
     this.#request = policyRequest('GET', this.#target, this.#headers);
     this.#lookUp(true);
+  }
+
+  /**
+   * The common hit, without the library's per-request work: a request
+   * without Cache-Control or Pragma (nothing it says changes the answer),
+   * and an entry fresh by the freshness this thread computed when it first
+   * read that version of it. Anything else takes the full rules (lookUp).
+   */
+  #freshHit(head: RequestHead): boolean {
+    if (head.find('cache-control') !== undefined || head.find('pragma') !== undefined) return false;
+    const store = this.#cache.store;
+    if (!store) return false;
+    let vary: Vary | undefined;
+    let value: Buffer | undefined;
+    let key: string;
+    try {
+      vary = store.varyOf(this.#url);
+      if (vary === undefined || vary === '*') return false;
+      key = variantKey(this.#url, vary, (name) => joinedRequestHeader(head, name));
+      value = store.getFast(key);
+    } catch {
+      return false;
+    }
+    if (value === undefined) return false;
+    const hotKey = `${this.#route?.index ?? -1}\u0000${key}`;
+    const stamp = entryStamp(value);
+    const hot = this.#cache.hot.get(hotKey, stamp) ?? this.#cache.hot.make(hotKey, stamp, entryMeta(value), this.#route);
+    const now = Date.now();
+    if (now >= hot.freshUntil) return false;
+    this.#cache.count('hit');
+    const age = Math.max(0, Math.floor(hot.ageThen + (now - hot.madeAt) / 1000));
+    const meta = hot.meta;
+    const body = entryBody(value);
+    let text = `${hot.prefix}Age: ${age}\r\nCache-Status: sluice; hit\r\n`;
+    if (meta.status !== 204 && meta.status !== 304) text += meta.framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${body.length}\r\n`;
+    // The body lies in lmdb-js's reused buffer: the exchange copies it into the response before any other read.
+    this.#exchange!.serveCached(meta.status, text, body);
+    if (now - hot.touchedAt >= 1000) {
+      hot.touchedAt = now;
+      store.touch(key, now);
+    }
+    return true;
   }
 
   /** Serve what the store holds, or go upstream; `coalesce`: a miss may wait for another's request first. */

@@ -10,9 +10,9 @@ export function cacheUrl(proto: string, host: string | undefined, target: string
   return `${proto}://${(host ?? '').toLowerCase()}${target}`;
 }
 
-export function variantKey(url: string, vary: readonly string[], headers: Record<string, string>): string {
+export function variantKey(url: string, vary: readonly string[], headers: Record<string, string> | ((name: string) => string | undefined)): string {
   let key = `${url}\u0000`;
-  for (const name of vary) key += `${name}=${headers[name] ?? ''}\u0000`;
+  for (const name of vary) key += `${name}=${(typeof headers === 'function' ? headers(name) : headers[name]) ?? ''}\u0000`;
   return key;
 }
 

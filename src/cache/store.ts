@@ -3,7 +3,8 @@
  * every listener thread (and by the admin server, for purges and figures),
  * shared with a hot restart's successor because it lives on disk.
  *
- *   entries  variant key → one binary value: [u32 meta length][meta JSON][body]
+ *   entries  variant key → one binary value: [u32 meta length][f64 stamp][meta JSON][body]
+ *            (the stamp is unique per write: a thread's decoded copy of the meta is valid while it matches)
  *   vary     URL → the request headers its stored response varies on
  *   access   variant key → last use (ms), the LRU bookkeeping
  *   locks    lock key → { owner, expires }: the coalescing lock (lock.ts)
@@ -83,19 +84,32 @@ function written<T>(write: Promise<T>): Promise<T> {
   });
 }
 
+const HEADER_BYTES = 12;
+/** The layout of entries: a store written in another is emptied when opened (a cache can start cold). */
+const FORMAT = 1;
+let lastStamp = 0;
+
 export function encodeEntry(meta: EntryMeta, body: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  const out = Buffer.allocUnsafe(4 + json.length + body.length);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + json.length + body.length);
   out.writeUInt32LE(json.length, 0);
-  json.copy(out, 4);
-  body.copy(out, 4 + json.length);
+  // Unique enough across threads and processes: time, a random part, and never the same twice here.
+  lastStamp = Math.max(lastStamp + 1, Date.now() * 1024 + Math.floor(Math.random() * 1024));
+  out.writeDoubleLE(lastStamp, 4);
+  json.copy(out, HEADER_BYTES);
+  body.copy(out, HEADER_BYTES + json.length);
   return out;
 }
 
+/** An entry's value as read: its stamp, and its meta decoded only when asked. */
+export const entryStamp = (value: Buffer): number => value.readDoubleLE(4);
+export const entryMeta = (value: Buffer): EntryMeta =>
+  JSON.parse(value.toString('utf8', HEADER_BYTES, HEADER_BYTES + value.readUInt32LE(0))) as EntryMeta;
+/** The end given: a buffer from getFast is longer than its value (its `length` says the value's). */
+export const entryBody = (value: Buffer): Buffer => value.subarray(HEADER_BYTES + value.readUInt32LE(0), value.length);
+
 function decodeEntry(value: Buffer): StoredEntry {
-  const length = value.readUInt32LE(0);
-  const meta = JSON.parse(value.toString('utf8', 4, 4 + length)) as EntryMeta;
-  return { meta, body: value.subarray(4 + length), size: value.length };
+  return { meta: entryMeta(value), body: entryBody(value), size: value.length };
 }
 
 export class CacheStore {
@@ -126,6 +140,13 @@ export class CacheStore {
     this.#access = this.#root.openDB<number, string>({ name: 'access' });
     this.#locks = this.#root.openDB<CacheLock, string>({ name: 'locks' });
     this.#stats = this.#root.openDB<number, string>({ name: 'stats' });
+    if (this.#stats.get('format') !== FORMAT) {
+      this.#root.transactionSync(() => {
+        for (const db of [this.#entries, this.#vary, this.#access, this.#locks]) db.clearSync();
+        this.#stats.putSync('bytes', 0);
+        this.#stats.putSync('format', FORMAT);
+      });
+    }
   }
 
   get closed(): boolean {
@@ -164,6 +185,14 @@ export class CacheStore {
   get(variantKey: string): StoredEntry | undefined {
     const value = this.#entries.getBinary(variantKey);
     return value === undefined ? undefined : decodeEntry(value);
+  }
+
+  /**
+   * The entry's value in lmdb-js's reused buffer: valid only until the next read of this store,
+   * so whatever is kept of it must be copied at once. A hit reads it without copying the whole.
+   */
+  getFast(variantKey: string): Buffer | undefined {
+    return this.#entries.getBinaryFast(variantKey);
   }
 
   /** Records a use, for LRU eviction; not awaited (a failed write only loses recency). */

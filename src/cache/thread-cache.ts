@@ -13,6 +13,7 @@ import type { Route } from '../routing/route-table.ts';
 import type { Upstreams } from '../listener/upstreams.ts';
 import { CacheStep } from './cache-step.ts';
 import { Coalescer } from './coalesce.ts';
+import { HotEntries } from './hot-entries.ts';
 import type { EntryMeta } from './entry.ts';
 import type { ExchangeTap } from './exchange-tap.ts';
 import { diskFull, errorCode, PROBE_INTERVAL_MS, timedProbe } from './health.ts';
@@ -33,6 +34,8 @@ export class ThreadCache {
   #healthy = false;
   #probing = false;
   readonly coalescer: Coalescer;
+  /** What this thread decoded of the entries it served lately (hot-entries.ts). */
+  readonly hot = new HotEntries();
   readonly #counters = new Map<string, number>();
   readonly #probeTimer: NodeJS.Timeout;
   readonly #flushTimer: NodeJS.Timeout;
