@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const check = (file: string) => spawnSync(process.execPath, [main, '-t', '-c', file], { encoding: 'utf8', timeout: 10_000 });
+const check = (file: string) =>
+  spawnSync(process.execPath, [main, '-t', '-c', file], { encoding: 'utf8', timeout: 10_000 });
 const base = testConfig([{ port: 9 }]);
 
 test('-t creates the cache directory, relative to the config file, and accepts it', () => {

@@ -62,10 +62,19 @@ test('a full disk turns cache_healthy false and bypasses the cache; freed space 
   origin.on('/after', answer('after', { 'cache-control': 'max-age=600' }));
   const large = 'L'.repeat(512 * 1024);
   origin.on('/large', answer(large, { 'cache-control': 'max-age=600' }));
-  const config = { ...testConfig([{ port: origin.port }], { startup_timeout_ms: 20_000 }), cache: { path: join(mounted, 'cache'), max_size_mb: 64 } };
+  const config = {
+    ...testConfig([{ port: origin.port }], { startup_timeout_ms: 20_000 }),
+    cache: { path: join(mounted, 'cache'), max_size_mb: 64 },
+  };
   let port: number;
   ({ sluice, port } = await startRouting(['-c', writeConfig(config)], 2, 1));
-  assert.equal(await until(() => ready(port), (r) => r.status === 200), { status: 200, cache: true });
+  assert.equal(
+    await until(
+      () => ready(port),
+      (r) => r.status === 200,
+    ),
+    { status: 200, cache: true },
+  );
   assert.is((await get(port, '/before')).headers['cache-status'], 'sluice; fwd=miss; stored');
 
   const mark = sluice.lines.length;
@@ -75,7 +84,11 @@ test('a full disk turns cache_healthy false and bypasses the cache; freed space 
   const whole = await get(port, '/large');
   assert.is(whole.body.length, large.length);
   for (const listener of [0, 1]) {
-    const line = await sluice.waitForLog((l) => l['event'] === 'cache.unhealthy' && l['listener'] === listener, 10_000, mark);
+    const line = await sluice.waitForLog(
+      (l) => l['event'] === 'cache.unhealthy' && l['listener'] === listener,
+      10_000,
+      mark,
+    );
     // The probe's free-space check, or a commit the disk refused.
     assert.ok(['ENOSPC', 'CACHE_WRITE_FAILED'].includes(String(line['code'])), String(line['code']));
   }
@@ -89,13 +102,17 @@ test('a full disk turns cache_healthy false and bypasses the cache; freed space 
 
   const freed = sluice.lines.length;
   rmSync(filler);
-  for (const listener of [0, 1]) await sluice.waitForLog((l) => l['event'] === 'cache.healthy' && l['listener'] === listener, 10_000, freed);
+  for (const listener of [0, 1])
+    await sluice.waitForLog((l) => l['event'] === 'cache.healthy' && l['listener'] === listener, 10_000, freed);
   assert.equal(await ready(port), { status: 200, cache: true });
   assert.is((await get(port, '/before')).headers['cache-status'], 'sluice; hit');
   assert.is((await get(port, '/after')).headers['cache-status'], 'sluice; fwd=miss; stored');
   assert.is((await get(port, '/after')).headers['cache-status'], 'sluice; hit');
   assert.is(sluice.child.exitCode, null, 'still running');
-  assert.not.ok(sluice.lines.some((l) => String(l.msg).endsWith('actor failed')), 'no thread failed');
+  assert.not.ok(
+    sluice.lines.some((l) => String(l.msg).endsWith('actor failed')),
+    'no thread failed',
+  );
 });
 
 test.run();

@@ -24,7 +24,10 @@ test.after(async () => {
   killAll();
   // The successor is not our child: end whatever the PID file names.
   const pid = pidFile ? readPid(pidFile) : undefined;
-  if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch {}
+  if (pid !== undefined)
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
   await origin?.close();
 });
 
@@ -36,7 +39,13 @@ test('a hit after `sluice restart` needs no upstream request', async () => {
   const configFile = join(dir, 'sluice.json');
   const port = await freePort();
   const config = {
-    ...testConfig([{ port: origin.port }], { startup_timeout_ms: 20_000, listen_port: port, pid_file: pidFile, grace_period_ms: 100, drain_timeout_ms: 5_000 }),
+    ...testConfig([{ port: origin.port }], {
+      startup_timeout_ms: 20_000,
+      listen_port: port,
+      pid_file: pidFile,
+      grace_period_ms: 100,
+      drain_timeout_ms: 5_000,
+    }),
     cache: { path: join(dir, 'cache') },
   };
   writeFileSync(configFile, JSON.stringify(config));
@@ -45,7 +54,9 @@ test('a hit after `sluice restart` needs no upstream request', async () => {
   assert.is((await get(port, '/kept')).headers['cache-status'], 'sluice; fwd=miss; stored');
   const before = readPid(pidFile)!;
   // Not spawnSync: this process is the origin, and must answer the successor's health checks meanwhile.
-  const restarted = await promisify(execFile)(process.execPath, [mainFile, 'restart', '--pid-file', pidFile], { timeout: 30_000 });
+  const restarted = await promisify(execFile)(process.execPath, [mainFile, 'restart', '--pid-file', pidFile], {
+    timeout: 30_000,
+  });
   assert.match(restarted.stdout, /^Proxy restarted/);
   const after = readPid(pidFile)!;
   assert.is.not(after, before);

@@ -66,19 +66,24 @@ shared.after(async (ctx) => {
   await ctx.origin?.close();
 });
 
-shared('200 concurrent clients on two listener threads missing one key make exactly 1 upstream request', async ({ origin, proxy }) => {
-  origin!.on('/coalesced', (_req, res) => {
-    // Slow enough that every client asks while the first request is still upstream.
-    setTimeout(() => answer('one answer', { 'cache-control': 'max-age=60' })(_req, res), 700);
-  });
-  const answers = await Promise.all(Array.from({ length: 200 }, () => get(proxy!.port, '/coalesced', { timeoutMs: 10_000 })));
-  assert.is(origin!.count('/coalesced'), 1);
-  assert.ok(answers.every((a) => a.status === 200 && a.body === 'one answer'));
-  const statuses = new Set(answers.map((a) => a.headers['cache-status']));
-  assert.equal([...statuses].sort(), ['sluice; fwd=miss; stored', 'sluice; hit']);
-  const threads = new Set((await logged(proxy!, '/coalesced', 200)).map((line) => line['thread']));
-  assert.is(threads.size, 2, 'both listener threads served some of them');
-});
+shared(
+  '200 concurrent clients on two listener threads missing one key make exactly 1 upstream request',
+  async ({ origin, proxy }) => {
+    origin!.on('/coalesced', (_req, res) => {
+      // Slow enough that every client asks while the first request is still upstream.
+      setTimeout(() => answer('one answer', { 'cache-control': 'max-age=60' })(_req, res), 700);
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () => get(proxy!.port, '/coalesced', { timeoutMs: 10_000 })),
+    );
+    assert.is(origin!.count('/coalesced'), 1);
+    assert.ok(answers.every((a) => a.status === 200 && a.body === 'one answer'));
+    const statuses = new Set(answers.map((a) => a.headers['cache-status']));
+    assert.equal([...statuses].sort(), ['sluice; fwd=miss; stored', 'sluice; hit']);
+    const threads = new Set((await logged(proxy!, '/coalesced', 200)).map((line) => line['thread']));
+    assert.is(threads.size, 2, 'both listener threads served some of them');
+  },
+);
 
 shared('an entry stored by one thread is a hit in the other', async ({ origin, proxy }) => {
   origin!.on('/across', answer('across', { 'cache-control': 'max-age=60' }));
@@ -93,12 +98,17 @@ shared('an entry stored by one thread is a hit in the other', async ({ origin, p
     if (lines.some((line) => line['thread'] !== stored!['thread'])) break;
   }
   const lines = await logged(proxy!, '/across', 1);
-  assert.ok(lines.some((line) => line['thread'] !== stored!['thread']), 'the other thread answered');
+  assert.ok(
+    lines.some((line) => line['thread'] !== stored!['thread']),
+    'the other thread answered',
+  );
   assert.is(origin!.count('/across'), 1);
 });
 
 shared('DELETE /cache?url=… purges every variant of one URL: 200 {"purged": N}', async ({ origin, proxy }) => {
-  origin!.on('/purge-me', (req, res) => answer(`v=${req.headers['x-v']}`, { 'cache-control': 'max-age=60', vary: 'x-v' })(req, res));
+  origin!.on('/purge-me', (req, res) =>
+    answer(`v=${req.headers['x-v']}`, { 'cache-control': 'max-age=60', vary: 'x-v' })(req, res),
+  );
   origin!.on('/keep-me', answer('kept', { 'cache-control': 'max-age=60' }));
   await get(proxy!.port, '/purge-me', { headers: { 'x-v': '1' } });
   await get(proxy!.port, '/purge-me', { headers: { 'x-v': '2' } });
@@ -109,7 +119,10 @@ shared('DELETE /cache?url=… purges every variant of one URL: 200 {"purged": N}
   const purged = await get(proxy!.adminPort, `/cache?url=${url}`, { method: 'DELETE', headers: auth });
   assert.is(purged.status, 200);
   assert.equal(JSON.parse(purged.body), { purged: 2 });
-  assert.is((await get(proxy!.port, '/purge-me', { headers: { 'x-v': '1' } })).headers['cache-status'], 'sluice; fwd=miss; stored');
+  assert.is(
+    (await get(proxy!.port, '/purge-me', { headers: { 'x-v': '1' } })).headers['cache-status'],
+    'sluice; fwd=miss; stored',
+  );
   assert.is((await get(proxy!.port, '/keep-me')).headers['cache-status'], 'sluice; hit');
 });
 
@@ -140,7 +153,11 @@ shared('`sluice cache purge URL` and `--all` call the admin API', async ({ origi
   // Not spawnSync: this process is the origin, and must go on answering health checks meanwhile.
   const admin = `http://127.0.0.1:${proxy!.adminPort}`;
   const cli = (...args: string[]) =>
-    promisify(execFile)(process.execPath, [mainFile, 'cache', 'purge', ...args, '-c', proxy!.configFile, '--admin', admin], { timeout: 10_000 });
+    promisify(execFile)(
+      process.execPath,
+      [mainFile, 'cache', 'purge', ...args, '-c', proxy!.configFile, '--admin', admin],
+      { timeout: 10_000 },
+    );
   const one = await cli(`http://127.0.0.1:${proxy!.port}/cli-purge`);
   assert.is(one.stdout, `Purged 1 entry for http://127.0.0.1:${proxy!.port}/cli-purge\n`);
   assert.is((await get(proxy!.port, '/cli-purge')).headers['cache-status'], 'sluice; fwd=miss; stored');

@@ -30,7 +30,10 @@ test.before(async () => {
     ],
   };
   ({ sluice, port } = await startRouting(['-c', writeConfig(config)], 2, 1));
-  await until(() => get(port, '/ready'), (a) => a.status === 200);
+  await until(
+    () => get(port, '/ready'),
+    (a) => a.status === 200,
+  );
 });
 
 test.after(async () => {
@@ -100,7 +103,10 @@ test('s-maxage wins over max-age for a shared cache', async () => {
 });
 
 test('Expires gives freshness when there is no max-age', async () => {
-  origin.on('/expires', answer('x', { expires: new Date(Date.now() + 60_000).toUTCString(), date: new Date().toUTCString() }));
+  origin.on(
+    '/expires',
+    answer('x', { expires: new Date(Date.now() + 60_000).toUTCString(), date: new Date().toUTCString() }),
+  );
   const [, second] = await twice('/expires');
   assert.is(status(second), 'sluice; hit');
 });
@@ -129,7 +135,11 @@ test('HEAD is answered from a GET entry, without a body', async () => {
 test('Vary keys the entry on the named request headers', async () => {
   origin.on('/vary', (req, res) => {
     const body = `lang=${req.headers['accept-language']}`;
-    res.writeHead(200, { 'cache-control': 'max-age=60', vary: 'Accept-Language', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(200, {
+      'cache-control': 'max-age=60',
+      vary: 'Accept-Language',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   });
   const en = await get(port, '/vary', { headers: { 'accept-language': 'en' } });
@@ -148,7 +158,8 @@ test('Vary keys the entry on the named request headers', async () => {
 
 test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', async () => {
   origin.on('/revalidate', (req, res) => {
-    if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=60', 'x-refreshed': 'yes' }).end();
+    if (req.headers['if-none-match'] === '"v1"')
+      return void res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=60', 'x-refreshed': 'yes' }).end();
     res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=0', 'content-length': '4' });
     res.end('body');
   });
@@ -159,7 +170,12 @@ test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', asyn
   assert.is(revalidated.headers['x-refreshed'], 'yes');
   assert.is(origin.requests('/revalidate')[1]!.headers['if-none-match'], '"v1"');
   // The refreshed entry is fresh for 60 s now.
-  const hit = await until(() => get(port, '/revalidate'), (a) => status(a) === 'sluice; hit', 20, 50);
+  const hit = await until(
+    () => get(port, '/revalidate'),
+    (a) => status(a) === 'sluice; hit',
+    20,
+    50,
+  );
   assert.is(hit.body, 'body');
   const count = origin.count('/revalidate');
   assert.is(status(await get(port, '/revalidate')), 'sluice; hit');
@@ -169,7 +185,8 @@ test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', asyn
 test('a stale entry is revalidated with If-Modified-Since when it has only Last-Modified', async () => {
   const lastModified = new Date(Date.now() - 3600_000).toUTCString();
   origin.on('/revalidate-date', (req, res) => {
-    if (req.headers['if-modified-since'] === lastModified) return void res.writeHead(304, { 'cache-control': 'max-age=60' }).end();
+    if (req.headers['if-modified-since'] === lastModified)
+      return void res.writeHead(304, { 'cache-control': 'max-age=60' }).end();
     res.writeHead(200, { 'last-modified': lastModified, 'cache-control': 'no-cache', 'content-length': '4' });
     res.end('date');
   });
@@ -201,10 +218,20 @@ test('stale-while-revalidate serves the stale entry and revalidates once in the 
   });
   await get(port, '/swr');
   // Past max-age=2 (Age counts whole seconds): the entry is stale, within its stale-while-revalidate window.
-  const stale = await until(() => get(port, '/swr'), (a) => status(a) !== 'sluice; hit', 80, 50);
+  const stale = await until(
+    () => get(port, '/swr'),
+    (a) => status(a) !== 'sluice; hit',
+    80,
+    50,
+  );
   assert.is(status(stale), 'sluice; hit; detail=stale-while-revalidate');
   assert.is(stale.body, 'v1');
-  const fresh = await until(() => get(port, '/swr'), (a) => a.body !== 'v1', 40, 50);
+  const fresh = await until(
+    () => get(port, '/swr'),
+    (a) => a.body !== 'v1',
+    40,
+    50,
+  );
   assert.is(fresh.body, 'v2');
   assert.is(status(fresh), 'sluice; hit');
   // One background request for the stale entry, however many requests saw it stale.
@@ -258,11 +285,21 @@ test('a successful unsafe request invalidates its URL and same-host Location', a
   });
   const post = await get(port, '/item', { method: 'POST', body: 'x' });
   assert.is(status(post), 'sluice; fwd=method');
-  const after = await until(() => get(port, '/item'), (a) => a.body === 'item2', 20, 50);
+  const after = await until(
+    () => get(port, '/item'),
+    (a) => a.body === 'item2',
+    20,
+    50,
+  );
   assert.is(status(after), 'sluice; fwd=miss; stored');
   assert.is(status(await get(port, '/other')), 'sluice; hit');
   await get(port, '/item-post', { method: 'POST', body: 'x' });
-  const other = await until(() => get(port, '/other'), (a) => status(a) !== 'sluice; hit', 20, 50);
+  const other = await until(
+    () => get(port, '/other'),
+    (a) => status(a) !== 'sluice; hit',
+    20,
+    50,
+  );
   assert.is(status(other), 'sluice; fwd=miss; stored');
 });
 
@@ -322,6 +359,30 @@ test('a response cut short is not stored', async () => {
   assert.is(next.body, 'whole now');
   assert.is(status(next), 'sluice; fwd=miss; stored');
   assert.is(origin.count('/truncated'), 2);
+});
+
+test('a request with Cache-Control: no-cache is not answered from the store without the origin', async () => {
+  origin.on('/no-cache-request', answer('x', { 'cache-control': 'max-age=60', etag: '"n"' }));
+  await get(port, '/no-cache-request');
+  const again = await get(port, '/no-cache-request', { headers: { 'cache-control': 'no-cache' } });
+  assert.ok(
+    String(again.headers['cache-status']).startsWith('sluice; fwd=stale'),
+    String(again.headers['cache-status']),
+  );
+  assert.is(origin.count('/no-cache-request'), 2);
+});
+
+test("a request handed to Node's HTTP server (Expect) bypasses the cache and says so", async () => {
+  origin.on('/expect', (req, res) => {
+    req.resume();
+    req.on('end', () => answer('expected', { 'cache-control': 'max-age=60' })(req, res));
+  });
+  const bypassed = await get(port, '/expect', {
+    method: 'GET',
+    headers: { expect: '100-continue', 'content-length': '0' },
+  });
+  assert.is(bypassed.body, 'expected');
+  assert.is(status(bypassed), 'sluice; fwd=bypass');
 });
 
 test.run();

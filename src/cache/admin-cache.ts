@@ -12,7 +12,8 @@ type CacheConfig = NonNullable<Config['cache']>;
 
 export const CACHE_RESULTS = ['hit', 'miss', 'stale', 'bypass', 'revalidated'] as const;
 
-export type PurgeAnswer = { status: 200; body: { purged: number } } | { status: 400 | 404 | 503; body: { error: string } };
+export type PurgeAnswer =
+  { status: 200; body: { purged: number } } | { status: 400 | 404 | 503; body: { error: string } };
 
 export class AdminCache {
   readonly #config: CacheConfig;
@@ -82,7 +83,9 @@ export class AdminCache {
     const lines = [
       '# HELP sluice_cache_requests_total Requests on caching routes, by what the cache did.',
       '# TYPE sluice_cache_requests_total counter',
-      ...CACHE_RESULTS.map((result) => `sluice_cache_requests_total{result="${result}"} ${figures.counters[result] ?? 0}`),
+      ...CACHE_RESULTS.map(
+        (result) => `sluice_cache_requests_total{result="${result}"} ${figures.counters[result] ?? 0}`,
+      ),
       '# HELP sluice_cache_bytes Bytes of the stored entries (headers and bodies).',
       '# TYPE sluice_cache_bytes gauge',
       `sluice_cache_bytes ${figures.bytes}`,

@@ -66,7 +66,12 @@ export async function revalidateInBackground(cache: ThreadCache, job: Background
     const body = Buffer.from(await response.body.arrayBuffer());
     if (body.length > cache.maxObjectBytes) return;
     const vary = varyNames(headers);
-    const meta: EntryMeta = { policy: policy.toObject(), status: response.statusCode, headers: storedHeaders(clientResponseRawHeaders(raw)), framing: 'length' };
+    const meta: EntryMeta = {
+      policy: policy.toObject(),
+      status: response.statusCode,
+      headers: storedHeaders(clientResponseRawHeaders(raw)),
+      framing: 'length',
+    };
     cache.commit(job.url, vary, variantKey(job.url, vary, job.headers), encodeEntry(meta, body), undefined);
   } catch {
     // The stale entry stays; the next request after its stale-while-revalidate window revalidates in line.

@@ -24,7 +24,18 @@ import type { Route } from '../routing/route-table.ts';
 import type { Upstreams } from '../listener/upstreams.ts';
 import { cachedHead, storedHeaders, type EntryMeta } from './entry.ts';
 import type { CachedExchange, ExchangeTap } from './exchange-tap.ts';
-import { ageSeconds, allowsStaleIfError, headerObject, mayStore, newPolicy, policyRequest, restoredPolicy, varyNames, type Policy, type PolicyRequest } from './policy.ts';
+import {
+  ageSeconds,
+  allowsStaleIfError,
+  headerObject,
+  mayStore,
+  newPolicy,
+  policyRequest,
+  restoredPolicy,
+  varyNames,
+  type Policy,
+  type PolicyRequest,
+} from './policy.ts';
 import { encodeEntry, entryBody, entryMeta, entryStamp, MAX_KEY_BYTES, type StoredEntry, type Vary } from './store.ts';
 import { joinedRequestHeader } from './request-headers.ts';
 import type { ThreadCache } from './thread-cache.ts';
@@ -56,6 +67,8 @@ export class CacheStep implements ExchangeTap {
   /** Collecting the response for the store. */
   #collect: { policy: Policy; meta: EntryMeta; vary: Vary; key: string; chunks: Buffer[]; bytes: number } | undefined;
   #cacheStatus = 'sluice; fwd=miss';
+  /** The store's read snapshot was renewed for this request (before its miss). */
+  #refreshed = false;
   #ended = false;
 
   constructor(cache: ThreadCache, head: RequestHead, proto: string, route: Route | undefined, upstreams: Upstreams) {
@@ -74,8 +87,10 @@ export class CacheStep implements ExchangeTap {
     const head = this.#head!;
     this.#head = undefined;
     if (UNSAFE.has(this.#method)) return this.#forward('invalidate', 'sluice; fwd=method', 'bypass');
-    if (this.#method !== 'GET' && this.#method !== 'HEAD') return this.#forward('method', 'sluice; fwd=method', 'bypass');
-    if (!cache.healthy || Buffer.byteLength(this.#url) > MAX_KEY_BYTES) return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
+    if (this.#method !== 'GET' && this.#method !== 'HEAD')
+      return this.#forward('method', 'sluice; fwd=method', 'bypass');
+    if (!cache.healthy || Buffer.byteLength(this.#url) > MAX_KEY_BYTES)
+      return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
     if (this.#freshHit(head)) return;
     // Read now: the head's bytes may not outlive this read.
     this.#headers = headerObject(head.rawHeaders);
@@ -107,7 +122,8 @@ export class CacheStep implements ExchangeTap {
     if (value === undefined) return false;
     const hotKey = `${this.#route?.index ?? -1}\u0000${key}`;
     const stamp = entryStamp(value);
-    const hot = this.#cache.hot.get(hotKey, stamp) ?? this.#cache.hot.make(hotKey, stamp, entryMeta(value), this.#route);
+    const hot =
+      this.#cache.hot.get(hotKey, stamp) ?? this.#cache.hot.make(hotKey, stamp, entryMeta(value), this.#route);
     const now = Date.now();
     if (now >= hot.freshUntil) return false;
     this.#cache.count('hit');
@@ -115,7 +131,8 @@ export class CacheStep implements ExchangeTap {
     const meta = hot.meta;
     const body = entryBody(value);
     let text = `${hot.prefix}Age: ${age}\r\nCache-Status: sluice; hit\r\n`;
-    if (meta.status !== 204 && meta.status !== 304) text += meta.framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${body.length}\r\n`;
+    if (meta.status !== 204 && meta.status !== 304)
+      text += meta.framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${body.length}\r\n`;
     // The body lies in lmdb-js's reused buffer: the exchange copies it into the response before any other read.
     this.#exchange!.serveCached(meta.status, text, body);
     if (now - hot.touchedAt >= 1000) {
@@ -150,7 +167,16 @@ export class CacheStep implements ExchangeTap {
         }
         // stale-while-revalidate: the stale entry now, one revalidation in the background.
         this.#cache.count('stale');
-        this.#cache.revalidateInBackground(key, this.#url, this.#target, entry, policy, this.#headers!, this.#route, this.#upstreams);
+        this.#cache.revalidateInBackground(
+          key,
+          this.#url,
+          this.#target,
+          entry,
+          policy,
+          this.#headers!,
+          this.#route,
+          this.#upstreams,
+        );
         return this.#serve(entry, policy, 'sluice; hit; detail=stale-while-revalidate');
       }
       this.#stale = { key, entry, policy };
@@ -159,9 +185,19 @@ export class CacheStep implements ExchangeTap {
         return this.#forward('revalidate', 'sluice; fwd=stale', undefined);
       }
     }
+    // lmdb-js renews a thread's read snapshot on a timer, so it can lag another thread's commit by a
+    // moment: before a miss (and a lock taken in a fresh write transaction), look once more, up to date.
+    if (!this.#refreshed) {
+      this.#refreshed = true;
+      store.refresh();
+      return this.#lookUp(coalesce);
+    }
     if (!coalesce) return this.#forward('miss', 'sluice; fwd=miss', 'miss');
     // HEAD is not stored, so it takes no lock; it waits for a GET's, whose entry will answer it.
-    if (this.#method !== 'GET') return this.#cache.coalescer.isLocked(key) ? void this.#awaitLock(key) : this.#forward('miss', 'sluice; fwd=miss', 'miss');
+    if (this.#method !== 'GET')
+      return this.#cache.coalescer.isLocked(key)
+        ? void this.#awaitLock(key)
+        : this.#forward('miss', 'sluice; fwd=miss', 'miss');
     void this.#coalesce(key);
   }
 
@@ -173,7 +209,9 @@ export class CacheStep implements ExchangeTap {
     if (this.#exchange!.done) return won ? cache.coalescer.release(key, false) : undefined;
     if (won) {
       this.#lock = key;
-      return this.#forward('miss', 'sluice; fwd=miss', 'miss');
+      // Another request may have stored the entry between this one's look and its lock: look again.
+      this.#refreshed = false;
+      return this.#lookUp(false);
     }
     await this.#awaitLock(key);
   }
@@ -334,7 +372,8 @@ export function refreshedMeta(meta: EntryMeta, policy: Policy, updates: Record<s
   const skip = new Set(['content-length', 'transfer-encoding', 'age', 'connection', 'keep-alive']);
   const replaced = new Set(Object.keys(updates).filter((name) => !skip.has(name)));
   const headers: string[] = [];
-  for (let i = 0; i < meta.headers.length; i += 2) if (!replaced.has(meta.headers[i]!.toLowerCase())) headers.push(meta.headers[i]!, meta.headers[i + 1]!);
+  for (let i = 0; i < meta.headers.length; i += 2)
+    if (!replaced.has(meta.headers[i]!.toLowerCase())) headers.push(meta.headers[i]!, meta.headers[i + 1]!);
   for (const name of replaced) headers.push(name, updates[name]!);
   return { ...meta, policy: policy.toObject(), headers };
 }

@@ -22,7 +22,8 @@ const NOT_STORED = new Set(['content-length', 'transfer-encoding', 'age', 'conne
 /** The upstream's client-bound header lines as an entry keeps them. */
 export function storedHeaders(flat: readonly string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) if (!NOT_STORED.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!);
+  for (let i = 0; i < flat.length; i += 2)
+    if (!NOT_STORED.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!);
   return out;
 }
 
@@ -30,7 +31,13 @@ export function storedHeaders(flat: readonly string[]): string[] {
  * The head of a response served from the store, up to the lines the
  * exchange adds itself (request id, Connection, the blank line).
  */
-export function cachedHead(meta: EntryMeta, headers: readonly string[], bodyLength: number, age: number, cacheStatus: string): string {
+export function cachedHead(
+  meta: EntryMeta,
+  headers: readonly string[],
+  bodyLength: number,
+  age: number,
+  cacheStatus: string,
+): string {
   let text = `HTTP/1.1 ${meta.status} ${STATUS_CODES[meta.status] ?? 'Unknown'}\r\n`;
   for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
   text += `Age: ${age}\r\nCache-Status: ${cacheStatus}\r\n`;

@@ -17,7 +17,10 @@ import type { Route } from '../routing/route-table.ts';
 
 /** What the cache step may do with the exchange it belongs to. */
 export interface CachedExchange {
-  /** Answer from the store: `head` is the status line and header lines; the exchange ends the head and writes `body` (not for HEAD). */
+  /**
+   * Answer from the store: `head` is the status line and header lines; the exchange ends the head
+   * and writes `body` (not for HEAD).
+   */
   serveCached(status: number, head: string, body: Buffer): void;
   /** A miss, a revalidation or a bypass: forward as without a cache. */
   goUpstream(): void;

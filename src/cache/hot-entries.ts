@@ -48,7 +48,11 @@ export class HotEntries {
     let prefix = `HTTP/1.1 ${meta.status} ${STATUS_CODES[meta.status] ?? 'Unknown'}\r\n`;
     for (let i = 0; i < headers.length; i += 2) prefix += `${headers[i]}: ${headers[i + 1]}\r\n`;
     const hot: HotEntry = {
-      stamp, meta, policy, madeAt: now, ageThen: age,
+      stamp,
+      meta,
+      policy,
+      madeAt: now,
+      ageThen: age,
       freshUntil: now + (policy.maxAge() - age) * 1000,
       prefix,
       touchedAt: 0,

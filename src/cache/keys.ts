@@ -10,9 +10,14 @@ export function cacheUrl(proto: string, host: string | undefined, target: string
   return `${proto}://${(host ?? '').toLowerCase()}${target}`;
 }
 
-export function variantKey(url: string, vary: readonly string[], headers: Record<string, string> | ((name: string) => string | undefined)): string {
+export function variantKey(
+  url: string,
+  vary: readonly string[],
+  headers: Record<string, string> | ((name: string) => string | undefined),
+): string {
   let key = `${url}\u0000`;
-  for (const name of vary) key += `${name}=${(typeof headers === 'function' ? headers(name) : headers[name]) ?? ''}\u0000`;
+  for (const name of vary)
+    key += `${name}=${(typeof headers === 'function' ? headers(name) : headers[name]) ?? ''}\u0000`;
   return key;
 }
 
@@ -20,7 +25,11 @@ export function variantKey(url: string, vary: readonly string[], headers: Record
  * RFC 9111 §4.4: the target of a successful unsafe request, and the URLs of
  * its Location and Content-Location when they name the same host.
  */
-export function invalidatedUrls(url: string, location: string | undefined, contentLocation: string | undefined): string[] {
+export function invalidatedUrls(
+  url: string,
+  location: string | undefined,
+  contentLocation: string | undefined,
+): string[] {
   const urls = [url];
   const base = new URL(url);
   for (const reference of [location, contentLocation]) {
@@ -42,5 +51,3 @@ export function urlFromOperator(text: string): string {
   const url = new URL(text);
   return cacheUrl(url.protocol.slice(0, -1), url.host, `${url.pathname}${url.search}`);
 }
-
-

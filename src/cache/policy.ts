@@ -51,7 +51,14 @@ export function mayStore(policy: Policy, status: number, headers: Record<string,
 export function varyNames(headers: Record<string, string>): string[] {
   const vary = headers.vary;
   if (vary === undefined) return [];
-  return [...new Set(vary.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''))].sort();
+  return [
+    ...new Set(
+      vary
+        .split(',')
+        .map((name) => name.trim().toLowerCase())
+        .filter((name) => name !== ''),
+    ),
+  ].sort();
 }
 
 /** Age in whole seconds, as the Age header carries it. */

@@ -160,13 +160,15 @@ export class CacheStore {
 
   /** Takes the lock on `key` for `owner` unless a live one is held: in a write transaction, so one taker wins. */
   takeLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return written(this.#locks.transaction(() => {
-      const now = Date.now();
-      const held = this.#locks.get(key);
-      if (held !== undefined && held.expires > now) return false;
-      this.#locks.put(key, { owner, expires: now + ttlMs });
-      return true;
-    }));
+    return written(
+      this.#locks.transaction(() => {
+        const now = Date.now();
+        const held = this.#locks.get(key);
+        if (held !== undefined && held.expires > now) return false;
+        this.#locks.put(key, { owner, expires: now + ttlMs });
+        return true;
+      }),
+    );
   }
 
   dropLock(key: string): Promise<boolean> {
@@ -207,33 +209,37 @@ export class CacheStore {
    * transaction. Returns whether the store is now over its bound.
    */
   async commit(url: string, vary: Vary, variantKey: string, value: Buffer): Promise<boolean> {
-    return written(this.#root.transaction(() => {
-      const previous = this.#entries.getBinary(variantKey);
-      this.#entries.put(variantKey, value);
-      this.#vary.put(url, vary);
-      this.#access.put(variantKey, Date.now());
-      const bytes = (this.#stats.get('bytes') ?? 0) + value.length - (previous?.length ?? 0);
-      this.#stats.put('bytes', bytes);
-      return bytes > this.maxBytes;
-    }));
+    return written(
+      this.#root.transaction(() => {
+        const previous = this.#entries.getBinary(variantKey);
+        this.#entries.put(variantKey, value);
+        this.#vary.put(url, vary);
+        this.#access.put(variantKey, Date.now());
+        const bytes = (this.#stats.get('bytes') ?? 0) + value.length - (previous?.length ?? 0);
+        this.#stats.put('bytes', bytes);
+        return bytes > this.maxBytes;
+      }),
+    );
   }
 
   /** Least recently used entries go until the stored bytes fit the bound; returns how many went. */
   async evict(): Promise<number> {
-    return written(this.#root.transaction(() => {
-      let bytes = this.#stats.get('bytes') ?? 0;
-      if (bytes <= this.maxBytes) return 0;
-      const byAge = [...this.#access.getRange({})].sort((a, b) => a.value - b.value);
-      let evicted = 0;
-      for (const { key } of byAge) {
-        if (bytes <= this.maxBytes) break;
-        bytes -= this.#removeVariant(key);
-        evicted++;
-      }
-      this.#stats.put('bytes', bytes);
-      this.#stats.put('evictions', (this.#stats.get('evictions') ?? 0) + evicted);
-      return evicted;
-    }));
+    return written(
+      this.#root.transaction(() => {
+        let bytes = this.#stats.get('bytes') ?? 0;
+        if (bytes <= this.maxBytes) return 0;
+        const byAge = [...this.#access.getRange({})].sort((a, b) => a.value - b.value);
+        let evicted = 0;
+        for (const { key } of byAge) {
+          if (bytes <= this.maxBytes) break;
+          bytes -= this.#removeVariant(key);
+          evicted++;
+        }
+        this.#stats.put('bytes', bytes);
+        this.#stats.put('evictions', (this.#stats.get('evictions') ?? 0) + evicted);
+        return evicted;
+      }),
+    );
   }
 
   /** Inside a transaction: removes one variant; returns its size. */
@@ -246,31 +252,37 @@ export class CacheStore {
 
   /** Every variant of `url` (or, without one, everything); returns how many entries went. */
   async purge(url?: string): Promise<number> {
-    return written(this.#root.transaction(() => {
-      const range = url === undefined ? {} : { start: `${url}\u0000`, end: `${url}\u0001` };
-      let bytes = this.#stats.get('bytes') ?? 0;
-      let purged = 0;
-      for (const key of [...this.#entries.getKeys(range)]) {
-        bytes -= this.#removeVariant(key);
-        purged++;
-      }
-      if (url === undefined) for (const key of [...this.#vary.getKeys({})]) this.#vary.remove(key);
-      else this.#vary.remove(url);
-      this.#stats.put('bytes', Math.max(0, bytes));
-      return purged;
-    }));
+    return written(
+      this.#root.transaction(() => {
+        const range = url === undefined ? {} : { start: `${url}\u0000`, end: `${url}\u0001` };
+        let bytes = this.#stats.get('bytes') ?? 0;
+        let purged = 0;
+        for (const key of [...this.#entries.getKeys(range)]) {
+          bytes -= this.#removeVariant(key);
+          purged++;
+        }
+        if (url === undefined) for (const key of [...this.#vary.getKeys({})]) this.#vary.remove(key);
+        else this.#vary.remove(url);
+        this.#stats.put('bytes', Math.max(0, bytes));
+        return purged;
+      }),
+    );
   }
 
   /** Adds a thread's request counters (`result` → count) to the shared ones. */
   async addCounters(deltas: ReadonlyMap<string, number>): Promise<void> {
-    await written(this.#root.transaction(() => {
-      for (const [name, delta] of deltas) this.#stats.put(`requests.${name}`, (this.#stats.get(`requests.${name}`) ?? 0) + delta);
-    }));
+    await written(
+      this.#root.transaction(() => {
+        for (const [name, delta] of deltas)
+          this.#stats.put(`requests.${name}`, (this.#stats.get(`requests.${name}`) ?? 0) + delta);
+      }),
+    );
   }
 
   figures(): StoreFigures {
     const counters: Record<string, number> = {};
-    for (const { key, value } of this.#stats.getRange({ start: 'requests.', end: 'requests/' })) counters[key.slice(9)] = value;
+    for (const { key, value } of this.#stats.getRange({ start: 'requests.', end: 'requests/' }))
+      counters[key.slice(9)] = value;
     return {
       bytes: this.#stats.get('bytes') ?? 0,
       entries: (this.#entries.getStats() as { entryCount: number }).entryCount,

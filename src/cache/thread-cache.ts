@@ -110,8 +110,14 @@ export class ThreadCache {
   }
 
   revalidateInBackground(
-    key: string, url: string, target: string, entry: StoredEntry, policy: Policy,
-    headers: Record<string, string>, route: Route | undefined, upstreams: Upstreams,
+    key: string,
+    url: string,
+    target: string,
+    entry: StoredEntry,
+    policy: Policy,
+    headers: Record<string, string>,
+    route: Route | undefined,
+    upstreams: Upstreams,
   ): void {
     void revalidateInBackground(this, { key, url, target, entry, policy, headers, route, upstreams });
   }
@@ -174,7 +180,11 @@ export class ThreadCache {
     if (healthy === this.#healthy) return;
     this.#healthy = healthy;
     if (healthy) this.#log.info({ event: 'cache.healthy', path: this.#config.path }, 'cache store healthy');
-    else this.#log.warn({ event: 'cache.unhealthy', code, path: this.#config.path }, 'cache store unhealthy: bypassing the cache');
+    else
+      this.#log.warn(
+        { event: 'cache.unhealthy', code, path: this.#config.path },
+        'cache store unhealthy: bypassing the cache',
+      );
   }
 
   async #flushCounters(): Promise<void> {

@@ -53,7 +53,9 @@ function loadConfig(cli: CliOptions): Config {
 function checkRunnable(config: Config, cli: CliOptions): void {
   const cacheProblem = config.cache ? cachePathProblem(config.cache.path) : undefined;
   if (cacheProblem !== undefined) {
-    throw new ConfigError(`${configSource(cli)}: $.cache.path: cannot create and write the directory: ${cacheProblem} (got ${JSON.stringify(config.cache!.path)})`);
+    const path = JSON.stringify(config.cache!.path);
+    const problem = `cannot create and write the directory: ${cacheProblem}`;
+    throw new ConfigError(`${configSource(cli)}: $.cache.path: ${problem} (got ${path})`);
   }
   const hooks = config.proxy.request_hooks;
   if (hooks === null) return;

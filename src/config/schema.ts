@@ -316,7 +316,8 @@ export const configSchema = z
     checkListenerPorts(ctx.value, ctx.issues);
     ctx.value.routes?.forEach((route, index) => {
       if (route.cache && ctx.value.cache === null) {
-        ctx.issues.push({ code: 'custom', message: 'cache: true needs the top-level cache section', input: true, path: ['routes', index, 'cache'] });
+        const message = 'cache: true needs the top-level cache section';
+        ctx.issues.push({ code: 'custom', message, input: true, path: ['routes', index, 'cache'] });
       }
     });
   });

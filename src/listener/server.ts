@@ -65,7 +65,8 @@ export class ListenerServer {
   };
 
   #readinessInputs(): ReadinessInputs {
-    return { status: this.#status, backendsAvailable: this.#groups.available, cacheHealthy: this.#cache?.healthy ?? true };
+    const cacheHealthy = this.#cache?.healthy ?? true;
+    return { status: this.#status, backendsAvailable: this.#groups.available, cacheHealthy };
   }
 
   constructor(

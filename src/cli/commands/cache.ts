@@ -35,7 +35,8 @@ export async function cacheCommand(argv: readonly string[], out: (line: string) 
   const config = parsed.values.config ? loadConfigFile(parsed.values.config) : parseConfig({}, '(defaults)');
   const pidFile = parsed.values['pid-file'] ?? config.proxy.pid_file;
   const running = pidFile ? readProxyInfo(pidFile)?.admin_url : undefined;
-  const base = parsed.values.admin ?? running ?? (config.admin && localUrl(config.admin.listen_host, config.admin.listen_port));
+  const base =
+    parsed.values.admin ?? running ?? (config.admin && localUrl(config.admin.listen_host, config.admin.listen_port));
   if (!base) throw new UsageError('no admin listener: pass -c CONFIG with an "admin" section, or --admin URL');
   const token = config.admin?.token;
   const target = `${base}/cache${url === undefined ? '' : `?url=${encodeURIComponent(url)}`}`;

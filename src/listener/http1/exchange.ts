@@ -168,7 +168,10 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const cache = ctx.cache;
     const route = decision.route;
     // Without routes, the default route caches; with routes, those that say so.
-    this.#tap = cache !== undefined && (route === undefined || route.cache) ? cache.stepFor(head, forwarding.proto, route, decision.upstreams) : undefined;
+    this.#tap =
+      cache !== undefined && (route === undefined || route.cache)
+        ? cache.stepFor(head, forwarding.proto, route, decision.upstreams)
+        : undefined;
   }
 
   start(): void {
@@ -205,7 +208,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#status = status;
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
     const headOnly = this.#head.method === 'HEAD' || body.length === 0;
-    const bytes = Buffer.from(`${head}${this.#id ? idLine(this.#id) : ''}Connection: ${this.#closeAfter ? 'close' : 'keep-alive'}\r\n\r\n`, 'latin1');
+    const connection = this.#closeAfter ? 'close' : 'keep-alive';
+    const bytes = Buffer.from(`${head}${this.#id ? idLine(this.#id) : ''}Connection: ${connection}\r\n\r\n`, 'latin1');
     this.#headBytes = bytes.length;
     this.#bodyBytes = headOnly ? 0 : body.length;
     this.#client.write(headOnly ? bytes : Buffer.concat([bytes, body], bytes.length + body.length));
