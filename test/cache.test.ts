@@ -385,4 +385,11 @@ test("a request handed to Node's HTTP server (Expect) bypasses the cache and say
   assert.is(status(bypassed), 'sluice; fwd=bypass');
 });
 
+test("the proxy's own answer on a caching route (502) carries Cache-Status too", async () => {
+  origin.on('/reset', (req) => req.socket.destroy());
+  const failed = await get(port, '/reset');
+  assert.is(failed.status, 502);
+  assert.is(status(failed), 'sluice; fwd=miss');
+});
+
 test.run();

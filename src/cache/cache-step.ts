@@ -330,9 +330,20 @@ export class CacheStep implements ExchangeTap {
     const collect = this.#collect;
     if (!collect || bytes.length === 0) return;
     collect.bytes += bytes.length;
-    // Too large for the store: it streams on, and is not kept.
-    if (collect.bytes > this.#cache.maxObjectBytes) return void (this.#collect = undefined);
+    // Too large for the store, or past what this thread may hold of responses being collected:
+    // it streams on, and is not kept.
+    if (collect.bytes > this.#cache.maxObjectBytes || !this.#cache.hold(bytes.length)) return this.#dropCollected();
     collect.chunks.push(Buffer.from(bytes));
+  }
+
+  #dropCollected(): void {
+    const collect = this.#collect;
+    this.#collect = undefined;
+    if (collect) this.#cache.unhold(collect.chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  }
+
+  cacheStatusLine(): string {
+    return `Cache-Status: ${this.#cacheStatus}\r\n`;
   }
 
   complete(): void {
@@ -342,13 +353,14 @@ export class CacheStep implements ExchangeTap {
     const lock = this.#lock;
     this.#lock = undefined;
     const value = encodeEntry(collect.meta, Buffer.concat(collect.chunks, collect.bytes));
+    this.#cache.unhold(collect.bytes);
     this.#cache.commit(this.#url, collect.vary, collect.key, value, lock);
   }
 
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#collect = undefined;
+    this.#dropCollected();
     if (this.#lock !== undefined) this.#cache.coalescer.release(this.#lock, false);
     this.#lock = undefined;
   }

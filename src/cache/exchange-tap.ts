@@ -46,6 +46,8 @@ export interface ExchangeTap {
   answersFailure(status: number): boolean;
   /** The exchange ended, whatever happened. */
   end(): void;
+  /** The Cache-Status line (with CRLF) for an answer of the proxy's own (502, 504, …). */
+  cacheStatusLine(): string;
 }
 
 /** What the fast path is given when a `cache` section is configured (thread-cache.ts). */

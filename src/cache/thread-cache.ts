@@ -39,6 +39,8 @@ export class ThreadCache {
   readonly #counters = new Map<string, number>();
   readonly #probeTimer: NodeJS.Timeout;
   readonly #flushTimer: NodeJS.Timeout;
+  /** Body bytes of responses being collected for the store, in this thread (bounded: see hold). */
+  #held = 0;
   /** The upstream timeout, for background revalidations. */
   upstreamTimeoutMs = 60_000;
 
@@ -75,6 +77,20 @@ export class ThreadCache {
 
   stepFor(head: RequestHead, proto: string, route: Route | undefined, upstreams: Upstreams): ExchangeTap {
     return new CacheStep(this, head, proto, route, upstreams);
+  }
+
+  /**
+   * A response is collected in memory until it is complete. What a thread holds so is bounded by
+   * max(64 MiB, 2 × max_object_mb): past it, a response streams on and is not stored.
+   */
+  hold(bytes: number): boolean {
+    if (this.#held + bytes > Math.max(64 * MIB, 2 * this.maxObjectBytes)) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  unhold(bytes: number): void {
+    this.#held = Math.max(0, this.#held - bytes);
   }
 
   count(result: CacheResult): void {

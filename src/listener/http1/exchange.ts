@@ -717,7 +717,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const answer = plainAnswer(status, text, code);
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
-    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, this.#id ? idLine(this.#id) : '');
+    const extra = `${this.#id ? idLine(this.#id) : ''}${this.#tap ? this.#tap.cacheStatusLine() : ''}`;
+    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, extra);
     this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
     this.#headBytes = bytes.length - this.#bodyBytes;
     this.#client.write(bytes);
