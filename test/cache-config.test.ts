@@ -42,4 +42,15 @@ test('cache sizes are whole MiB, at least 1', () => {
   assert.match(result.stderr, '$.cache.max_size_mb');
 });
 
+
+test('a reload keeps the running cache section and says it needs a restart', async () => {
+  const { planReload } = await import('../src/config/reload.ts');
+  const { parseConfig } = await import('../src/config/load.ts');
+  const running = parseConfig({ ...base, cache: { path: '/var/cache/a' } }, 'running');
+  const next = parseConfig({ ...base, cache: { path: '/var/cache/b', max_size_mb: 5 } }, 'next');
+  const plan = planReload(running, next);
+  assert.equal(plan.needsRestart, ['$.cache']);
+  assert.equal(plan.effective.cache, running.cache);
+});
+
 test.run();

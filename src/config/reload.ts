@@ -1,7 +1,7 @@
 /**
  * What a reload may change while running, and what needs a restart: the
  * listening socket, the thread count, the PID file, the hooks module, the
- * admin listener and logging stay as they are until the process restarts.
+ * admin listener, logging and the cache stay as they are until the process restarts.
  */
 import type { Config } from './schema.ts';
 
@@ -30,8 +30,10 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     if (JSON.stringify(next.proxy[key]) !== JSON.stringify(running.proxy[key])) needsRestart.push(`$.proxy.${key}`);
     (proxy as Record<string, unknown>)[key] = running.proxy[key];
   }
-  for (const section of ['admin', 'log', 'access_log'] as const) {
+  // The cache's store is opened once per thread: a new path or size needs a restart (a hot one keeps the entries).
+  for (const section of ['admin', 'log', 'access_log', 'cache'] as const) {
     if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) needsRestart.push(`$.${section}`);
   }
-  return { effective: { ...next, proxy, admin: running.admin, log: running.log, access_log: running.access_log }, needsRestart };
+  const kept = { admin: running.admin, log: running.log, access_log: running.access_log, cache: running.cache };
+  return { effective: { ...next, proxy, ...kept }, needsRestart };
 }
