@@ -205,3 +205,36 @@ bounded('past max_size_mb the least recently used entry is evicted', async ({ or
 });
 
 bounded.run();
+
+const timed = suite<{ origin?: Origin; proxy?: Proxy }>('lock_timeout_ms');
+
+timed.before(async (ctx) => {
+  ctx.origin = await startOrigin();
+  ctx.proxy = await startProxy(ctx.origin, { lock_timeout_ms: 300 });
+});
+
+timed.after(async (ctx) => {
+  await stopSluice(ctx.proxy?.sluice);
+  killAll();
+  await ctx.origin?.close();
+});
+
+timed('a miss waits for another request of the key at most lock_timeout_ms, then goes upstream itself', async ({ origin, proxy }) => {
+  let calls = 0;
+  origin!.on('/slow', (req, res) => {
+    const call = ++calls;
+    // The first answer takes far longer than the lock timeout; the second comes at once.
+    setTimeout(() => answer(`call ${call}`, { 'cache-control': 'max-age=60' })(req, res), call === 1 ? 3_000 : 0);
+  });
+  const first = get(proxy!.port, '/slow', { timeoutMs: 10_000 });
+  await until(async () => origin!.count('/slow'), (n) => n === 1);
+  const startedAt = Date.now();
+  const second = await get(proxy!.port, '/slow', { timeoutMs: 10_000 });
+  const waited = Date.now() - startedAt;
+  assert.is(second.body, 'call 2');
+  assert.ok(waited >= 250 && waited < 2_500, `waited ${waited} ms`);
+  assert.is((await first).body, 'call 1');
+  assert.is(origin!.count('/slow'), 2);
+});
+
+timed.run();
