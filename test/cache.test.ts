@@ -385,6 +385,23 @@ test("a request handed to Node's HTTP server (Expect) bypasses the cache and say
   assert.is(status(bypassed), 'sluice; fwd=bypass');
 });
 
+test('a hit answers the client\'s matching If-None-Match or If-Modified-Since with 304', async () => {
+  const lastModified = new Date(Date.now() - 3600_000).toUTCString();
+  origin.on('/conditional', answer('full body', { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lastModified }));
+  await get(port, '/conditional');
+  const matched = await get(port, '/conditional', { headers: { 'if-none-match': 'W/"c1"' } });
+  assert.is(matched.status, 304);
+  assert.is(matched.body, '');
+  assert.is(matched.headers.etag, '"c1"');
+  assert.is(status(matched), 'sluice; hit');
+  const other = await get(port, '/conditional', { headers: { 'if-none-match': '"other"' } });
+  assert.is(other.status, 200);
+  assert.is(other.body, 'full body');
+  const since = await get(port, '/conditional', { headers: { 'if-modified-since': new Date().toUTCString() } });
+  assert.is(since.status, 304);
+  assert.is(origin.count('/conditional'), 1);
+});
+
 test("the proxy's own answer on a caching route (502) carries Cache-Status too", async () => {
   origin.on('/reset', (req) => req.socket.destroy());
   const failed = await get(port, '/reset');

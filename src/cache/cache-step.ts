@@ -43,6 +43,8 @@ import { cacheUrl, invalidatedUrls, variantKey } from './keys.ts';
 
 const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 const CONDITIONAL = new Set(['if-none-match', 'if-modified-since']);
+/** Request headers that take a hit through the full rules (lookUp) rather than the common path. */
+const FULL_RULES = ['cache-control', 'pragma', 'if-none-match', 'if-modified-since'];
 
 type Mode = 'miss' | 'revalidate' | 'bypass' | 'invalidate' | 'method';
 
@@ -105,7 +107,8 @@ export class CacheStep implements ExchangeTap {
    * read that version of it. Anything else takes the full rules (lookUp).
    */
   #freshHit(head: RequestHead): boolean {
-    if (head.find('cache-control') !== undefined || head.find('pragma') !== undefined) return false;
+    // Cache-Control or Pragma may ask for more than a fresh entry; validators may make it a 304.
+    for (const name of FULL_RULES) if (head.find(name) !== undefined) return false;
     const store = this.#cache.store;
     if (!store) return false;
     let vary: Vary | undefined;
@@ -233,6 +236,11 @@ export class CacheStep implements ExchangeTap {
     const meta = entry.meta;
     const edits = this.#route?.responseHeaders;
     const headers = edits ? editFlatHeaders(meta.headers, edits) : meta.headers;
+    // The client's own validators match the entry: 304, as nginx answers them from its cache.
+    if (meta.status === 200 && this.#headers !== undefined && notModified(this.#headers, meta.headers)) {
+      const head = cachedHead({ ...meta, status: 304 }, headers, 0, ageSeconds(policy), cacheStatus);
+      return this.#exchange!.serveCached(304, head, EMPTY);
+    }
     const head = cachedHead(meta, headers, entry.body.length, ageSeconds(policy), cacheStatus);
     this.#exchange!.serveCached(meta.status, head, entry.body);
   }
@@ -369,6 +377,26 @@ export class CacheStep implements ExchangeTap {
     const headers = headerObject(head.rawHeaders);
     for (const url of invalidatedUrls(this.#url, headers.location, headers['content-location'])) this.#cache.purge(url);
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+
+/** RFC 9110 §13.1.2 and §13.1.3: If-None-Match (weak comparison) first, else If-Modified-Since. */
+function notModified(request: Record<string, string>, stored: readonly string[]): boolean {
+  const response = headerObject(stored);
+  const noneMatch = request['if-none-match'];
+  if (noneMatch !== undefined) {
+    if (noneMatch.trim() === '*') return true;
+    const etag = response.etag;
+    return etag !== undefined && noneMatch.split(',').some((tag) => opaque(tag) === opaque(etag));
+  }
+  const since = request['if-modified-since'];
+  const lastModified = response['last-modified'];
+  if (since === undefined || lastModified === undefined) return false;
+  const sinceTime = Date.parse(since);
+  const modifiedTime = Date.parse(lastModified);
+  return Number.isFinite(sinceTime) && Number.isFinite(modifiedTime) && modifiedTime <= sinceTime;
 }
 
 function hasValidator(meta: EntryMeta): boolean {
