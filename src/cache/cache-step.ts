@@ -91,7 +91,7 @@ export class CacheStep implements ExchangeTap {
     if (UNSAFE.has(this.#method)) return this.#forward('invalidate', 'sluice; fwd=method', 'bypass');
     if (this.#method !== 'GET' && this.#method !== 'HEAD')
       return this.#forward('method', 'sluice; fwd=method', 'bypass');
-    if (!cache.healthy || Buffer.byteLength(this.#url) > MAX_KEY_BYTES)
+    if (!cache.healthy || tooLong(this.#url))
       return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
     if (this.#freshHit(head)) return;
     // Read now: the head's bytes may not outlive this read.
@@ -380,6 +380,8 @@ export class CacheStep implements ExchangeTap {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** A UTF-8 byte is at most 3 per UTF-16 unit: most URLs are known short without encoding them. */
+const tooLong = (url: string) => url.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(url) > MAX_KEY_BYTES;
 const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
 
 /** RFC 9110 §13.1.2 and §13.1.3: If-None-Match (weak comparison) first, else If-Modified-Since. */
