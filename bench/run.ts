@@ -91,12 +91,14 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
 async function startUpstream(): Promise<{ port: number; kind: string }> {
   const upstreamPort = port();
   if (has('nginx')) {
-    const conf = nginxConf('upstream', `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from the upstream\\n"; } }`);
+    // /cached: the same answer, storable for an hour (the cache part of the run).
+    const conf = nginxConf('upstream', `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from the upstream\\n"; }
+      location = /cached { add_header Cache-Control "max-age=3600"; return 200 "hello from the upstream\\n"; } }`);
     start('upstream', ...pinned('1', 'nginx', ['-c', conf, '-p', work]));
     await waitUntilServing(upstreamPort);
     return { port: upstreamPort, kind: 'nginx' };
   }
-  const script = `require('http').createServer((q,s)=>s.end('hello from the upstream\\n')).listen(${upstreamPort},'127.0.0.1')`;
+  const script = `require('http').createServer((q,s)=>{if(q.url==='/cached')s.setHeader('cache-control','max-age=3600');s.end('hello from the upstream\\n')}).listen(${upstreamPort},'127.0.0.1')`;
   start('upstream', ...pinned('1', process.execPath, ['-e', script]));
   await waitUntilServing(upstreamPort);
   return { port: upstreamPort, kind: 'node' };
@@ -117,8 +119,8 @@ function parseLatency(text: string, label: string): number {
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
 }
 
-function wrk(name: string, targetPort: number, cores = '1'): Result {
-  const [command, args] = pinned(cores, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${targetPort}/`]);
+function wrk(name: string, targetPort: number, cores = '1', path = '/'): Result {
+  const [command, args] = pinned(cores, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${targetPort}${path}`]);
   const run = spawnSync(command, args, { encoding: 'utf8' });
   const text = run.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN);
@@ -132,6 +134,8 @@ interface Target {
   /** Where wrk runs: core 1 for one-worker proxies, both cores for the two-worker runs. */
   cores: string;
   launch: () => ChildProcess | undefined;
+  /** What wrk asks for (default `/`). */
+  path?: string;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -150,11 +154,11 @@ interface Summary extends Result {
 
 async function measureAll(targets: Target[], rounds: number): Promise<Summary[]> {
   const children = targets.map((t) => t.launch());
-  for (const t of targets) await waitUntilServing(t.port);
-  for (const t of targets) wrk(t.name, t.port, t.cores); // warm-up (JIT, connection pools), not counted
+  for (const t of targets) await waitUntilServing(t.port, t.path);
+  for (const t of targets) wrk(t.name, t.port, t.cores, t.path); // warm-up (JIT, connection pools, the cache's entry), not counted
   const runs = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const t of targets) runs.get(t.name)?.push(wrk(t.name, t.port, t.cores));
+    for (const t of targets) runs.get(t.name)?.push(wrk(t.name, t.port, t.cores, t.path));
   }
   for (const child of children) if (child) await stop(child);
   return targets.map((t) => {
@@ -245,9 +249,9 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   console.log(`upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1; median of ${rounds} interleaved rounds\n`);
   const targets: Target[] = [{ name: 'upstream directly', port: upstream.port, cores: '1', launch: () => undefined }];
-  const add = (name: string, cores: string, launch: (p: number) => ChildProcess) => {
+  const add = (name: string, cores: string, launch: (p: number) => ChildProcess, path?: string) => {
     const p = port();
-    targets.push({ name, port: p, cores: cores === '0' ? '1' : '0,1', launch: () => launch(p) });
+    targets.push({ name, port: p, cores: cores === '0' ? '1' : '0,1', launch: () => launch(p), ...(path && { path }) });
   };
   const nginxProxy = (p: number, workers: number) =>
     nginxConf(`proxy${workers}-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
@@ -270,11 +274,23 @@ async function main(): Promise<void> {
   // What each feature costs, each beside plain sluice in every round.
   const sluiceWith = (name: string, extra: Record<string, unknown>) =>
     add(name, '0', (p) => start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])));
+  const sluiceWithPath = (name: string, extra: Record<string, unknown>, path: string) =>
+    add(name, '0', (p) => start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])), path);
   sluiceWith('sluice + empty onRequestStart/End hooks', { proxy: { request_hooks: join(root, 'bench/targets/hooks-empty.ts') } });
   sluiceWith('sluice + requestFilter reading the path', { proxy: { request_hooks: join(root, 'bench/targets/hooks-path-filter.ts') } });
   sluiceWith('sluice + 100 routes', hundredRoutes());
   sluiceWith('sluice + one route', { routes: [{ match: { path_prefix: '/' }, upstream: 'default' }] });
   sluiceWith('sluice + JSON access log to a file', { access_log: { file: join(work, 'access.log'), format: 'json' } });
+  // The cache (issue #16): a hit against the same storable request proxied, and against nginx's proxy_cache hits.
+  const cacheDir = join(work, 'cache');
+  add('sluice proxying /cached (no cache)', '0', (p) => start('sluice-nocache', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])), '/cached');
+  sluiceWithPath('sluice cache hit /cached', { cache: { path: cacheDir } }, '/cached');
+  if (has('nginx')) {
+    add('nginx proxy_cache hit /cached (1 worker)', '0', (p) =>
+      start('nginx-cache', ...pinned('0', 'nginx', ['-c', nginxConf(`cache-${p}`, `proxy_cache_path ${join(work, `nginx-cache-${p}`)} keys_zone=c:10m;
+        upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+        server { listen 127.0.0.1:${p}; location / { proxy_cache c; proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`), '-p', work])), '/cached');
+  }
   // An A/B against another checkout of sluice (BENCH_BASELINE=/path/to/checkout, with its node_modules).
   const baseline = process.env['BENCH_BASELINE'];
   if (baseline) {
@@ -322,6 +338,18 @@ async function main(): Promise<void> {
     const budget = budgets[r.name]!;
     const label = r.name.includes('baseline') ? `sluice ÷ baseline ×${(1 / median(perRound)).toFixed(2)} (budget ≥ 0.95)` : `×${median(perRound).toFixed(2)} (budget ≥ ${budget})`;
     console.log(`  ${r.name.padEnd(44)} ${label} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`);
+  }
+  const hit = results.find((r) => r.name === 'sluice cache hit /cached');
+  const proxied = results.find((r) => r.name === 'sluice proxying /cached (no cache)');
+  const nginxHit = results.find((r) => r.name.startsWith('nginx proxy_cache hit'));
+  if (hit && proxied) {
+    const perRound = hit.rounds.map((rps, i) => rps / proxied.rounds[i]!);
+    const p99 = median(hit.p99Rounds.map((v, i) => v / proxied.p99Rounds[i]!));
+    console.log(`  cache hit against the same request proxied: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 1.3); p99 ×${p99.toFixed(2)} (budget < 1)`);
+  }
+  if (hit && nginxHit) {
+    const perRound = hit.rounds.map((rps, i) => rps / nginxHit.rounds[i]!);
+    console.log(`  cache hit against nginx proxy_cache hits: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.5)`);
   }
   const oneRoute = results.find((r) => r.name === 'sluice + one route');
   const hundred = results.find((r) => r.name === 'sluice + 100 routes');

@@ -15,6 +15,7 @@ import type { AdminListener, RestartEvent, SupervisorView } from '../supervisor/
 import type { TransitionRecord } from '../machines/history.ts';
 import { machineGraph } from './machine-graph.ts';
 import { statusDocument } from './status.ts';
+import { AdminCache } from '../cache/admin-cache.ts';
 
 type AdminConfig = NonNullable<Config['admin']>;
 
@@ -41,12 +42,15 @@ export class AdminServer implements AdminListener {
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
   readonly #page = dashboardPage();
+  /** The shared cache's store, when a `cache` section is configured: purges, /status and /metrics figures. */
+  readonly #cache: AdminCache | undefined;
 
   constructor(supervisor: SupervisorView, config: AdminConfig, log: Logger) {
     this.#supervisor = supervisor;
     this.#config = config;
     this.#log = log;
     this.#metrics = new SupervisorMetrics(supervisor);
+    this.#cache = supervisor.config.cache ? new AdminCache(supervisor.config.cache) : undefined;
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
@@ -67,6 +71,7 @@ export class AdminServer implements AdminListener {
     for (const stream of this.#streams) stream.end();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#cache?.close();
   }
 
   /** `Authorization: Bearer <token>`; or `?token=` for the browser's EventSource, which cannot set headers. */
@@ -81,6 +86,7 @@ export class AdminServer implements AdminListener {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.#authorized(req)) return unauthorized(req, res);
+    if (req.method === 'DELETE' && (req.url ?? '/').split('?', 1)[0] === '/cache') return this.#purge(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       return void res.end();
@@ -89,13 +95,13 @@ export class AdminServer implements AdminListener {
     try {
       switch (path) {
         case '/status':
-          return json(res, statusDocument(this.#supervisor));
+          return json(res, { ...statusDocument(this.#supervisor), cache: this.#cache?.status() ?? null });
         case '/machine.json':
           return json(res, machineGraph());
         case '/metrics': {
           const { contentType, body } = await this.#metrics.render();
           res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
-          return void res.end(body);
+          return void res.end(this.#cache ? `${body}${this.#cache.metrics()}` : body);
         }
         case '/events':
           return this.#events(res);
@@ -111,6 +117,16 @@ export class AdminServer implements AdminListener {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
+  }
+
+  /** `DELETE /cache?url=…` (every variant of one URL) or `DELETE /cache` (everything): 200 `{"purged": N}`. */
+  async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cache = this.#cache;
+    if (!cache) return jsonStatus(res, 404, { error: 'no cache configured' });
+    const url = new URL(req.url ?? '/', 'http://admin').searchParams.get('url');
+    const answer = await cache.purge(url);
+    this.#log.info({ event: 'cache.purged', url, ...answer.body }, 'cache purge');
+    jsonStatus(res, answer.status, answer.body);
   }
 
   /** Server-sent events: `state` once on connect, then every transition, health flip and actor restart. */
@@ -171,7 +187,11 @@ function escapeHtml(text: string): string {
 }
 
 function json(res: ServerResponse, body: unknown): void {
+  jsonStatus(res, 200, body);
+}
+
+function jsonStatus(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }

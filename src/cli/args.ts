@@ -91,6 +91,7 @@ export const usage = `Usage: sluice [OPTIONS]
        sluice stop [--pid-file FILE | -c CONFIG] [--timeout MS] [--force]
        sluice reload [--pid-file FILE | -c CONFIG]
        sluice restart [--pid-file FILE | -c CONFIG] [--timeout MS]
+       sluice cache purge (URL | --all) [--pid-file FILE | -c CONFIG] [--admin URL]
 
 Options:
   -p, --port PORT        Listen port (overrides the config; default: 8080)
@@ -110,6 +111,7 @@ Commands (they find the proxy through its PID file and the FILE.json beside it):
   stop                   SIGTERM, wait until it has exited; --force: SIGKILL after --timeout
   reload                 SIGHUP: re-read the config file and apply it live; reports the outcome
   restart                SIGUSR2: hot restart; reports the new PID once it is healthy
+  cache purge            Remove one URL's entries (every variant), or all, from the shared cache (admin API)
 
 Signals:
   SIGTERM, SIGINT        Graceful shutdown (a second one stops at once)

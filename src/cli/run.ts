@@ -19,6 +19,7 @@ import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './
 import { waitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
 import { RouteTable } from '../routing/route-table.ts';
+import { cachePathProblem } from '../cache/path-check.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -46,6 +47,12 @@ function loadConfig(cli: CliOptions): Config {
 
 /** What `-t` checks beyond the schema: the request-hooks module loads (in a child process). */
 function checkRunnable(config: Config, cli: CliOptions): void {
+  const cacheProblem = config.cache ? cachePathProblem(config.cache.path) : undefined;
+  if (cacheProblem !== undefined) {
+    const path = JSON.stringify(config.cache!.path);
+    const problem = `cannot create and write the directory: ${cacheProblem}`;
+    throw new ConfigError(`${configSource(cli)}: $.cache.path: ${problem} (got ${path})`);
+  }
   const hooks = config.proxy.request_hooks;
   if (hooks === null) return;
   const outcome = checkRequestHooks(hooks);
@@ -62,6 +69,7 @@ const commands: Record<string, () => Promise<Command>> = {
   stop: async () => (await import('./commands/stop.ts')).stopCommand,
   reload: async () => (await import('./commands/reload.ts')).reloadCommand,
   restart: async () => (await import('./commands/restart.ts')).restartCommand,
+  cache: async () => (await import('./commands/cache.ts')).cacheCommand,
 };
 
 /**

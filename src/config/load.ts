@@ -87,6 +87,7 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
     ...config,
     proxy: { ...config.proxy, pid_file: at(config.proxy.pid_file), request_hooks: at(config.proxy.request_hooks) },
     log: { ...config.log, file: at(config.log.file) },
+    cache: config.cache && { ...config.cache, path: resolve(baseDir, config.cache.path) },
     access_log: config.access_log && { ...config.access_log, file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file) },
     listeners: config.listeners && config.listeners.map((listener) => ({ ...listener, tls: listener.tls && resolveTlsPaths(listener.tls, baseDir) })),
   };

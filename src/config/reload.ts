@@ -1,9 +1,9 @@
 /**
  * What a reload may change while running, and what needs a restart: the
  * listening sockets, the thread count, the PID file, the hooks module, the
- * admin listener and logging stay as they are until the process restarts.
- * A listener's certificates, SNI entries and TLS settings apply live; its
- * address, and whether it is TLS at all, need a restart.
+ * admin listener, logging and the cache stay as they are until the process
+ * restarts. A listener's certificates, SNI entries and TLS settings apply
+ * live; its address, and whether it is TLS at all, need a restart.
  */
 import type { Config } from './schema.ts';
 import { listenSpecs } from './listeners.ts';
@@ -39,8 +39,10 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   const listenersMoved = JSON.stringify(sockets(next)) !== JSON.stringify(sockets(running));
   if (listenersMoved && (next.listeners !== null || running.listeners !== null)) needsRestart.push('$.listeners');
   const listeners = listenersMoved ? running.listeners : next.listeners;
-  for (const section of ['admin', 'log', 'access_log'] as const) {
+  // The cache's store is opened once per thread: a new path or size needs a restart (a hot one keeps the entries).
+  for (const section of ['admin', 'log', 'access_log', 'cache'] as const) {
     if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) needsRestart.push(`$.${section}`);
   }
-  return { effective: { ...next, proxy, listeners, admin: running.admin, log: running.log, access_log: running.access_log }, needsRestart };
+  const kept = { admin: running.admin, log: running.log, access_log: running.access_log, cache: running.cache };
+  return { effective: { ...next, proxy, listeners, ...kept }, needsRestart };
 }

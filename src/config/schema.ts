@@ -258,6 +258,8 @@ export const routeSchema = z
     strip_prefix: z.boolean().default(false),
     request_headers: headerEditsSchema.nullable().default(null),
     response_headers: headerEditsSchema.nullable().default(null),
+    /** Responses of this route are stored in and served from the shared cache (needs the `cache` section). */
+    cache: z.boolean().default(false),
   })
   .check((ctx) => {
     const route = ctx.value;
@@ -317,6 +319,16 @@ export const listenerSchema = z.strictObject({
   tls: tlsSchema.nullable().default(null),
 });
 
+/** The shared HTTP cache (src/cache/); off when the section is absent. Sizes in MiB. */
+export const cacheSchema = z.strictObject({
+  /** The LMDB store's directory, relative to the config file. */
+  path: z.string().min(1),
+  max_size_mb: z.int().min(1).max(1024 * 1024).default(1024),
+  max_object_mb: z.int().min(1).max(1024).default(16),
+  /** How long concurrent misses for one key wait for the first one's response before going upstream themselves. */
+  lock_timeout_ms: millis.default(5000),
+});
+
 export const configSchema = z
   .strictObject({
     proxy: proxySchema.prefault({}),
@@ -330,6 +342,7 @@ export const configSchema = z
     /** Absent: every request goes to `default`. First match in file order wins. */
     routes: z.array(routeSchema).nullable().default(null),
     access_log: accessLogSchema.nullable().default(null),
+    cache: cacheSchema.nullable().default(null),
     log: logSchema.prefault({}),
     /** The admin listener (status, metrics, events, dashboard); off unless configured. */
     admin: adminSchema.nullable().default(null),
@@ -341,6 +354,12 @@ export const configSchema = z
     checkListenerPorts(ctx.value, ctx.issues);
     checkListenerAddresses(ctx.value, ctx.issues);
     checkServerNames(ctx.value, ctx.issues);
+    ctx.value.routes?.forEach((route, index) => {
+      if (route.cache && ctx.value.cache === null) {
+        const message = 'cache: true needs the top-level cache section';
+        ctx.issues.push({ code: 'custom', message, input: true, path: ['routes', index, 'cache'] });
+      }
+    });
   });
 
 type ConfigShape = z.output<typeof configShapeForChecks>;

@@ -18,6 +18,8 @@ export interface ReadinessInputs {
    * its `health_check.min_healthy` backends enabled, healthy and not ejected.
    */
   backendsAvailable: boolean;
+  /** The cache store is open and its last probe passed (true without a cache). */
+  cacheHealthy?: boolean;
 }
 
 export type EndpointName = 'health' | 'ready' | 'live';
@@ -32,12 +34,12 @@ export function endpointFor(path: string, proxy: ProxyConfig): EndpointName | un
 }
 
 /** What /ready checks, and what request hooks see through `ProxyView`: one rule for both. */
-export function readinessChecks({ status, backendsAvailable }: ReadinessInputs) {
+export function readinessChecks({ status, backendsAvailable, cacheHealthy = true }: ReadinessInputs) {
   return {
     backends_available: backendsAvailable,
     pool_healthy: status.poolHealthy,
-    // No cache exists yet, so it can never be what holds readiness back.
-    cache_healthy: true,
+    // Without a cache nothing can hold readiness back here.
+    cache_healthy: cacheHealthy,
   };
 }
 

@@ -36,6 +36,7 @@ import { buildContexts, TlsFront, type Contexts } from './tls/tls-front.ts';
 import { ListenerMetrics } from '../metrics/listener-metrics.ts';
 import { Http2Front, Http2Metrics } from './http2/http2-front.ts';
 import { sniffPreface } from './http2/preface.ts';
+import { ThreadCache } from '../cache/thread-cache.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -60,6 +61,8 @@ export class ListenerServer {
   readonly #hooks: RequestHooks | undefined;
   readonly #thread: number;
   readonly #accessLog: AccessLogWriter | undefined;
+  /** The shared cache (this thread's handle on its store), when configured. */
+  readonly #cache: ThreadCache | undefined;
   /** Each backend's upstream, from the latest snapshot: the `upstream` label of the request metrics. */
   readonly #upstreamOfBackend = new Map<string, string>();
   readonly metrics = new ListenerMetrics((backend) => this.#upstreamOfBackend.get(backend));
@@ -72,7 +75,8 @@ export class ListenerServer {
   };
 
   #readinessInputs(): ReadinessInputs {
-    return { status: this.#status, backendsAvailable: this.#groups.available };
+    const cacheHealthy = this.#cache?.healthy ?? true;
+    return { status: this.#status, backendsAvailable: this.#groups.available, cacheHealthy };
   }
 
   constructor(
@@ -91,6 +95,8 @@ export class ListenerServer {
     this.#thread = shared.thread ?? 0;
     // Each thread appends its own batches to the file (O_APPEND): no request crosses a thread for it.
     this.#accessLog = config.access_log ? new AccessLogWriter(config.access_log) : undefined;
+    this.#cache = config.cache ? new ThreadCache(config.cache, log) : undefined;
+    if (this.#cache) this.#cache.upstreamTimeoutMs = proxy.upstream_timeout_ms;
     this.#connections = new ConnectionTracker(shared.connections, proxy.max_connections);
     const inFlight = new InFlight(shared.inFlight, shared.thread);
     inFlight.resetOwn();
@@ -130,6 +136,7 @@ export class ListenerServer {
       router: this.#router,
       requestIdHeader: () => this.#proxy.request_id_header,
       hooks,
+      cache: this.#cache,
       view: this.#view,
       logRefusal: (socket, status, req, code) => this.#logRefusal(socket, status, req, code),
       onHookError: (hook, path, error) =>
@@ -386,6 +393,7 @@ export class ListenerServer {
     clearInterval(this.#sweeper);
     this.#connections.destroyAll();
     this.#upstreamSockets.closeAll();
+    await this.#cache?.close();
     await this.#groups.close();
   }
 
@@ -418,6 +426,11 @@ export class ListenerServer {
       return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
     }
     const routed = decision!;
+    // Caching routes are served from the cache on the fast path only; what Node's server gets bypasses it.
+    if (this.#cache && (routed.route === undefined || routed.route.cache)) {
+      res.setHeader('cache-status', 'sluice; fwd=bypass');
+      this.#cache.count('bypass');
+    }
     const context = { ...this.#forwardContext, upstreams: routed.upstreams, route: routed.route, requestId: id, outcome };
     const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, routed, context) : forward(req, res, context);
     done

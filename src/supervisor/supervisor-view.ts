@@ -5,6 +5,7 @@
  * entry points → supervisor → links → threads, and admin → this view.
  */
 import type { EventEmitter } from 'node:events';
+import type { Config } from '../config/schema.ts';
 import type { TransitionRecord } from '../machines/history.ts';
 import type { ActorKind, BackendId, CertificateInfo, HealthEvent, LifecycleState } from '../protocol.ts';
 import type { RestartEvent } from './thread-supervisor.ts';
@@ -66,6 +67,8 @@ export interface WorkerRow {
 }
 
 export interface SupervisorView {
+  /** The configuration the proxy runs (the admin server opens the cache's store from it). */
+  readonly config: Config;
   readonly state: LifecycleState;
   readonly startedAt: Date;
   /** The port the first listener serves, once bound. */

@@ -38,6 +38,7 @@ import { FastSession } from './fast-session.ts';
 import { runRequestHooks } from './request-hook-chain.ts';
 import { idLine, requestIdFrom, type RequestId } from '../request-id.ts';
 import type { UpstreamOwner, UpstreamSockets } from './upstream-sockets.ts';
+import type { CachedExchange, CacheSteps, ExchangeTap } from '../../cache/exchange-tap.ts';
 
 /** Request body held while request hooks run, before the client is paused. */
 const MAX_PENDING_BODY_BYTES = 64 * 1024;
@@ -55,6 +56,8 @@ export interface FastPathContext {
   thread: number;
   /** The user's request hooks, when a module is configured. */
   hooks: RequestHooks | undefined;
+  /** The shared cache, when a `cache` section is configured: requests on caching routes get a tap. */
+  cache: CacheSteps | undefined;
   /** Readiness as hooks see it (`session.proxy`). */
   view: ProxyView;
   /** A hook threw: logged with SLUICE_HOOK_FAILED. */
@@ -71,7 +74,7 @@ export type ExchangeEnd = (keepAlive: boolean, at: number) => void;
 /** What a balancer that does not read the request is given. */
 const UNKEYED = Object.freeze({ headers: {}, socket: {} });
 
-export class Exchange implements UpstreamOwner {
+export class Exchange implements UpstreamOwner, CachedExchange {
   readonly #ctx: FastPathContext;
   /** The upstream group the request's route chose. */
   readonly #upstreams: Upstreams;
@@ -139,6 +142,8 @@ export class Exchange implements UpstreamOwner {
   #headBytes = 0;
   /** A response hook is running: upstream bytes wait here, the upstream paused. */
   #heldResponse: Buffer[] | undefined;
+  /** The cache step, on a caching route only (src/cache/). */
+  readonly #tap: ExchangeTap | undefined;
 
   constructor(
     ctx: FastPathContext,
@@ -157,6 +162,13 @@ export class Exchange implements UpstreamOwner {
     this.#hasBody = head.contentLength > 0 || head.chunked;
     this.#requestSent = !this.#hasBody;
     this.#onEnd = onEnd;
+    const cache = ctx.cache;
+    const route = decision.route;
+    // Without routes, the default route caches; with routes, those that say so.
+    this.#tap =
+      cache !== undefined && (route === undefined || route.cache)
+        ? cache.stepFor(head, forwarding.proto, route, decision.upstreams)
+        : undefined;
   }
 
   start(): void {
@@ -167,9 +179,38 @@ export class Exchange implements UpstreamOwner {
     const idHeader = this.#ctx.requestIdHeader();
     if (idHeader !== null) this.#id = requestIdFrom(idHeader, head.find(idHeader));
     if (this.#ctx.accessLog) this.#logged = { time: Date.now(), request: headSide(head, this.#forwarding.clientIp) };
+    // A hit is answered before request hooks run; what goes upstream runs them as without a cache.
+    if (this.#tap) return this.#tap.begin(this);
+    this.goUpstream();
+  }
+
+  goUpstream(): void {
+    if (this.#done) return;
     const hooks = this.#ctx.hooks;
     if (hooks) return this.#startWithHooks(hooks);
     this.#forwardFirst(undefined, undefined);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  detachHead(): void {
+    this.#detachHead();
+  }
+
+  /** A response from the cache: `head` ends with its last header line; the request id and Connection are added here. */
+  serveCached(status: number, head: string, body: Buffer): void {
+    if (this.#done) return;
+    this.#status = status;
+    this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
+    const headOnly = this.#head.method === 'HEAD' || body.length === 0;
+    const connection = this.#closeAfter ? 'close' : 'keep-alive';
+    const bytes = Buffer.from(`${head}${this.#id ? idLine(this.#id) : ''}Connection: ${connection}\r\n\r\n`, 'latin1');
+    this.#headBytes = bytes.length;
+    this.#bodyBytes = headOnly ? 0 : body.length;
+    this.#client.write(headOnly ? bytes : Buffer.concat([bytes, body], bytes.length + body.length));
+    this.#finish(!this.#closeAfter, true);
   }
 
   /** Choose the backend (unless a hook did), make the upstream head, send the first attempt. */
@@ -177,11 +218,12 @@ export class Exchange implements UpstreamOwner {
     const backend = chosen ?? this.#upstreams.pick(this.#key!);
     if (!backend) return this.#answer(502, 'Bad Gateway', 'NO_SELECTABLE_BACKEND');
     const id = this.#id;
-    const edits = hookedHeaders ? { ...this.#requestEdits(), flat: hookedHeaders } : this.#requestEdits();
+    const flat = hookedHeaders ?? this.#tap?.upstreamHeaders(() => this.#reframed(this.#routedHeaders()));
+    const edits = flat ? { ...this.#requestEdits(), flat } : this.#requestEdits();
     this.#upstreamHead = upstreamRequestHead(this.#head, this.#forwarding, edits, id?.generated ? id : undefined);
     // The first attempt starts as the exchange does: no second clock read.
     // After hooks the clock has moved (a hook may have waited): the upstream deadline starts now.
-    this.#send(backend, false, this.#session ? performance.now() : this.#startedAt);
+    this.#send(backend, false, this.#session || this.#tap ? performance.now() : this.#startedAt);
   }
 
   /** The request hooks run first (request-hook-chain.ts); the exchange goes on from their results. */
@@ -422,6 +464,8 @@ export class Exchange implements UpstreamOwner {
     this.#upstreams.noteSuccess(this.#backend!.id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
+    // A 304 refreshing an entry, or an error a stale entry answers: the cache answered, the response goes no further.
+    if (this.#tap?.answersInstead(head)) return false;
     const hooks = this.#ctx.hooks;
     if (hooks?.responseFilter) return this.#filterResponse(hooks.responseFilter, head, buffer);
     return this.#respond(head, buffer, undefined);
@@ -462,6 +506,8 @@ export class Exchange implements UpstreamOwner {
 
   /** The response head and the body bytes that came with it go to the client. */
   #respond(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): boolean {
+    const tap = this.#tap;
+    if (tap) replaced = tap.clientHeaders(head, replaced);
     switch (head.framing.type) {
       case 'none':
         this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
@@ -485,6 +531,7 @@ export class Exchange implements UpstreamOwner {
     }
     relayed(end - head.headLength);
     this.#bodyBytes += end - head.headLength;
+    tap?.body(buffer.subarray(head.headLength, end));
     const client = this.#client;
     let kept = false;
     if (end - head.headLength <= MERGED_BODY_BYTES) {
@@ -541,6 +588,7 @@ export class Exchange implements UpstreamOwner {
     if (end === -2) return void this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${this.#scanner!.error}`), false;
     relayed(end);
     this.#bodyBytes += end;
+    if (this.#tap && end > 0) this.#tap.body(end === chunk.length ? chunk : chunk.subarray(0, end));
     const client = this.#client;
     if (end > 0) this.#written(client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
     if (this.#bodyComplete) this.#complete(end === chunk.length && this.#response!.reusable);
@@ -625,6 +673,8 @@ export class Exchange implements UpstreamOwner {
 
   /** The proxy's own answer, before any response byte went out; `code` says why, for the access log. */
   #answer(status: number, text: string, code: string): void {
+    // stale-if-error: a stale entry answers instead of the proxy's 502/503/504.
+    if (this.#tap?.answersFailure(status)) return;
     this.#status = status;
     this.#error = code;
     // A HEAD answer says how long the body would be and sends none.
@@ -632,7 +682,8 @@ export class Exchange implements UpstreamOwner {
     const answer = plainAnswer(status, text, code);
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
-    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, this.#id ? idLine(this.#id) : '');
+    const extra = `${this.#id ? idLine(this.#id) : ''}${this.#tap ? this.#tap.cacheStatusLine() : ''}`;
+    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, extra);
     this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
     this.#headBytes = bytes.length - this.#bodyBytes;
     this.#client.write(bytes);
@@ -645,6 +696,7 @@ export class Exchange implements UpstreamOwner {
   }
 
   #complete(reusable: boolean): void {
+    this.#tap?.complete();
     const backend = this.#backend!.id;
     const upstream = this.#detachUpstream();
     if (upstream) {
@@ -658,6 +710,7 @@ export class Exchange implements UpstreamOwner {
   #finish(keepAlive: boolean, observe: boolean): void {
     if (this.#done) return;
     this.#done = true;
+    this.#tap?.end();
     this.#discardUpstream();
     const now = performance.now();
     if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
