@@ -15,7 +15,7 @@ import { refreshedMeta } from './cache-step.ts';
 import { storedHeaders, type EntryMeta } from './entry.ts';
 import { headerObject, mayStore, newPolicy, policyRequest, varyNames, type Policy } from './policy.ts';
 import { encodeEntry, type StoredEntry } from './store.ts';
-import type { ThreadCache } from './thread-cache.ts';
+import type { CacheThread } from './cache-thread.ts';
 import { variantKey } from './keys.ts';
 
 export interface BackgroundRevalidation {
@@ -32,7 +32,7 @@ export interface BackgroundRevalidation {
 const UNKEYED = Object.freeze({ headers: {}, socket: {} });
 const HOP = new Set<string>(HOP_BY_HOP_NAMES);
 
-export async function revalidateInBackground(cache: ThreadCache, job: BackgroundRevalidation): Promise<void> {
+export async function revalidateInBackground(cache: CacheThread, job: BackgroundRevalidation): Promise<void> {
   const lock = `${job.key}\u0000revalidating`;
   if (!(await cache.coalescer.acquire(lock, cache.lockTimeoutMs))) return;
   try {

@@ -38,7 +38,7 @@ import {
 } from './policy.ts';
 import { encodeEntry, entryBody, entryMeta, entryStamp, MAX_KEY_BYTES, type StoredEntry, type Vary } from './store.ts';
 import { joinedRequestHeader } from './request-headers.ts';
-import type { ThreadCache } from './thread-cache.ts';
+import type { CacheThread } from './cache-thread.ts';
 import { cacheUrl, invalidatedUrls, variantKey } from './keys.ts';
 
 const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -49,7 +49,7 @@ const FULL_RULES = ['cache-control', 'pragma', 'if-none-match', 'if-modified-sin
 type Mode = 'miss' | 'revalidate' | 'bypass' | 'invalidate' | 'method';
 
 export class CacheStep implements ExchangeTap {
-  readonly #cache: ThreadCache;
+  readonly #cache: CacheThread;
   readonly #route: Route | undefined;
   readonly #upstreams: Upstreams;
   readonly #method: string;
@@ -73,7 +73,7 @@ export class CacheStep implements ExchangeTap {
   #refreshed = false;
   #ended = false;
 
-  constructor(cache: ThreadCache, head: RequestHead, proto: string, route: Route | undefined, upstreams: Upstreams) {
+  constructor(cache: CacheThread, head: RequestHead, proto: string, route: Route | undefined, upstreams: Upstreams) {
     this.#cache = cache;
     this.#route = route;
     this.#upstreams = upstreams;

@@ -16,18 +16,18 @@ import { Coalescer } from './coalesce.ts';
 import { HotEntries } from './hot-entries.ts';
 import type { EntryMeta } from './entry.ts';
 import type { ExchangeTap } from './exchange-tap.ts';
+import type { CacheResult, CacheThread } from './cache-thread.ts';
 import { diskFull, errorCode, PROBE_INTERVAL_MS, timedProbe } from './health.ts';
 import type { Policy } from './policy.ts';
 import { revalidateInBackground } from './background-revalidation.ts';
 import { CacheStore, encodeEntry, type StoredEntry, type Vary } from './store.ts';
 
 export type CacheConfig = NonNullable<Config['cache']>;
-export type CacheResult = 'hit' | 'miss' | 'stale' | 'bypass' | 'revalidated';
 
 const MIB = 1024 * 1024;
 const COUNTER_FLUSH_MS = 1_000;
 
-export class ThreadCache {
+export class ThreadCache implements CacheThread {
   readonly #config: CacheConfig;
   readonly #log: Logger;
   #store: CacheStore | undefined;
