@@ -6,7 +6,6 @@
  * route's prefix strip and request header edits; a 304 refreshes the entry,
  * a storable response replaces it.
  */
-import { request } from 'undici';
 import { clientResponseRawHeaders, HOP_BY_HOP_NAMES } from '../listener/headers.ts';
 import type { Upstreams } from '../listener/upstreams.ts';
 import { editFlatHeaders } from '../routing/header-edits.ts';
@@ -46,6 +45,8 @@ export async function revalidateInBackground(cache: CacheThread, job: Background
     if (job.route?.requestHeaders) flat = editFlatHeaders(flat, job.route.requestHeaders);
     const target = job.route?.stripPrefix ? targetAfterStrip(job.target, job.route.stripPrefix) : job.target;
     const host = backend.address.includes(':') ? `[${backend.address}]` : backend.address;
+    // undici is loaded at the first background revalidation: a listener thread that never makes one never loads it.
+    const { request } = await import('undici');
     const response = await request(`http://${host}:${backend.port}${target}`, {
       method: 'GET',
       headers: flat,
