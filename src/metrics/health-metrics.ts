@@ -15,6 +15,6 @@ export class HealthMetrics {
   }
 
   json(): Promise<object[]> {
-    return this.registry.getMetricsAsJSON() as Promise<object[]>;
+    return this.registry.getMetricsAsJSON();
   }
 }

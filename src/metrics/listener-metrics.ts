@@ -63,7 +63,7 @@ export class ListenerMetrics {
 
   observe(status: number, backend: string | undefined, seconds: number): void {
     let pending = this.#last;
-    if (pending === undefined || pending.status !== status || pending.backend !== backend) {
+    if (pending?.status !== status || pending.backend !== backend) {
       pending = this.#counterFor(status, backend);
     }
     pending.count++;
@@ -95,6 +95,6 @@ export class ListenerMetrics {
 
   json(): Promise<object[]> {
     this.#flush();
-    return this.registry.getMetricsAsJSON() as Promise<object[]>;
+    return this.registry.getMetricsAsJSON();
   }
 }
