@@ -64,7 +64,7 @@ function assertShape(line: Line, sluicePid: number): void {
   assert.is(line['remote_addr'], '127.0.0.1');
   assert.is(line['protocol'], 'HTTP/1.1');
   assert.is(typeof line['duration_ms'], 'number');
-  assert.ok((line['duration_ms'] as number) >= 0, `duration_ms: ${line['duration_ms']}`);
+  assert.ok((line['duration_ms'] as number) >= 0, `duration_ms: ${String(line['duration_ms'])}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -143,8 +143,8 @@ for (const [engine, proxyOptions] of engines) {
     const line = await lineFor(ctx.file!, byId(id));
     assertShape(line, ctx.sluice!.pid);
     const time = Date.parse(String(line['time']));
-    assert.ok(time >= before - 50 && time <= after + 50, `time ${line['time']} within the request (${before}..${after})`);
-    assert.ok((line['duration_ms'] as number) <= after - before + 50, `duration_ms ${line['duration_ms']} within ${after - before} ms`);
+    assert.ok(time >= before - 50 && time <= after + 50, `time ${String(line['time'])} within the request (${before}..${after})`);
+    assert.ok((line['duration_ms'] as number) <= after - before + 50, `duration_ms ${String(line['duration_ms'])} within ${after - before} ms`);
     assert.equal(
       { ...line, time: undefined, pid: undefined, thread: undefined, duration_ms: undefined },
       {
@@ -268,7 +268,7 @@ for (const [engine, proxyOptions] of engines) {
     assert.is(line['upstream'], 'broken');
     assert.is(line['backend'], `127.0.0.1:${ctx.broken!.port}`);
     assert.is(line['upstream_status'], null);
-    assert.ok((line['attempts'] as number) >= 1, `attempts: ${line['attempts']}`);
+    assert.ok((line['attempts'] as number) >= 1, `attempts: ${String(line['attempts'])}`);
     assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
   });
 
@@ -285,9 +285,9 @@ for (const [engine, proxyOptions] of engines) {
     assert.is(line['upstream'], 'slow');
     assert.is(line['backend'], `127.0.0.1:${ctx.slow!.port}`);
     assert.is(line['upstream_status'], null);
-    assert.ok((line['attempts'] as number) >= 1, `attempts: ${line['attempts']}`);
+    assert.ok((line['attempts'] as number) >= 1, `attempts: ${String(line['attempts'])}`);
     assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
-    assert.ok((line['duration_ms'] as number) >= UPSTREAM_TIMEOUT_MS * 0.9, `duration_ms: ${line['duration_ms']}`);
+    assert.ok((line['duration_ms'] as number) >= UPSTREAM_TIMEOUT_MS * 0.9, `duration_ms: ${String(line['duration_ms'])}`);
   });
 
   /** A request to the held path; `close` ends the client's connection once the upstream holds it. */
@@ -421,7 +421,7 @@ for (const [engine, proxyOptions] of engines) {
 
 /** `count` requests, `concurrency` at a time, each on its own connection. */
 async function many(count: number, concurrency: number, send: (i: number) => Promise<Answer>): Promise<Answer[]> {
-  const answers: Answer[] = new Array(count);
+  const answers = new Array<Answer>(count);
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < count) {

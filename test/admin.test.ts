@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
+import type { StatusDocument, UnauthorizedDocument } from './support/documents.ts';
 import { exitWithin, killAll, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
@@ -36,22 +37,22 @@ admin('without the token: 401 on every path; with it: 200', async (ctx) => {
   const page = await get(ctx.adminPort!, '/');
   assert.match(String(page.headers['content-type']), 'text/html');
   assert.match(page.body, `http://127.0.0.1:${ctx.adminPort}/?token=&lt;admin.token&gt;`);
-  const hint = JSON.parse((await get(ctx.adminPort!, '/metrics')).body).hint;
+  const { hint } = JSON.parse((await get(ctx.adminPort!, '/metrics')).body) as UnauthorizedDocument;
   assert.match(hint, 'Authorization: Bearer <admin.token>, or add ?token=');
   assert.is((await get(ctx.adminPort!, '/status', { headers: auth })).status, 200);
 });
 
 admin('/status has the lifecycle, history, backends, connections and workers', async (ctx) => {
-  const status = JSON.parse((await get(ctx.adminPort!, '/status', { headers: auth })).body);
+  const status = JSON.parse((await get(ctx.adminPort!, '/status', { headers: auth })).body) as StatusDocument;
   assert.is(status.state, 'healthy');
   assert.is(status.pid, ctx.sluice!.pid);
   assert.ok(Date.parse(status.started_at) <= Date.now());
   assert.ok(status.uptime_ms >= 0);
-  assert.equal(status.history.map((h: { from: string; to: string; event: string }) => [h.from, h.to]), [['starting', 'healthy']]);
+  assert.equal(status.history.map((h) => [h.from, h.to]), [['starting', 'healthy']]);
   assert.equal(status.backends, [{ upstream: 'default', address: '127.0.0.1', port: ctx.a!.port, weight: 2, healthy: true, enabled: true, ejected: false, in_flight: 0 }]);
   assert.equal(status.connections.active, 0);
   assert.equal(
-    status.workers.map((w: { kind: string; id: number; restarts: number }) => `${w.kind}:${w.id}:${w.restarts}`).sort(),
+    status.workers.map((w) => `${w.kind}:${w.id}:${w.restarts}`).sort(),
     ['health-checker:0:0', 'listener:0:0', 'listener:1:0', 'pool:0:0'],
   );
 });
@@ -116,7 +117,7 @@ admin('/events streams the current state, then transitions as they happen (SIGTE
           buffer = buffer.slice(end + 2);
           const event = /^event: (.+)$/m.exec(block)?.[1];
           const data = /^data: (.+)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
+          if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
           if (event === 'state') ctx.sluice!.kill('SIGTERM');
         }
       });
@@ -129,7 +130,7 @@ admin('/events streams the current state, then transitions as they happen (SIGTE
   await closed;
   assert.is(events[0]!.event, 'state');
   assert.is(events[0]!.data['state'], 'healthy');
-  const transitions = events.filter((e) => e.event === 'transition').map((e) => `${e.data['from']}->${e.data['to']}`);
+  const transitions = events.filter((e) => e.event === 'transition').map((e) => `${String(e.data['from'])}->${String(e.data['to'])}`);
   assert.equal(transitions, ['healthy->draining', 'draining->stopped']);
   assert.is((await exitWithin(ctx.sluice!)).code, 0);
 });

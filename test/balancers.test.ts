@@ -86,7 +86,7 @@ test('power of two choices: spreads load far more evenly than one random choice'
   const inFlight = new InFlight(InFlight.buffer(16));
   const random = seeded(7);
   const p2c = new PowerOfTwoChoices<C>(inFlight, random);
-  const set = backends(Array(10).fill(1));
+  const set = backends(Array<number>(10).fill(1));
   p2c.reset(set);
   // Requests never finish: in-flight counts are the balls-in-bins load.
   for (let i = 0; i < 1_000; i++) inFlight.acquire(p2c.pick()!.slot);

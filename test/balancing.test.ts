@@ -5,6 +5,7 @@ import { get, until } from './support/http.ts';
 import { exitWithin, killAll, routingTo, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const upstreams: TestUpstream[] = [];
 const running: SluiceProcess[] = [];
@@ -31,7 +32,13 @@ async function sluiceWith(config: { proxy: { workers: number } }, selectable = 1
 
 test.after(async () => {
   for (const sluice of running) sluice.kill('SIGTERM');
-  await Promise.all(running.map((s) => exitWithin(s).catch(() => {})));
+  await Promise.all(
+    running.map((s) =>
+      exitWithin(s).catch(() => {
+        /* killAll below ends whatever did not exit in time */
+      }),
+    ),
+  );
   killAll();
   await Promise.all(upstreams.map((u) => u.close()));
 });
@@ -84,7 +91,7 @@ test('min_healthy: /ready needs that many backends', async () => {
   const { port } = await sluiceWith(testConfig([{ port: a.port }, { port: 1 }], { workers: 1 }, { min_healthy: 2 }));
   const ready = await get(port, '/ready');
   assert.is(ready.status, 503);
-  assert.is(JSON.parse(ready.body).checks.backends_available, false);
+  assert.is((JSON.parse(ready.body) as ReadyDocument).checks.backends_available, false);
   assert.is((await get(port, '/health')).status, 200);
 });
 
@@ -141,7 +148,7 @@ test('least_connections: a backend holding a slow request gets none of the next 
   // Send the slow request until a holds it (a request least-connections sends to b is answered at once).
   let held: Promise<unknown> | undefined;
   for (let i = 0; i < 20 && !held; i++) {
-    const answer = get(port, a.holdPath).catch((error: Error) => error.message);
+    const answer = get(port, a.holdPath).catch((error: unknown) => (error as Error).message);
     if ((await Promise.race([a.nextHeld().then(() => 'held'), answer])) === 'held') held = answer;
   }
   assert.ok(held, 'a holds the slow request');

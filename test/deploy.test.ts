@@ -11,6 +11,34 @@ const systemdConfig = loadConfigFile(path('sluice.json').pathname);
 const containerConfig = loadConfigFile(path('container.json').pathname);
 const stopBudgetMs = (c: typeof systemdConfig) => c.proxy.grace_period_ms + c.proxy.drain_timeout_ms;
 
+/** The parts of kubernetes.yaml the checks read. */
+interface Probe {
+  httpGet: { path: string };
+  periodSeconds: number;
+  failureThreshold: number;
+}
+interface ConfigMap {
+  kind: 'ConfigMap';
+  data: { 'sluice.json': string };
+}
+interface Deployment {
+  kind: 'Deployment';
+  spec: {
+    template: {
+      spec: {
+        terminationGracePeriodSeconds: number;
+        containers: {
+          ports: { name: string; containerPort: number }[];
+          startupProbe: Probe;
+          livenessProbe: Probe;
+          readinessProbe: Probe;
+          securityContext: { runAsNonRoot: boolean };
+        }[];
+      };
+    };
+  };
+}
+
 /** `Key=Value` lines of a unit file (comments and sections left out). */
 function unit(text: string): Map<string, string> {
   const entries = text.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
@@ -34,19 +62,19 @@ test('systemd: Type=forking with the PID file of the config, -d, and stop/start 
 });
 
 test('kubernetes: the ConfigMap is deploy/container.json; probes, grace period and termination budget agree with it', () => {
-  const docs = parseAllDocuments(read('kubernetes.yaml')).map((d) => d.toJS());
+  const docs = parseAllDocuments(read('kubernetes.yaml')).map((d) => d.toJS() as { kind: string });
   const kinds = docs.map((d) => d.kind);
   assert.equal(kinds, ['ConfigMap', 'Deployment', 'Service']);
-  const [configMap, deployment] = docs;
+  const [configMap, deployment] = docs as [ConfigMap, Deployment];
   const shipped = parseConfig(JSON.parse(configMap.data['sluice.json']), 'kubernetes.yaml ConfigMap');
   assert.equal(shipped, containerConfig);
   const pod = deployment.spec.template.spec;
-  const container = pod.containers[0];
+  const container = pod.containers[0]!;
   assert.ok(pod.terminationGracePeriodSeconds * 1000 > stopBudgetMs(shipped), 'terminationGracePeriodSeconds above grace + drain');
   assert.is(container.startupProbe.httpGet.path, shipped.proxy.live_path);
   assert.is(container.livenessProbe.httpGet.path, shipped.proxy.live_path);
   assert.is(container.readinessProbe.httpGet.path, shipped.proxy.ready_path);
-  const port = container.ports.find((p: { name: string }) => p.name === 'http').containerPort;
+  const port = container.ports.find((p) => p.name === 'http')!.containerPort;
   assert.is(port, shipped.proxy.listen_port);
   const startupBudgetMs = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold * 1000;
   assert.ok(startupBudgetMs > shipped.proxy.startup_timeout_ms, 'the startup probe waits out the startup timeout');

@@ -317,8 +317,8 @@ dnsTest('zero loss under load: half the addresses removed and new ones added mid
       const switched = load.answeredBy.length;
       await load.okAfter(400);
       const after = new Set(load.answeredBy.slice(switched + 16));
-      assert.ok(!after.has('u30') && !after.has('u31'), `only the new set answers: ${[...after]}`);
-      assert.ok(after.has('u34') && after.has('u35'), `the new addresses serve: ${[...after]}`);
+      assert.ok(!after.has('u30') && !after.has('u31'), `only the new set answers: ${[...after].join(',')}`);
+      assert.ok(after.has('u34') && after.has('u35'), `the new addresses serve: ${[...after].join(',')}`);
       const counts = await load.stop();
       const none = { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 };
       assert.equal({ ...counts, ok: 0 }, none, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);

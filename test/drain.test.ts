@@ -5,6 +5,7 @@ import { get, tryConnect } from './support/http.ts';
 import { exitWithin, killAll, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const upstreams: TestUpstream[] = [];
 
@@ -18,7 +19,7 @@ async function healthySluice(proxy: Record<string, unknown> = {}): Promise<{ slu
 }
 
 const stoppedLine = (sluice: SluiceProcess) => sluice.waitForLog((l) => l.msg === 'Shutdown complete');
-const path = (sluice: SluiceProcess) => sluice.lines.filter((l) => 'from' in l && 'to' in l && 'event' in l && l['actor'] === 'supervisor').map((l) => `${l['from']}->${l['to']}`);
+const path = (sluice: SluiceProcess) => sluice.lines.filter((l) => 'from' in l && 'to' in l && 'event' in l && l['actor'] === 'supervisor').map((l) => `${String(l['from'])}->${String(l['to'])}`);
 
 test.after(async () => {
   killAll();
@@ -56,7 +57,7 @@ test('SIGINT with a grace period: still accepting, every response says Connectio
   assert.is(health.headers['connection'], 'close');
   const ready = await get(port, '/ready');
   assert.is(ready.status, 503);
-  assert.is(JSON.parse(ready.body).ready, false);
+  assert.is((JSON.parse(ready.body) as ReadyDocument).ready, false);
   assert.is((await get(port, '/live')).status, 200);
   const proxied = await get(port, '/during-grace');
   assert.is(proxied.status, 200);
@@ -70,7 +71,7 @@ test('drain timeout: the stuck connection is force-closed and counted, exit 0', 
   const { sluice, port, upstream } = await healthySluice({ drain_timeout_ms: 300 });
   const inFlight = get(port, upstream.holdPath).then(
     () => 'answered',
-    (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message,
   );
   await upstream.nextHeld();
   sluice.kill('SIGTERM');
@@ -85,7 +86,7 @@ test('drain timeout: the stuck connection is force-closed and counted, exit 0', 
 
 test('a second signal while draining stops at once, exit 0', async () => {
   const { sluice, port, upstream } = await healthySluice({ drain_timeout_ms: 60_000 });
-  const inFlight = get(port, upstream.holdPath).catch((error: NodeJS.ErrnoException) => error.code);
+  const inFlight = get(port, upstream.holdPath).catch((error: unknown) => (error as NodeJS.ErrnoException).code);
   await upstream.nextHeld();
   sluice.kill('SIGTERM');
   await sluice.waitForLog(transitionTo('draining'));

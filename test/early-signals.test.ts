@@ -6,7 +6,9 @@ test('signals that arrive while sluice is still loading are kept for the supervi
   const early = new EarlySignals();
   const delivered = new Promise((resolve) => process.once('SIGTERM', resolve));
   // Signal watchers do not keep the event loop alive: this bounded timer does, until delivery.
-  const keepAlive = setTimeout(() => {}, 5_000);
+  const keepAlive = setTimeout(() => {
+    /* nothing to do: the timer only holds the loop open */
+  }, 5_000);
   process.kill(process.pid, 'SIGTERM');
   await delivered;
   clearTimeout(keepAlive);

@@ -30,7 +30,7 @@ function assertDated(answer: Answer): void {
   const date = answer.headers['date'];
   assert.type(date, 'string', `a Date header on the ${answer.status}`);
   assert.match(String(date), /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
-  assert.ok(Math.abs(Date.parse(String(date)) - Date.now()) < 5_000, `a current Date: ${date}`);
+  assert.ok(Math.abs(Date.parse(String(date)) - Date.now()) < 5_000, `a current Date: ${String(date)}`);
 }
 
 // Debug lines: `entered` reads the one that says request hooks loaded.
@@ -196,7 +196,7 @@ for (const entry of entries) {
     await entered(sluice, entry);
     const outcome = await get(port, '/big').then(
       (answer) => `complete with ${answer.body.length} bytes`,
-      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+      (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message,
     );
     assert.ok(['ECONNRESET', 'aborted'].includes(outcome), `the client saw: ${outcome}`);
     sluice.kill('SIGTERM');

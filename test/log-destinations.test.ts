@@ -53,7 +53,7 @@ test('foreground with log.file: the file gets every line as JSON, stdout the lif
 
 // util-linux `script` runs the command on a pseudo-terminal: stdout.isTTY is true there.
 const haveScript = spawnSync('script', ['--version']).status === 0;
-(haveScript ? test : test.skip)('on a terminal with log.file: the file still gets JSON, the terminal pretty lines', async () => {
+(haveScript ? test : test.skip.bind(test))('on a terminal with log.file: the file still gets JSON, the terminal pretty lines', async () => {
   const logFile = join(tempDir(), 'sluice.log');
   // A dead backend and a short startup timeout: the proxy ends by itself (exit 1).
   const config = writeConfig({ ...testConfig([{ port: 1 }], { workers: 1, startup_timeout_ms: 300 }), log: { file: logFile } });

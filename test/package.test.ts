@@ -65,7 +65,8 @@ test('npm pack → npm install → an embedding program and npx sluice --help wo
 const oldNode = (() => {
   const path = '/usr/bin/node';
   const found = spawnSync(path, ['--version'], { encoding: 'utf8' });
-  const version = found.stdout?.trim() ?? '';
+  // No output at all (undefined, whatever its type says) when the spawn itself failed: no such file.
+  const version = (found.stdout as string | undefined)?.trim() ?? '';
   return found.status === 0 && Number(version.slice(1).split('.')[0]) < 24 ? { path, version } : undefined;
 })();
 
@@ -86,7 +87,7 @@ test('the entry point index.js re-exports every value of src/index.ts', async ()
   assert.is(entry['HttpProxy'], source['HttpProxy'], 'in a clone it is the sources themselves');
 });
 
-(oldNode ? test : test.skip)('npm run build on an older Node: exit 1 with "needs Node.js 24 or newer", before tsc runs', async () => {
+(oldNode ? test : test.skip.bind(test))('npm run build on an older Node: exit 1 with "needs Node.js 24 or newer", before tsc runs', async () => {
   const env = { ...cleanEnv, PATH: `${dirname(oldNode!.path)}:${cleanEnv['PATH'] ?? ''}` };
   const build = await runToEnd('npm', ['run', '--silent', 'build'], { cwd: repoRoot, env });
   assert.is(build.code, 1);

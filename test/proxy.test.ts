@@ -5,6 +5,7 @@ import { get, until } from './support/http.ts';
 import { killAll, type LogLine, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const proxying = suite<{ a?: TestUpstream; b?: TestUpstream; sluice?: SluiceProcess; port?: number }>('proxying');
 
@@ -108,7 +109,7 @@ readiness('/ready flips to 503 when the only backend dies and back to 200 when i
   await ctx.only!.reopen();
   await sluice.waitForLog(isFlipTo('healthy'), 10_000, sluice.lines.indexOf(downLine) + 1);
   const up = await until(() => get(ctx.port!, '/ready'), (a) => a.status === 200);
-  assert.equal(JSON.parse(up.body).ready, true);
+  assert.equal((JSON.parse(up.body) as ReadyDocument).ready, true);
   assert.is((await get(ctx.port!, '/anything')).body, 'only\n');
 });
 

@@ -15,6 +15,7 @@ import { get, until, type Answer } from './support/http.ts';
 import { killAll, type LogLine, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
+import type { HealthDocument, ReadyDocument } from './support/documents.ts';
 
 const emptyHooks = fileURLToPath(new URL('./fixtures/empty-hooks.ts', import.meta.url));
 const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -105,7 +106,9 @@ async function startService(name: string, healthPath = HEALTH_PATH): Promise<Ser
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-    reopen: async () => void (await listen(service.port)),
+    reopen: async () => {
+      await listen(service.port);
+    },
   };
   return service;
 }
@@ -658,7 +661,7 @@ minHealthy.after(async (ctx) => {
 minHealthy("start-up needs one backend per routed upstream; /ready needs each upstream's own min_healthy", async (ctx) => {
   const down = await get(ctx.port!, '/ready');
   assert.is(down.status, 503, down.body);
-  assert.is(JSON.parse(down.body).checks.backends_available, false);
+  assert.is((JSON.parse(down.body) as ReadyDocument).checks.backends_available, false);
   const from = ctx.sluice!.lines.length;
   await ctx.web2!.reopen();
   await ctx.sluice!.waitForLog(flipped(ctx.web2!.port, 'healthy'), 10_000, from);
@@ -699,7 +702,7 @@ startup('healthy only once every routed upstream has a selectable backend', asyn
   await sluice.waitForLog((l) => l.msg === 'snapshot applied' && (l['selectable'] as number) >= 1);
   const health = await get(port, '/health');
   assert.is(health.status, 503, health.body);
-  assert.is(JSON.parse(health.body).state, 'starting');
+  assert.is((JSON.parse(health.body) as HealthDocument).state, 'starting');
   assert.not.ok(sluice.lines.some(transitionTo('healthy')), 'not healthy with api down');
 
   const from = sluice.lines.length;
@@ -754,7 +757,7 @@ empty('a route to an upstream with "backends": [] gets 503 with Retry-After; no 
   ctx.web!.received.length = 0;
   const answer = await get(ctx.port!, '/empty/x');
   assert.is(answer.status, 503, answer.body);
-  assert.ok(answer.headers['retry-after'], `retry-after: ${answer.headers['retry-after']}`);
+  assert.ok(answer.headers['retry-after'], `retry-after: ${String(answer.headers['retry-after'])}`);
   assert.equal(ctx.web!.received, []);
 });
 
@@ -856,7 +859,7 @@ status('/status lists each backend with its upstream', async (ctx) => {
   assert.equal(byPort, { [ctx.def!.port]: 'default', [ctx.api!.port]: 'api' });
 });
 
-status("an upstream's own health_check.path overrides the top-level one, for its backends only", async (ctx) => {
+status("an upstream's own health_check.path overrides the top-level one, for its backends only", (ctx) => {
   assert.ok(ctx.api!.probes.length > 0);
   assert.equal([...new Set(ctx.api!.probes)], ['/api-health']);
   assert.equal([...new Set(ctx.def!.probes)], [HEALTH_PATH]);

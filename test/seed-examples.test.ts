@@ -13,6 +13,7 @@ import { freePort, get, tryConnect, until } from './support/http.ts';
 import { exitWithin, killAll, startNode, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const example = (name: string) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
 const upstreams: TestUpstream[] = [];
@@ -136,7 +137,7 @@ test('readiness endpoint as a filter: /readyz answered in the listener thread, 2
   await backend.close();
   await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'unhealthy');
   const down = await until(() => get(port, '/readyz'), (a) => a.status === 503);
-  assert.is(JSON.parse(down.body).checks.backends_available, false);
+  assert.is((JSON.parse(down.body) as ReadyDocument).checks.backends_available, false);
   sluice.kill('SIGTERM');
   await exitWithin(sluice);
 });
@@ -153,7 +154,7 @@ test('PID file and the status script: running and healthy, then removed and "no 
   program.kill('SIGTERM');
   assert.is((await exitWithin(program)).code, 0);
   assert.not.ok(existsSync(pidFile));
-  const after = await execFileAsync('bash', [example('check_status.sh')], { env }).catch((error: { code: number; stdout: string }) => error);
+  const after = await execFileAsync('bash', [example('check_status.sh')], { env }).catch((error: unknown) => error as { code: number; stdout: string });
   assert.is(after.stdout.trim(), 'Proxy not running (no PID file)');
   assert.is((after as { code?: number }).code, 1);
 });

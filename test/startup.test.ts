@@ -12,6 +12,7 @@ import { freePort, get, until } from './support/http.ts';
 import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 test.after(async () => {
@@ -64,7 +65,11 @@ test('a startup timeout names every backend with its last probe result, in the l
   const down = await freePort();
   const notFound = await serving(createHttpServer((_, res) => void res.writeHead(404).end()));
   // Accepts connections and never answers: the probe times out.
-  const silent = await serving(createServer(() => {}));
+  const silent = await serving(
+    createServer(() => {
+      /* holds the connection open and never answers */
+    }),
+  );
   const backends = [
     { address: '127.0.0.1', port: down },
     { address: 'no-such-host.invalid', port: 80 },
@@ -83,7 +88,7 @@ test('a startup timeout names every backend with its last probe result, in the l
   const reported = Object.fromEntries(
     sluice.lines
       .filter((l) => typeof l['backend'] === 'string' && String(l.msg).includes('last probe'))
-      .map((l) => [l['backend'], l['reason']]),
+      .map((l) => [String(l['backend']), l['reason']] as const),
   );
   assert.equal(reported, expected);
   const failure = sluice.lines.find((l) => String(l.msg).startsWith('Failed to start: StartupTimeout'))!;
@@ -118,7 +123,7 @@ test('require_healthy_backends false: healthy once bound, 502 past the startup t
   assert.is((await get(port, '/health')).status, 200);
   const ready = await get(port, '/ready');
   assert.is(ready.status, 503);
-  assert.is(JSON.parse(ready.body).checks.backends_available, false);
+  assert.is((JSON.parse(ready.body) as ReadyDocument).checks.backends_available, false);
   assert.not.ok(sluice.lines.some((l) => String(l.msg).startsWith('Failed to start')));
 
   const backend = await startUpstream('late', backendPort);

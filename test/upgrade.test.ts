@@ -21,6 +21,10 @@ function openTunnel(port: number): Promise<{ socket: Socket; head: string; next:
     const socket = connect({ host: '127.0.0.1', port });
     let buffer = '';
     let waiter: ((text: string) => void) | undefined;
+    // The waiter once the head is in and no next() is waiting: what arrives then is dropped.
+    const nobodyReading = (): void => {
+      /* no next() waits: the text is not read */
+    };
     socket.setEncoding('utf8');
     socket.on('error', reject);
     socket.on('data', (chunk: string) => {
@@ -29,7 +33,7 @@ function openTunnel(port: number): Promise<{ socket: Socket; head: string; next:
       if (end !== -1 && !waiter) {
         const head = buffer.slice(0, end);
         buffer = buffer.slice(end + 4);
-        waiter = () => {};
+        waiter = nobodyReading;
         resolve({
           socket,
           head,
@@ -47,7 +51,7 @@ function openTunnel(port: number): Promise<{ socket: Socket; head: string; next:
         const text = buffer;
         buffer = '';
         const w = waiter;
-        waiter = () => {};
+        waiter = nobodyReading;
         w(text);
       }
     });

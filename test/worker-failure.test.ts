@@ -10,6 +10,7 @@ import { freePort, get, tryConnect, until } from './support/http.ts';
 import { exitWithin, killAll, repoRoot, startSluice, transitionTo, type LogLine } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
+import type { ReadyDocument } from './support/documents.ts';
 
 const crashHook = fileURLToPath(new URL('./support/crash-hook.ts', import.meta.url));
 const upstreams: TestUpstream[] = [];
@@ -33,7 +34,7 @@ test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure 
   assert.is(last['reason'], 'worker_failed');
   assert.is(last['exit_code'], 1);
   // Nothing escaped as an uncaught error: stderr holds the one summary line.
-  assert.is(sluice.stderr(), `sluice: failed to start: ${failed?.['reason']}\n`);
+  assert.is(sluice.stderr(), `sluice: failed to start: ${String(failed?.['reason'])}\n`);
 });
 
 /** `sluice -d …` to completion: what its parent printed on stderr, and its exit code. */
@@ -77,7 +78,7 @@ for (const hooks of unloadableHooks) {
     const stop = sluice.lines.findIndex((l) => l.msg === 'Shutdown complete');
     assert.ok(failed < stop, 'logged before the stop line');
     assert.is(sluice.lines[stop]!['reason'], 'worker_failed');
-    const summary = `sluice: failed to start: ${line['reason']}`;
+    const summary = `sluice: failed to start: ${String(line['reason'])}`;
     assert.is(sluice.stderr(), `${summary}\n`);
 
     // -d prints the same line (its child logs to a file).
@@ -172,7 +173,7 @@ test('a hung pool actor misses its heartbeat, is ended and restarted; routing ne
   assert.is((await get(port, '/still-routed')).body, 'a\n');
   await sluice.waitForLog((l) => l.msg === 'pool actor restarted');
   const ready = await until(() => get(port, '/ready'), (a) => a.status === 200);
-  assert.equal(JSON.parse(ready.body).checks, { backends_available: true, pool_healthy: true, cache_healthy: true });
+  assert.equal((JSON.parse(ready.body) as ReadyDocument).checks, { backends_available: true, pool_healthy: true, cache_healthy: true });
   sluice.kill('SIGTERM');
   assert.is((await exitWithin(sluice)).code, 0);
 });

@@ -25,7 +25,7 @@ function describeValue(value: unknown): string {
 export function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys
-      .map((key) => `${jsonPath([...issue.path, key])}: unknown key (got ${describeValue((issue.input as Record<string, unknown> | undefined)?.[key])})`)
+      .map((key) => `${jsonPath([...issue.path, key])}: unknown key (got ${describeValue(issue.input?.[key])})`)
       .join('\n');
   }
   return `${jsonPath(issue.path)}: ${issue.message} (got ${describeValue(issue.input)})`;
@@ -51,8 +51,9 @@ export function parseConfig(document: unknown, source: string, baseDir?: string)
     ({ path, value }) => `${source}: ${path}: give listeners or proxy.listen_host/listen_port, not both (got ${describeValue(value)})`,
   );
   const problems = [...conflicts, ...(result.success ? [] : [describeIssues(result.error.issues, source)])];
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
-  return baseDir ? resolveRelativePaths(result.data!, baseDir) : result.data!;
+  // A failed parse is always among the problems; testing it too tells the type the data is there.
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems.join('\n'));
+  return baseDir ? resolveRelativePaths(result.data, baseDir) : result.data;
 }
 
 export function loadConfigFile(file: string): Config {
@@ -89,7 +90,7 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
     log: { ...config.log, file: at(config.log.file) },
     cache: config.cache && { ...config.cache, path: resolve(baseDir, config.cache.path) },
     access_log: config.access_log && { ...config.access_log, file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file) },
-    listeners: config.listeners && config.listeners.map((listener) => ({ ...listener, tls: listener.tls && resolveTlsPaths(listener.tls, baseDir) })),
+    listeners: config.listeners === null ? null : config.listeners.map((listener) => ({ ...listener, tls: listener.tls && resolveTlsPaths(listener.tls, baseDir) })),
   };
 }
 

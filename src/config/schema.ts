@@ -362,12 +362,12 @@ export const configSchema = z
     });
   });
 
-type ConfigShape = z.output<typeof configShapeForChecks>;
-const configShapeForChecks = z.object({
-  backends: z.array(backendSchema),
-  upstreams: z.record(z.string(), upstreamSchema),
-  routes: z.array(routeSchema).nullable(),
-});
+/** The part of the config the reference checks read. */
+interface ConfigShape {
+  backends: z.output<typeof backendSchema>[];
+  upstreams: Record<string, z.output<typeof upstreamSchema>>;
+  routes: z.output<typeof routeSchema>[] | null;
+}
 
 /**
  * What no single field can say: `default` given twice, a route naming an
@@ -420,7 +420,11 @@ export function listenersOverlap(proxy: { listen_host: string; listen_port: numb
 }
 
 type ListenerShape = z.output<typeof listenerSchema>;
-type ListenerChecks = { proxy: z.output<typeof proxySchema>; admin: z.output<typeof adminSchema> | null; listeners: ListenerShape[] | null };
+interface ListenerChecks {
+  proxy: z.output<typeof proxySchema>;
+  admin: z.output<typeof adminSchema> | null;
+  listeners: ListenerShape[] | null;
+}
 
 /** The addresses the proxy listens on: `listeners`, or the one of `proxy`. */
 export const listenAddresses = (config: Omit<ListenerChecks, 'admin'>) =>
@@ -437,8 +441,8 @@ function checkListenerPorts(config: ListenerChecks, issues: z.core.$ZodRawIssue[
 
 /** Two listeners on one address would fail at start (or, with reusePort, share it by surprise). */
 function checkListenerAddresses(config: ListenerChecks, issues: z.core.$ZodRawIssue[]): void {
-  config.listeners?.forEach((listener, index) => {
-    const earlier = config.listeners!.slice(0, index).findIndex((other) => listenersOverlap({ listen_host: other.host, listen_port: other.port }, { listen_host: listener.host, listen_port: listener.port }));
+  config.listeners?.forEach((listener, index, listeners) => {
+    const earlier = listeners.slice(0, index).findIndex((other) => listenersOverlap({ listen_host: other.host, listen_port: other.port }, { listen_host: listener.host, listen_port: listener.port }));
     if (earlier < 0) return;
     issues.push({ code: 'custom', message: `listeners[${earlier}] listens on this port already`, input: listener.port, path: ['listeners', index, 'port'] });
   });

@@ -87,7 +87,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   const outcome = ctx.outcome;
   if (isLoop(req.rawHeaders)) {
     outcome.error = 'LOOP_DETECTED';
-    return void answerPlain(outcome, res, 508, 'Loop Detected', {}, draining);
+    answerPlain(outcome, res, 508, 'Loop Detected', {}, draining);
+    return undefined;
   }
 
   const withBody = hasBody(req);
@@ -148,7 +149,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
           retries++;
           continue;
         }
-        return void answerPlain(outcome, res, step.status, failureStatusText(step.status), {}, ctx.isDraining());
+        answerPlain(outcome, res, step.status, failureStatusText(step.status), {}, ctx.isDraining());
+        return undefined;
       }
       ctx.upstreams.noteSuccess(backend.id);
       outcome.error = null;
@@ -163,8 +165,11 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
           await hooks.editResponseHeaders(responseHeaders);
         } catch (error) {
           // The upstream's body is not wanted any more; the caller answers 500.
-          // undici's body emits an abort error when destroyed: nobody else listens for it.
-          response.body.on('error', () => {}).destroy();
+          response.body
+            .on('error', () => {
+              /* undici's body emits an abort error when destroyed: nobody else listens for it */
+            })
+            .destroy();
           throw error;
         }
       }

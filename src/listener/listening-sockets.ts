@@ -81,9 +81,10 @@ export class ListeningSockets {
       const bound = await this.bind(pending.host, pending.port);
       return bound.ok ? [] : [bound.failure.message];
     }
-    const [first, ...rest] = pending.fds;
+    const first = pending.fds[0]!;
+    const rest = pending.fds.slice(1);
     const errors: string[] = [];
-    const firstError = await listenOn(this.#http, { fd: first! });
+    const firstError = await listenOn(this.#http, { fd: first });
     if (firstError) errors.push(`fd ${first}: ${firstError.message}`);
     for (const fd of rest) {
       const pauseOnConnect = (this.#http as NetServer & { pauseOnConnect?: boolean }).pauseOnConnect;

@@ -48,17 +48,18 @@ export interface RequestFilterResult {
   respond: { status: number; headers?: Record<string, string>; body?: string };
 }
 
+/** Plain functions, not methods: sluice calls each on its own, with no `this`. */
 export interface RequestHooks {
-  onRequestStart?(session: Session): unknown;
-  onRequestEnd?(session: Session): unknown;
+  onRequestStart?: (session: Session) => unknown;
+  onRequestEnd?: (session: Session) => unknown;
   /** `{ respond }` answers without an upstream; `undefined` goes on. */
-  requestFilter?(session: Session): RequestFilterResult | undefined | Promise<RequestFilterResult | undefined>;
+  requestFilter?: (session: Session) => RequestFilterResult | undefined | Promise<RequestFilterResult | undefined>;
   /** Choose the backend among the selectable ones; `undefined` leaves it to the balancer. */
-  upstreamPeer?(session: Session, backends: readonly PeerChoice[]): PeerChoice | undefined | Promise<PeerChoice | undefined>;
+  upstreamPeer?: (session: Session, backends: readonly PeerChoice[]) => PeerChoice | undefined | Promise<PeerChoice | undefined>;
   /** Edit the headers sent upstream (lower-case names), in place. */
-  upstreamRequestFilter?(session: Session, headers: HeaderMap): unknown;
+  upstreamRequestFilter?: (session: Session, headers: HeaderMap) => unknown;
   /** Edit the response headers sent to the client (lower-case names), in place. */
-  responseFilter?(session: Session, headers: HeaderMap): unknown;
+  responseFilter?: (session: Session, headers: HeaderMap) => unknown;
 }
 
 const hookNames = ['onRequestStart', 'onRequestEnd', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter'] as const;
@@ -82,7 +83,8 @@ export async function loadRequestHooks(modulePath: string | null): Promise<Reque
  * " imported from <this file>" names sluice's code, not the user's: dropped.
  */
 export function hooksLoadFailure(modulePath: string, error: unknown): { code: string; message: string } {
-  const err = error as NodeJS.ErrnoException;
+  // Anything can be thrown while loading a module, `null` and strings included.
+  const err = error as Partial<NodeJS.ErrnoException> | null | undefined;
   const code = err?.code ?? err?.name ?? 'Error';
   const reason = String(err?.message ?? error).replace(` imported from ${fileURLToPath(import.meta.url)}`, '');
   return { code, message: `request_hooks ${modulePath}: ${reason}` };
@@ -103,7 +105,9 @@ export function toHeaderMap(flat: readonly string[]): HeaderMap {
 export function fromHeaderMap(map: HeaderMap): string[] {
   const flat: string[] = [];
   for (const [name, value] of Object.entries(map)) {
-    for (const v of Array.isArray(value) ? value : [value]) flat.push(name, String(v));
+    // A hook edits the map in place and may have put a number (or anything) in, whatever the type says.
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    for (const v of values) flat.push(name, String(v));
   }
   return flat;
 }

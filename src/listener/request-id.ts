@@ -46,6 +46,8 @@ export class RequestId {
   readonly header: string;
   /** The client did not send it: the upstream request must get it. */
   readonly generated: boolean;
+  /** The client's id as it sent it; undefined for a new one. */
+  readonly #sent: string | undefined;
   #value: string | undefined;
   readonly #serial: number;
   readonly #template: Buffer;
@@ -53,6 +55,7 @@ export class RequestId {
   private constructor(header: string, sent: string | undefined) {
     this.header = header;
     this.generated = sent === undefined;
+    this.#sent = sent;
     this.#value = sent;
     const template = templatesFor(header);
     this.#template = sent === undefined ? template.generated : template.sent;
@@ -70,14 +73,17 @@ export class RequestId {
 
   /** Bytes of `name: value\r\n`. */
   get lineLength(): number {
-    return this.#template.length + (this.generated ? 16 : this.#value!.length) + 2;
+    return this.#template.length + (this.#sent === undefined ? 16 : this.#sent.length) + 2;
   }
 
   /** Writes `name: value\r\n` at `at`; returns where it ends. */
   writeLine(target: Uint8Array, at: number): number {
     const template = this.#template;
+    // An index loop, on purpose: for-of over a Buffer measured 4-5 times slower here (Node 24).
+    // eslint-disable-next-line @typescript-eslint/prefer-for-of
     for (let i = 0; i < template.length; i++) target[at++] = template[i]!;
-    at = this.generated ? writeSerial(target, at, this.#serial) : writeText(target, at, this.#value!);
+    const sent = this.#sent;
+    at = sent === undefined ? writeSerial(target, at, this.#serial) : writeText(target, at, sent);
     target[at++] = CR;
     target[at++] = LF;
     return at;
@@ -85,12 +91,14 @@ export class RequestId {
 
   /** Characters (and bytes) of `value`, read without making it a string. */
   get valueLength(): number {
-    return this.generated ? GENERATED_LENGTH : this.#value!.length;
+    return this.#sent === undefined ? GENERATED_LENGTH : this.#sent.length;
   }
 
   /** Writes `value` at `at` (a new id's digits without making its string); returns where it ends. */
   writeValue(target: Uint8Array, at: number): number {
-    if (!this.generated) return writeText(target, at, this.#value!);
+    if (this.#sent !== undefined) return writeText(target, at, this.#sent);
+    // An index loop, as in writeLine.
+    // eslint-disable-next-line @typescript-eslint/prefer-for-of
     for (let i = 0; i < PREFIX.length; i++) target[at++] = PREFIX[i]!;
     return writeSerial(target, at, this.#serial);
   }

@@ -91,9 +91,14 @@ export class Router {
     if (table === null || request === undefined) return this.#forward(undefined, this.#groups.default);
     const route = table.match(request);
     if (route === undefined) return { kind: 'answer', route, upstreams: undefined, answer: NO_ROUTE };
-    if (route.respond) return { kind: 'answer', route, upstreams: undefined, answer: this.#answers.get(route)! };
-    // Validated at load: a route names an upstream that exists.
-    return this.#forward(route, this.#groups.get(route.upstream!) ?? this.#groups.default);
+    if (route.respond) {
+      // #use made the answer of every responding route; making it here is only what the type asks for.
+      const answer = this.#answers.get(route) ?? routeAnswer(route.respond);
+      return { kind: 'answer', route, upstreams: undefined, answer };
+    }
+    // Validated at load: a route that does not respond names an upstream that exists.
+    const named = route.upstream === null ? undefined : this.#groups.get(route.upstream);
+    return this.#forward(route, named ?? this.#groups.default);
   }
 
   #forward(route: Route | undefined, upstreams: Upstreams): Decision {

@@ -25,7 +25,7 @@ import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
 import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
 import { ListeningSockets } from './listening-sockets.ts';
-import { ClientConnection, sweepDeadlines, type FrontContext } from './http1/client-connection.ts';
+import { ClientConnection, sweepDeadlines, type FrontContext, type PeerSocket } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
 import { readAsStream, readDirectly, readFromStream, replay } from './http1/direct-reads.ts';
 import { createServer as createNetServer, type Socket } from 'node:net';
@@ -166,7 +166,8 @@ export class ListenerServer {
     };
     this.#specs = listenSpecs(config);
     this.#http2Fronts = this.#http2FrontsFor(this.#specs);
-    let httpListens = false;
+    // Set in the map below, which the type's narrowing does not follow.
+    let httpListens = false as boolean;
     this.#tlsFronts = this.#specs.map((spec, index) => {
       if (!spec.tls) return undefined;
       const material = tls[index];
@@ -195,7 +196,7 @@ export class ListenerServer {
       const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
       // The proxy's own answer, as any request gets it; the connection ends after it (nothing to tunnel).
       if (decision.kind === 'answer') {
-        this.#front.logRefusal(socket as Socket, decision.answer.status, req, decision.answer.code);
+        this.#front.logRefusal(socket as PeerSocket, decision.answer.status, req, decision.answer.code);
         return void socket.end(ownAnswerBytes(decision.answer, true, false));
       }
       const requestId = this.#requestId(req);
@@ -226,7 +227,7 @@ export class ListenerServer {
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
       const [status, reason] = clientErrorStatus(error.code);
-      this.#front.logRefusal(socket as Socket, status, undefined, status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST');
+      this.#front.logRefusal(socket as PeerSocket, status, undefined, status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST');
       refuseRaw(socket, status, reason);
     });
   }
@@ -413,16 +414,20 @@ export class ListenerServer {
       if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, undefined, outcome, id);
       outcome.error = 'UNSUPPORTED_TRANSFER_CODING';
       outcome.bodyBytes = 'Not Implemented\n'.length;
-      return void sendPlain(res, 501, 'Not Implemented', {}, true);
+      sendPlain(res, 501, 'Not Implemented', {}, true);
+      return;
     }
     const endpoint = endpointFor(req.url ?? '/', this.#proxy);
-    const decision = endpoint ? undefined : this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
+    if (endpoint) {
+      if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, undefined, outcome, id);
+      return this.#answerEndpoint(endpoint, req, res, outcome);
+    }
+    const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
     if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
-    if (endpoint) return this.#answerEndpoint(endpoint, req, res, outcome);
-    if (decision!.kind === 'answer') {
-      outcome.error = decision!.answer.code;
-      outcome.bodyBytes = req.method === 'HEAD' ? 0 : Buffer.byteLength(decision!.answer.body);
-      sendOwnAnswer(res, decision!.answer, this.#draining || decision!.answer.status === 503);
+    if (decision.kind === 'answer') {
+      outcome.error = decision.answer.code;
+      outcome.bodyBytes = req.method === 'HEAD' ? 0 : Buffer.byteLength(decision.answer.body);
+      sendOwnAnswer(res, decision.answer, this.#draining || decision.answer.status === 503);
       return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
     }
     const routed = decision!;
@@ -433,8 +438,10 @@ export class ListenerServer {
     }
     const context = { ...this.#forwardContext, upstreams: routed.upstreams, route: routed.route, requestId: id, outcome };
     const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, routed, context) : forward(req, res, context);
-    done
-      .catch((error: Error) => {
+    // Cannot reject: the catch answers the failure (sendOwnAnswer destroys a response already begun),
+    // and observing a status only counts it.
+    void done
+      .catch((error: unknown) => {
         this.#log.error({ err: error }, 'forwarding failed');
         sendPlain(res, 502, 'Bad Gateway', {}, true);
         return undefined;
@@ -469,8 +476,8 @@ export class ListenerServer {
       session.duration_ms = performance.now() - startedAt;
       session.bytes = req.socket.bytesWritten - bytesBefore;
       Promise.resolve()
-        .then(() => hooks.onRequestEnd!(session))
-        .catch((error: Error) => this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'));
+        .then(() => hooks.onRequestEnd?.(session))
+        .catch((error: unknown) => this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'));
     });
     const forwardHooks: ForwardHooks = {
       onBackend: (backend) => (session.backend = backend.id),
@@ -478,27 +485,30 @@ export class ListenerServer {
         choosePeer: async () => {
           // Only the route's own upstream: a hook never sends a request to another service's backends.
           const selectable = upstreams.selectable;
-          const choice = await call('upstreamPeer', () => hooks.upstreamPeer!(session, selectable.map(({ address, port }) => ({ address, port }))));
+          const choice = await call('upstreamPeer', () => hooks.upstreamPeer?.(session, selectable.map(({ address, port }) => ({ address, port }))));
           return choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined;
         },
       }),
       ...(hooks.upstreamRequestFilter && {
         editRequestHeaders: async (flat) => {
           const map = toHeaderMap(flat);
-          await call('upstreamRequestFilter', () => hooks.upstreamRequestFilter!(session, map));
+          await call('upstreamRequestFilter', () => hooks.upstreamRequestFilter?.(session, map));
           return fromHeaderMap(map);
         },
       }),
       ...(hooks.responseFilter && {
         editResponseHeaders: async (headers) => {
-          await call('responseFilter', () => hooks.responseFilter!(session, headers));
+          await call('responseFilter', () => hooks.responseFilter?.(session, headers));
         },
       }),
     };
     try {
-      if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart!(session));
-      const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter!(session)) : undefined;
-      if (filtered?.respond) return void this.#respondFromHook(session, filtered.respond, res);
+      if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart?.(session));
+      const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter?.(session)) : undefined;
+      if (filtered?.respond) {
+        this.#respondFromHook(session, filtered.respond, res);
+        return undefined;
+      }
       current = 'forward';
       return await forward(req, res, { ...context, hooks: forwardHooks });
     } catch (error) {
@@ -514,7 +524,7 @@ export class ListenerServer {
    * (400, 408, 431: what it asked is unknown, logged as `-`), or an upgrade
    * the proxy answered itself.
    */
-  #logRefusal(socket: Socket, status: number, req?: IncomingMessage, code: string | null = null): void {
+  #logRefusal(socket: PeerSocket, status: number, req?: IncomingMessage, code: string | null = null): void {
     const accessLog = this.#accessLog;
     if (!accessLog) return;
     accessLog.write(
@@ -544,7 +554,7 @@ export class ListenerServer {
   ): void {
     const time = Date.now();
     res.once('close', () => {
-      this.#accessLog!.write(
+      this.#accessLog?.write(
         accessLine(time, this.#thread, messageSide(req, req.socket.remoteAddress), {
           // nginx's 499: the client went away before any response went out.
           status: res.headersSent ? res.statusCode : 499,

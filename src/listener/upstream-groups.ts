@@ -55,7 +55,9 @@ export class UpstreamGroups {
       if (this.#snapshot) created.apply(this.#snapshot);
       this.#byName.set(group.name, created);
     }
-    this.#default = this.#byName.get(DEFAULT_UPSTREAM)!;
+    // upstreamGroups always gives the default group, so the loop has just made or updated it.
+    const fallback = this.#byName.get(DEFAULT_UPSTREAM);
+    if (fallback) this.#default = fallback;
   }
 
   /** The route table of `config` is the one in use: its upstreams are what /ready asks about, others go. */

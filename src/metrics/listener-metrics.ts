@@ -115,7 +115,7 @@ export class ListenerMetrics {
 
   observe(status: number, backend: string | undefined, seconds: number): void {
     let pending = this.#last;
-    if (pending === undefined || pending.status !== status || pending.backend !== backend) {
+    if (pending?.status !== status || pending.backend !== backend) {
       pending = this.#counterFor(status, backend);
     }
     pending.count++;

@@ -65,7 +65,9 @@ export function acquirePidFile(file: string, pid = process.pid): PidFileOutcome 
   } finally {
     try {
       unlinkSync(temporary);
-    } catch {}
+    } catch {
+      /* gone already: nothing is left to clean up */
+    }
   }
 }
 
@@ -88,7 +90,9 @@ export function releasePidFile(file: string, pid = process.pid): void {
   if (readPid(file) !== pid) return;
   try {
     unlinkSync(file);
-  } catch {}
+  } catch {
+    /* removed already: what releasing it asks for */
+  }
 }
 
 /**

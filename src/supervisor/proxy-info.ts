@@ -49,5 +49,7 @@ export function removeProxyInfo(pidFile: string, pid: number): void {
   if (readProxyInfo(pidFile)?.pid !== pid) return;
   try {
     unlinkSync(proxyInfoFile(pidFile));
-  } catch {}
+  } catch {
+    /* removed already: what removing it asks for */
+  }
 }

@@ -15,7 +15,7 @@ export function onStopSignals(handler: (signal: NodeJS.Signals) => void, options
   let last: { signal: string; at: number } | undefined;
   const listener = (signal: NodeJS.Signals) => {
     const now = Date.now();
-    if (last && last.signal === signal && now - last.at < options.duplicateWindowMs) return;
+    if (last?.signal === signal && now - last.at < options.duplicateWindowMs) return;
     last = { signal, at: now };
     handler(signal);
   };

@@ -26,16 +26,15 @@ export function get(port: number, path = '/', options: { method?: string; header
 }
 
 /** Resolves with the error code a connection attempt fails with, or 'connected'. */
-export function tryConnect(port: number): Promise<string> {
+export async function tryConnect(port: number): Promise<string> {
+  const { connect } = await import('node:net');
   return new Promise((resolve) => {
-    import('node:net').then(({ connect }) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve('connected');
-      });
-      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
     });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
 }
 

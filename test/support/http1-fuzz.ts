@@ -98,7 +98,7 @@ function generateResponse(): { bytes: Buffer; method: string } {
   const count = Math.floor(random() * 4);
   for (let i = 0; i < count; i++) headers.push(pick(responseHeaders));
   const framing = pick(framings);
-  let body = '';
+  let body: string;
   switch (framing) {
     case 'length':
       headers.push(pick(['Content-Length: 5', 'Content-Length: 05', 'Content-Length:  5 ', 'Content-Length: 0']));

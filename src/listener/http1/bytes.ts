@@ -90,8 +90,7 @@ for (const [name, kind] of KNOWN) (BY_LENGTH[name.length] ??= []).push({ bytes: 
 export function headerKind(buffer: Uint8Array, start: number, end: number): number {
   const candidates = BY_LENGTH[end - start];
   if (candidates === undefined) return OTHER;
-  for (let c = 0; c < candidates.length; c++) {
-    const { bytes, kind } = candidates[c]!;
+  for (const { bytes, kind } of candidates) {
     let i = 0;
     while (i < bytes.length && (buffer[start + i]! | 0x20) === bytes[i]) i++;
     if (i === bytes.length) return kind;
@@ -141,7 +140,7 @@ export function headerStrings(buffer: Buffer, spans: readonly number[], count: n
   const out: string[] = [];
   for (let h = 0; h < count; h++) {
     const at = h * SPAN;
-    out.push(buffer.toString('latin1', spans[at + NAME_START]!, spans[at + NAME_END]!), buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!));
+    out.push(buffer.toString('latin1', spans[at + NAME_START], spans[at + NAME_END]), buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]));
   }
   return out;
 }

@@ -24,7 +24,7 @@ import { isLoop } from '../headers.ts';
 import { refuseRaw } from '../refuse.ts';
 import { Exchange, type ExchangeEnd, type FastPathContext } from './exchange.ts';
 import { parseRequestHead, type RequestHead } from './request-head.ts';
-import { ownAnswerBytes, type OwnAnswer } from '../own-answers.ts';
+import { ownAnswerBytes } from '../own-answers.ts';
 import type { Decision, Router } from '../router.ts';
 import { idLine, requestIdFrom } from '../request-id.ts';
 import { accessLine, headSide } from '../access-lines.ts';
@@ -44,11 +44,16 @@ const LINGER_MS = 5_000;
 /** Pipelined bytes held while a response is being sent, before the client is paused. */
 const MAX_PIPELINED_BYTES = 64 * 1024;
 
+/** What a refusal's log line reads of the connection: Node types the sockets of 'upgrade' and 'clientError' as Duplex. */
+export interface PeerSocket {
+  readonly remoteAddress?: string | undefined;
+}
+
 export interface FrontContext extends FastPathContext {
   maxHeadBytes: number;
   router: Router;
   /** An access-log line for a request answered before it reached the core (parser refusals, answered upgrades). */
-  logRefusal(socket: Socket, status: number, req?: IncomingMessage, code?: string | null): void;
+  logRefusal(socket: PeerSocket, status: number, req?: IncomingMessage, code?: string | null): void;
   /** Give the connection to Node's HTTP server (the bytes read were put back on it). */
   handOff(socket: Socket): void;
   /** The fast connections of this thread, for closing the idle ones when draining. */
@@ -140,7 +145,9 @@ export class ClientConnection {
     }
     this.#buffer = undefined;
     this.#next(pending);
-    if (this.#buffer) this.#buffer = keep(this.#buffer);
+    // #next may have left bytes in #buffer, which the type still narrows to the undefined set above.
+    const left = this.#buffer as Buffer | undefined;
+    if (left) this.#buffer = keep(left);
   };
 
   /**
@@ -237,7 +244,9 @@ export class ClientConnection {
     const buffer = this.#buffer;
     this.#buffer = undefined;
     this.#next(buffer);
-    if (this.#buffer) this.#buffer = keep(this.#buffer);
+    // As in #onData: #next may have left bytes in #buffer.
+    const left = this.#buffer as Buffer | undefined;
+    if (left) this.#buffer = keep(left);
   };
 
   /** The proxy's own answers wait for the socket to drain (#answerOwn). */

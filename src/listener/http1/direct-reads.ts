@@ -24,8 +24,11 @@ import { Socket } from 'node:net';
 const READ_BUFFER_BYTES = 64 * 1024;
 const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 
-/** Takes the bytes of one read; they are overwritten by the next read of any socket of the thread. */
-export type Reader = (this: Socket, bytes: Buffer) => void | boolean;
+/**
+ * Takes the bytes of one read; they are overwritten by the next read of any socket of the thread.
+ * Answering `false` stops reading; anything else (most readers answer nothing) reads on.
+ */
+export type Reader = (this: Socket, bytes: Buffer) => unknown;
 
 const READER = Symbol('sluice.reader');
 type DirectSocket = Socket & { [READER]: Reader };
@@ -36,7 +39,9 @@ function onRead(this: DirectSocket, bytes: number): boolean {
 }
 
 /** Reads nobody takes yet are dropped (a connection not yet given a reader). */
-const dropBytes: Reader = () => {};
+const dropBytes: Reader = () => {
+  /* nobody reads this connection yet */
+};
 
 /** The stream way: a copy of each read pushed into the socket's Readable; a full one stops reading until it is read. */
 const pushToStream: Reader = function (bytes) {

@@ -74,6 +74,16 @@ export type ExchangeEnd = (keepAlive: boolean, at: number) => void;
 /** What a balancer that does not read the request is given. */
 const UNKEYED = Object.freeze({ headers: {}, socket: {} });
 
+/**
+ * A field that an earlier step of the exchange set (the backend once an
+ * attempt is sent, the scanner of a chunked body…). Reading it unset is a bug
+ * in this file: it fails on that line, as a `!` would, but saying which.
+ */
+function known<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new Error(`exchange: ${name} read before it was set`);
+  return value;
+}
+
 export class Exchange implements UpstreamOwner, CachedExchange {
   readonly #ctx: FastPathContext;
   /** The upstream group the request's route chose. */
@@ -215,7 +225,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   /** Choose the backend (unless a hook did), make the upstream head, send the first attempt. */
   #forwardFirst(chosen: BackendState | undefined, hookedHeaders: readonly string[] | undefined): void {
-    const backend = chosen ?? this.#upstreams.pick(this.#key!);
+    const backend = chosen ?? this.#upstreams.pick(known(this.#key, 'the request key'));
     if (!backend) return this.#answer(502, 'Bad Gateway', 'NO_SELECTABLE_BACKEND');
     const id = this.#id;
     const flat = hookedHeaders ?? this.#tap?.upstreamHeaders(() => this.#reframed(this.#routedHeaders()));
@@ -379,7 +389,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#responseBuffer = undefined;
     const proxy = this.#ctx.proxy();
     this.#armUpstream(reused ? proxy.upstream_timeout_ms : proxy.upstream_connect_timeout_ms, now);
-    const head = this.#upstreamHead!;
+    const head = known(this.#upstreamHead, 'the upstream head');
     const body = this.#pendingBody;
     this.#pendingBody = undefined;
     if (this.#pausedForPending) {
@@ -430,15 +440,18 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       this.#client.off('drain', this.#resumeUpstream);
     }
     this.#upstream = undefined;
-    this.#upstreams.inFlight.release(this.#backend!.slot);
+    this.#upstreams.inFlight.release(known(this.#backend, 'the backend').slot);
     return upstream;
   }
 
   /** Returns whether `chunk` is still referenced (see UpstreamOwner): by a head not yet whole, or a write not yet flushed. */
   onUpstreamData(chunk: Buffer): boolean {
     this.#upstreamActive = true;
-    if (this.#heldResponse) return void this.#heldResponse.push(Buffer.from(chunk)), false;
-    if (this.#response) return this.#onResponseBody(chunk);
+    if (this.#heldResponse) {
+      this.#heldResponse.push(Buffer.from(chunk));
+      return false;
+    }
+    if (this.#response) return this.#onResponseBody(this.#response, chunk);
     const buffer = this.#responseBuffer ? Buffer.concat([this.#responseBuffer, chunk]) : chunk;
     this.#responseBuffer = buffer;
     return this.#parseResponse(buffer);
@@ -447,9 +460,15 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #parseResponse(buffer: Buffer): boolean {
     const parsed = parseResponseHead(buffer, MAX_RESPONSE_HEAD_BYTES, this.#head.method);
     if (parsed.kind === 'incomplete') return true;
-    if (parsed.kind === 'invalid') return void this.#invalidResponse(parsed.reason), false;
+    if (parsed.kind === 'invalid') {
+      this.#invalidResponse(parsed.reason);
+      return false;
+    }
     const head = parsed.head;
-    if (head.status === 101) return void this.#invalidResponse('101 without an upgrade'), false;
+    if (head.status === 101) {
+      this.#invalidResponse('101 without an upgrade');
+      return false;
+    }
     if (head.status >= 100 && head.status < 200) {
       // Interim responses (100, 102, 103) are not passed on: the client did not ask for them.
       const rest = buffer.subarray(head.headLength);
@@ -461,7 +480,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#status = head.status;
     // An earlier attempt's failure was retried away: the request did not fail.
     this.#error = null;
-    this.#upstreams.noteSuccess(this.#backend!.id);
+    this.#upstreams.noteSuccess(known(this.#backend, 'the backend').id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
     this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
     // A 304 refreshing an entry, or an error a stale entry answers: the cache answered, the response goes no further.
@@ -482,7 +501,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const upstreamLines = clientResponseRawHeaders(head.rawHeaders);
     const map = toHeaderMap(edits ? editFlatHeaders(upstreamLines, edits) : upstreamLines);
     const contentLength = joinedHeader(head.rawHeaders, 'content-length');
-    let waited = false;
+    // Both are set by the callbacks below, which the type's narrowing does not follow.
+    let waited = false as boolean;
     let kept = false;
     const respond = () => {
       if (this.#done) return;
@@ -493,9 +513,10 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       kept = this.#respond(head, buffer, flat);
       if (!waited) return;
       this.#upstream?.resume();
-      for (const chunk of held ?? []) if (!this.#done) this.onUpstreamData(chunk);
+      // onUpstreamData may finish the exchange, which the type narrowed to not done above does not see.
+      for (const chunk of held ?? []) if (!(this.#done as boolean)) this.onUpstreamData(chunk);
     };
-    continueWith(() => responseFilter(this.#session!, map), respond, (error) => this.#hookFailed('responseFilter', error), () => {
+    continueWith(() => responseFilter(known(this.#session, 'the session'), map), respond, (error) => this.#hookFailed('responseFilter', error), () => {
       waited = true;
       this.#heldResponse = [];
       this.#upstream?.pause();
@@ -523,10 +544,10 @@ export class Exchange implements UpstreamOwner, CachedExchange {
         break;
     }
     // The head and the body bytes that came with it leave in one write, in a buffer of their own.
-    const end = this.#bodyEnd(buffer, head.headLength);
+    const end = this.#bodyEnd(head, buffer, head.headLength);
     if (end === -2) {
       this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
-      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${this.#scanner!.error}`);
+      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`);
       return false;
     }
     relayed(end - head.headLength);
@@ -558,8 +579,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
    * the body goes on past it, setting #bodyComplete when the body ends
    * within; -2 for a broken chunked body.
    */
-  #bodyEnd(chunk: Buffer, start: number): number {
-    const framing = this.#response!.framing;
+  #bodyEnd(response: ResponseHead, chunk: Buffer, start: number): number {
+    const framing = response.framing;
     if (framing.type === 'length') {
       const end = Math.min(chunk.length, start + this.#bodyRemaining);
       this.#bodyRemaining -= end - start;
@@ -567,7 +588,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       return end;
     }
     if (framing.type === 'chunked') {
-      const at = this.#scanner!.scan(chunk, start);
+      const at = known(this.#scanner, 'the chunk scanner').scan(chunk, start);
       if (at === -2) return -2;
       this.#bodyComplete = at >= 0;
       return at >= 0 ? at : chunk.length;
@@ -578,20 +599,23 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   /** After a write to the client: a full buffer pauses the upstream until it drains. */
   #written(flushed: boolean): void {
     if (flushed) return;
-    this.#upstream!.pause();
+    known(this.#upstream, 'the upstream socket').pause();
     this.#client.once('drain', this.#resumeUpstream);
     this.#awaitingDrain = true;
   }
 
-  #onResponseBody(chunk: Buffer): boolean {
-    const end = this.#bodyEnd(chunk, 0);
-    if (end === -2) return void this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${this.#scanner!.error}`), false;
+  #onResponseBody(response: ResponseHead, chunk: Buffer): boolean {
+    const end = this.#bodyEnd(response, chunk, 0);
+    if (end === -2) {
+      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`);
+      return false;
+    }
     relayed(end);
     this.#bodyBytes += end;
     if (this.#tap && end > 0) this.#tap.body(end === chunk.length ? chunk : chunk.subarray(0, end));
     const client = this.#client;
     if (end > 0) this.#written(client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
-    if (this.#bodyComplete) this.#complete(end === chunk.length && this.#response!.reusable);
+    if (this.#bodyComplete) this.#complete(end === chunk.length && response.reusable);
     // Bytes the kernel did not take at once wait in the client socket's queue, by reference.
     return end > 0 && client.writableLength > 0;
   }
@@ -622,7 +646,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #failBeforeResponse(code: string): void {
     if (this.#done) return;
     this.#error = code;
-    const backend = this.#backend!;
+    const backend = known(this.#backend, 'the backend');
     const answered = this.#responseBuffer !== undefined;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend: backend.id, code });
@@ -645,9 +669,11 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       this.#attempt++;
       const tried = (this.#tried ??= new Set());
       tried.add(backend.id);
-      const next = this.#upstreams.pick(this.#key!, tried);
+      const next = this.#upstreams.pick(known(this.#key, 'the request key'), tried);
       if (next) {
-        this.#pendingBody = unsent!.length > 0 ? Buffer.concat(unsent!) : undefined;
+        // afterFailure goes to the next backend only with the body held.
+        const held = known(unsent, 'the unsent body');
+        this.#pendingBody = held.length > 0 ? Buffer.concat(held) : undefined;
         return this.#send(next, false);
       }
     }
@@ -655,7 +681,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   }
 
   #invalidResponse(reason: string): void {
-    const backend = this.#backend!.id;
+    const backend = known(this.#backend, 'the backend').id;
     this.#discardUpstream();
     this.#ctx.onUpstreamError({ backend, code: 'INVALID_RESPONSE', reason });
     this.#answer(502, 'Bad Gateway', 'INVALID_RESPONSE');
@@ -665,7 +691,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #brokenMidResponse(code: string, reason?: string): void {
     if (this.#done) return;
     this.#error = code;
-    this.#ctx.onUpstreamError({ backend: this.#backend!.id, code, ...(reason !== undefined && { reason }) });
+    this.#ctx.onUpstreamError({ backend: known(this.#backend, 'the backend').id, code, ...(reason !== undefined && { reason }) });
     this.#discardUpstream();
     this.#client.destroy();
     this.#finish(false, true);
@@ -697,7 +723,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   #complete(reusable: boolean): void {
     this.#tap?.complete();
-    const backend = this.#backend!.id;
+    const backend = known(this.#backend, 'the backend').id;
     const upstream = this.#detachUpstream();
     if (upstream) {
       // An upstream that answered before the body was all sent (413, say) still expects the rest.
@@ -714,7 +740,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#discardUpstream();
     const now = performance.now();
     if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
-    if (this.#logged) this.#log(now - this.#startedAt);
+    const accessLog = this.#ctx.accessLog;
+    if (this.#logged && accessLog) this.#log(accessLog, this.#logged, now - this.#startedAt);
     const onRequestEnd = this.#ctx.hooks?.onRequestEnd;
     if (onRequestEnd && this.#session) this.#endHook(onRequestEnd, this.#session, now);
     this.#onEnd(keepAlive, now);
@@ -728,13 +755,14 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     if (this.#response && this.#backend) session.backend = this.#backend.id;
     continueWith(
       () => onRequestEnd(session),
-      () => {},
+      () => {
+        /* nothing follows: the response is out */
+      },
       (error) => this.#ctx.onHookError('onRequestEnd', session.path, error),
     );
   }
 
-  #log(durationMs: number): void {
-    const logged = this.#logged!;
+  #log(accessLog: AccessLogWriter, logged: { time: number; request: RequestSide }, durationMs: number): void {
     const line = accessLine(logged.time, this.#ctx.thread, logged.request, {
       // nginx's 499: the client went away before any response went out.
       status: this.#status === 0 ? 499 : this.#status,
@@ -748,6 +776,6 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       error: this.#error,
       request_id: this.#id ?? null,
     });
-    this.#ctx.accessLog!.write(line);
+    accessLog.write(line);
   }
 }

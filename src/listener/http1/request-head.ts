@@ -17,6 +17,9 @@ import {
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
 import { joinedHeader } from '../../routing/route-table.ts';
 
+/** What a RequestHead is made of: its fields, without what it works out from them. */
+type RequestHeadFields = Omit<RequestHead, 'rawHeaders' | 'host' | 'header' | 'find' | 'detached'>;
+
 export class RequestHead {
   /**
    * The buffer the head was read from (it starts at offset 0). It may be a
@@ -49,7 +52,7 @@ export class RequestHead {
   readonly headLength: number;
   #rawHeaders: string[] | undefined;
 
-  constructor(fields: Omit<RequestHead, 'rawHeaders' | 'host' | 'header' | 'find' | 'detached'>) {
+  constructor(fields: RequestHeadFields) {
     this.buffer = fields.buffer;
     this.method = fields.method;
     this.target = fields.target;
@@ -67,7 +70,9 @@ export class RequestHead {
 
   /** The same head over a copy of its bytes, for what must outlive the read that brought them. */
   detached(): RequestHead {
-    const copy = new RequestHead({ ...this, buffer: Buffer.from(this.buffer.subarray(0, this.headLength)) });
+    // The spread copies the fields only, which is what the constructor takes (#rawHeaders is made again).
+    const buffer = Buffer.from(this.buffer.subarray(0, this.headLength));
+    const copy = new RequestHead({ ...(this as RequestHeadFields), buffer });
     return copy;
   }
 
@@ -76,7 +81,7 @@ export class RequestHead {
     const spans = this.spans;
     for (let h = 0; h < this.headerCount; h++) {
       const at = h * SPAN;
-      if (spans[at + KIND] === HOST) return this.buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!);
+      if (spans[at + KIND] === HOST) return this.buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
     }
     return undefined;
   }
@@ -89,7 +94,7 @@ export class RequestHead {
       const at = h * SPAN;
       const named = kind !== OTHER ? spans[at + KIND] === kind : equalsIgnoreCase(this.buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName);
       if (named) {
-        return this.buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!);
+        return this.buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
       }
     }
     return undefined;

@@ -38,7 +38,7 @@ export interface HookChainSteps {
 export function runRequestHooks(hooks: RequestHooks, session: FastSession, steps: HookChainSteps): void {
   const goneAsync = () => steps.detachHead();
   const failed = (hook: keyof RequestHooks) => (error: unknown) => steps.failed(hook, error);
-  const edit = (chosen: BackendState | undefined) => {
+  const edit = (chosen: BackendState | undefined): void => {
     if (steps.done()) return;
     const upstreamRequestFilter = hooks.upstreamRequestFilter;
     if (!upstreamRequestFilter) return steps.forward(chosen, undefined);
@@ -50,7 +50,7 @@ export function runRequestHooks(hooks: RequestHooks, session: FastSession, steps
       goneAsync,
     );
   };
-  const peer = () => {
+  const peer = (): void => {
     if (steps.done()) return;
     const upstreamPeer = hooks.upstreamPeer;
     if (!upstreamPeer) return edit(undefined);
@@ -62,7 +62,7 @@ export function runRequestHooks(hooks: RequestHooks, session: FastSession, steps
       goneAsync,
     );
   };
-  const filter = () => {
+  const filter = (): void => {
     if (steps.done()) return;
     const requestFilter = hooks.requestFilter;
     if (!requestFilter) return peer();

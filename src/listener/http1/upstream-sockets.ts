@@ -37,12 +37,15 @@ const IDLE_SINCE = Symbol('sluice.idleSince');
 type OwnedSocket = Socket & { [OWNER]: UpstreamOwner; [IDLE_SINCE]: number };
 
 /** Events of a socket nobody uses any more (destroyed, or handed back while closing) are dropped. */
+const dropped = (): void => {
+  /* nobody uses the socket any more */
+};
 const nobody: UpstreamOwner = {
   onUpstreamData: () => false,
-  onUpstreamEnd: () => {},
-  onUpstreamError: () => {},
-  onUpstreamClose: () => {},
-  onUpstreamConnect: () => {},
+  onUpstreamEnd: dropped,
+  onUpstreamError: dropped,
+  onUpstreamClose: dropped,
+  onUpstreamConnect: dropped,
 };
 
 function onEnd(this: OwnedSocket) { this[OWNER].onUpstreamEnd(this); }
@@ -77,7 +80,9 @@ class IdleList implements UpstreamOwner {
   onUpstreamEnd(socket: Socket): void { this.drop(socket); }
   onUpstreamError(_error: Error, socket: Socket): void { this.drop(socket); }
   onUpstreamClose(socket: Socket): void { this.drop(socket); }
-  onUpstreamConnect(): void {}
+  onUpstreamConnect(): void {
+    /* an idle socket has connected already */
+  }
 }
 
 export class UpstreamSockets {
@@ -88,8 +93,8 @@ export class UpstreamSockets {
   /** An idle keep-alive connection to `backend`, now `owner`'s (the backend may have closed it meanwhile), if there is one. */
   takeIdle(backend: BackendState, owner: UpstreamOwner): Socket | undefined {
     const idle = this.#idle.get(backend.id)?.sockets;
-    while (idle && idle.length > 0) {
-      const socket = idle.pop()!;
+    let socket: OwnedSocket | undefined;
+    while ((socket = idle?.pop())) {
       if (socket.destroyed || !socket.writable) continue;
       socket[OWNER] = owner;
       return socket;
