@@ -34,7 +34,8 @@ const children: ChildProcess[] = [];
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 const pinned = (core: string, command: string, args: string[]) => (has('taskset') ? ['taskset', ['-c', core, command, ...args]] : [command, args]) as [string, string[]];
 
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+// SIGTERM, not SIGKILL: an nginx master killed outright leaves its workers serving on the bench's ports.
+process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
 
 function start(name: string, command: string, args: string[]): ChildProcess {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -56,17 +57,20 @@ async function stop(child: ChildProcess): Promise<void> {
 
 async function waitUntilServing(port: number, path = '/'): Promise<void> {
   // Up to 60 s: a dozen proxies start at once on two cores.
+  let last = 'no answer';
   for (let i = 0; i < 1200; i++) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       await res.arrayBuffer();
       if (res.status === 200) return;
-    } catch {
+      last = `status ${res.status}`;
+    } catch (error) {
       // not listening yet: try again
+      last = String((error as Error & { cause?: Error }).cause ?? error);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nothing answered 200 on port ${port}`);
+  throw new Error(`nothing answered 200 on port ${port}${path} (last: ${last})`);
 }
 
 // Below Linux's ephemeral range (32768 and up), where wrk's and the proxies' own connections take their ports.
