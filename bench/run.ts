@@ -17,7 +17,7 @@
  * (bench/startup.ts), which `npm run bench -- startup` runs alone.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ const rounds = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+// nginx's workers run as `nobody`: proxy_cache writes its temporary files under here, which mkdtemp's 0700 forbids.
+chmodSync(work, 0o755);
 const children: ChildProcess[] = [];
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 const pinned = (core: string, command: string, args: string[]) => (has('taskset') ? ['taskset', ['-c', core, command, ...args]] : [command, args]) as [string, string[]];
