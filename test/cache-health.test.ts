@@ -76,6 +76,11 @@ test('a full disk turns cache_healthy false and bypasses the cache; freed space 
     { status: 200, cache: true },
   );
   assert.is((await get(port, '/before')).headers['cache-status'], 'sluice; fwd=miss; stored');
+  // The store commits after the response: the entry is there once a request hits it, and the disk fills only then.
+  await until(
+    () => get(port, '/before'),
+    (r) => r.headers['cache-status'] === 'sluice; hit',
+  );
 
   const mark = sluice.lines.length;
   const filler = join(mounted, 'filler');
