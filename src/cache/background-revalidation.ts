@@ -12,7 +12,7 @@ import { editFlatHeaders } from '../routing/header-edits.ts';
 import { targetAfterStrip, type Route } from '../routing/route-table.ts';
 import { refreshedMeta } from './cache-step.ts';
 import { storedHeaders, type EntryMeta } from './entry.ts';
-import { headerObject, mayStore, newPolicy, policyRequest, varyNames, type Policy } from './policy.ts';
+import { headerObject, mayStore, newPolicy, policyRequest, restoredPolicy, varyNames, type Policy } from './policy.ts';
 import { encodeEntry, type StoredEntry } from './store.ts';
 import type { CacheThread } from './cache-thread.ts';
 import { variantKey } from './keys.ts';
@@ -38,6 +38,12 @@ export async function revalidateInBackground(cache: CacheThread, job: Background
     const backend = job.upstreams.pick(UNKEYED);
     if (!backend) return;
     const policyReq = policyRequest('GET', job.target, job.headers);
+    // Another thread may have revalidated the entry since this one read it (a thread's read snapshot lags the
+    // store): read it again, and if it is fresh now, a second request would only repeat the first.
+    const store = cache.store;
+    store?.refresh();
+    const current = store?.get(job.key);
+    if (current && !restoredPolicy(current.meta.policy).evaluateRequest(policyReq).revalidation) return;
     let flat: string[] = [];
     for (const [name, value] of Object.entries(job.policy.revalidationHeaders(policyReq))) {
       if (typeof value === 'string' && !HOP.has(name)) flat.push(name, value);

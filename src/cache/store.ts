@@ -40,7 +40,7 @@ function loadLmdb(): typeof import('lmdb') {
   // rejection is thrown as Node's default would.
   process.on('unhandledRejection', (reason) => {
     if (reason instanceof Error && 'commitError' in reason) {
-      (reason as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+      (reason as { commitError?: Promise<unknown> }).commitError?.catch(reportedByTheCaller);
       return;
     }
     throw reason;
@@ -79,7 +79,7 @@ export type Vary = readonly string[] | '*';
  */
 function written<T>(write: Promise<T>): Promise<T> {
   return write.catch((error: unknown) => {
-    (error as { commitError?: Promise<unknown> } | undefined)?.commitError?.catch(() => {});
+    (error as { commitError?: Promise<unknown> } | undefined)?.commitError?.catch(reportedByTheCaller);
     throw error;
   });
 }
@@ -201,7 +201,7 @@ export class CacheStore {
   touch(variantKey: string, now = Date.now()): void {
     const last = this.#access.get(variantKey);
     if (last !== undefined && now - last < ACCESS_RESOLUTION_MS) return;
-    written(this.#access.put(variantKey, now)).catch(() => {});
+    written(this.#access.put(variantKey, now)).catch(onlyRecencyLost);
   }
 
   /**
@@ -311,3 +311,9 @@ export class CacheStore {
     await this.#root.close();
   }
 }
+
+/** The failed commit's own promise: the writes it held were rejected to their callers, who report it. */
+function reportedByTheCaller(): void {}
+
+/** A use that could not be recorded: the entry is untouched, only its place in the LRU order is older. */
+function onlyRecencyLost(): void {}

@@ -189,7 +189,7 @@ export class ThreadCache implements CacheThread {
     this.#setHealthy(false, code);
     const store = this.#store;
     this.#store = undefined;
-    store?.close().catch(() => {});
+    store?.close().catch((error: unknown) => this.#log.debug({ code: errorCode(error) }, 'cache store close failed'));
   }
 
   #setHealthy(healthy: boolean, code?: string): void {
