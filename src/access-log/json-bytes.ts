@@ -53,18 +53,18 @@ let timeSecond = NaN;
 /** `{"time":"2026-12-01T21:05:33.` for the second being written. */
 let timePrefix: Buffer = Buffer.alloc(0);
 
-/** Printable ASCII that JSON needs no escape for, written quoted; false (nothing counted) for anything else. */
-function fitsAsAscii(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const unit = value.charCodeAt(i);
-    if (unit < 0x20 || unit > 0x7e || unit === QUOTE || unit === BACKSLASH) return false;
-  }
-  return true;
-}
-
+/**
+ * `value` quoted, checked as it is copied: -1 at the first character that is
+ * not printable ASCII or that JSON must escape. What was copied before it is
+ * not counted, since the caller then writes nothing.
+ */
 function writeAscii(out: Buffer, at: number, value: string): number {
   out[at++] = QUOTE;
-  for (let i = 0; i < value.length; i++) out[at++] = value.charCodeAt(i);
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit < 0x20 || unit > 0x7e || unit === QUOTE || unit === BACKSLASH) return -1;
+    out[at++] = unit;
+  }
   out[at++] = QUOTE;
   return at;
 }
@@ -89,16 +89,9 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   // Rounded to 3 decimals from integer microseconds, as `formatJson` writes it.
   const micros = Math.round(record.duration_ms * 1000);
   if (!isPlainCount(time) || !isPlainCount(bytesSent) || !isPlainCount(micros) || micros >= 1e15) return -1;
-  if (!fitsAsAscii(path)) return -1;
   let idLength = NULL.length;
-  if (typeof requestId === 'string') {
-    if (!fitsAsAscii(requestId)) return -1;
-    idLength = requestId.length + 2;
-  } else if (requestId !== null) {
-    // A new id is hex digits; a client's is its header's text, which may need escaping.
-    if (!requestId.generated && !fitsAsAscii(requestId.value)) return -1;
-    idLength = requestId.valueLength + 2;
-  }
+  if (typeof requestId === 'string') idLength = requestId.length + 2;
+  else if (requestId !== null) idLength = requestId.valueLength + 2;
 
   const head = processPiece.bytes(record.pid, record.thread, record.remote_addr, record.method);
   const request = requestPiece.bytes(record.protocol, record.host, record.status);
@@ -126,6 +119,7 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   out[at++] = 0x5a; // Z
   out.set(head, at);
   at = writeAscii(out, at + head.length, path);
+  if (at < 0) return -1;
   out.set(request, at);
   at = writeInteger(out, at + request.length, bytesSent);
   out.set(DURATION_KEY, at);
@@ -135,8 +129,10 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   if (requestId === null) {
     out.set(NULL, at);
     at += NULL.length;
-  } else if (typeof requestId === 'string') {
-    at = writeAscii(out, at, requestId);
+  } else if (typeof requestId === 'string' || !requestId.generated) {
+    // A client's id is its header's text, which may need escaping; a new id is hex digits.
+    at = writeAscii(out, at, typeof requestId === 'string' ? requestId : requestId.value);
+    if (at < 0) return -1;
   } else {
     out[at++] = QUOTE;
     at = requestId.writeValue(out, at);
