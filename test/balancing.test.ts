@@ -109,6 +109,11 @@ test('passive health: consecutive resets eject a backend, then the active check 
   assert.is(ejected['backend'], `127.0.0.1:${flaky.port}`);
   assert.match(String(ejected['reason']), 'passive: 3 consecutive failures');
   const ejectedAt = sluice.lines.indexOf(ejected);
+  // The pool logs the ejection before its snapshot reaches the listener threads: wait until both route without flaky.
+  for (const listener of [0, 1]) {
+    const applied = (l: LogLine) => l.msg === 'snapshot applied' && l['listener'] === listener && l['selectable'] === 1;
+    await sluice.waitForLog(applied, 10_000, ejectedAt);
+  }
   flaky.mode = 'normal';
   // While ejected it gets nothing, although its health checks pass. (The ejection lasts
   // 2.5 s so that these requests fall inside it even on a loaded machine.)
