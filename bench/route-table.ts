@@ -18,13 +18,15 @@ const fresh = (text: string) => Buffer.from(text, 'latin1').toString('latin1');
 
 /** Requests for one case, made anew for each run (outside the timing). */
 type Requests = () => RequestFacts[];
-const requests = (host: string, target: string, method = 'GET'): Requests => () =>
-  Array.from({ length: ITERATIONS }, () => ({
-    method,
-    target: fresh(target),
-    host: fresh(host),
-    header: () => undefined,
-  }));
+const requests =
+  (host: string, target: string, method = 'GET'): Requests =>
+  () =>
+    Array.from({ length: ITERATIONS }, () => ({
+      method,
+      target: fresh(target),
+      host: fresh(host),
+      header: () => undefined,
+    }));
 
 function nsPerMatch(table: RouteTable, make: Requests, expected: string | undefined, runCount = RUNS): number {
   const runs: number[] = [];

@@ -34,7 +34,8 @@ const work = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
 chmodSync(work, 0o755);
 const children: ChildProcess[] = [];
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-const pinned = (core: string, command: string, args: string[]) => (has('taskset') ? ['taskset', ['-c', core, command, ...args]] : [command, args]) as [string, string[]];
+const pinned = (core: string, command: string, args: string[]) =>
+  (has('taskset') ? ['taskset', ['-c', core, command, ...args]] : [command, args]) as [string, string[]];
 
 // SIGTERM, not SIGKILL: an nginx master killed outright leaves its workers serving on the bench's ports.
 process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
@@ -98,8 +99,11 @@ async function startUpstream(): Promise<{ port: number; kind: string }> {
   const upstreamPort = port();
   if (has('nginx')) {
     // /cached: the same answer, storable for an hour (the cache part of the run).
-    const conf = nginxConf('upstream', `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from the upstream\\n"; }
-      location = /cached { add_header Cache-Control "max-age=3600"; return 200 "hello from the upstream\\n"; } }`);
+    const conf = nginxConf(
+      'upstream',
+      `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from the upstream\\n"; }
+      location = /cached { add_header Cache-Control "max-age=3600"; return 200 "hello from the upstream\\n"; } }`,
+    );
     start('upstream', ...pinned('1', 'nginx', ['-c', conf, '-p', work]));
     await waitUntilServing(upstreamPort);
     return { port: upstreamPort, kind: 'nginx' };
@@ -126,11 +130,19 @@ function parseLatency(text: string, label: string): number {
 }
 
 function wrk(name: string, targetPort: number, cores = '1', path = '/'): Result {
-  const [command, args] = pinned(cores, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${targetPort}${path}`]);
+  const [command, args] = pinned(cores, 'wrk', [
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--latency',
+    `http://127.0.0.1:${targetPort}${path}`,
+  ]);
   const run = spawnSync(command, args, { encoding: 'utf8' });
   const text = run.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN);
-  const errors = [/Socket errors: (.*)/.exec(text)?.[1], /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0]].filter(Boolean).join('; ');
+  const errors = [/Socket errors: (.*)/.exec(text)?.[1], /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0]]
+    .filter(Boolean)
+    .join('; ');
   return { name, rps, p50: parseLatency(text, '50%'), p99: parseLatency(text, '99%'), errors };
 }
 
@@ -174,22 +186,40 @@ async function measureAll(targets: Target[], rounds: number): Promise<Summary[]>
       rps: median(all.map((r) => r.rps)),
       p50: median(all.map((r) => r.p50)),
       p99: median(all.map((r) => r.p99)),
-      errors: all.map((r) => r.errors).filter(Boolean).join('; '),
+      errors: all
+        .map((r) => r.errors)
+        .filter(Boolean)
+        .join('; '),
       rounds: all.map((r) => Math.round(r.rps)),
       p99Rounds: all.map((r) => r.p99),
     };
-    console.log(`${t.name.padEnd(40)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms   rounds ${result.rounds.join(' / ')} ${result.errors}`);
+    console.log(
+      `${t.name.padEnd(40)} ${result.rps.toFixed(0).padStart(8)} req/s   p50 ${result.p50.toFixed(2).padStart(7)} ms   p99 ${result.p99.toFixed(2).padStart(7)} ms   rounds ${result.rounds.join(' / ')} ${result.errors}`,
+    );
     return result;
   });
 }
 
-function sluiceConfig(upstreamPort: number, listenPort: number, workers: number, fastPath = true, extra: Record<string, unknown> = {}): string {
+function sluiceConfig(
+  upstreamPort: number,
+  listenPort: number,
+  workers: number,
+  fastPath = true,
+  extra: Record<string, unknown> = {},
+): string {
   const file = join(work, `sluice-${listenPort}.json`);
   const { proxy, ...rest } = extra as { proxy?: Record<string, unknown> };
   writeFileSync(
     file,
     JSON.stringify({
-      proxy: { listen_host: '127.0.0.1', listen_port: listenPort, workers, max_connections: 30000, fast_path: fastPath, ...proxy },
+      proxy: {
+        listen_host: '127.0.0.1',
+        listen_port: listenPort,
+        workers,
+        max_connections: 30000,
+        fast_path: fastPath,
+        ...proxy,
+      },
       backends: [{ address: '127.0.0.1', port: upstreamPort }],
       log: { level: 'warn' },
       ...rest,
@@ -206,7 +236,8 @@ function sluiceConfig(upstreamPort: number, listenPort: number, workers: number,
 function hundredRoutes(): Record<string, unknown> {
   const routes: Record<string, unknown>[] = [];
   for (let h = 0; h < 30; h++) {
-    for (const prefix of ['/api', '/static', '/v1']) routes.push({ match: { host: `svc${h}.example.com`, path_prefix: prefix }, upstream: 'default' });
+    for (const prefix of ['/api', '/static', '/v1'])
+      routes.push({ match: { host: `svc${h}.example.com`, path_prefix: prefix }, upstream: 'default' });
   }
   for (let w = 0; w < 9; w++) routes.push({ match: { host: `*.zone${w}.example.org` }, upstream: 'default' });
   routes.push({ match: { path_prefix: '/' }, upstream: 'default' });
@@ -222,7 +253,12 @@ interface Memory {
 }
 
 /** RSS idle, then holding `count` idle keep-alive client connections (each has sent one request). */
-async function rssWithIdleConnections(name: string, listenPort: number, launch: () => ChildProcess, count: number): Promise<Memory> {
+async function rssWithIdleConnections(
+  name: string,
+  listenPort: number,
+  launch: () => ChildProcess,
+  count: number,
+): Promise<Memory> {
   const child = launch();
   await waitUntilServing(listenPort);
   await new Promise((r) => setTimeout(r, 300));
@@ -239,89 +275,199 @@ async function rssWithIdleConnections(name: string, listenPort: number, launch: 
     sockets.push(socket);
     if (i % 500 === 499) await new Promise((r) => setTimeout(r, 20));
   }
-  await Promise.all(sockets.map((s) => new Promise((resolve) => (s.connecting ? s.once('connect', resolve).once('error', resolve) : resolve(undefined)))));
+  await Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise((resolve) =>
+          s.connecting ? s.once('connect', resolve).once('error', resolve) : resolve(undefined),
+        ),
+    ),
+  );
   await new Promise((r) => setTimeout(r, 1_000));
   const opened = sockets.filter((s) => !s.destroyed).length;
   const after = treeRss(pid);
   sockets.forEach((s) => s.destroy());
   await stop(child);
   const result = { name, before, after, opened };
-  console.log(`${name.padEnd(34)} RSS ${before.toFixed(0).padStart(5)} MB idle, ${after.toFixed(0).padStart(5)} MB with ${opened} idle keep-alive clients (+${(((after - before) * 1024) / Math.max(1, opened)).toFixed(1)} kB each)`);
+  console.log(
+    `${name.padEnd(34)} RSS ${before.toFixed(0).padStart(5)} MB idle, ${after.toFixed(0).padStart(5)} MB with ${opened} idle keep-alive clients (+${(((after - before) * 1024) / Math.max(1, opened)).toFixed(1)} kB each)`,
+  );
   return result;
 }
 
 async function main(): Promise<void> {
-  for (const tool of ['wrk']) if (!has(tool)) throw new Error(`${tool} is needed: apt-get install wrk nginx-light haproxy`);
+  for (const tool of ['wrk'])
+    if (!has(tool)) throw new Error(`${tool} is needed: apt-get install wrk nginx-light haproxy`);
   const upstream = await startUpstream();
-  console.log(`upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1; median of ${rounds} interleaved rounds\n`);
+  console.log(
+    `upstream: ${upstream.kind} on core 1; proxies on core 0; wrk -t1 -c${connections} -d${seconds}s on core 1; median of ${rounds} interleaved rounds\n`,
+  );
   const targets: Target[] = [{ name: 'upstream directly', port: upstream.port, cores: '1', launch: () => undefined }];
   const add = (name: string, cores: string, launch: (p: number) => ChildProcess, path?: string) => {
     const p = port();
     targets.push({ name, port: p, cores: cores === '0' ? '1' : '0,1', launch: () => launch(p), ...(path && { path }) });
   };
   const nginxProxy = (p: number, workers: number) =>
-    nginxConf(`proxy${workers}-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
-      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`, workers);
+    nginxConf(
+      `proxy${workers}-${p}`,
+      `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+      workers,
+    );
   // The Node proxies come right after sluice in every round: each per-round ratio compares runs seconds apart.
-  add('sluice (1 listener thread)', '0', (p) => start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])));
-  add('@fastify/http-proxy', '0', (p) => start('fastify', ...pinned('0', process.execPath, [join(root, 'bench/targets/fastify-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
-  add('node-http-proxy (keep-alive agent)', '0', (p) => start('http-proxy', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-http-proxy.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
+  add('sluice (1 listener thread)', '0', (p) =>
+    start('sluice', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])),
+  );
+  add('@fastify/http-proxy', '0', (p) =>
+    start(
+      'fastify',
+      ...pinned('0', process.execPath, [
+        join(root, 'bench/targets/fastify-proxy.ts'),
+        String(p),
+        `http://127.0.0.1:${upstream.port}`,
+      ]),
+    ),
+  );
+  add('node-http-proxy (keep-alive agent)', '0', (p) =>
+    start(
+      'http-proxy',
+      ...pinned('0', process.execPath, [
+        join(root, 'bench/targets/node-http-proxy.ts'),
+        String(p),
+        `http://127.0.0.1:${upstream.port}`,
+      ]),
+    ),
+  );
   // What Node's socket API allows with no HTTP rules at all: the ceiling for any Node proxy here.
-  add('Node floor (raw sockets, no HTTP rules)', '0', (p) => start('node-floor', ...pinned('0', process.execPath, [join(root, 'bench/targets/node-floor.ts'), String(p), `http://127.0.0.1:${upstream.port}`])));
-  add('sluice (fast_path off: Node http)', '0', (p) => start('sluice-node', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)])));
-  if (has('nginx')) add('nginx (1 worker, upstream keepalive)', '0', (p) => start('nginx', ...pinned('0', 'nginx', ['-c', nginxProxy(p, 1), '-p', work])));
+  add('Node floor (raw sockets, no HTTP rules)', '0', (p) =>
+    start(
+      'node-floor',
+      ...pinned('0', process.execPath, [
+        join(root, 'bench/targets/node-floor.ts'),
+        String(p),
+        `http://127.0.0.1:${upstream.port}`,
+      ]),
+    ),
+  );
+  add('sluice (fast_path off: Node http)', '0', (p) =>
+    start(
+      'sluice-node',
+      ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, false)]),
+    ),
+  );
+  if (has('nginx'))
+    add('nginx (1 worker, upstream keepalive)', '0', (p) =>
+      start('nginx', ...pinned('0', 'nginx', ['-c', nginxProxy(p, 1), '-p', work])),
+    );
   if (has('haproxy')) {
     add('HAProxy (1 thread)', '0', (p) => {
       const cfg = join(work, `haproxy-${p}.cfg`);
-      writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${p}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${upstream.port}\n`);
+      writeFileSync(
+        cfg,
+        `global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${p}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${upstream.port}\n`,
+      );
       return start('haproxy', ...pinned('0', 'haproxy', ['-f', cfg, '-db']));
     });
   }
   // What each feature costs, each beside plain sluice in every round.
   const sluiceWith = (name: string, extra: Record<string, unknown>) =>
-    add(name, '0', (p) => start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])));
+    add(name, '0', (p) =>
+      start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])),
+    );
   const sluiceWithPath = (name: string, extra: Record<string, unknown>, path: string) =>
-    add(name, '0', (p) => start(name, ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)])), path);
-  sluiceWith('sluice + empty onRequestStart/End hooks', { proxy: { request_hooks: join(root, 'bench/targets/hooks-empty.ts') } });
-  sluiceWith('sluice + requestFilter reading the path', { proxy: { request_hooks: join(root, 'bench/targets/hooks-path-filter.ts') } });
+    add(
+      name,
+      '0',
+      (p) =>
+        start(
+          name,
+          ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1, true, extra)]),
+        ),
+      path,
+    );
+  sluiceWith('sluice + empty onRequestStart/End hooks', {
+    proxy: { request_hooks: join(root, 'bench/targets/hooks-empty.ts') },
+  });
+  sluiceWith('sluice + requestFilter reading the path', {
+    proxy: { request_hooks: join(root, 'bench/targets/hooks-path-filter.ts') },
+  });
   sluiceWith('sluice + 100 routes', hundredRoutes());
   sluiceWith('sluice + one route', { routes: [{ match: { path_prefix: '/' }, upstream: 'default' }] });
   sluiceWith('sluice + JSON access log to a file', { access_log: { file: join(work, 'access.log'), format: 'json' } });
   // The cache (issue #16): a hit against the same storable request proxied, and against nginx's proxy_cache hits.
   const cacheDir = join(work, 'cache');
-  add('sluice proxying /cached (no cache)', '0', (p) => start('sluice-nocache', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])), '/cached');
+  add(
+    'sluice proxying /cached (no cache)',
+    '0',
+    (p) =>
+      start('sluice-nocache', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])),
+    '/cached',
+  );
   sluiceWithPath('sluice cache hit /cached', { cache: { path: cacheDir } }, '/cached');
   if (has('nginx')) {
-    add('nginx proxy_cache hit /cached (1 worker)', '0', (p) =>
-      start('nginx-cache', ...pinned('0', 'nginx', ['-c', nginxConf(`cache-${p}`, `proxy_cache_path ${join(work, `nginx-cache-${p}`)} keys_zone=c:10m;
+    add(
+      'nginx proxy_cache hit /cached (1 worker)',
+      '0',
+      (p) =>
+        start(
+          'nginx-cache',
+          ...pinned('0', 'nginx', [
+            '-c',
+            nginxConf(
+              `cache-${p}`,
+              `proxy_cache_path ${join(work, `nginx-cache-${p}`)} keys_zone=c:10m;
         upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
-        server { listen 127.0.0.1:${p}; location / { proxy_cache c; proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`), '-p', work])), '/cached');
+        server { listen 127.0.0.1:${p}; location / { proxy_cache c; proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+            ),
+            '-p',
+            work,
+          ]),
+        ),
+      '/cached',
+    );
   }
   // An A/B against another checkout of sluice (BENCH_BASELINE=/path/to/checkout, with its node_modules).
   const baseline = process.env['BENCH_BASELINE'];
   if (baseline) {
     add('sluice baseline (BENCH_BASELINE)', '0', (p) =>
-      start('sluice-base', ...pinned('0', process.execPath, [join(baseline, 'src/main.ts'), '-c', sluiceConfig(upstream.port, p, 1)])),
+      start(
+        'sluice-base',
+        ...pinned('0', process.execPath, [join(baseline, 'src/main.ts'), '-c', sluiceConfig(upstream.port, p, 1)]),
+      ),
     );
   }
-  add('sluice (2 listener threads, cores 0-1)', '0,1', (p) => start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])));
-  if (has('nginx')) add('nginx (2 workers, cores 0-1)', '0,1', (p) => start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])));
+  add('sluice (2 listener threads, cores 0-1)', '0,1', (p) =>
+    start('sluice2', ...pinned('0,1', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 2)])),
+  );
+  if (has('nginx'))
+    add('nginx (2 workers, cores 0-1)', '0,1', (p) =>
+      start('nginx2', ...pinned('0,1', 'nginx', ['-c', nginxProxy(p, 2), '-p', work])),
+    );
   // BENCH_ONLY=access,hooks: only the targets whose names hold one of these, beside plain sluice (a quick A/B).
   const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
-  const chosen = only ? targets.filter((t) => t.name.startsWith('sluice (1') || only.some((part) => t.name.includes(part))) : targets;
+  const chosen = only
+    ? targets.filter((t) => t.name.startsWith('sluice (1') || only.some((part) => t.name.includes(part)))
+    : targets;
   const results = await measureAll(chosen, rounds);
 
   const sluice = results.find((r) => r.name.startsWith('sluice (1'));
   if (!sluice) throw new Error('the single-thread sluice target is missing from the results');
   // The ratio of each round (runs seconds apart) and their median: this machine's speed shifts
   // by half for minutes at a time, and a shift between rounds skews a ratio of two medians.
-  console.log('\nsluice (1 thread) relative to each: median of the per-round ratios [lowest–highest]; ratio of the medians');
+  console.log(
+    '\nsluice (1 thread) relative to each: median of the per-round ratios [lowest–highest]; ratio of the medians',
+  );
   const ratios: Record<string, { rps: number; rpsLow: number; rpsHigh: number; p99: number }> = {};
   for (const r of results) {
     if (r === sluice || r.name.startsWith('sluice')) continue;
     const perRound = r.rounds.map((rps, i) => sluice.rounds[i]! / rps);
     const p99PerRound = r.p99Rounds.map((p99, i) => sluice.p99Rounds[i]! / p99);
-    ratios[r.name] = { rps: median(perRound), rpsLow: Math.min(...perRound), rpsHigh: Math.max(...perRound), p99: median(p99PerRound) };
+    ratios[r.name] = {
+      rps: median(perRound),
+      rpsLow: Math.min(...perRound),
+      rpsHigh: Math.max(...perRound),
+      p99: median(p99PerRound),
+    };
     const x = ratios[r.name]!;
     console.log(
       `  vs ${r.name.padEnd(36)} req/s ×${x.rps.toFixed(2)} [${x.rpsLow.toFixed(2)}–${x.rpsHigh.toFixed(2)}]   p99 ×${x.p99.toFixed(2)}   (medians: ×${(sluice.rps / r.rps).toFixed(2)}, p99 ×${(sluice.p99 / r.p99).toFixed(2)})`,
@@ -342,8 +488,12 @@ async function main(): Promise<void> {
     const perRound = r.rounds.map((rps, i) => rps / sluice.rounds[i]!);
     featureRatios[r.name] = median(perRound);
     const budget = budgets[r.name]!;
-    const label = r.name.includes('baseline') ? `sluice ÷ baseline ×${(1 / median(perRound)).toFixed(2)} (budget ≥ 0.95)` : `×${median(perRound).toFixed(2)} (budget ≥ ${budget})`;
-    console.log(`  ${r.name.padEnd(44)} ${label} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`);
+    const label = r.name.includes('baseline')
+      ? `sluice ÷ baseline ×${(1 / median(perRound)).toFixed(2)} (budget ≥ 0.95)`
+      : `×${median(perRound).toFixed(2)} (budget ≥ ${budget})`;
+    console.log(
+      `  ${r.name.padEnd(44)} ${label} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`,
+    );
   }
   const hit = results.find((r) => r.name === 'sluice cache hit /cached');
   const proxied = results.find((r) => r.name === 'sluice proxying /cached (no cache)');
@@ -351,17 +501,23 @@ async function main(): Promise<void> {
   if (hit && proxied) {
     const perRound = hit.rounds.map((rps, i) => rps / proxied.rounds[i]!);
     const p99 = median(hit.p99Rounds.map((v, i) => v / proxied.p99Rounds[i]!));
-    console.log(`  cache hit against the same request proxied: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 1.3); p99 ×${p99.toFixed(2)} (budget < 1)`);
+    console.log(
+      `  cache hit against the same request proxied: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 1.3); p99 ×${p99.toFixed(2)} (budget < 1)`,
+    );
   }
   if (hit && nginxHit) {
     const perRound = hit.rounds.map((rps, i) => rps / nginxHit.rounds[i]!);
-    console.log(`  cache hit against nginx proxy_cache hits: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.5)`);
+    console.log(
+      `  cache hit against nginx proxy_cache hits: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.5)`,
+    );
   }
   const oneRoute = results.find((r) => r.name === 'sluice + one route');
   const hundred = results.find((r) => r.name === 'sluice + 100 routes');
   if (oneRoute && hundred) {
     const perRound = hundred.rounds.map((rps, i) => rps / oneRoute.rounds[i]!);
-    console.log(`  100 routes against one route: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.95)`);
+    console.log(
+      `  100 routes against one route: ×${median(perRound).toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (budget ≥ 0.95)`,
+    );
   }
   // The must of issue #3 measured against the ceiling: how far above the faster Node proxy a proxy
   // doing no HTTP work at all gets in this run.
@@ -378,17 +534,52 @@ Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [$
   const memory: Memory[] = [];
   {
     const p = port();
-    memory.push(await rssWithIdleConnections('sluice (1 listener thread)', p, () => start('sluice-rss', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])), idle));
+    memory.push(
+      await rssWithIdleConnections(
+        'sluice (1 listener thread)',
+        p,
+        () =>
+          start('sluice-rss', ...pinned('0', process.execPath, [sluiceMain, '-c', sluiceConfig(upstream.port, p, 1)])),
+        idle,
+      ),
+    );
   }
   if (has('nginx')) {
     const p = port();
-    const conf = nginxConf(`rss-${p}`, `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
-      server { listen 127.0.0.1:${p}; keepalive_timeout 300s; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
-    memory.push(await rssWithIdleConnections('nginx (1 worker)', p, () => start('nginx-rss', ...pinned('0', 'nginx', ['-c', conf, '-p', work])), idle));
+    const conf = nginxConf(
+      `rss-${p}`,
+      `upstream up { server 127.0.0.1:${upstream.port}; keepalive 64; }
+      server { listen 127.0.0.1:${p}; keepalive_timeout 300s; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    );
+    memory.push(
+      await rssWithIdleConnections(
+        'nginx (1 worker)',
+        p,
+        () => start('nginx-rss', ...pinned('0', 'nginx', ['-c', conf, '-p', work])),
+        idle,
+      ),
+    );
   }
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), seconds, rounds, connections, upstream: upstream.kind, results, ratios, featureRatios, memory }, null, 2));
+  writeFileSync(
+    join(out, 'latest.json'),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        seconds,
+        rounds,
+        connections,
+        upstream: upstream.kind,
+        results,
+        ratios,
+        featureRatios,
+        memory,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nresults: bench/results/latest.json`);
   for (const child of children) await stop(child);
 }

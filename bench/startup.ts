@@ -45,8 +45,8 @@ process.on('exit', () => running.forEach((c) => c.kill('SIGKILL')));
 
 function launch(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  child.stdout!.resume();
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => process.stderr.write(`[${command}] ${text}`));
+  child.stdout.resume();
+  child.stderr.setEncoding('utf8').on('data', (text: string) => process.stderr.write(`[${command}] ${text}`));
   running.add(child);
   child.once('exit', () => running.delete(child));
   return child;

@@ -24,6 +24,11 @@ if (values.help) {
   printUsage();
 } else {
   const config = values.config ? loadConfig(values.config) : undefined;
-  const proxy = HttpProxy.init({ ...config?.proxy, listen_port: Number(values.port), backends: config?.backends, handleSignals: true });
+  const proxy = HttpProxy.init({
+    ...config?.proxy,
+    listen_port: Number(values.port),
+    backends: config?.backends,
+    handleSignals: true,
+  });
   await proxy.serve();
 }

@@ -24,7 +24,10 @@ const history: TransitionRecord[] = [];
 const proxy = createActor(machine, {
   input: { startupTimeoutMs: 10_000, gracePeriodMs: 5_000, drainTimeoutMs: 30_000 },
   clock,
-  inspect: transitionInspector((record) => history.push(record), () => clock.now()),
+  inspect: transitionInspector(
+    (record) => history.push(record),
+    () => clock.now(),
+  ),
 });
 proxy.start();
 

@@ -14,9 +14,12 @@ export const errorCodes = {
   SLUICE_ALREADY_SERVING: 'serve() was called on a proxy that is serving or has stopped.',
   SLUICE_UNKNOWN_BACKEND: 'removeBackend() named a backend the pool does not have.',
   SLUICE_HOOK_FAILED: 'A lifecycle or request hook threw or timed out.',
-  SLUICE_TLS_CERTIFICATE: 'A listener thread refused the certificates a reload gave it; it keeps serving the ones it had.',
-  SLUICE_TLS_CERTIFICATE_EXPIRES_SOON: 'A certificate a TLS listener serves expires in less than 14 days (or has expired).',
-  SLUICE_HOT_RESTART_FAILED: 'The process started by a hot restart (SIGUSR2) exited or was not healthy in time; the old one keeps serving.',
+  SLUICE_TLS_CERTIFICATE:
+    'A listener thread refused the certificates a reload gave it; it keeps serving the ones it had.',
+  SLUICE_TLS_CERTIFICATE_EXPIRES_SOON:
+    'A certificate a TLS listener serves expires in less than 14 days (or has expired).',
+  SLUICE_HOT_RESTART_FAILED:
+    'The process started by a hot restart (SIGUSR2) exited or was not healthy in time; the old one keeps serving.',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -40,7 +40,15 @@ export interface HttpProxyOptions extends ProxyConfigInput {
   inspect?: (event: InspectionEvent) => void;
 }
 
-const nonProxyKeys = new Set(['backends', 'health_check', 'load_balancing', 'log', 'hooks', 'handleSignals', 'inspect']);
+const nonProxyKeys = new Set([
+  'backends',
+  'health_check',
+  'load_balancing',
+  'log',
+  'hooks',
+  'handleSignals',
+  'inspect',
+]);
 
 export class HttpProxy {
   /** The resolved `proxy` section: `listen_port`, `max_connections`, timeouts… */
@@ -58,7 +66,10 @@ export class HttpProxy {
   private constructor(settings: Config, options: HttpProxyOptions) {
     this.settings = settings;
     this.config = settings.proxy;
-    const logOptions = { ...settings.log, format: resolveLogFormat(settings.log.format, stdoutIsTTY(), settings.log.file) };
+    const logOptions = {
+      ...settings.log,
+      format: resolveLogFormat(settings.log.format, stdoutIsTTY(), settings.log.file),
+    };
     const hooks = options.hooks;
     const logger = createLogger(logOptions, { actor: 'supervisor' });
     const admin = settings.admin;
@@ -67,7 +78,7 @@ export class HttpProxy {
       logOptions,
       logger,
       // Loaded only when configured: it brings prom-client and the dashboard with it.
-    ...(admin && { admin: async (view) => new (await import('./admin/server.ts')).AdminServer(view, admin, logger) }),
+      ...(admin && { admin: async (view) => new (await import('./admin/server.ts')).AdminServer(view, admin, logger) }),
       handleSignals: options.handleSignals ?? false,
       inspect: options.inspect,
       hooks: {
@@ -175,7 +186,8 @@ export class HttpProxy {
       const check = () => {
         const state = this.state;
         if (state === 'healthy') settle();
-        else if (state === 'stopped' || state === 'draining') settle(this.#failure ?? new StartupTimeout(`the proxy is ${state}`));
+        else if (state === 'stopped' || state === 'draining')
+          settle(this.#failure ?? new StartupTimeout(`the proxy is ${state}`));
       };
       const subscription = this.lifecycle.subscribe({ next: check, error: (error: unknown) => settle(error as Error) });
       const timer = setTimeout(() => settle(new StartupTimeout(`not healthy within ${timeoutMs} ms`)), timeoutMs);

@@ -24,6 +24,13 @@ export {
   UnknownBackendError,
   type ErrorCode,
 } from './errors.ts';
-export type { Session, ProxyView, RequestHooks, RequestFilterResult, PeerChoice, HeaderMap } from './listener/request-hooks.ts';
+export type {
+  Session,
+  ProxyView,
+  RequestHooks,
+  RequestFilterResult,
+  PeerChoice,
+  HeaderMap,
+} from './listener/request-hooks.ts';
 export { loadConfigFile as loadConfig } from './config/load.ts';
 export type { Config, ConfigInput } from './config/schema.ts';

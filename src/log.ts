@@ -56,7 +56,13 @@ export function createLogger(options: LogOptions, bindings: Record<string, unkno
   const base = { level: options.level, base: { pid: process.pid, ...bindings } };
   if (options.echo === undefined || options.file === null || options.level === 'silent') return pino(base, main);
   const echo = formatted(pino.destination({ dest: 1, sync: true }), options.echo, tty);
-  return pino(base, pino.multistream([{ stream: main, level: options.level }, { stream: echo, level: options.level }]));
+  return pino(
+    base,
+    pino.multistream([
+      { stream: main, level: options.level },
+      { stream: echo, level: options.level },
+    ]),
+  );
 }
 
 /** After logrotate moved the file (SIGUSR1, as nginx does): open the path anew. */

@@ -172,8 +172,7 @@ export type PassiveReport =
 
 export type ListenerEvent =
   /** Sent once after CLOSE_LISTENING when this thread has no client connection left. */
-  | { type: 'listener.drained'; id: number }
-  | { type: 'listener.passive'; id: number; report: PassiveReport };
+  { type: 'listener.drained'; id: number } | { type: 'listener.passive'; id: number; report: PassiveReport };
 
 export interface ListenerApi {
   start(init: ListenerInit, onEvent: (event: ListenerEvent) => void): Promise<ListenerStartResult>;

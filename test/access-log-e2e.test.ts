@@ -13,14 +13,38 @@ import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Answer, get, rawRequest, until } from './support/http.ts';
-import { exitWithin, killAll, type LogLine, type SluiceProcess, startRouting, stopSluice } from './support/sluice-process.ts';
+import {
+  exitWithin,
+  killAll,
+  type LogLine,
+  type SluiceProcess,
+  startRouting,
+  stopSluice,
+} from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 
 const KEYS = [
-  'time', 'pid', 'thread', 'remote_addr', 'method', 'path', 'protocol', 'host', 'status', 'bytes_sent',
-  'duration_ms', 'route', 'upstream', 'backend', 'upstream_status', 'attempts', 'error', 'request_id',
-  'user_agent', 'referer',
+  'time',
+  'pid',
+  'thread',
+  'remote_addr',
+  'method',
+  'path',
+  'protocol',
+  'host',
+  'status',
+  'bytes_sent',
+  'duration_ms',
+  'route',
+  'upstream',
+  'backend',
+  'upstream_status',
+  'attempts',
+  'error',
+  'request_id',
+  'user_agent',
+  'referer',
 ];
 const SORTED_KEYS = [...KEYS].sort();
 const ISO_MS_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -33,18 +57,26 @@ function readLines(file: string): Line[] {
   if (!existsSync(file)) return [];
   const text = readFileSync(file, 'utf8');
   // A batch being written right now may show only its first part: the text after the last newline is not a line yet.
-  return text.split('\n').slice(0, -1).map((raw) => {
-    try {
-      return JSON.parse(raw) as Line;
-    } catch {
-      return { unparsed: raw };
-    }
-  });
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .map((raw) => {
+      try {
+        return JSON.parse(raw) as Line;
+      } catch {
+        return { unparsed: raw };
+      }
+    });
 }
 
 /** The one line that matches, once it has been flushed (bounded wait). */
 async function lineFor(file: string, match: (line: Line) => boolean, withinMs = 5_000): Promise<Line> {
-  const lines = await until(() => readLines(file), (all) => all.some(match), Math.ceil(withinMs / 50), 50);
+  const lines = await until(
+    () => readLines(file),
+    (all) => all.some(match),
+    Math.ceil(withinMs / 50),
+    50,
+  );
   const found = lines.filter(match);
   assert.is(found.length, 1, `exactly one line matches; got ${JSON.stringify(found)}`);
   return found[0]!;
@@ -132,27 +164,53 @@ for (const [engine, proxyOptions] of engines) {
     killAll();
   });
 
-  s('a proxied GET: every key, with the request\'s and the upstream\'s facts', async (ctx) => {
+  s("a proxied GET: every key, with the request's and the upstream's facts", async (ctx) => {
     const id = unique('proxied');
     const before = Date.now();
     const answer = await get(ctx.port!, '/ok/x?a=1&b=%20c', {
-      headers: { host: 'Access.Example:8443', 'x-request-id': id, 'user-agent': 'e2e-agent/1.0', referer: 'http://referer.example/page?x=1' },
+      headers: {
+        host: 'Access.Example:8443',
+        'x-request-id': id,
+        'user-agent': 'e2e-agent/1.0',
+        referer: 'http://referer.example/page?x=1',
+      },
     });
     const after = Date.now();
     assert.is(answer.status, 200);
     const line = await lineFor(ctx.file!, byId(id));
     assertShape(line, ctx.sluice!.pid);
     const time = Date.parse(String(line['time']));
-    assert.ok(time >= before - 50 && time <= after + 50, `time ${String(line['time'])} within the request (${before}..${after})`);
-    assert.ok((line['duration_ms'] as number) <= after - before + 50, `duration_ms ${String(line['duration_ms'])} within ${after - before} ms`);
+    assert.ok(
+      time >= before - 50 && time <= after + 50,
+      `time ${String(line['time'])} within the request (${before}..${after})`,
+    );
+    assert.ok(
+      (line['duration_ms'] as number) <= after - before + 50,
+      `duration_ms ${String(line['duration_ms'])} within ${after - before} ms`,
+    );
     assert.equal(
       { ...line, time: undefined, pid: undefined, thread: undefined, duration_ms: undefined },
       {
-        time: undefined, pid: undefined, thread: undefined, duration_ms: undefined,
-        remote_addr: '127.0.0.1', method: 'GET', path: '/ok/x?a=1&b=%20c', protocol: 'HTTP/1.1', host: 'Access.Example:8443',
-        status: 200, bytes_sent: Buffer.byteLength(answer.body), route: 'only', upstream: 'default',
-        backend: `127.0.0.1:${ctx.a!.port}`, upstream_status: 200, attempts: 1, error: null, request_id: id,
-        user_agent: 'e2e-agent/1.0', referer: 'http://referer.example/page?x=1',
+        time: undefined,
+        pid: undefined,
+        thread: undefined,
+        duration_ms: undefined,
+        remote_addr: '127.0.0.1',
+        method: 'GET',
+        path: '/ok/x?a=1&b=%20c',
+        protocol: 'HTTP/1.1',
+        host: 'Access.Example:8443',
+        status: 200,
+        bytes_sent: Buffer.byteLength(answer.body),
+        route: 'only',
+        upstream: 'default',
+        backend: `127.0.0.1:${ctx.a!.port}`,
+        upstream_status: 200,
+        attempts: 1,
+        error: null,
+        request_id: id,
+        user_agent: 'e2e-agent/1.0',
+        referer: 'http://referer.example/page?x=1',
       },
     );
   });
@@ -195,23 +253,26 @@ for (const [engine, proxyOptions] of engines) {
     assert.is(line['user_agent'], 'e2e-404');
   });
 
-  s('a request without an id gets a new one: the upstream sees it, the response returns it, the log has it', async (ctx) => {
-    const paths = ['/ok/gen-1', '/ok/gen-2'].map((p) => `${p}-${unique('g')}`);
-    const ids: string[] = [];
-    for (const path of paths) {
-      const answer = await get(ctx.port!, path);
-      assert.is(answer.status, 200);
-      const returned = header(answer, 'x-request-id');
-      assert.ok(typeof returned === 'string' && returned.length > 0, `returned id: ${JSON.stringify(returned)}`);
-      const seen = ctx.a!.received.find((r) => r.url === path);
-      assert.ok(seen, 'forwarded');
-      assert.is(seen.headers['x-request-id'], returned, 'the upstream saw the same id');
-      const line = await lineFor(ctx.file!, (l) => l['path'] === path);
-      assert.is(line['request_id'], returned);
-      ids.push(returned);
-    }
-    assert.is.not(ids[0], ids[1], 'each request gets its own id');
-  });
+  s(
+    'a request without an id gets a new one: the upstream sees it, the response returns it, the log has it',
+    async (ctx) => {
+      const paths = ['/ok/gen-1', '/ok/gen-2'].map((p) => `${p}-${unique('g')}`);
+      const ids: string[] = [];
+      for (const path of paths) {
+        const answer = await get(ctx.port!, path);
+        assert.is(answer.status, 200);
+        const returned = header(answer, 'x-request-id');
+        assert.ok(typeof returned === 'string' && returned.length > 0, `returned id: ${JSON.stringify(returned)}`);
+        const seen = ctx.a!.received.find((r) => r.url === path);
+        assert.ok(seen, 'forwarded');
+        assert.is(seen.headers['x-request-id'], returned, 'the upstream saw the same id');
+        const line = await lineFor(ctx.file!, (l) => l['path'] === path);
+        assert.is(line['request_id'], returned);
+        ids.push(returned);
+      }
+      assert.is.not(ids[0], ids[1], 'each request gets its own id');
+    },
+  );
 
   s('a client-sent id is kept: the same value goes up, comes back, and is logged', async (ctx) => {
     const id = unique('client-sent');
@@ -287,13 +348,22 @@ for (const [engine, proxyOptions] of engines) {
     assert.is(line['upstream_status'], null);
     assert.ok((line['attempts'] as number) >= 1, `attempts: ${String(line['attempts'])}`);
     assert.ok(typeof line['error'] === 'string' && line['error'].length > 0, `error: ${JSON.stringify(line['error'])}`);
-    assert.ok((line['duration_ms'] as number) >= UPSTREAM_TIMEOUT_MS * 0.9, `duration_ms: ${String(line['duration_ms'])}`);
+    assert.ok(
+      (line['duration_ms'] as number) >= UPSTREAM_TIMEOUT_MS * 0.9,
+      `duration_ms: ${String(line['duration_ms'])}`,
+    );
   });
 
   /** A request to the held path; `close` ends the client's connection once the upstream holds it. */
   async function abortWhileHeld(ctx: EngineContext, id: string, close: (req: ClientRequest) => void): Promise<Line> {
     const held = ctx.slow!.nextHeld();
-    const req = httpRequest({ host: '127.0.0.1', port: ctx.port!, path: '/slow/hold', headers: { 'x-request-id': id }, agent: false });
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: ctx.port!,
+      path: '/slow/hold',
+      headers: { 'x-request-id': id },
+      agent: false,
+    });
     const responded = new Promise<boolean>((resolve) => {
       req.on('response', () => resolve(true));
       req.on('error', () => resolve(false));
@@ -342,76 +412,102 @@ for (const [engine, proxyOptions] of engines) {
 
   // A FIN is a half-close, not an abort (decision 62): `nc -N` and some load balancers' checks send their
   // request and then their FIN, and get their answer, as with nginx's proxy_ignore_client_abort.
-  s('a client that half-closes (FIN) while the upstream delays is still answered, and logged with that status', async (ctx) => {
-    const id = unique('half-close');
-    const held = ctx.slow!.nextHeld();
-    const socket = connect({ host: '127.0.0.1', port: ctx.port! });
-    let received = '';
-    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.on('error', () => {
-      /* the test asserts on what the socket received; a reset is one such outcome */
-    });
-    socket.end(`GET /slow/hold HTTP/1.1\r\nHost: t\r\nx-request-id: ${id}\r\n\r\n`);
-    await held;
-    ctx.slow!.release();
-    await closed;
-    assert.match(received, /^HTTP\/1\.1 200 /);
-    const line = await lineFor(ctx.file!, byId(id));
-    assertShape(line, ctx.sluice!.pid);
-    assert.is(line['status'], 200);
-    assert.is(line['upstream_status'], 200);
-    assert.is(line['error'], null);
-  });
+  s(
+    'a client that half-closes (FIN) while the upstream delays is still answered, and logged with that status',
+    async (ctx) => {
+      const id = unique('half-close');
+      const held = ctx.slow!.nextHeld();
+      const socket = connect({ host: '127.0.0.1', port: ctx.port! });
+      let received = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.on('error', () => {
+        /* the test asserts on what the socket received; a reset is one such outcome */
+      });
+      socket.end(`GET /slow/hold HTTP/1.1\r\nHost: t\r\nx-request-id: ${id}\r\n\r\n`);
+      await held;
+      ctx.slow!.release();
+      await closed;
+      assert.match(received, /^HTTP\/1\.1 200 /);
+      const line = await lineFor(ctx.file!, byId(id));
+      assertShape(line, ctx.sluice!.pid);
+      assert.is(line['status'], 200);
+      assert.is(line['upstream_status'], 200);
+      assert.is(line['error'], null);
+    },
+  );
 
   s('499 for a client that resets its connection (RST) while the upstream delays the response head', async (ctx) => {
     assertAborted(ctx, await abortWhileHeld(ctx, unique('abort-reset'), (req) => req.socket!.resetAndDestroy()));
   });
 
-  s('502 when the route\'s upstream has no healthy backend: backend null, attempts 0, an error code', async (ctx) => {
+  s("502 when the route's upstream has no healthy backend: backend null, attempts 0, an error code", async (ctx) => {
     ctx.flaky!.healthStatus = 500;
     try {
       // Until the health checker has seen it and the listener has its snapshot.
       let id = '';
-      const answer = await until(async () => {
-        id = unique('unhealthy');
-        return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
-      }, (a) => a.status === 502);
+      const answer = await until(
+        async () => {
+          id = unique('unhealthy');
+          return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
+        },
+        (a) => a.status === 502,
+      );
       assertNoBackendLine(ctx, await lineFor(ctx.file!, byId(id)), 502, answer);
     } finally {
       ctx.flaky!.healthStatus = 200;
-      await until(() => get(ctx.port!, '/flaky/back'), (a) => a.status === 200);
+      await until(
+        () => get(ctx.port!, '/flaky/back'),
+        (a) => a.status === 200,
+      );
     }
   });
 
-  s('503 when the route\'s upstream has no backend at all (reloaded without them): attempts 0, an error code', async (ctx) => {
-    const reload = async (config: unknown) => {
-      writeFileSync(ctx.configFile!, JSON.stringify(config));
-      const from = ctx.sluice!.lines.length;
-      ctx.sluice!.kill('SIGHUP');
-      await ctx.sluice!.waitForLog((l) => l.msg === 'Configuration reloaded' || String(l.msg).startsWith('Reload failed'), 10_000, from)
-        .then((l) => assert.is(l.msg, 'Configuration reloaded', JSON.stringify(l)));
-    };
-    const config = ctx.config as { upstreams: Record<string, unknown> };
-    await reload({ ...config, upstreams: { ...config.upstreams, flaky: { backends: [] } } });
-    try {
-      let id = '';
-      const answer = await until(async () => {
-        id = unique('no-backends');
-        return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
-      }, (a) => a.status === 503);
-      assertNoBackendLine(ctx, await lineFor(ctx.file!, byId(id)), 503, answer);
-    } finally {
-      await reload(ctx.config);
-      await until(() => get(ctx.port!, '/flaky/back'), (a) => a.status === 200);
-    }
-  });
+  s(
+    "503 when the route's upstream has no backend at all (reloaded without them): attempts 0, an error code",
+    async (ctx) => {
+      const reload = async (config: unknown) => {
+        writeFileSync(ctx.configFile!, JSON.stringify(config));
+        const from = ctx.sluice!.lines.length;
+        ctx.sluice!.kill('SIGHUP');
+        await ctx
+          .sluice!.waitForLog(
+            (l) => l.msg === 'Configuration reloaded' || String(l.msg).startsWith('Reload failed'),
+            10_000,
+            from,
+          )
+          .then((l) => assert.is(l.msg, 'Configuration reloaded', JSON.stringify(l)));
+      };
+      const config = ctx.config as { upstreams: Record<string, unknown> };
+      await reload({ ...config, upstreams: { ...config.upstreams, flaky: { backends: [] } } });
+      try {
+        let id = '';
+        const answer = await until(
+          async () => {
+            id = unique('no-backends');
+            return get(ctx.port!, '/flaky/x', { headers: { 'x-request-id': id } });
+          },
+          (a) => a.status === 503,
+        );
+        assertNoBackendLine(ctx, await lineFor(ctx.file!, byId(id)), 503, answer);
+      } finally {
+        await reload(ctx.config);
+        await until(
+          () => get(ctx.port!, '/flaky/back'),
+          (a) => a.status === 200,
+        );
+      }
+    },
+  );
 
   s('every line in the file parses and has exactly the access keys', async (ctx) => {
     // The last lines may still be batched: wait for the one of a final request.
     const id = unique('last');
     await get(ctx.port!, '/ok/last', { headers: { 'x-request-id': id } });
-    const lines = await until(() => readLines(ctx.file!), (all) => all.some(byId(id)));
+    const lines = await until(
+      () => readLines(ctx.file!),
+      (all) => all.some(byId(id)),
+    );
     assert.ok(lines.length > 10, `${lines.length} lines`);
     for (const line of lines) assert.equal(Object.keys(line).sort(), SORTED_KEYS, JSON.stringify(line));
   });
@@ -423,23 +519,30 @@ for (const [engine, proxyOptions] of engines) {
 async function many(count: number, concurrency: number, send: (i: number) => Promise<Answer>): Promise<Answer[]> {
   const answers = new Array<Answer>(count);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      const i = next++;
-      answers[i] = await send(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        answers[i] = await send(i);
+      }
+    }),
+  );
   return answers;
 }
 
 // ---------------------------------------------------------------------------
 // One file, two listener threads: a relative path, whole lines, SIGUSR1.
 
-const shared = suite<{ a?: TestUpstream; sluice?: SluiceProcess; port?: number; file?: string; cwd?: string }>('access log file, two listener threads');
+const shared = suite<{ a?: TestUpstream; sluice?: SluiceProcess; port?: number; file?: string; cwd?: string }>(
+  'access log file, two listener threads',
+);
 
 shared.before(async (ctx) => {
   ctx.a = await startUpstream('a');
-  const configFile = writeConfig({ ...testConfig([{ port: ctx.a.port }], { workers: 2 }), access_log: { file: 'access.log' } });
+  const configFile = writeConfig({
+    ...testConfig([{ port: ctx.a.port }], { workers: 2 }),
+    access_log: { file: 'access.log' },
+  });
   ctx.file = join(configFile, '..', 'access.log');
   // Started in another folder: a path resolved against the working directory would land there instead.
   ctx.cwd = tempDir('sluice-access-cwd-');
@@ -452,7 +555,7 @@ shared.after(async (ctx) => {
   killAll();
 });
 
-shared('a relative path resolves against the config file\'s folder; the format defaults to json', async (ctx) => {
+shared("a relative path resolves against the config file's folder; the format defaults to json", async (ctx) => {
   const id = unique('relative');
   assert.is((await get(ctx.port!, '/relative', { headers: { 'x-request-id': id } })).status, 200);
   const line = await lineFor(ctx.file!, byId(id));
@@ -465,12 +568,23 @@ shared('lines from both threads never interleave: every line parses, one per req
   const count = 600;
   const prefix = unique('interleave');
   const agent = 'u'.repeat(3_000);
-  const answers = await many(count, 24, (i) => get(ctx.port!, `/interleave/${i}`, { headers: { 'x-request-id': `${prefix}-${i}`, 'user-agent': agent } }));
+  const answers = await many(count, 24, (i) =>
+    get(ctx.port!, `/interleave/${i}`, { headers: { 'x-request-id': `${prefix}-${i}`, 'user-agent': agent } }),
+  );
   assert.ok(answers.every((a) => a.status === 200));
   const mine = (all: Line[]) => all.filter((l) => String(l['request_id']).startsWith(`${prefix}-`));
-  await until(() => readLines(ctx.file!), (all) => mine(all).length >= count, 200, 50);
+  await until(
+    () => readLines(ctx.file!),
+    (all) => mine(all).length >= count,
+    200,
+    50,
+  );
   const lines = readLines(ctx.file!);
-  assert.equal(lines.filter((l) => 'unparsed' in l), [], 'every line parses');
+  assert.equal(
+    lines.filter((l) => 'unparsed' in l),
+    [],
+    'every line parses',
+  );
   const ours = mine(lines);
   assert.is(ours.length, count);
   assert.is(new Set(ours.map((l) => l['request_id'])).size, count, 'each request once');
@@ -482,45 +596,65 @@ shared('lines from both threads never interleave: every line parses, one per req
   assert.is(new Set(ours.map((l) => l['thread'])).size, 2, 'both threads wrote lines');
 });
 
-shared('SIGUSR1 after a rename: earlier lines stay in the moved file, new ones go to a new file at the path', async (ctx) => {
-  const file = ctx.file!;
-  const moved = `${file}.1`;
-  const prefix = unique('rotate');
-  const send = (phase: string, i: number) => get(ctx.port!, `/rotate/${phase}/${i}`, { headers: { 'x-request-id': `${prefix}-${phase}-${i}` } });
-  const ids = (lines: Line[], phase: string) => lines.map((l) => String(l['request_id'])).filter((id) => id.startsWith(`${prefix}-${phase}-`));
+shared(
+  'SIGUSR1 after a rename: earlier lines stay in the moved file, new ones go to a new file at the path',
+  async (ctx) => {
+    const file = ctx.file!;
+    const moved = `${file}.1`;
+    const prefix = unique('rotate');
+    const send = (phase: string, i: number) =>
+      get(ctx.port!, `/rotate/${phase}/${i}`, { headers: { 'x-request-id': `${prefix}-${phase}-${i}` } });
+    const ids = (lines: Line[], phase: string) =>
+      lines.map((l) => String(l['request_id'])).filter((id) => id.startsWith(`${prefix}-${phase}-`));
 
-  for (let i = 0; i < 10; i++) await send('before', i);
-  await until(() => readLines(file), (all) => ids(all, 'before').length === 10);
-  renameSync(file, moved);
-  const logIndex = ctx.sluice!.lines.length;
-  ctx.sluice!.kill('SIGUSR1');
-  await ctx.sluice!.waitForLog((l: LogLine) => l.msg === 'log files reopened', 5_000, logIndex);
+    for (let i = 0; i < 10; i++) await send('before', i);
+    await until(
+      () => readLines(file),
+      (all) => ids(all, 'before').length === 10,
+    );
+    renameSync(file, moved);
+    const logIndex = ctx.sluice!.lines.length;
+    ctx.sluice!.kill('SIGUSR1');
+    await ctx.sluice!.waitForLog((l: LogLine) => l.msg === 'log files reopened', 5_000, logIndex);
 
-  // Each thread reopens on its own message: send until both threads have written to the new file.
-  let during = 0;
-  await until(async () => {
-    await send('during', during++);
-    return new Set(readLines(file).map((l) => l['thread'])).size;
-  }, (threads) => threads >= 2, 300, 20);
+    // Each thread reopens on its own message: send until both threads have written to the new file.
+    let during = 0;
+    await until(
+      async () => {
+        await send('during', during++);
+        return new Set(readLines(file).map((l) => l['thread'])).size;
+      },
+      (threads) => threads >= 2,
+      300,
+      20,
+    );
 
-  for (let i = 0; i < 20; i++) await send('after', i);
-  await until(() => readLines(file), (all) => ids(all, 'after').length === 20);
-  // Give every batch its flush before the final counts.
-  const last = `${prefix}-final`;
-  await get(ctx.port!, '/rotate/final', { headers: { 'x-request-id': last } });
-  await lineFor(file, byId(last));
+    for (let i = 0; i < 20; i++) await send('after', i);
+    await until(
+      () => readLines(file),
+      (all) => ids(all, 'after').length === 20,
+    );
+    // Give every batch its flush before the final counts.
+    const last = `${prefix}-final`;
+    await get(ctx.port!, '/rotate/final', { headers: { 'x-request-id': last } });
+    await lineFor(file, byId(last));
 
-  const oldLines = readLines(moved);
-  const newLines = readLines(file);
-  assert.equal([...oldLines, ...newLines].filter((l) => 'unparsed' in l), [], 'every line parses');
-  assert.is(ids(oldLines, 'before').length, 10, 'the lines before the rename are in the moved file');
-  assert.is(ids(newLines, 'before').length, 0);
-  assert.is(ids(oldLines, 'after').length, 0, 'nothing after the reopen went to the moved file');
-  assert.is(ids(newLines, 'after').length, 20);
-  const duringIds = [...ids(oldLines, 'during'), ...ids(newLines, 'during')];
-  assert.is(duringIds.length, during, 'each request in between is in one file or the other');
-  assert.is(new Set(duringIds).size, during);
-});
+    const oldLines = readLines(moved);
+    const newLines = readLines(file);
+    assert.equal(
+      [...oldLines, ...newLines].filter((l) => 'unparsed' in l),
+      [],
+      'every line parses',
+    );
+    assert.is(ids(oldLines, 'before').length, 10, 'the lines before the rename are in the moved file');
+    assert.is(ids(newLines, 'before').length, 0);
+    assert.is(ids(oldLines, 'after').length, 0, 'nothing after the reopen went to the moved file');
+    assert.is(ids(newLines, 'after').length, 20);
+    const duringIds = [...ids(oldLines, 'during'), ...ids(newLines, 'during')];
+    assert.is(duringIds.length, during, 'each request in between is in one file or the other');
+    assert.is(new Set(duringIds).size, during);
+  },
+);
 
 shared.run();
 
@@ -535,18 +669,27 @@ for (const [engine, proxyOptions] of engines) {
     const file = join(tempDir('sluice-access-stop-'), 'access.log');
     let sluice: SluiceProcess | undefined;
     try {
-      const config = { ...testConfig([{ port: a.port }], { workers: 2, ...proxyOptions }), access_log: { file, format: 'json' } };
+      const config = {
+        ...testConfig([{ port: a.port }], { workers: 2, ...proxyOptions }),
+        access_log: { file, format: 'json' },
+      };
       let port: number;
       ({ sluice, port } = await startRouting(['-c', writeConfig(config)], 2, 1));
       const count = 60;
       const prefix = unique('stop');
-      const answers = await many(count, 12, (i) => get(port, `/stop/${i}`, { headers: { 'x-request-id': `${prefix}-${i}` } }));
+      const answers = await many(count, 12, (i) =>
+        get(port, `/stop/${i}`, { headers: { 'x-request-id': `${prefix}-${i}` } }),
+      );
       sluice.kill('SIGTERM');
       const onDiskAtStop = readLines(file).length;
       assert.ok(answers.every((r) => r.status === 200));
       await exitWithin(sluice);
       const lines = readLines(file);
-      assert.equal(lines.filter((l) => 'unparsed' in l), [], 'every line parses');
+      assert.equal(
+        lines.filter((l) => 'unparsed' in l),
+        [],
+        'every line parses',
+      );
       assert.is(lines.length, count, `${onDiskAtStop} lines were on disk at the SIGTERM`);
       assert.equal(
         lines.map((l) => String(l['request_id'])).sort(),
@@ -577,8 +720,17 @@ outputs.after(async (ctx) => {
 });
 
 /** Runs `body` against a sluice started with `config`, then stops it. */
-async function withSluice(config: unknown, body: (sluice: SluiceProcess, port: number) => Promise<void>, options: { cwd?: string } = {}) {
-  const { sluice, port } = await startRouting(['-c', typeof config === 'string' ? config : writeConfig(config)], 1, 1, options);
+async function withSluice(
+  config: unknown,
+  body: (sluice: SluiceProcess, port: number) => Promise<void>,
+  options: { cwd?: string } = {},
+) {
+  const { sluice, port } = await startRouting(
+    ['-c', typeof config === 'string' ? config : writeConfig(config)],
+    1,
+    1,
+    options,
+  );
   try {
     await body(sluice, port);
   } finally {
@@ -597,8 +749,14 @@ outputs('file "-" writes the lines to stdout among the process\'s own log lines'
     assertShape(line, sluice.pid);
     assert.is(line['path'], '/to-stdout?x=1');
     assert.is(line['status'], 200);
-    assert.ok(sluice.lines.some((l) => !isAccessLine(l) && typeof l.msg === 'string' && l.msg.startsWith('Listening on')), 'pino\'s lines are there too');
-    assert.not.ok(sluice.lines.some((l) => l['raw'] === true && String(l.msg).includes(id)), 'the access line is whole');
+    assert.ok(
+      sluice.lines.some((l) => !isAccessLine(l) && typeof l.msg === 'string' && l.msg.startsWith('Listening on')),
+      "pino's lines are there too",
+    );
+    assert.not.ok(
+      sluice.lines.some((l) => l['raw'] === true && String(l.msg).includes(id)),
+      'the access line is whole',
+    );
   });
 });
 
@@ -606,19 +764,29 @@ outputs('off when access_log is absent: no file, no access line on stdout', asyn
   const configFile = writeConfig(testConfig([{ port: ctx.a!.port }], { workers: 1 }));
   const cwd = tempDir('sluice-access-off-');
   let sluice: SluiceProcess | undefined;
-  await withSluice(configFile, async (s, port) => {
-    sluice = s;
-    assert.is((await get(port, '/off')).status, 200);
-  }, { cwd });
+  await withSluice(
+    configFile,
+    async (s, port) => {
+      sluice = s;
+      assert.is((await get(port, '/off')).status, 200);
+    },
+    { cwd },
+  );
   assert.not.ok(sluice!.lines.some(isAccessLine), 'no access line on stdout');
-  assert.not.ok(sluice!.lines.some((l) => l['raw'] === true && String(l.msg).includes('/off')), 'no combined line either');
+  assert.not.ok(
+    sluice!.lines.some((l) => l['raw'] === true && String(l.msg).includes('/off')),
+    'no combined line either',
+  );
   assert.equal(readdirSync(join(configFile, '..')), ['config.json']);
   assert.equal(readdirSync(cwd), []);
 });
 
 outputs('request_id_header null: no id added up or back, request_id null', async (ctx) => {
   const file = join(tempDir('sluice-access-noid-'), 'access.log');
-  const config = { ...testConfig([{ port: ctx.a!.port }], { workers: 1, request_id_header: null }), access_log: { file } };
+  const config = {
+    ...testConfig([{ port: ctx.a!.port }], { workers: 1, request_id_header: null }),
+    access_log: { file },
+  };
   await withSluice(config, async (sluice, port) => {
     const path = `/no-id/${unique('n')}`;
     const answer = await get(port, path);
@@ -635,7 +803,10 @@ outputs('request_id_header null: no id added up or back, request_id null', async
 
 outputs('request_id_header names the header: a new id goes up and back in it, a sent one is kept', async (ctx) => {
   const file = join(tempDir('sluice-access-traceid-'), 'access.log');
-  const config = { ...testConfig([{ port: ctx.a!.port }], { workers: 1, request_id_header: 'X-Trace-Id' }), access_log: { file } };
+  const config = {
+    ...testConfig([{ port: ctx.a!.port }], { workers: 1, request_id_header: 'X-Trace-Id' }),
+    access_log: { file },
+  };
   await withSluice(config, async (_sluice, port) => {
     const path = `/trace/${unique('t')}`;
     const answer = await get(port, path);
@@ -653,27 +824,38 @@ outputs('request_id_header names the header: a new id goes up and back in it, a 
   });
 });
 
-outputs('combined: nginx\'s line byte for byte', async (ctx) => {
+outputs("combined: nginx's line byte for byte", async (ctx) => {
   const file = join(tempDir('sluice-access-combined-'), 'access.log');
   const config = { ...testConfig([{ port: ctx.a!.port }], { workers: 1 }), access_log: { file, format: 'combined' } };
   await withSluice(config, async (_sluice, port) => {
     const before = Date.now();
-    const answer = await get(port, '/combined/x?q=1&r=2', { headers: { referer: 'http://referer.example/from', 'user-agent': 'Mozilla/5.0 (e2e) combined/1.0' } });
+    const answer = await get(port, '/combined/x?q=1&r=2', {
+      headers: { referer: 'http://referer.example/from', 'user-agent': 'Mozilla/5.0 (e2e) combined/1.0' },
+    });
     assert.is(answer.status, 200);
-    const text = await until(() => (existsSync(file) ? readFileSync(file, 'utf8') : ''), (t) => t.endsWith('\n'));
+    const text = await until(
+      () => (existsSync(file) ? readFileSync(file, 'utf8') : ''),
+      (t) => t.endsWith('\n'),
+    );
     const lines = text.split('\n').slice(0, -1);
     assert.is(lines.length, 1, text);
-    const match = /^127\.0\.0\.1 - - \[(\d\d)\/([A-Z][a-z]{2})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\] (.*)$/.exec(lines[0]!);
+    const match =
+      /^127\.0\.0\.1 - - \[(\d\d)\/([A-Z][a-z]{2})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\] (.*)$/.exec(
+        lines[0]!,
+      );
     assert.ok(match, `the time_local part: ${lines[0]}`);
-    assert.is(match[10], `"GET /combined/x?q=1&r=2 HTTP/1.1" 200 ${Buffer.byteLength(answer.body)} "http://referer.example/from" "Mozilla/5.0 (e2e) combined/1.0"`);
+    assert.is(
+      match[10],
+      `"GET /combined/x?q=1&r=2 HTTP/1.1" 200 ${Buffer.byteLength(answer.body)} "http://referer.example/from" "Mozilla/5.0 (e2e) combined/1.0"`,
+    );
     // The time is local time with its offset: as UTC it is the request's second.
     const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
     const [, day, month, year, hh, mm, ss, sign, oh, om] = match;
     const offsetMs = (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om)) * 60_000;
-    const utc = Date.UTC(Number(year), months.indexOf(month!), Number(day), Number(hh), Number(mm), Number(ss)) - offsetMs;
+    const utc =
+      Date.UTC(Number(year), months.indexOf(month!), Number(day), Number(hh), Number(mm), Number(ss)) - offsetMs;
     assert.ok(utc >= Math.floor(before / 1000) * 1000 - 1000 && utc <= Date.now(), `time ${match[0]} is the request's`);
   });
 });
 
 outputs.run();
-

@@ -16,13 +16,40 @@ import { type AccessRecord, formatCombined, formatJson } from '../src/access-log
 import { AccessLogWriter } from '../src/access-log/writer.ts';
 
 const KEYS = [
-  'time', 'pid', 'thread', 'remote_addr', 'method', 'path', 'protocol', 'host', 'status', 'bytes_sent',
-  'duration_ms', 'route', 'upstream', 'backend', 'upstream_status', 'attempts', 'error', 'request_id',
-  'user_agent', 'referer',
+  'time',
+  'pid',
+  'thread',
+  'remote_addr',
+  'method',
+  'path',
+  'protocol',
+  'host',
+  'status',
+  'bytes_sent',
+  'duration_ms',
+  'route',
+  'upstream',
+  'backend',
+  'upstream_status',
+  'attempts',
+  'error',
+  'request_id',
+  'user_agent',
+  'referer',
 ];
 const STRING_KEYS = [
-  'remote_addr', 'method', 'path', 'protocol', 'host', 'route', 'upstream', 'backend', 'error', 'request_id',
-  'user_agent', 'referer',
+  'remote_addr',
+  'method',
+  'path',
+  'protocol',
+  'host',
+  'route',
+  'upstream',
+  'backend',
+  'error',
+  'request_id',
+  'user_agent',
+  'referer',
 ] as const;
 const T = Date.UTC(2026, 11, 1, 21, 5, 33, 120);
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -31,10 +58,27 @@ const WRITER_URL = new URL('../src/access-log/writer.ts', import.meta.url).href;
 
 function record(overrides: Partial<AccessRecord> = {}): AccessRecord {
   return {
-    time: T, pid: 4242, thread: 3, remote_addr: '203.0.113.7', method: 'GET', path: '/x?y=1', protocol: 'HTTP/1.1',
-    host: 'example.com', status: 200, bytes_sent: 1234, duration_ms: 12.3456789, route: 'api', upstream: 'default',
-    backend: '10.0.0.1:8080', upstream_status: 200, attempts: 1, error: null, request_id: 'req-1',
-    user_agent: 'curl/8.5.0', referer: 'https://example.com/', ...overrides,
+    time: T,
+    pid: 4242,
+    thread: 3,
+    remote_addr: '203.0.113.7',
+    method: 'GET',
+    path: '/x?y=1',
+    protocol: 'HTTP/1.1',
+    host: 'example.com',
+    status: 200,
+    bytes_sent: 1234,
+    duration_ms: 12.3456789,
+    route: 'api',
+    upstream: 'default',
+    backend: '10.0.0.1:8080',
+    upstream_status: 200,
+    attempts: 1,
+    error: null,
+    request_id: 'req-1',
+    user_agent: 'curl/8.5.0',
+    referer: 'https://example.com/',
+    ...overrides,
   };
 }
 
@@ -79,18 +123,41 @@ test('JSON: one line, the keys in order, the values as given', () => {
   const parsed = parseLine(line);
   assert.equal(Object.keys(parsed), KEYS);
   assert.equal(parsed, {
-    time: '2026-12-01T21:05:33.120Z', pid: 4242, thread: 3, remote_addr: '203.0.113.7', method: 'GET',
-    path: '/x?y=1', protocol: 'HTTP/1.1', host: 'example.com', status: 200, bytes_sent: 1234, duration_ms: 12.346,
-    route: 'api', upstream: 'default', backend: '10.0.0.1:8080', upstream_status: 200, attempts: 1, error: null,
-    request_id: 'req-1', user_agent: 'curl/8.5.0', referer: 'https://example.com/',
+    time: '2026-12-01T21:05:33.120Z',
+    pid: 4242,
+    thread: 3,
+    remote_addr: '203.0.113.7',
+    method: 'GET',
+    path: '/x?y=1',
+    protocol: 'HTTP/1.1',
+    host: 'example.com',
+    status: 200,
+    bytes_sent: 1234,
+    duration_ms: 12.346,
+    route: 'api',
+    upstream: 'default',
+    backend: '10.0.0.1:8080',
+    upstream_status: 200,
+    attempts: 1,
+    error: null,
+    request_id: 'req-1',
+    user_agent: 'curl/8.5.0',
+    referer: 'https://example.com/',
   });
   assert.match(parsed.time, ISO);
 });
 
 test('JSON: absent values are null', () => {
   const absent = {
-    host: null, route: null, upstream: null, backend: null, upstream_status: null, error: null, request_id: null,
-    user_agent: null, referer: null,
+    host: null,
+    route: null,
+    upstream: null,
+    backend: null,
+    upstream_status: null,
+    error: null,
+    request_id: null,
+    user_agent: null,
+    referer: null,
   };
   const parsed = parseLine(formatJson(record({ ...absent, status: 499, attempts: 0, error: 'client_abort' })));
   assert.equal(Object.keys(parsed), KEYS);
@@ -124,9 +191,34 @@ test('JSON: duration_ms rounded to 3 decimals; NaN and Infinity still give valid
 
 test('JSON: hostile strings in every string field read back the same', () => {
   const hostile = [
-    '"', '\\', '\\"', '"\\', '\u0000', '\u0000\u0001\u001f', '\n', '\r\n', '\t\b\f\v', '\u007f', '\u0085',
-    '\u2028\u2029', 'é', '漢字', '🎉', '\ud800', '\udfff', 'a\ud83dz', '\udc00\ud800', '</script>', '{"a":1}', '',
-    ' ', '\\u0000', '%00', '\ufeff', '\uffff', `${'x'.repeat(5000)}"\u0000`,
+    '"',
+    '\\',
+    '\\"',
+    '"\\',
+    '\u0000',
+    '\u0000\u0001\u001f',
+    '\n',
+    '\r\n',
+    '\t\b\f\v',
+    '\u007f',
+    '\u0085',
+    '\u2028\u2029',
+    'é',
+    '漢字',
+    '🎉',
+    '\ud800',
+    '\udfff',
+    'a\ud83dz',
+    '\udc00\ud800',
+    '</script>',
+    '{"a":1}',
+    '',
+    ' ',
+    '\\u0000',
+    '%00',
+    '\ufeff',
+    '\uffff',
+    `${'x'.repeat(5000)}"\u0000`,
   ];
   for (const text of hostile) {
     const overrides: Partial<AccessRecord> = {};
@@ -139,9 +231,9 @@ test('JSON: hostile strings in every string field read back the same', () => {
   }
 });
 
-test('JSON: the bytes written without a string are formatJson\'s bytes, for common and odd records', () => {
+test("JSON: the bytes written without a string are formatJson's bytes, for common and odd records", () => {
   const next = random(29);
-  const pick = <T,>(values: readonly T[]) => values[Math.floor(next() * values.length)]!;
+  const pick = <T>(values: readonly T[]) => values[Math.floor(next() * values.length)]!;
   const texts = ['/', '/v1/users?q=1', 'a b', '/%7E', '"', '\\', '\u0000', 'é', '漢', '\ud800', '', '~'.repeat(300)];
   const numbers = [0, 1, 9, 10, 99, 100, 12345, 2 ** 53 - 1, 2 ** 53, -1, 1.5, NaN, Infinity];
   const durations = [0, 0.0004, 0.0005, 0.05, 0.25, 1, 1.0005, 12.3456789, 250, 999.9999, -0.2, 1e12, 1e13, NaN];
@@ -150,10 +242,17 @@ test('JSON: the bytes written without a string are formatJson\'s bytes, for comm
   let taken = 0;
   for (let i = 0; i < 5000; i++) {
     const r = record({
-      time: i % 3 === 0 ? pick(times) : T + Math.floor(i / 5), path: pick(texts), request_id: pick([...texts, null]),
-      bytes_sent: pick(numbers), duration_ms: pick(durations), status: pick([200, 404, 499]),
-      upstream_status: pick([200, null]), host: pick(['a.example', null, 'é']), user_agent: pick(['curl/8', null, '"x"']),
-      route: pick(['api', null]), error: pick([null, 'ECONNREFUSED']),
+      time: i % 3 === 0 ? pick(times) : T + Math.floor(i / 5),
+      path: pick(texts),
+      request_id: pick([...texts, null]),
+      bytes_sent: pick(numbers),
+      duration_ms: pick(durations),
+      status: pick([200, 404, 499]),
+      upstream_status: pick([200, null]),
+      host: pick(['a.example', null, 'é']),
+      user_agent: pick(['curl/8', null, '"x"']),
+      route: pick(['api', null]),
+      error: pick([null, 'ECONNREFUSED']),
     });
     let expected: string;
     try {
@@ -173,7 +272,11 @@ test('JSON: the bytes written without a string are formatJson\'s bytes, for comm
 
 test('JSON: a request id object writes what its value reads, new or sent by the client', () => {
   const out = Buffer.alloc(4096);
-  for (const id of [RequestId.from('x-request-id', undefined), RequestId.from('x-request-id', 'client-7'), RequestId.from('x-request-id', 'caf\u00e9')]) {
+  for (const id of [
+    RequestId.from('x-request-id', undefined),
+    RequestId.from('x-request-id', 'client-7'),
+    RequestId.from('x-request-id', 'caf\u00e9'),
+  ]) {
     const r = record({ request_id: id });
     const expected = formatJson(r);
     assert.is(parseLine(expected).request_id, id.value);
@@ -194,17 +297,21 @@ test('JSON: without the room for a line, nothing is written', () => {
   assert.is(roomy.subarray(0, encodeJsonLine(r, roomy, 0)).toString(), line.toString());
 });
 
-test('combined: nginx\'s line byte for byte', () => {
-  const expected =
-    `203.0.113.7 - - [${expectedTimeLocal(T)}] "GET /x?y=1 HTTP/1.1" 200 1234 "https://example.com/" "curl/8.5.0"\n`;
+test("combined: nginx's line byte for byte", () => {
+  const expected = `203.0.113.7 - - [${expectedTimeLocal(T)}] "GET /x?y=1 HTTP/1.1" 200 1234 "https://example.com/" "curl/8.5.0"\n`;
   if (new Date(T).getTimezoneOffset() === 0) {
     // The runner is in UTC (as CI is): the literal line, not one derived like the module's.
-    assert.is(expected, '203.0.113.7 - - [01/Dec/2026:21:05:33 +0000] "GET /x?y=1 HTTP/1.1" 200 1234 ' +
-      '"https://example.com/" "curl/8.5.0"\n');
+    assert.is(
+      expected,
+      '203.0.113.7 - - [01/Dec/2026:21:05:33 +0000] "GET /x?y=1 HTTP/1.1" 200 1234 ' +
+        '"https://example.com/" "curl/8.5.0"\n',
+    );
   }
   assert.is(formatCombined(record()), expected);
-  assert.is(formatCombined(record({ status: 499, bytes_sent: 0, method: 'POST', path: '/', protocol: 'HTTP/1.0' })),
-    `203.0.113.7 - - [${expectedTimeLocal(T)}] "POST / HTTP/1.0" 499 0 "https://example.com/" "curl/8.5.0"\n`);
+  assert.is(
+    formatCombined(record({ status: 499, bytes_sent: 0, method: 'POST', path: '/', protocol: 'HTTP/1.0' })),
+    `203.0.113.7 - - [${expectedTimeLocal(T)}] "POST / HTTP/1.0" 499 0 "https://example.com/" "curl/8.5.0"\n`,
+  );
 });
 
 test('combined: an absent referer or user agent is "-", an empty one ""', () => {
@@ -213,22 +320,27 @@ test('combined: an absent referer or user agent is "-", an empty one ""', () => 
   assert.ok(formatCombined(record({ referer: '', user_agent: '' })).endsWith(' 200 1234 "" ""\n'));
 });
 
-test('combined: escapes as nginx\'s escape=default does', () => {
-  const line = formatCombined(record({
-    path: '/a"b\\c?d=\u0001\u007f%20 é',
-    user_agent: 'Mo"zilla\t\u00ff€🎉',
-    referer: 'x\ud800y\n',
-  }));
-  assert.is(line, `203.0.113.7 - - [${expectedTimeLocal(T)}] ` +
-    '"GET /a\\x22b\\x5Cc?d=\\x01\\x7F%20 \\xE9 HTTP/1.1" 200 1234 ' +
-    '"x\\xEF\\xBF\\xBDy\\x0A" "Mo\\x22zilla\\x09\\xFF\\xE2\\x82\\xAC\\xF0\\x9F\\x8E\\x89"\n');
+test("combined: escapes as nginx's escape=default does", () => {
+  const line = formatCombined(
+    record({
+      path: '/a"b\\c?d=\u0001\u007f%20 é',
+      user_agent: 'Mo"zilla\t\u00ff€🎉',
+      referer: 'x\ud800y\n',
+    }),
+  );
+  assert.is(
+    line,
+    `203.0.113.7 - - [${expectedTimeLocal(T)}] ` +
+      '"GET /a\\x22b\\x5Cc?d=\\x01\\x7F%20 \\xE9 HTTP/1.1" 200 1234 ' +
+      '"x\\xEF\\xBF\\xBDy\\x0A" "Mo\\x22zilla\\x09\\xFF\\xE2\\x82\\xAC\\xF0\\x9F\\x8E\\x89"\n',
+  );
   // Everything printable in ASCII but '"' and '\' is left as it is.
   let printable = '';
   for (let c = 0x20; c < 0x7f; c++) if (c !== 0x22 && c !== 0x5c) printable += String.fromCharCode(c);
   assert.ok(formatCombined(record({ user_agent: printable })).endsWith(`"${printable}"\n`));
 });
 
-test('combined: the time in the process\'s time zone, with its offset at that moment', () => {
+test("combined: the time in the process's time zone, with its offset at that moment", () => {
   const times = [T, Date.UTC(2026, 6, 4, 12, 0, 0, 5), Date.UTC(2026, 6, 4, 12, 0, 1, 999)];
   const script = `import { formatCombined } from ${JSON.stringify(RECORD_URL)};
     const base = JSON.parse(process.env.RECORD);
@@ -240,10 +352,14 @@ test('combined: the time in the process\'s time zone, with its offset at that mo
   };
   for (const [tz, expected] of Object.entries(cases)) {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, TZ: tz, RECORD: JSON.stringify(record()) }, encoding: 'utf8',
+      env: { ...process.env, TZ: tz, RECORD: JSON.stringify(record()) },
+      encoding: 'utf8',
     });
     assert.is(child.status, 0, child.stderr);
-    const stamps = child.stdout.split('\n').slice(0, -1).map((line) => /\[([^\]]+)\]/.exec(line)?.[1]);
+    const stamps = child.stdout
+      .split('\n')
+      .slice(0, -1)
+      .map((line) => /\[([^\]]+)\]/.exec(line)?.[1]);
     assert.equal(stamps, expected, tz);
   }
 });
@@ -254,7 +370,10 @@ test('writer: lines reach the file at flush, not at write, whole', () => {
   for (let i = 0; i < 3; i++) writer.write(record({ request_id: `r${i}` }));
   assert.is(size(file), 0);
   writer.flush();
-  assert.equal(lines(file).map((line) => parseLine(line).request_id), ['r0', 'r1', 'r2']);
+  assert.equal(
+    lines(file).map((line) => parseLine(line).request_id),
+    ['r0', 'r1', 'r2'],
+  );
   writer.flush();
   assert.is(lines(file).length, 3, 'a flush with nothing batched writes nothing');
   writer.close();
@@ -310,7 +429,10 @@ test('writer: a batch reaching 64 KiB is written at once; so is a line longer th
   writer.write(record({ request_id: 'long', user_agent: long }));
   const all = lines(file).map((line) => parseLine(line));
   assert.is(all.length, written + 1, 'the batch before the long line went out first');
-  assert.equal(all.map((r) => r.request_id), [...Array.from({ length: written }, (_, i) => String(i)), 'long']);
+  assert.equal(
+    all.map((r) => r.request_id),
+    [...Array.from({ length: written }, (_, i) => String(i)), 'long'],
+  );
   assert.is(all.at(-1)?.user_agent, long);
   writer.close();
 });
@@ -325,8 +447,14 @@ test('writer: reopen after a rename: old lines stay in the moved file, new ones 
   writer.reopen();
   writer.write(record({ request_id: 'c' }));
   writer.close();
-  assert.equal(lines(`${file}.1`).map((line) => parseLine(line).request_id), ['a', 'b']);
-  assert.equal(lines(file).map((line) => parseLine(line).request_id), ['c']);
+  assert.equal(
+    lines(`${file}.1`).map((line) => parseLine(line).request_id),
+    ['a', 'b'],
+  );
+  assert.equal(
+    lines(file).map((line) => parseLine(line).request_id),
+    ['c'],
+  );
 });
 
 test('writer: when reopen cannot open the path, lines keep going to the moved file', () => {
@@ -367,7 +495,11 @@ test('writer: two writers on one file, in random batches, give 2,000 whole lines
   assert.is(all.length, 2000);
   for (const w of [0, 1]) {
     const ids = all.filter((r) => r.thread === w).map((r) => r.request_id);
-    assert.equal(ids, Array.from({ length: 1000 }, (_, i) => String(i)), `writer ${w}: every line, in order`);
+    assert.equal(
+      ids,
+      Array.from({ length: 1000 }, (_, i) => String(i)),
+      `writer ${w}: every line, in order`,
+    );
   }
 });
 
@@ -386,13 +518,20 @@ test('writer: threads appending at the same time never tear a line', async () =>
       writer.close();
       parentPort.postMessage('done');
     });`;
-  await Promise.all(Array.from({ length: threads }, (_, thread) => new Promise((resolve, reject) => {
-    const worker = new Worker(code, {
-      eval: true, workerData: { url: WRITER_URL, file, count: perThread, thread, record: record() },
-    });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  })));
+  await Promise.all(
+    Array.from(
+      { length: threads },
+      (_, thread) =>
+        new Promise((resolve, reject) => {
+          const worker = new Worker(code, {
+            eval: true,
+            workerData: { url: WRITER_URL, file, count: perThread, thread, record: record() },
+          });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        }),
+    ),
+  );
   const all = lines(file).map((line) => parseLine(line));
   assert.is(all.length, threads * perThread);
   for (let thread = 0; thread < threads; thread++) {
@@ -409,12 +548,16 @@ test('writer: "-" writes to standard output and leaves it open at close', () => 
     writer.close();
     writeSync(1, 'still open\\n');`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, RECORD: JSON.stringify(record()) }, encoding: 'utf8',
+    env: { ...process.env, RECORD: JSON.stringify(record()) },
+    encoding: 'utf8',
   });
   assert.is(child.status, 0, child.stderr);
   const out = child.stdout.split('\n').slice(0, -1);
   assert.is(out.pop(), 'still open');
-  assert.equal(out.map((line) => parseLine(line).request_id), Array.from({ length: 50 }, (_, i) => String(i)));
+  assert.equal(
+    out.map((line) => parseLine(line).request_id),
+    Array.from({ length: 50 }, (_, i) => String(i)),
+  );
 });
 
 test('writer: a failed write is counted and kept, not thrown (its fd closed underneath: EBADF)', () => {

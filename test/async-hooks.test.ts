@@ -23,7 +23,10 @@ interface Seen {
   bodySha: string;
 }
 
-const asyncHooks = suite<{ upstream?: Server; port?: number; sluice?: SluiceProcess; seen: Seen[] }>('asynchronous request hooks', { seen: [] });
+const asyncHooks = suite<{ upstream?: Server; port?: number; sluice?: SluiceProcess; seen: Seen[] }>(
+  'asynchronous request hooks',
+  { seen: [] },
+);
 
 asyncHooks.before(async (ctx) => {
   // An upstream that records each request's probe headers and a digest of its body.
@@ -33,7 +36,11 @@ asyncHooks.before(async (ctx) => {
     req.on('data', (chunk: Buffer) => hash.update(chunk));
     req.on('end', () => {
       const probe = req.headers['x-probe'] as string | undefined;
-      ctx.seen.push({ probe, seenByHook: req.headers['x-seen-by-hook'] as string | undefined, bodySha: hash.digest('hex') });
+      ctx.seen.push({
+        probe,
+        seenByHook: req.headers['x-seen-by-hook'] as string | undefined,
+        bodySha: hash.digest('hex'),
+      });
       res.end('ok\n');
     });
   });
@@ -52,10 +59,16 @@ asyncHooks.after(async (ctx) => {
 
 asyncHooks('40 concurrent requests: every hook saw its own request, up and down', async (ctx) => {
   const probes = Array.from({ length: 40 }, (_, i) => `probe-${i}-${'x'.repeat(i)}`);
-  const answers = await Promise.all(probes.map((probe) => get(ctx.port!, `/p/${probe.length}`, { headers: { 'x-probe': probe } })));
+  const answers = await Promise.all(
+    probes.map((probe) => get(ctx.port!, `/p/${probe.length}`, { headers: { 'x-probe': probe } })),
+  );
   answers.forEach((answer, i) => {
     assert.is(answer.status, 200);
-    assert.is(answer.headers['x-probe-echo'], `${probes[i]}/${probes[i]}`, 'onRequestStart and responseFilter read this request');
+    assert.is(
+      answer.headers['x-probe-echo'],
+      `${probes[i]}/${probes[i]}`,
+      'onRequestStart and responseFilter read this request',
+    );
   });
   for (const probe of probes) {
     const seen = ctx.seen.find((s) => s.probe === probe);
@@ -69,7 +82,13 @@ asyncHooks('a body sent while the hooks wait reaches the upstream whole', async 
   for (let i = 0; i < body.length; i += 997) body[i] = i % 251;
   const status = await new Promise<number>((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: ctx.port!, path: '/upload', method: 'POST', headers: { 'x-probe': 'upload', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port: ctx.port!,
+        path: '/upload',
+        method: 'POST',
+        headers: { 'x-probe': 'upload', 'content-length': body.length },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode!));

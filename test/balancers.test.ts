@@ -8,8 +8,14 @@ import { PowerOfTwoChoices } from '../src/pool/balancers/power-of-two.ts';
 import { statusMatcher } from '../src/health/expected-status.ts';
 import { jittered } from '../src/health/checker.ts';
 
-interface C { id: string; weight: number; selectable: boolean; slot: number }
-const backends = (weights: number[]): C[] => weights.map((weight, slot) => ({ id: `b${slot}`, weight, selectable: true, slot }));
+interface C {
+  id: string;
+  weight: number;
+  selectable: boolean;
+  slot: number;
+}
+const backends = (weights: number[]): C[] =>
+  weights.map((weight, slot) => ({ id: `b${slot}`, weight, selectable: true, slot }));
 
 /** A seeded generator (mulberry32), so distributions are the same on every run. */
 function seeded(seed: number): () => number {
@@ -30,7 +36,10 @@ test('in-flight counts: each listener thread writes its own row, readers see the
   first.acquire(2);
   second.acquire(2);
   second.acquire(3);
-  assert.equal([0, 1, 2, 3].map((slot) => reader.get(slot)), [0, 0, 3, 1]);
+  assert.equal(
+    [0, 1, 2, 3].map((slot) => reader.get(slot)),
+    [0, 0, 3, 1],
+  );
   second.release(2);
   assert.is(reader.get(2), 2);
   // Thread 1 dies with a request counted on slot 3: its successor's row starts from zero, thread 0's is kept.
@@ -114,7 +123,10 @@ test('consistent hash: adding a 5th backend moves about 1/5 of 10,000 keys, all 
   const moved = keys.filter((_, i) => before[i] !== after[i]);
   assert.ok(moved.length / keys.length <= 0.25, `moved ${moved.length} of 10000`);
   assert.ok(moved.length / keys.length >= 0.12, `moved ${moved.length} of 10000: the new backend must get its share`);
-  assert.ok(keys.every((_, i) => before[i] === after[i] || after[i] === 'b4'), 'keys only move to the new backend');
+  assert.ok(
+    keys.every((_, i) => before[i] === after[i] || after[i] === 'b4'),
+    'keys only move to the new backend',
+  );
 });
 
 test('consistent hash: weights set the share of keys', () => {
@@ -138,7 +150,10 @@ test("consistent hash: an unhealthy backend's keys move to the next on the ring 
     else assert.is(during[i], before[i], 'keys of healthy backends stay put');
   });
   ring.reset(all);
-  assert.equal(keys.map((k) => ring.pick(k)!.id), before);
+  assert.equal(
+    keys.map((k) => ring.pick(k)!.id),
+    before,
+  );
   // Nothing selectable: no answer.
   ring.reset(all.map((c) => ({ ...c, selectable: false })));
   assert.is(ring.pick('x'), undefined);
@@ -154,9 +169,18 @@ test('expected_status: a code, a list or a range', () => {
 });
 
 test('health-check intervals are jittered within ±10%', () => {
-  assert.is(jittered(2_000, () => 0), 1_800);
-  assert.is(jittered(2_000, () => 0.5), 2_000);
-  assert.is(jittered(2_000, () => 0.999999), 2_200);
+  assert.is(
+    jittered(2_000, () => 0),
+    1_800,
+  );
+  assert.is(
+    jittered(2_000, () => 0.5),
+    2_000,
+  );
+  assert.is(
+    jittered(2_000, () => 0.999999),
+    2_200,
+  );
 });
 
 test.run();

@@ -2,7 +2,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { exitWithin, killAll, routingTo, startSluice, transitionTo, type LogLine, type SluiceProcess } from './support/sluice-process.ts';
+import {
+  exitWithin,
+  killAll,
+  routingTo,
+  startSluice,
+  transitionTo,
+  type LogLine,
+  type SluiceProcess,
+} from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import type { ReadyDocument } from './support/documents.ts';
@@ -15,13 +23,17 @@ const upstream = async (name: string) => {
   return u;
 };
 
-const flip = (backend: TestUpstream, to: 'healthy' | 'unhealthy') => (l: LogLine) => l['backend'] === `127.0.0.1:${backend.port}` && l['to'] === to;
+const flip = (backend: TestUpstream, to: 'healthy' | 'unhealthy') => (l: LogLine) =>
+  l['backend'] === `127.0.0.1:${backend.port}` && l['to'] === to;
 
 /**
  * Starts sluice and waits until it is healthy and every listener thread
  * routes to at least `selectable` backends (its debug line `snapshot applied`).
  */
-async function sluiceWith(config: { proxy: { workers: number } }, selectable = 1): Promise<{ sluice: SluiceProcess; port: number }> {
+async function sluiceWith(
+  config: { proxy: { workers: number } },
+  selectable = 1,
+): Promise<{ sluice: SluiceProcess; port: number }> {
   const sluice = startSluice(['-c', writeConfig(config), '--log-level', 'debug']);
   running.push(sluice);
   const port = await sluice.port();
@@ -58,7 +70,9 @@ test('a backend failing its health path gets no traffic; the failure reason is l
 test('expected_status and host: the probe sends the Host header and accepts only the listed status', async () => {
   const a = await upstream('a');
   a.healthStatus = 204;
-  const { sluice } = await sluiceWith(testConfig([{ port: a.port }], { workers: 1 }, { expected_status: [204], host: 'health.internal' }));
+  const { sluice } = await sluiceWith(
+    testConfig([{ port: a.port }], { workers: 1 }, { expected_status: [204], host: 'health.internal' }),
+  );
   assert.is((await sluice.waitForLog(flip(a, 'healthy')))['reason'], 'status 204');
   a.healthStatus = 200;
   assert.is((await sluice.waitForLog(flip(a, 'unhealthy')))['reason'], 'status 200');
@@ -67,7 +81,9 @@ test('expected_status and host: the probe sends the Host header and accepts only
 test('startup with one dead and one live backend is healthy within one check interval', async () => {
   const live = await upstream('live');
   const intervalMs = 5_000;
-  const { sluice } = await sluiceWith(testConfig([{ port: 1 }, { port: live.port }], { workers: 1 }, { interval_ms: intervalMs }));
+  const { sluice } = await sluiceWith(
+    testConfig([{ port: 1 }, { port: live.port }], { workers: 1 }, { interval_ms: intervalMs }),
+  );
   const started = sluice.lines.find((l) => String(l.msg).startsWith('Starting proxy'))!;
   const healthy = await sluice.waitForLog(transitionTo('healthy'));
   const tookMs = (healthy['time'] as number) - (started['time'] as number);
@@ -83,7 +99,10 @@ test('enabled: false — probed, never chosen', async () => {
   await sluice.waitForLog(flip(off, 'healthy'));
   for (let i = 0; i < 10; i++) assert.is((await get(port, `/y${i}`)).body, 'on\n');
   assert.is(off.received.length, 0);
-  await until(() => off.probes, (n) => n > 0);
+  await until(
+    () => off.probes,
+    (n) => n > 0,
+  );
 });
 
 test('min_healthy: /ready needs that many backends', async () => {
@@ -98,11 +117,19 @@ test('min_healthy: /ready needs that many backends', async () => {
 test('passive health: consecutive resets eject a backend, then the active check brings it back', async () => {
   const steady = await upstream('steady');
   const flaky = await upstream('flaky');
-  const config = testConfig([{ port: steady.port }, { port: flaky.port }], { workers: 2 }, { interval_ms: 200, passive: { failures: 3, ejection_ms: 2_500 } });
+  const config = testConfig(
+    [{ port: steady.port }, { port: flaky.port }],
+    { workers: 2 },
+    { interval_ms: 200, passive: { failures: 3, ejection_ms: 2_500 } },
+  );
   const { sluice, port } = await sluiceWith(config, 2);
   flaky.mode = 'reset';
   // GETs are retried on the steady backend, so clients see no failure while flaky is being ejected.
-  for (let i = 0; i < 12 && !sluice.lines.some((l) => l['actor'] === 'pool' && l['backend'] === `127.0.0.1:${flaky.port}`); i++) {
+  for (
+    let i = 0;
+    i < 12 && !sluice.lines.some((l) => l['actor'] === 'pool' && l['backend'] === `127.0.0.1:${flaky.port}`);
+    i++
+  ) {
     assert.is((await get(port, `/p${i}`)).body, 'steady\n');
   }
   const ejected = await sluice.waitForLog((l) => l['actor'] === 'pool' && l['to'] === 'unhealthy');
@@ -122,7 +149,10 @@ test('passive health: consecutive resets eject a backend, then the active check 
   assert.is(flaky.received.length, duringEjection);
   // The active check re-admits it (after the ejection ends) and traffic returns.
   await sluice.waitForLog(flip(flaky, 'healthy'), 10_000, ejectedAt + 1);
-  await until(() => get(port, '/back'), (a) => a.body === 'flaky\n');
+  await until(
+    () => get(port, '/back'),
+    (a) => a.body === 'flaky\n',
+  );
 });
 
 test('consistent_hash on a header: the same user always reaches the same backend', async () => {
@@ -147,7 +177,16 @@ test('least_connections: a backend holding a slow request gets none of the next 
   const a = await upstream('a');
   const b = await upstream('b');
   // b weighs 3: the moment a finished response to b still counts (1/3) never ties with a's held one (1/1).
-  const config = { ...testConfig([{ port: a.port, weight: 1 }, { port: b.port, weight: 3 }], { workers: 2 }), load_balancing: { algorithm: 'least_connections' } };
+  const config = {
+    ...testConfig(
+      [
+        { port: a.port, weight: 1 },
+        { port: b.port, weight: 3 },
+      ],
+      { workers: 2 },
+    ),
+    load_balancing: { algorithm: 'least_connections' },
+  };
   const { port } = await sluiceWith(config, 2);
   b.holdPath = '/never-held';
   // Send the slow request until a holds it (a request least-connections sends to b is answered at once).

@@ -42,7 +42,6 @@ test('cache sizes are whole MiB, at least 1', () => {
   assert.match(result.stderr, '$.cache.max_size_mb');
 });
 
-
 test('a reload keeps the running cache section and says it needs a restart', async () => {
   const { planReload } = await import('../src/config/reload.ts');
   const { parseConfig } = await import('../src/config/load.ts');

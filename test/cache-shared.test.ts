@@ -219,22 +219,28 @@ timed.after(async (ctx) => {
   await ctx.origin?.close();
 });
 
-timed('a miss waits for another request of the key at most lock_timeout_ms, then goes upstream itself', async ({ origin, proxy }) => {
-  let calls = 0;
-  origin!.on('/slow', (req, res) => {
-    const call = ++calls;
-    // The first answer takes far longer than the lock timeout; the second comes at once.
-    setTimeout(() => answer(`call ${call}`, { 'cache-control': 'max-age=60' })(req, res), call === 1 ? 3_000 : 0);
-  });
-  const first = get(proxy!.port, '/slow', { timeoutMs: 10_000 });
-  await until(async () => origin!.count('/slow'), (n) => n === 1);
-  const startedAt = Date.now();
-  const second = await get(proxy!.port, '/slow', { timeoutMs: 10_000 });
-  const waited = Date.now() - startedAt;
-  assert.is(second.body, 'call 2');
-  assert.ok(waited >= 250 && waited < 2_500, `waited ${waited} ms`);
-  assert.is((await first).body, 'call 1');
-  assert.is(origin!.count('/slow'), 2);
-});
+timed(
+  'a miss waits for another request of the key at most lock_timeout_ms, then goes upstream itself',
+  async ({ origin, proxy }) => {
+    let calls = 0;
+    origin!.on('/slow', (req, res) => {
+      const call = ++calls;
+      // The first answer takes far longer than the lock timeout; the second comes at once.
+      setTimeout(() => answer(`call ${call}`, { 'cache-control': 'max-age=60' })(req, res), call === 1 ? 3_000 : 0);
+    });
+    const first = get(proxy!.port, '/slow', { timeoutMs: 10_000 });
+    await until(
+      async () => origin!.count('/slow'),
+      (n) => n === 1,
+    );
+    const startedAt = Date.now();
+    const second = await get(proxy!.port, '/slow', { timeoutMs: 10_000 });
+    const waited = Date.now() - startedAt;
+    assert.is(second.body, 'call 2');
+    assert.ok(waited >= 250 && waited < 2_500, `waited ${waited} ms`);
+    assert.is((await first).body, 'call 1');
+    assert.is(origin!.count('/slow'), 2);
+  },
+);
 
 timed.run();

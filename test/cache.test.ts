@@ -385,9 +385,12 @@ test("a request handed to Node's HTTP server (Expect) bypasses the cache and say
   assert.is(status(bypassed), 'sluice; fwd=bypass');
 });
 
-test('a hit answers the client\'s matching If-None-Match or If-Modified-Since with 304', async () => {
+test("a hit answers the client's matching If-None-Match or If-Modified-Since with 304", async () => {
   const lastModified = new Date(Date.now() - 3600_000).toUTCString();
-  origin.on('/conditional', answer('full body', { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lastModified }));
+  origin.on(
+    '/conditional',
+    answer('full body', { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lastModified }),
+  );
   await get(port, '/conditional');
   const matched = await get(port, '/conditional', { headers: { 'if-none-match': 'W/"c1"' } });
   assert.is(matched.status, 304);

@@ -16,7 +16,13 @@ const run = (...args: string[]) => {
 };
 
 test('the seed config.json loads unchanged, with every default filled in', () => {
-  const config = parseConfig({ proxy: { listen_port: 8080, max_connections: 10000 }, backends: [{ address: '192.168.1.10', port: 8080, weight: 1 }] }, 'seed');
+  const config = parseConfig(
+    {
+      proxy: { listen_port: 8080, max_connections: 10000 },
+      backends: [{ address: '192.168.1.10', port: 8080, weight: 1 }],
+    },
+    'seed',
+  );
   assert.is(config.proxy.listen_port, 8080);
   assert.is(config.proxy.drain_timeout_ms, 30000);
   assert.is(config.proxy.health_path, '/health');
@@ -37,27 +43,96 @@ test('-t: a valid config exits 0', () => {
 const invalidConfigs: [string, unknown, string, string][] = [
   ['a port out of range', { proxy: { listen_port: 70000 } }, '$.proxy.listen_port', '70000'],
   ['a string where a number belongs', { proxy: { drain_timeout_ms: 'soon' } }, '$.proxy.drain_timeout_ms', '"soon"'],
-  ['a zero weight', { backends: [{ address: 'a', port: 1 }, { address: 'b', port: 2, weight: 0 }] }, '$.backends[1].weight', '0'],
+  [
+    'a zero weight',
+    {
+      backends: [
+        { address: 'a', port: 1 },
+        { address: 'b', port: 2, weight: 0 },
+      ],
+    },
+    '$.backends[1].weight',
+    '0',
+  ],
   ['an unknown key', { proxy: { listen_prot: 80 } }, '$.proxy.listen_prot', '80'],
   ['an unknown top-level key', { backend: [] }, '$.backend', '[]'],
   ['an unknown health check type', { health_check: { type: 'udp' } }, '$.health_check.type', '"udp"'],
   ['a path without a slash', { proxy: { ready_path: 'ready' } }, '$.proxy.ready_path', '"ready"'],
-  ['an unknown balancing algorithm', { load_balancing: { algorithm: 'fastest' } }, '$.load_balancing.algorithm', '"fastest"'],
-  ['a bad hash key', { load_balancing: { algorithm: 'consistent_hash', hash_key: 'header:' } }, '$.load_balancing.hash_key', '"header:"'],
-  ['a bad expected_status range', { health_check: { expected_status: '200-' } }, '$.health_check.expected_status', '"200-"'],
+  [
+    'an unknown balancing algorithm',
+    { load_balancing: { algorithm: 'fastest' } },
+    '$.load_balancing.algorithm',
+    '"fastest"',
+  ],
+  [
+    'a bad hash key',
+    { load_balancing: { algorithm: 'consistent_hash', hash_key: 'header:' } },
+    '$.load_balancing.hash_key',
+    '"header:"',
+  ],
+  [
+    'a bad expected_status range',
+    { health_check: { expected_status: '200-' } },
+    '$.health_check.expected_status',
+    '"200-"',
+  ],
   ['a non-boolean enabled', { backends: [{ address: 'a', port: 1, enabled: 'no' }] }, '$.backends[0].enabled', '"no"'],
-  ['an unknown passive key', { health_check: { passive: { failures: 3, eject_ms: 5 } } }, '$.health_check.passive.eject_ms', '5'],
-  ['a backend address with a scheme', { backends: [{ address: 'http://127.0.0.1', port: 80 }] }, '$.backends[0].address', '"http://127.0.0.1"'],
-  ['a backend address with a path', { backends: [{ address: '127.0.0.1/api', port: 80 }] }, '$.backends[0].address', '"127.0.0.1/api"'],
-  ['a backend address with a port', { backends: [{ address: '127.0.0.1:3000', port: 80 }] }, '$.backends[0].address', '"127.0.0.1:3000"'],
-  ['a backend twice in one upstream', { backends: [{ address: '127.0.0.1', port: 80 }, { address: '127.0.0.1', port: 80 }] }, '$.backends[1].address', 'listed twice'],
+  [
+    'an unknown passive key',
+    { health_check: { passive: { failures: 3, eject_ms: 5 } } },
+    '$.health_check.passive.eject_ms',
+    '5',
+  ],
+  [
+    'a backend address with a scheme',
+    { backends: [{ address: 'http://127.0.0.1', port: 80 }] },
+    '$.backends[0].address',
+    '"http://127.0.0.1"',
+  ],
+  [
+    'a backend address with a path',
+    { backends: [{ address: '127.0.0.1/api', port: 80 }] },
+    '$.backends[0].address',
+    '"127.0.0.1/api"',
+  ],
+  [
+    'a backend address with a port',
+    { backends: [{ address: '127.0.0.1:3000', port: 80 }] },
+    '$.backends[0].address',
+    '"127.0.0.1:3000"',
+  ],
+  [
+    'a backend twice in one upstream',
+    {
+      backends: [
+        { address: '127.0.0.1', port: 80 },
+        { address: '127.0.0.1', port: 80 },
+      ],
+    },
+    '$.backends[1].address',
+    'listed twice',
+  ],
   [
     'a backend twice in a named upstream',
-    { upstreams: { api: { backends: [{ address: '::1', port: 80 }, { address: '::1', port: 80, weight: 2 }] } } },
+    {
+      upstreams: {
+        api: {
+          backends: [
+            { address: '::1', port: 80 },
+            { address: '::1', port: 80, weight: 2 },
+          ],
+        },
+      },
+    },
     '$.upstreams.api.backends[1].address',
     '[::1]:80',
   ],
-  ['the admin port on the proxy port', { proxy: { listen_port: 9000 }, admin: { listen_port: 9000 } }, '$.admin.listen_port', '9000'],
+  [
+    'the admin port on the proxy port',
+    { proxy: { listen_port: 9000 }, admin: { listen_port: 9000 } },
+    '$.admin.listen_port',
+    '9000',
+  ],
   [
     'the admin port on a wildcard proxy port',
     { proxy: { listen_host: '::', listen_port: 9000 }, admin: { listen_host: '127.0.0.1', listen_port: 9000 } },
@@ -88,7 +163,10 @@ const invalidConfigs: [string, unknown, string, string][] = [
 for (const [what, document, path, value] of invalidConfigs) {
   test(`${what}: exit 2, one line with file, ${path} and ${value}`, () => {
     const file = writeConfig(document);
-    for (const args of [['-t', '-c', file], ['-c', file]]) {
+    for (const args of [
+      ['-t', '-c', file],
+      ['-c', file],
+    ]) {
       const result = run(...args);
       assert.is(result.code, 2);
       const lines = result.stderr.trim().split('\n');
@@ -103,14 +181,22 @@ for (const [what, document, path, value] of invalidConfigs) {
 
 test('the admin listener on the same port but another host is fine, and so is port 0 for both', () => {
   const backends = [{ address: '127.0.0.1', port: 8081 }];
-  const apart = writeConfig({ proxy: { listen_host: '127.0.0.1', listen_port: 9000 }, admin: { listen_host: '127.0.0.2', listen_port: 9000 }, backends });
+  const apart = writeConfig({
+    proxy: { listen_host: '127.0.0.1', listen_port: 9000 },
+    admin: { listen_host: '127.0.0.2', listen_port: 9000 },
+    backends,
+  });
   assert.is(run('-t', '-c', apart).code, 0, run('-t', '-c', apart).stderr);
   const ephemeral = writeConfig({ proxy: { listen_port: 0 }, admin: { listen_port: 0 }, backends });
   assert.is(run('-t', '-c', ephemeral).code, 0);
 });
 
 test('-p onto the admin port: exit 2 naming the flag and the admin key', () => {
-  const file = writeConfig({ proxy: { listen_port: 9000 }, admin: { listen_port: 9901 }, backends: [{ address: '127.0.0.1', port: 8081 }] });
+  const file = writeConfig({
+    proxy: { listen_port: 9000 },
+    admin: { listen_port: 9901 },
+    backends: [{ address: '127.0.0.1', port: 8081 }],
+  });
   const result = run('-t', '-c', file, '-p', '9901');
   assert.is(result.code, 2);
   assert.match(result.stderr, `sluice: ${file}: $.admin.listen_port: --port 9901`);
@@ -122,7 +208,11 @@ test('several errors: each on its own line, each naming the file, its path and i
   assert.is(result.code, 2);
   const lines = result.stderr.trim().split('\n');
   assert.is(lines.length, 3, result.stderr);
-  for (const [i, [path, value]] of [['$.proxy.listen_port', '70000'], ['$.proxy.drain_timeout_ms', '"soon"'], ['$.proxy.listen_prot', '1']].entries()) {
+  for (const [i, [path, value]] of [
+    ['$.proxy.listen_port', '70000'],
+    ['$.proxy.drain_timeout_ms', '"soon"'],
+    ['$.proxy.listen_prot', '1'],
+  ].entries()) {
     assert.match(lines[i]!, `sluice: ${file}: ${path}: `);
     assert.match(lines[i]!, `(got ${value})`);
   }
@@ -130,21 +220,33 @@ test('several errors: each on its own line, each naming the file, its path and i
 });
 
 test('-t loads request_hooks in a child: a missing module and a syntax error are exit 2 with the code and message', () => {
-  const missing = writeConfig({ proxy: { request_hooks: 'nope.ts' }, backends: [{ address: '127.0.0.1', port: 8081 }] });
+  const missing = writeConfig({
+    proxy: { request_hooks: 'nope.ts' },
+    backends: [{ address: '127.0.0.1', port: 8081 }],
+  });
   const result = run('-t', '-c', missing);
   assert.is(result.code, 2);
   const lines = result.stderr.trim().split('\n');
   assert.is(lines.length, 1, result.stderr);
-  assert.match(lines[0]!, `sluice: ${missing}: $.proxy.request_hooks: cannot load the module: ERR_MODULE_NOT_FOUND: Cannot find module`);
+  assert.match(
+    lines[0]!,
+    `sluice: ${missing}: $.proxy.request_hooks: cannot load the module: ERR_MODULE_NOT_FOUND: Cannot find module`,
+  );
   assert.match(lines[0]!, JSON.stringify(join(dirname(missing), 'nope.ts')));
 
-  const broken = writeConfig({ proxy: { request_hooks: 'broken.mjs' }, backends: [{ address: '127.0.0.1', port: 8081 }] });
+  const broken = writeConfig({
+    proxy: { request_hooks: 'broken.mjs' },
+    backends: [{ address: '127.0.0.1', port: 8081 }],
+  });
   writeFileSync(join(dirname(broken), 'broken.mjs'), 'export function onRequestStart( {\n');
   const syntax = run('-t', '-c', broken);
   assert.is(syntax.code, 2);
   assert.match(syntax.stderr, `$.proxy.request_hooks: cannot load the module: SyntaxError: `);
 
-  const fine = writeConfig({ proxy: { request_hooks: fileURLToPath(new URL('./fixtures/empty-hooks.ts', import.meta.url)) }, backends: [{ address: '127.0.0.1', port: 8081 }] });
+  const fine = writeConfig({
+    proxy: { request_hooks: fileURLToPath(new URL('./fixtures/empty-hooks.ts', import.meta.url)) },
+    backends: [{ address: '127.0.0.1', port: 8081 }],
+  });
   assert.is(run('-t', '-c', fine).code, 0, run('-t', '-c', fine).stderr);
 });
 
@@ -176,7 +278,14 @@ test('a file over 1 MiB is refused', () => {
 });
 
 test('bad flags: exit 2 with a usage hint', () => {
-  for (const args of [['--port', 'http'], ['-p', '70000'], ['-w', '-1'], ['--log-level', 'loud'], ['--bogus'], ['-c']]) {
+  for (const args of [
+    ['--port', 'http'],
+    ['-p', '70000'],
+    ['-w', '-1'],
+    ['--log-level', 'loud'],
+    ['--bogus'],
+    ['-c'],
+  ]) {
     const result = run(...args);
     assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, 'sluice --help');
@@ -187,7 +296,17 @@ test('--help prints the usage in the seed style; -V the version', () => {
   const help = run('--help');
   assert.is(help.code, 0);
   assert.match(help.stdout, /^Usage: sluice \[OPTIONS\]/);
-  for (const flag of ['-p, --port PORT', '-c, --config FILE', '-w, --workers N', '--pid-file FILE', '-t, --test', '--log-level LEVEL', '--demo', '-h, --help', '-V, --version']) {
+  for (const flag of [
+    '-p, --port PORT',
+    '-c, --config FILE',
+    '-w, --workers N',
+    '--pid-file FILE',
+    '-t, --test',
+    '--log-level LEVEL',
+    '--demo',
+    '-h, --help',
+    '-V, --version',
+  ]) {
     assert.match(help.stdout, flag);
   }
   const version = run('-V');

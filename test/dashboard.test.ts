@@ -61,7 +61,10 @@ test('the dashboard lights the current state and follows it live', async () => {
   const upstream = await startUpstream('a');
   cleanups.push(() => upstream.close());
   const token = 'dashboard-token';
-  const config = writeConfig({ ...testConfig([{ port: upstream.port }], { grace_period_ms: 3_000 }), admin: { listen_port: 0, token } });
+  const config = writeConfig({
+    ...testConfig([{ port: upstream.port }], { grace_period_ms: 3_000 }),
+    admin: { listen_port: 0, token },
+  });
   const sluice = startSluice(['-c', config]);
   const port = await sluice.port();
   const adminPort = (await sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
@@ -70,7 +73,14 @@ test('the dashboard lights the current state and follows it live', async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   await page.goto(`http://127.0.0.1:${adminPort}/?token=${token}`);
@@ -79,7 +89,12 @@ test('the dashboard lights the current state and follows it live', async () => {
   const drawn = await page.$$eval('#chart .state', (nodes: { getAttribute(name: string): string | null }[]) =>
     nodes.map((n) => n.getAttribute('data-state')),
   );
-  assert.ok(['starting', 'healthy', 'draining', 'draining.grace', 'draining.closing', 'stopped'].every((s) => drawn.includes(s)), `drawn: ${drawn.join(',')}`);
+  assert.ok(
+    ['starting', 'healthy', 'draining', 'draining.grace', 'draining.closing', 'stopped'].every((s) =>
+      drawn.includes(s),
+    ),
+    `drawn: ${drawn.join(',')}`,
+  );
   await page.waitForSelector('#backends tbody tr', { timeout: 10_000 });
 
   // No edge label covers a state's box (composite ones included) or another label.

@@ -41,7 +41,10 @@ interface Deployment {
 
 /** `Key=Value` lines of a unit file (comments and sections left out). */
 function unit(text: string): Map<string, string> {
-  const entries = text.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+  const entries = text
+    .split('\n')
+    .filter((l) => /^[A-Za-z]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
   return new Map(entries);
 }
 
@@ -54,8 +57,14 @@ test('systemd: Type=forking with the PID file of the config, -d, and stop/start 
   assert.match(service.get('ExecReload')!, / reload -c \/etc\/sluice\/sluice\.json$/);
   assert.ok(systemdConfig.admin, 'reload reports its outcome through the admin listener');
   assert.is(service.get('KillSignal'), 'SIGTERM');
-  assert.ok(Number(service.get('TimeoutStopSec')) * 1000 > stopBudgetMs(systemdConfig), 'TimeoutStopSec above grace + drain');
-  assert.ok(Number(service.get('TimeoutStartSec')) * 1000 > systemdConfig.proxy.startup_timeout_ms, 'TimeoutStartSec above the startup timeout');
+  assert.ok(
+    Number(service.get('TimeoutStopSec')) * 1000 > stopBudgetMs(systemdConfig),
+    'TimeoutStopSec above grace + drain',
+  );
+  assert.ok(
+    Number(service.get('TimeoutStartSec')) * 1000 > systemdConfig.proxy.startup_timeout_ms,
+    'TimeoutStartSec above the startup timeout',
+  );
   assert.is(service.get('RuntimeDirectory'), 'sluice', 'systemd creates the PID file folder');
   assert.ok(systemdConfig.proxy.pid_file!.startsWith('/run/sluice/'));
   assert.ok(systemdConfig.log.file!.startsWith(`/var/log/${service.get('LogsDirectory')}/`));
@@ -70,7 +79,10 @@ test('kubernetes: the ConfigMap is deploy/container.json; probes, grace period a
   assert.equal(shipped, containerConfig);
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0]!;
-  assert.ok(pod.terminationGracePeriodSeconds * 1000 > stopBudgetMs(shipped), 'terminationGracePeriodSeconds above grace + drain');
+  assert.ok(
+    pod.terminationGracePeriodSeconds * 1000 > stopBudgetMs(shipped),
+    'terminationGracePeriodSeconds above grace + drain',
+  );
   assert.is(container.startupProbe.httpGet.path, shipped.proxy.live_path);
   assert.is(container.livenessProbe.httpGet.path, shipped.proxy.live_path);
   assert.is(container.readinessProbe.httpGet.path, shipped.proxy.ready_path);
@@ -79,13 +91,22 @@ test('kubernetes: the ConfigMap is deploy/container.json; probes, grace period a
   const startupBudgetMs = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold * 1000;
   assert.ok(startupBudgetMs > shipped.proxy.startup_timeout_ms, 'the startup probe waits out the startup timeout');
   const readinessNoticeMs = container.readinessProbe.periodSeconds * container.readinessProbe.failureThreshold * 1000;
-  assert.ok(shipped.proxy.grace_period_ms >= readinessNoticeMs + 5_000, 'grace period covers the readiness probe noticing and endpoint propagation');
+  assert.ok(
+    shipped.proxy.grace_period_ms >= readinessNoticeMs + 5_000,
+    'grace period covers the readiness probe noticing and endpoint propagation',
+  );
   assert.is(container.securityContext.runAsNonRoot, true);
 });
 
 test('Dockerfile: node:24-slim, non-root, STOPSIGNAL SIGTERM, exec-form entrypoint, the container config', () => {
-  const lines = read('Dockerfile').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
-  const last = (instruction: string) => lines.filter((l) => l.startsWith(`${instruction} `)).at(-1)?.slice(instruction.length + 1);
+  const lines = read('Dockerfile')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
+  const last = (instruction: string) =>
+    lines
+      .filter((l) => l.startsWith(`${instruction} `))
+      .at(-1)
+      ?.slice(instruction.length + 1);
   assert.ok(lines.filter((l) => l.startsWith('FROM ')).every((l) => l.startsWith('FROM node:24-slim')));
   assert.is(last('USER'), 'node');
   assert.is(last('STOPSIGNAL'), 'SIGTERM');

@@ -67,15 +67,18 @@ const setChange = (l: LogLine) =>
 async function routing(proc: SluiceProcess, total: number, selectable: number, from: number, listeners = 2) {
   for (let listener = 0; listener < listeners; listener++) {
     const applied = (l: LogLine) =>
-      l.msg === 'snapshot applied' && l['listener'] === listener &&
-      l['total'] === total && l['selectable'] === selectable;
+      l.msg === 'snapshot applied' &&
+      l['listener'] === listener &&
+      l['total'] === total &&
+      l['selectable'] === selectable;
     await proc.waitForLog(applied, 10_000, from);
   }
 }
 
-const dnsTest = (name: string, body: () => Promise<void>) => test(name, async () => {
-  if (available) await body();
-});
+const dnsTest = (name: string, body: () => Promise<void>) =>
+  test(name, async () => {
+    if (available) await body();
+  });
 
 dnsTest('a refresh adds and removes addresses; one log line per change; /status and /metrics show it', async () => {
   const { port, list } = await addresses(3);
@@ -123,14 +126,22 @@ dnsTest('a name never resolved: 503 + Retry-After, /ready false, still starting;
   const web = await startUpstream('web');
   upstreams.push(web);
   const dns = await dnsServer('');
-  const proc = sluiceFor(dns, port, { startup_timeout_ms: 30_000 }, {
-    admin: { listen_port: 0 },
-    upstreams: {
-      default: { discovery: { dns: 'api.test', port, refresh_ms: 1000 } },
-      web: { backends: [{ address: '127.0.0.1', port: web.port }] },
+  const proc = sluiceFor(
+    dns,
+    port,
+    { startup_timeout_ms: 30_000 },
+    {
+      admin: { listen_port: 0 },
+      upstreams: {
+        default: { discovery: { dns: 'api.test', port, refresh_ms: 1000 } },
+        web: { backends: [{ address: '127.0.0.1', port: web.port }] },
+      },
+      routes: [
+        { match: { path_prefix: '/web' }, upstream: 'web' },
+        { match: {}, upstream: 'default' },
+      ],
     },
-    routes: [{ match: { path_prefix: '/web' }, upstream: 'web' }, { match: {}, upstream: 'default' }],
-  });
+  );
   try {
     const proxyPort = await proc.port();
     const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;

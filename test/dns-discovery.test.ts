@@ -46,13 +46,18 @@ test.after(async () => {
   await dns?.stop();
 });
 
-const discovery = (value: Partial<Discovery> & { dns: string }): Discovery =>
-  ({ type: 'A', port: 9000, refresh_ms: 5000, ...value });
+const discovery = (value: Partial<Discovery> & { dns: string }): Discovery => ({
+  type: 'A',
+  port: 9000,
+  refresh_ms: 5000,
+  ...value,
+});
 const ids = (backends: BackendSpec[]) =>
   backends.map((b) => `${b.address}:${b.port}/${b.weight}${b.priority === undefined ? '' : `/p${b.priority}`}`);
-const dnsTest = (name: string, body: () => Promise<void> | void) => test(name, async () => {
-  if (available) await body();
-});
+const dnsTest = (name: string, body: () => Promise<void> | void) =>
+  test(name, async () => {
+    if (available) await body();
+  });
 
 dnsTest('type A: every A and AAAA address on the port, weight 1, with the TTL of the records', async () => {
   const answer = await resolveDiscovery(lookup, 'api', discovery({ dns: 'api.test' }));
@@ -101,10 +106,16 @@ test('the refresh delay: refresh_ms, or the TTL when shorter, never under 1 s', 
 function watchOn(clock: SimulatedClock, using: DnsLookup, spec: Discovery) {
   const reports: { report: WatchReport; status: DnsStatus }[] = [];
   let wake: (() => void) | undefined;
-  const watch = new DnsWatch('api', spec, using, (report, status) => {
-    reports.push({ report, status });
-    wake?.();
-  }, clock);
+  const watch = new DnsWatch(
+    'api',
+    spec,
+    using,
+    (report, status) => {
+      reports.push({ report, status });
+      wake?.();
+    },
+    clock,
+  );
   const next = (advanceMs: number) => {
     const seen = reports.length;
     const arrived = new Promise<void>((resolve) => (wake = () => reports.length > seen && resolve()));
@@ -146,7 +157,11 @@ dnsTest('NXDOMAIN and a timeout keep the last good set; a warning is due only wh
     assert.is(good.report.type, 'resolved');
     assert.equal(good.status.addresses, ['127.0.0.1:9000', '127.0.0.2:9000']);
 
-    await dns!.setHosts(HOSTS.split('\n').filter((line) => !line.endsWith(' api.test')).join('\n'));
+    await dns!.setHosts(
+      HOSTS.split('\n')
+        .filter((line) => !line.endsWith(' api.test'))
+        .join('\n'),
+    );
     const gone = await next(2000);
     const seen = (r: WatchReport) => (r.type === 'failed' ? [r.code, r.changed, r.delayMs] : r.type);
     assert.equal(seen(gone.report), ['ENOTFOUND', true, 2000]);
@@ -172,10 +187,20 @@ dnsTest('NXDOMAIN and a timeout keep the last good set; a warning is due only wh
   }
 });
 
-const srv = (address: string, priority: number, weight = 1): BackendSpec =>
-  ({ upstream: 'jobs', address, port: 80, weight, enabled: true, priority });
+const srv = (address: string, priority: number, weight = 1): BackendSpec => ({
+  upstream: 'jobs',
+  address,
+  port: 80,
+  weight,
+  enabled: true,
+  priority,
+});
 const selectable = (pool: BackendPool) =>
-  pool.snapshot(0).backends.filter((b) => b.selectable).map((b) => b.address).sort();
+  pool
+    .snapshot(0)
+    .backends.filter((b) => b.selectable)
+    .map((b) => b.address)
+    .sort();
 const healthy = (pool: BackendPool, address: string, up = true) =>
   pool.applyHealth({ backend: `${address}:80`, healthy: up, reason: 'test' }, 0);
 
@@ -198,12 +223,22 @@ test('a changed DNS set: new backends unhealthy, removed ones gone at once, anot
   pool.replaceDiscovered('api', [a('10.0.0.1'), a('10.0.0.2')]);
   for (const address of ['10.0.0.1', '10.0.0.2']) healthy(pool, address);
   const change = pool.replaceDiscovered('api', [a('10.0.0.2'), a('10.0.0.3'), a('10.0.0.9')]);
-  assert.equal(change.added.map((b) => b.address), ['10.0.0.3']);
+  assert.equal(
+    change.added.map((b) => b.address),
+    ['10.0.0.3'],
+  );
   assert.equal(change.removed, ['10.0.0.1:80']);
   assert.equal(change.skipped, ['10.0.0.9:80']);
   const api = pool.snapshot(0).backends.filter((b) => b.upstream === 'api');
   const states = api.map((b) => [b.address, b.selectable]);
-  assert.equal(states, [['10.0.0.2', true], ['10.0.0.3', false]], 'no fallback to the removed one');
+  assert.equal(
+    states,
+    [
+      ['10.0.0.2', true],
+      ['10.0.0.3', false],
+    ],
+    'no fallback to the removed one',
+  );
 });
 
 test('config: backends or discovery, A needs a port, refresh_ms >= 1000, servers as address:port', () => {

@@ -19,7 +19,16 @@ test('docs/lifecycle.md carries the diagram the machine draws (run `npm run docs
 
 test('the diagram shows every state and every delay', () => {
   const diagram = mermaidStateDiagram(lifecycleMachine);
-  for (const word of ['starting', 'healthy', 'draining', 'stopped', 'startupTimeout', 'gracePeriod', 'drainTimeout', 'CONNECTIONS_DRAINED']) {
+  for (const word of [
+    'starting',
+    'healthy',
+    'draining',
+    'stopped',
+    'startupTimeout',
+    'gracePeriod',
+    'drainTimeout',
+    'CONNECTIONS_DRAINED',
+  ]) {
     assert.match(diagram, word);
   }
 });
@@ -28,7 +37,9 @@ test('docs/configuration.md documents every config key', () => {
   const doc = read('docs/configuration.md');
   for (const [section, schema] of Object.entries(configSchema.shape)) {
     assert.match(doc, `\`${section}\``);
-    const inner = (schema as unknown as { def: { innerType?: { shape?: object; def?: { element?: { shape?: object } } } } }).def.innerType;
+    const inner = (
+      schema as unknown as { def: { innerType?: { shape?: object; def?: { element?: { shape?: object } } } } }
+    ).def.innerType;
     const shape = inner?.shape ?? inner?.def?.element?.shape ?? {};
     for (const key of Object.keys(shape)) assert.match(doc, `\`${key}\``, `${section}.${key} is not documented`);
   }
@@ -44,21 +55,30 @@ for (const doc of ['docs/embedding.md', 'docs/testing.md']) {
 test('every program in examples/ is shown in the docs', () => {
   const shown = new Set([...includedPaths(read('docs/embedding.md')), ...includedPaths(read('docs/testing.md'))]);
   const files = readdirSync(new URL('../examples/', import.meta.url)).map((f) => `examples/${f}`);
-  assert.equal(files.filter((f) => !shown.has(f)), []);
+  assert.equal(
+    files.filter((f) => !shown.has(f)),
+    [],
+  );
 });
 
 test('docs/errors.md lists every error code', () => {
   const doc = read('docs/errors.md');
-  for (const code of Object.keys(errorCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
+  for (const code of Object.keys(errorCodes))
+    assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
 });
 
 test('docs/errors.md lists every request failure code the access log can show', () => {
   const doc = read('docs/errors.md');
-  for (const code of Object.keys(requestFailureCodes)) assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
+  for (const code of Object.keys(requestFailureCodes))
+    assert.match(doc, `\`${code}\``, `${code} is missing from docs/errors.md`);
 });
 
 test("examples and docs use sluice's names and loopback, not the seed's PID file and LAN address", () => {
-  const files = ['README.md', ...readdirSync(new URL('../docs/', import.meta.url)).map((f) => `docs/${f}`), ...readdirSync(new URL('../examples/', import.meta.url)).map((f) => `examples/${f}`)];
+  const files = [
+    'README.md',
+    ...readdirSync(new URL('../docs/', import.meta.url)).map((f) => `docs/${f}`),
+    ...readdirSync(new URL('../examples/', import.meta.url)).map((f) => `examples/${f}`),
+  ];
   // decisions.md records what the seed said, on purpose.
   for (const file of files.filter((f) => f !== 'docs/decisions.md')) {
     for (const word of ['pingora.pid', '192.168.']) assert.not.match(read(file), word, `${file} has ${word}`);

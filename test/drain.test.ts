@@ -9,7 +9,9 @@ import type { ReadyDocument } from './support/documents.ts';
 
 const upstreams: TestUpstream[] = [];
 
-async function healthySluice(proxy: Record<string, unknown> = {}): Promise<{ sluice: SluiceProcess; port: number; upstream: TestUpstream }> {
+async function healthySluice(
+  proxy: Record<string, unknown> = {},
+): Promise<{ sluice: SluiceProcess; port: number; upstream: TestUpstream }> {
   const upstream = await startUpstream('a');
   upstreams.push(upstream);
   const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], proxy))]);
@@ -19,7 +21,10 @@ async function healthySluice(proxy: Record<string, unknown> = {}): Promise<{ slu
 }
 
 const stoppedLine = (sluice: SluiceProcess) => sluice.waitForLog((l) => l.msg === 'Shutdown complete');
-const path = (sluice: SluiceProcess) => sluice.lines.filter((l) => 'from' in l && 'to' in l && 'event' in l && l['actor'] === 'supervisor').map((l) => `${String(l['from'])}->${String(l['to'])}`);
+const path = (sluice: SluiceProcess) =>
+  sluice.lines
+    .filter((l) => 'from' in l && 'to' in l && 'event' in l && l['actor'] === 'supervisor')
+    .map((l) => `${String(l['from'])}->${String(l['to'])}`);
 
 test.after(async () => {
   killAll();

@@ -2,7 +2,15 @@
 import { createServer } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AlreadyServingError, ConfigError, HttpProxy, ListenError, StartupTimeout, UnknownBackendError, type LifecycleState } from '../src/index.ts';
+import {
+  AlreadyServingError,
+  ConfigError,
+  HttpProxy,
+  ListenError,
+  StartupTimeout,
+  UnknownBackendError,
+  type LifecycleState,
+} from '../src/index.ts';
 import { get, until } from './support/http.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
@@ -73,7 +81,10 @@ test('serve, inspect, add and remove backends while serving, shut down', async (
   assert.is(proxy.getActiveConnections(), 1);
 
   await proxy.addBackend('127.0.0.1', b.port, 1);
-  await until(() => get(port, '/who'), (answer) => answer.body === 'b\n');
+  await until(
+    () => get(port, '/who'),
+    (answer) => answer.body === 'b\n',
+  );
 
   // a is removed with a request on it: that request still completes.
   await proxy.removeBackend('127.0.0.1', a.port);
@@ -96,7 +107,10 @@ test('serve, inspect, add and remove backends while serving, shut down', async (
   await proxy.shutdown();
   await serving;
   assert.equal(states, ['starting', 'healthy', 'draining', 'stopped']);
-  assert.equal(proxy.history.map((r) => `${r.from}->${r.to}`), ['starting->healthy', 'healthy->draining', 'draining->stopped']);
+  assert.equal(
+    proxy.history.map((r) => `${r.from}->${r.to}`),
+    ['starting->healthy', 'healthy->draining', 'draining->stopped'],
+  );
   assert.is(proxy.state, 'stopped');
 });
 
@@ -132,7 +146,10 @@ test('the port in use: serve() rejects with ListenError(EADDRINUSE)', async () =
   const blocker = createServer();
   await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve));
   const a = await upstream('a');
-  const proxy = proxyWith({ listen_port: (blocker.address() as { port: number }).port, backends: [{ address: '127.0.0.1', port: a.port }] });
+  const proxy = proxyWith({
+    listen_port: (blocker.address() as { port: number }).port,
+    backends: [{ address: '127.0.0.1', port: a.port }],
+  });
   try {
     await proxy.serve();
     assert.unreachable('served on a taken port');

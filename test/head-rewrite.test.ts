@@ -20,11 +20,46 @@ function random(seed: number) {
     state ^= state << 5;
     return (state >>> 0) / 2 ** 32;
   };
-  return { pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!, chance: (p: number) => next() < p };
+  return {
+    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
+    chance: (p: number) => next() < p,
+  };
 }
 
-const NAMES = ['Host', 'host', 'Content-Type', 'X-Forwarded-For', 'x-forwarded-for', 'Via', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'Connection', 'Accept', 'Cookie', 'X-Custom', 'Keep-Alive', 'Transfer-Encoding', 'Trailer', 'ETag', 'Server'];
-const VALUES = ['a', 'text/plain', '10.0.0.1', '1.0 other', 'close', 'keep-alive', 'close, X-Custom', 'Keep-Alive, ETag', ' spaced ', 'x\ty', '', '5', 'chunked'];
+const NAMES = [
+  'Host',
+  'host',
+  'Content-Type',
+  'X-Forwarded-For',
+  'x-forwarded-for',
+  'Via',
+  'X-Forwarded-Proto',
+  'X-Forwarded-Host',
+  'Connection',
+  'Accept',
+  'Cookie',
+  'X-Custom',
+  'Keep-Alive',
+  'Transfer-Encoding',
+  'Trailer',
+  'ETag',
+  'Server',
+];
+const VALUES = [
+  'a',
+  'text/plain',
+  '10.0.0.1',
+  '1.0 other',
+  'close',
+  'keep-alive',
+  'close, X-Custom',
+  'Keep-Alive, ETag',
+  ' spaced ',
+  'x\ty',
+  '',
+  '5',
+  'chunked',
+];
 const SEPARATORS = [': ', ':', ':  ', ':\t'];
 const TRAILING = ['', '', '', ' ', '\t'];
 
@@ -42,8 +77,13 @@ test('upstream request heads: the byte rewrite equals the string rules of header
   let compared = 0;
   for (let seed = 1; seed <= 4000; seed++) {
     const rng = random(seed);
-    const lines = headerLines(rng, 1 + (seed % 9), (name) => /^(transfer-encoding|keep-alive|content-length)$/i.test(name));
-    const bytes = Buffer.from(`GET /p?q=${seed} HTTP/1.1\r\n${rng.chance(0.9) ? 'Host: h\r\n' : ''}${lines}\r\n`, 'latin1');
+    const lines = headerLines(rng, 1 + (seed % 9), (name) =>
+      /^(transfer-encoding|keep-alive|content-length)$/i.test(name),
+    );
+    const bytes = Buffer.from(
+      `GET /p?q=${seed} HTTP/1.1\r\n${rng.chance(0.9) ? 'Host: h\r\n' : ''}${lines}\r\n`,
+      'latin1',
+    );
     const parsed = parseRequestHead(bytes, 16_384);
     if (parsed.kind !== 'ok') continue;
     const head = parsed.head;
@@ -51,7 +91,11 @@ test('upstream request heads: the byte rewrite equals the string rules of header
     let expected = `${head.method} ${head.target} HTTP/1.1\r\n`;
     const flat = upstreamRequestHeaders(head.rawHeaders, forwarded);
     for (let i = 0; i < flat.length; i += 2) expected += `${flat[i]}: ${flat[i + 1]}\r\n`;
-    assert.is(upstreamRequestHead(head, forwarded).toString('latin1'), `${expected}\r\n`, `seed ${seed}: ${JSON.stringify(bytes.toString('latin1'))}`);
+    assert.is(
+      upstreamRequestHead(head, forwarded).toString('latin1'),
+      `${expected}\r\n`,
+      `seed ${seed}: ${JSON.stringify(bytes.toString('latin1'))}`,
+    );
     compared++;
   }
   assert.ok(compared > 1000, `only ${compared} heads compared`);
@@ -64,7 +108,10 @@ test('client response heads: the byte rewrite equals the string rules of headers
     const status = rng.pick([200, 201, 204, 304, 404, 503, 299]);
     const lines = headerLines(rng, seed % 8, (name) => /^(transfer-encoding|content-length)$/i.test(name));
     const body = 'hello';
-    const bytes = Buffer.from(`HTTP/1.1 ${status} Whatever\r\n${lines}Content-Length: ${body.length}\r\n\r\n${body}`, 'latin1');
+    const bytes = Buffer.from(
+      `HTTP/1.1 ${status} Whatever\r\n${lines}Content-Length: ${body.length}\r\n\r\n${body}`,
+      'latin1',
+    );
     const parsed = parseResponseHead(bytes, 65_536, 'GET');
     if (parsed.kind !== 'ok') continue;
     const head = parsed.head;
@@ -99,7 +146,10 @@ test('near the 16 KiB limit: long Host, X-Forwarded-For and Via values and many 
 });
 
 test('a chunked response keeps its Transfer-Encoding, written once after the other headers', () => {
-  const bytes = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 'latin1');
+  const bytes = Buffer.from(
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    'latin1',
+  );
   const parsed = parseResponseHead(bytes, 65_536, 'GET');
   assert.is(parsed.kind, 'ok');
   if (parsed.kind !== 'ok') return;

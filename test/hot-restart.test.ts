@@ -23,12 +23,25 @@ test.after(async () => {
   // Successors are not our children: end whatever a PID file still names.
   for (const file of pidFiles) {
     const pid = readPid(file);
-    if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* already exited */ }
+    if (pid !== undefined)
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already exited */
+      }
   }
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-const lossless: Omit<LoadCounts, 'ok'> = { refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 };
+const lossless: Omit<LoadCounts, 'ok'> = {
+  refused: 0,
+  unaccepted: 0,
+  reset: 0,
+  status5xx: 0,
+  otherStatus: 0,
+  truncated: 0,
+  other: 0,
+};
 const losses = ({ ok: _ok, ...rest }: LoadCounts) => rest;
 
 async function upstream(name: string): Promise<TestUpstream> {
@@ -44,7 +57,13 @@ async function proxyWithPidFile(backendPort: number, proxy: Record<string, unkno
   pidFiles.push(pidFile);
   const configFile = join(dir, 'sluice.json');
   const port = await freePort();
-  const config = testConfig([{ port: backendPort }], { listen_port: port, pid_file: pidFile, grace_period_ms: 200, drain_timeout_ms: 5_000, ...proxy });
+  const config = testConfig([{ port: backendPort }], {
+    listen_port: port,
+    pid_file: pidFile,
+    grace_period_ms: 200,
+    drain_timeout_ms: 5_000,
+    ...proxy,
+  });
   writeFileSync(configFile, JSON.stringify(config));
   const proc = startSluice(['-c', configFile]);
   await proc.waitForLog(transitionTo('healthy'));
@@ -64,7 +83,11 @@ async function handOver(proc: SluiceProcess, pidFile: string): Promise<{ from: n
   const from = readPid(pidFile)!;
   const mark = proc.lines.length;
   process.kill(from, 'SIGUSR2');
-  const taken = await proc.waitForLog((l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from, 15_000, mark);
+  const taken = await proc.waitForLog(
+    (l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from,
+    15_000,
+    mark,
+  );
   const to = taken['pid'] as number;
   const done = await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === from, 15_000, mark);
   assert.is(done['exit_code'], 0, 'the old process drained and exited 0');
@@ -109,7 +132,9 @@ test('a hot restart applies a new worker count under load: 2 → 1 (one thread s
       writeFileSync(configFile, JSON.stringify({ ...config, proxy: { ...config.proxy, workers } }));
       const mark = proc.lines.length;
       const { to } = await handOver(proc, pidFile);
-      const listening = proc.lines.slice(mark).find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+      const listening = proc.lines
+        .slice(mark)
+        .find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
       assert.equal([listening['listeners'], listening['handed_over']], [workers, true]);
       await load.okAfter(200);
     }
@@ -148,7 +173,10 @@ test('a hot restart whose new process cannot start (invalid config, then no heal
 
     assert.is(readPid(pidFile), original, 'the PID file still names the old process');
     assert.is((await get(port, '/ready')).status, 200);
-    assert.ok(!proc.lines.some((l) => l['pid'] === original && l['to'] === 'draining'), 'the old process never drained');
+    assert.ok(
+      !proc.lines.some((l) => l['pid'] === original && l['to'] === 'draining'),
+      'the old process never drained',
+    );
     const counts = await load.stop();
     assert.equal(losses(counts), lossless, `${JSON.stringify(counts)} ${load.failures.join('; ')}`);
   } finally {

@@ -10,7 +10,20 @@ import * as assert from 'uvu/assert';
 import { exitWithin, killAll, startSluice, transitionTo } from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
-import { CODE, describe, FLAG, frame, FRAME, goawayOf, headerBlock, rawH2, requestHeaders, rstCodeOf, type Frame, type RawH2 } from './support/h2-raw.ts';
+import {
+  CODE,
+  describe,
+  FLAG,
+  frame,
+  FRAME,
+  goawayOf,
+  headerBlock,
+  rawH2,
+  requestHeaders,
+  rstCodeOf,
+  type Frame,
+  type RawH2,
+} from './support/h2-raw.ts';
 import { get } from './support/http.ts';
 
 const MAX_ID = 2 ** 31 - 1;
@@ -26,7 +39,10 @@ async function startH2(proxy: Record<string, unknown> = {}, extra: Record<string
   upstreams.push(a);
   const base = testConfig([{ port: a.port }], { workers: 1, grace_period_ms: 100, drain_timeout_ms: 10_000, ...proxy });
   const { listen_host: _h, listen_port: _p, ...rest } = base.proxy;
-  const proc = startSluice(['-c', writeConfig({ ...base, ...extra, proxy: rest, listeners: [{ host: '127.0.0.1', port: 0, http2: true }] })]);
+  const proc = startSluice([
+    '-c',
+    writeConfig({ ...base, ...extra, proxy: rest, listeners: [{ host: '127.0.0.1', port: 0, http2: true }] }),
+  ]);
   const port = await proc.port();
   await proc.waitForLog(transitionTo('healthy'));
   return { a, proc, port };
@@ -66,14 +82,20 @@ test('drain: GOAWAY 2^31-1, PING, GOAWAY with the last id; that stream completes
     // No GOAWAY ever raises the last id it announced.
     const ids = busy.frames.filter((f) => f.type === FRAME.GOAWAY).map((f) => goawayOf(f).lastStream);
     assert.equal(ids.slice(0, 2), [MAX_ID, 1]);
-    assert.ok(ids.slice(1).every((id) => id === 1), describe(busy.frames));
+    assert.ok(
+      ids.slice(1).every((id) => id === 1),
+      describe(busy.frames),
+    );
     assert.ok(!a.received.some((r) => r.url === '/after-goaway'), 'the refused stream never reached the upstream');
 
     // The idle connection got the same sequence, with last id 0, and was closed.
     const idleFirst = await idle.next(isGoaway(MAX_ID));
     const idlePing = await idle.next(isPing);
     const idleSecond = await idle.next(isGoaway(0));
-    assert.ok(index(idle, idleFirst) < index(idle, idlePing) && index(idle, idlePing) < index(idle, idleSecond), describe(idle.frames));
+    assert.ok(
+      index(idle, idleFirst) < index(idle, idlePing) && index(idle, idlePing) < index(idle, idleSecond),
+      describe(idle.frames),
+    );
     await idle.closed;
     // A client that never answers the PING gets the second GOAWAY after 1 s.
     const deafFirst = await deaf.next(isGoaway(MAX_ID));
@@ -113,7 +135,12 @@ test('rapid reset: a client that resets streams faster than it completes them ge
     rst.writeUInt32BE(CODE.CANCEL);
     // 300 streams, each reset right after its HEADERS: well under nghttp2's own ~1,000.
     for (let id = 1; id < 600; id += 2) {
-      attacker.send(Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, headerBlockFor(id)), frame(FRAME.RST_STREAM, 0, id, rst)]));
+      attacker.send(
+        Buffer.concat([
+          frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, headerBlockFor(id)),
+          frame(FRAME.RST_STREAM, 0, id, rst),
+        ]),
+      );
     }
     const goaway = await attacker.next((f) => f.type === FRAME.GOAWAY);
     assert.is(goawayOf(goaway).code, CODE.ENHANCE_YOUR_CALM, describe(attacker.frames));

@@ -23,12 +23,16 @@ test.after(async () => {
   killAll();
   for (const file of pidFiles) {
     const pid = readPid(file);
-    if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch {}
+    if (pid !== undefined)
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
   }
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-const losses = ({ ok: _ok, retried: _retried, refused: _refused, unaccepted: _unaccepted, ...rest }: H2LoadCounts) => rest;
+const losses = ({ ok: _ok, retried: _retried, refused: _refused, unaccepted: _unaccepted, ...rest }: H2LoadCounts) =>
+  rest;
 const lossless = { lost: 0, status5xx: 0, otherStatus: 0, truncated: 0 };
 
 async function upstream(name: string): Promise<TestUpstream> {
@@ -44,7 +48,10 @@ async function h2Proxy(backendPorts: number[], proxy: Record<string, unknown> = 
   pidFiles.push(pidFile);
   const configFile = join(dir, 'sluice.json');
   const port = await freePort();
-  const base = testConfig(backendPorts.map((p) => ({ port: p })), { pid_file: pidFile, grace_period_ms: 200, drain_timeout_ms: 5_000, ...proxy });
+  const base = testConfig(
+    backendPorts.map((p) => ({ port: p })),
+    { pid_file: pidFile, grace_period_ms: 200, drain_timeout_ms: 5_000, ...proxy },
+  );
   const { listen_host: _h, listen_port: _p, ...rest } = base.proxy;
   const config = { ...base, proxy: rest, listeners: [{ host: '127.0.0.1', port, http2: true }] };
   writeFileSync(configFile, JSON.stringify(config));
@@ -53,7 +60,8 @@ async function h2Proxy(backendPorts: number[], proxy: Record<string, unknown> = 
   return { proc, port, pidFile, configFile, config };
 }
 
-const report = (load: { counts: H2LoadCounts; failures: string[] }) => `${JSON.stringify(load.counts)} ${load.failures.join('; ')}`;
+const report = (load: { counts: H2LoadCounts; failures: string[] }) =>
+  `${JSON.stringify(load.counts)} ${load.failures.join('; ')}`;
 
 test('HTTP/2 under load, SIGTERM: every stream sent before the last GOAWAY completes', async () => {
   const a = await upstream('a');
@@ -79,15 +87,26 @@ test('HTTP/2 under load, SIGHUP to a new backend set: no stream fails', async ()
   const load = startH2Load(port, { connections: 3, streams: 8 });
   try {
     await load.okAfter(300);
-    writeFileSync(configFile, JSON.stringify({ ...config, backends: [{ address: '127.0.0.1', port: b.port, weight: 1 }] }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({ ...config, backends: [{ address: '127.0.0.1', port: b.port, weight: 1 }] }),
+    );
     const mark = proc.lines.length;
     proc.kill('SIGHUP');
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, mark);
-    await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['total'] === 1 && l['selectable'] === 1, 10_000, mark);
+    await proc.waitForLog(
+      (l) => l.msg === 'snapshot applied' && l['total'] === 1 && l['selectable'] === 1,
+      10_000,
+      mark,
+    );
     await load.okAfter(300);
     const counts = await load.stop();
     const unsent = { retried: counts.retried, refused: counts.refused, unaccepted: counts.unaccepted };
-    assert.equal({ ...losses(counts), ...unsent }, { ...lossless, retried: 0, refused: 0, unaccepted: 0 }, report(load));
+    assert.equal(
+      { ...losses(counts), ...unsent },
+      { ...lossless, retried: 0, refused: 0, unaccepted: 0 },
+      report(load),
+    );
   } finally {
     await load.stop();
     proc.kill('SIGTERM');
@@ -112,7 +131,11 @@ test('HTTP/2 under load, five hot restarts in a row: each old process drains its
       await load.okAfter(200, 15_000);
     }
     const counts = await load.stop();
-    assert.equal({ ...losses(counts), refused: counts.refused, unaccepted: counts.unaccepted }, { ...lossless, refused: 0, unaccepted: 0 }, report(load));
+    assert.equal(
+      { ...losses(counts), refused: counts.refused, unaccepted: counts.unaccepted },
+      { ...lossless, refused: 0, unaccepted: 0 },
+      report(load),
+    );
   } finally {
     await load.stop();
     const last = readPid(pidFile);

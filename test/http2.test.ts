@@ -81,16 +81,19 @@ h2.before(async (ctx) => {
   const config = join(ctx.ca.dir, 'config.json');
   ctx.accessLog = join(ctx.ca.dir, 'access.log');
   const tls = { cert: basename(site.cert), key: basename(site.key) };
-  writeFileSync(config, JSON.stringify({
-    ...base,
-    proxy,
-    access_log: { file: ctx.accessLog },
-    listeners: [
-      { host: '127.0.0.1', port: 0, http2: true, max_concurrent_streams: 50 },
-      { host: '127.0.0.1', port: 0, http2: true, tls },
-      { host: '127.0.0.1', port: 0, tls },
-    ],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      ...base,
+      proxy,
+      access_log: { file: ctx.accessLog },
+      listeners: [
+        { host: '127.0.0.1', port: 0, http2: true, max_concurrent_streams: 50 },
+        { host: '127.0.0.1', port: 0, http2: true, tls },
+        { host: '127.0.0.1', port: 0, tls },
+      ],
+    }),
+  );
   const started = await startRouting(['-c', config], 1, 1);
   ctx.sluice = started.sluice;
   ctx.ports = ctx.sluice.lines.find((l) => String(l.msg).startsWith('Listening on'))!['ports'] as number[];
@@ -109,7 +112,12 @@ interface Answer {
 }
 
 /** One request on `session`; the body is read at `readDelayMs` per chunk when given (a slow reader). */
-function h2Request(session: ClientHttp2Session, headers: Record<string, string>, body?: Buffer | string[], readDelayMs = 0): Promise<Answer> {
+function h2Request(
+  session: ClientHttp2Session,
+  headers: Record<string, string>,
+  body?: Buffer | string[],
+  readDelayMs = 0,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined, waitForTrailers: Array.isArray(body) });
     const chunks: Buffer[] = [];
@@ -140,7 +148,9 @@ function httpsGet(port: number, ca: string, alpn: string[]): Promise<{ alpn: str
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'h2.test', ALPNProtocols: alpn });
     let text = '';
-    socket.once('secureConnect', () => socket.write('GET /tls-http1 HTTP/1.1\r\nHost: h2.test\r\nConnection: close\r\n\r\n'));
+    socket.once('secureConnect', () =>
+      socket.write('GET /tls-http1 HTTP/1.1\r\nHost: h2.test\r\nConnection: close\r\n\r\n'),
+    );
     socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     socket.once('error', reject);
     socket.once('end', () => resolve({ alpn: socket.alpnProtocol ?? false, status: Number(text.split(' ')[1]) }));
@@ -179,12 +189,25 @@ h2('the access log records an HTTP/2 stream as protocol HTTP/2.0, one line per s
   } finally {
     session.close();
   }
-  const lines = () => readFileSync(ctx.accessLog!, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = () =>
+    readFileSync(ctx.accessLog!, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const ours = async () => lines().filter((l) => String(l['path']).startsWith('/logged/'));
   const logged = await until(ours, (found) => found.length === 3);
-  assert.equal(logged.map((l) => l['protocol']), ['HTTP/2.0', 'HTTP/2.0', 'HTTP/2.0']);
-  assert.equal(logged.map((l) => l['status']), [200, 200, 200]);
-  assert.equal(logged.map((l) => l['host']), ['127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0]]);
+  assert.equal(
+    logged.map((l) => l['protocol']),
+    ['HTTP/2.0', 'HTTP/2.0', 'HTTP/2.0'],
+  );
+  assert.equal(
+    logged.map((l) => l['status']),
+    [200, 200, 200],
+  );
+  assert.equal(
+    logged.map((l) => l['host']),
+    ['127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0]],
+  );
 });
 
 h2('ALPN: a TLS listener with http2 chooses h2, or http/1.1 for a client that offers only it', async (ctx) => {
@@ -195,7 +218,10 @@ h2('ALPN: a TLS listener with http2 chooses h2, or http/1.1 for a client that of
     const answer = await h2Request(session, { ':path': '/over-h2' });
     assert.is(answer.headers[':status'], 200);
     assert.is(session.alpnProtocol, 'h2');
-    assert.is(ctx.upstream!.seen.slice(before).find((s) => s.url === '/over-h2')?.headers['x-forwarded-proto'], 'https');
+    assert.is(
+      ctx.upstream!.seen.slice(before).find((s) => s.url === '/over-h2')?.headers['x-forwarded-proto'],
+      'https',
+    );
   } finally {
     session.close();
   }
@@ -234,47 +260,68 @@ h2('flow control: a slow reader gets a large body whole, paced by its window', a
   }
 });
 
-h2('RFC 9113 §8.2: an uppercase name, a connection header, TE other than trailers: the stream is reset, PROTOCOL_ERROR', async (ctx) => {
-  const client = await rawH2(ctx.ports![0]!);
-  try {
-    const before = ctx.upstream!.seen.length;
-    client.request(1, requestHeaders('/bad-upper', [['X-Upper', 'v']]));
-    client.request(3, requestHeaders('/bad-connection', [['connection', 'keep-alive']]));
-    client.request(5, requestHeaders('/bad-te', [['te', 'gzip']]));
-    client.request(7, requestHeaders('/good-te', [['te', 'trailers']]));
-    for (const stream of [1, 3, 5]) {
-      const reset = await client.next((f) => f.type === FRAME.RST_STREAM && f.stream === stream);
-      assert.is(rstCodeOf(reset), CODE.PROTOCOL_ERROR, `stream ${stream}`);
+h2(
+  'RFC 9113 §8.2: an uppercase name, a connection header, TE other than trailers: the stream is reset, PROTOCOL_ERROR',
+  async (ctx) => {
+    const client = await rawH2(ctx.ports![0]!);
+    try {
+      const before = ctx.upstream!.seen.length;
+      client.request(1, requestHeaders('/bad-upper', [['X-Upper', 'v']]));
+      client.request(3, requestHeaders('/bad-connection', [['connection', 'keep-alive']]));
+      client.request(5, requestHeaders('/bad-te', [['te', 'gzip']]));
+      client.request(7, requestHeaders('/good-te', [['te', 'trailers']]));
+      for (const stream of [1, 3, 5]) {
+        const reset = await client.next((f) => f.type === FRAME.RST_STREAM && f.stream === stream);
+        assert.is(rstCodeOf(reset), CODE.PROTOCOL_ERROR, `stream ${stream}`);
+      }
+      await client.next((f) => f.type === FRAME.HEADERS && f.stream === 7);
+      const urls = ctx.upstream!.seen.slice(before).map((s) => s.url);
+      assert.equal(
+        urls.filter((u) => u.startsWith('/bad')),
+        [],
+        'nothing refused reached the upstream',
+      );
+      assert.ok(urls.includes('/good-te'));
+    } finally {
+      client.close();
     }
-    await client.next((f) => f.type === FRAME.HEADERS && f.stream === 7);
-    const urls = ctx.upstream!.seen.slice(before).map((s) => s.url);
-    assert.equal(urls.filter((u) => u.startsWith('/bad')), [], 'nothing refused reached the upstream');
-    assert.ok(urls.includes('/good-te'));
-  } finally {
-    client.close();
-  }
-});
+  },
+);
 
-h2('limits: SETTINGS say max_concurrent_streams; a header list over 16 KiB is refused, one under it served', async (ctx) => {
-  const client = await rawH2(ctx.ports![0]!);
-  try {
-    const settings = await client.next((f) => f.type === FRAME.SETTINGS && f.flags === 0);
-    const values = new Map<number, number>();
-    for (let i = 0; i < settings.payload.length; i += 6) values.set(settings.payload.readUInt16BE(i), settings.payload.readUInt32BE(i + 2));
-    assert.is(values.get(0x3), 50, 'SETTINGS_MAX_CONCURRENT_STREAMS');
-    assert.is(values.get(0x6), 16 * 1024, 'SETTINGS_MAX_HEADER_LIST_SIZE');
-    client.request(1, requestHeaders('/small-headers', [['x-big', 'v'.repeat(8 * 1024)]]));
-    await client.next((f) => f.type === FRAME.HEADERS && f.stream === 1);
-    // Sent as one HEADERS frame (the client's SETTINGS allow frames up to 16 KiB; this one exceeds it, so CONTINUATION).
-    const block = requestHeaders('/huge-headers', [['x-big', 'v'.repeat(20 * 1024)]]);
-    const bytes = headerBlock(block);
-    client.send(Buffer.concat([frame(FRAME.HEADERS, FLAG.END_STREAM, 3, bytes.subarray(0, 16_000)), frame(9, FLAG.END_HEADERS, 3, bytes.subarray(16_000))]));
-    const refused = await client.next((f) => (f.type === FRAME.RST_STREAM && f.stream === 3) || f.type === FRAME.GOAWAY || (f.type === FRAME.HEADERS && f.stream === 3));
-    assert.not.equal(refused.type, FRAME.HEADERS, 'the oversized request was not answered as usual');
-    assert.ok(!ctx.upstream!.seen.some((s) => s.url === '/huge-headers'), 'nor forwarded');
-  } finally {
-    client.close();
-  }
-});
+h2(
+  'limits: SETTINGS say max_concurrent_streams; a header list over 16 KiB is refused, one under it served',
+  async (ctx) => {
+    const client = await rawH2(ctx.ports![0]!);
+    try {
+      const settings = await client.next((f) => f.type === FRAME.SETTINGS && f.flags === 0);
+      const values = new Map<number, number>();
+      for (let i = 0; i < settings.payload.length; i += 6)
+        values.set(settings.payload.readUInt16BE(i), settings.payload.readUInt32BE(i + 2));
+      assert.is(values.get(0x3), 50, 'SETTINGS_MAX_CONCURRENT_STREAMS');
+      assert.is(values.get(0x6), 16 * 1024, 'SETTINGS_MAX_HEADER_LIST_SIZE');
+      client.request(1, requestHeaders('/small-headers', [['x-big', 'v'.repeat(8 * 1024)]]));
+      await client.next((f) => f.type === FRAME.HEADERS && f.stream === 1);
+      // Sent as one HEADERS frame (the client's SETTINGS allow frames up to 16 KiB; this one exceeds it, so CONTINUATION).
+      const block = requestHeaders('/huge-headers', [['x-big', 'v'.repeat(20 * 1024)]]);
+      const bytes = headerBlock(block);
+      client.send(
+        Buffer.concat([
+          frame(FRAME.HEADERS, FLAG.END_STREAM, 3, bytes.subarray(0, 16_000)),
+          frame(9, FLAG.END_HEADERS, 3, bytes.subarray(16_000)),
+        ]),
+      );
+      const refused = await client.next(
+        (f) =>
+          (f.type === FRAME.RST_STREAM && f.stream === 3) ||
+          f.type === FRAME.GOAWAY ||
+          (f.type === FRAME.HEADERS && f.stream === 3),
+      );
+      assert.not.equal(refused.type, FRAME.HEADERS, 'the oversized request was not answered as usual');
+      assert.ok(!ctx.upstream!.seen.some((s) => s.url === '/huge-headers'), 'nor forwarded');
+    } finally {
+      client.close();
+    }
+  },
+);
 
 h2.run();

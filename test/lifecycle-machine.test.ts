@@ -138,7 +138,11 @@ test('drain: announced at once, CLOSE_LISTENING only after the grace period, sto
   assert.is(m.state(), 'stopped');
   assert.is(context(m).stopReason, 'drained');
   assert.is(exitCodeOf(context(m)), 0);
-  assert.equal(m.path(), ['starting->healthy:BACKENDS_CHANGED', 'healthy->draining:STOP', 'draining->stopped:CONNECTIONS_DRAINED']);
+  assert.equal(m.path(), [
+    'starting->healthy:BACKENDS_CHANGED',
+    'healthy->draining:STOP',
+    'draining->stopped:CONNECTIONS_DRAINED',
+  ]);
 });
 
 test('drain timeout counts from the end of the grace period and exits 0', () => {
@@ -245,7 +249,10 @@ test('the effects of a whole run, in the order lifecycle.ts lists them', () => {
   m.actor.send({ type: 'BACKENDS_CHANGED', healthy: 0, total: 1 });
   assert.equal(m.takeEffects(), []);
   // A reload does not enter healthy again: the parent is not told twice, the listeners keep their phase.
-  m.actor.send({ type: 'RELOAD', timeouts: { startupTimeoutMs: 10_000, gracePeriodMs: 1_000, drainTimeoutMs: 30_000 } });
+  m.actor.send({
+    type: 'RELOAD',
+    timeouts: { startupTimeoutMs: 10_000, gracePeriodMs: 1_000, drainTimeoutMs: 30_000 },
+  });
   assert.equal(m.takeEffects(), ['writeProxyInfo']);
   m.actor.send({ type: 'STOP', signal: 'SIGTERM' });
   assert.equal(m.takeEffects(), ['announceDraining']);
@@ -276,7 +283,8 @@ test('reading lifecycle.ts lists everything the lifecycle does, in order', () =>
     if (entry.length > 0) listed.push(`${state} entry: ${entry.join(', ')}`);
     for (const t of transitions) {
       const actions = actionNames(t.actions);
-      if (actions.length > 0) listed.push(`${state} ${t.eventType ? eventName(t.eventType) : '(always)'}: ${actions.join(', ')}`);
+      if (actions.length > 0)
+        listed.push(`${state} ${t.eventType ? eventName(t.eventType) : '(always)'}: ${actions.join(', ')}`);
     }
   }
   assert.equal(listed, [
@@ -304,7 +312,7 @@ test('reading lifecycle.ts lists everything the lifecycle does, in order', () =>
   for (const name of effectNames) assert.ok(used.has(name), `${name} is never run`);
 });
 
-test('the exported list of lifecycle states is the machine\'s top-level states, in order', () => {
+test("the exported list of lifecycle states is the machine's top-level states, in order", () => {
   assert.equal(
     stateTree(lifecycleMachine).children.map((state) => state.node.key),
     [...lifecycleStates],

@@ -22,7 +22,11 @@ test.after(async () => {
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-const jsonLines = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+const jsonLines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 test('the format choice: a file gets the configured format, stdout is pretty on a terminal', () => {
   assert.is(resolveLogFormat('json', true, '/var/log/sluice.log'), 'json');
@@ -43,30 +47,45 @@ test('foreground with log.file: the file gets every line as JSON, stdout the lif
   proc.kill('SIGTERM');
   assert.is((await exitWithin(proc)).code, 0);
   const inFile = jsonLines(readFileSync(logFile, 'utf8'));
-  assert.ok(inFile.some((l) => l['actor'] === 'health-checker'), 'the threads log to the file');
+  assert.ok(
+    inFile.some((l) => l['actor'] === 'health-checker'),
+    'the threads log to the file',
+  );
   assert.ok(inFile.some((l) => l['msg'] === 'Shutdown complete'));
   const onStdout = proc.lines;
   assert.ok(onStdout.some((l) => l['to'] === 'draining' && l['actor'] === 'supervisor'));
   assert.ok(onStdout.some((l) => l.msg === 'Shutdown complete'));
-  assert.ok(onStdout.every((l) => l['actor'] === 'supervisor'), 'only the main thread: the threads stay in the file');
+  assert.ok(
+    onStdout.every((l) => l['actor'] === 'supervisor'),
+    'only the main thread: the threads stay in the file',
+  );
 });
 
 // util-linux `script` runs the command on a pseudo-terminal: stdout.isTTY is true there.
 const haveScript = spawnSync('script', ['--version']).status === 0;
-(haveScript ? test : test.skip.bind(test))('on a terminal with log.file: the file still gets JSON, the terminal pretty lines', async () => {
-  const logFile = join(tempDir(), 'sluice.log');
-  // A dead backend and a short startup timeout: the proxy ends by itself (exit 1).
-  const config = writeConfig({ ...testConfig([{ port: 1 }], { workers: 1, startup_timeout_ms: 300 }), log: { file: logFile } });
-  const command = [process.execPath, main, '-c', config].map((arg) => `'${arg}'`).join(' ');
-  const terminal = await new Promise<string>((resolve) => {
-    execFile('script', ['-qec', command, '/dev/null'], { timeout: 20_000 }, (_error, stdout) => resolve(stdout));
-  });
-  assert.match(terminal, /INFO.*Starting proxy on port 0/);
-  assert.match(terminal, /ERROR.*Failed to start: StartupTimeout/);
-  assert.not.match(terminal, '{"level"');
-  const inFile = jsonLines(readFileSync(logFile, 'utf8'));
-  assert.ok(inFile.some((l) => l['msg'] === 'Shutdown complete' && l['exit_code'] === 1), readFileSync(logFile, 'utf8'));
-});
+(haveScript ? test : test.skip.bind(test))(
+  'on a terminal with log.file: the file still gets JSON, the terminal pretty lines',
+  async () => {
+    const logFile = join(tempDir(), 'sluice.log');
+    // A dead backend and a short startup timeout: the proxy ends by itself (exit 1).
+    const config = writeConfig({
+      ...testConfig([{ port: 1 }], { workers: 1, startup_timeout_ms: 300 }),
+      log: { file: logFile },
+    });
+    const command = [process.execPath, main, '-c', config].map((arg) => `'${arg}'`).join(' ');
+    const terminal = await new Promise<string>((resolve) => {
+      execFile('script', ['-qec', command, '/dev/null'], { timeout: 20_000 }, (_error, stdout) => resolve(stdout));
+    });
+    assert.match(terminal, /INFO.*Starting proxy on port 0/);
+    assert.match(terminal, /ERROR.*Failed to start: StartupTimeout/);
+    assert.not.match(terminal, '{"level"');
+    const inFile = jsonLines(readFileSync(logFile, 'utf8'));
+    assert.ok(
+      inFile.some((l) => l['msg'] === 'Shutdown complete' && l['exit_code'] === 1),
+      readFileSync(logFile, 'utf8'),
+    );
+  },
+);
 
 test('-d without log.file: exit 2, nothing started', async () => {
   const dir = tempDir();

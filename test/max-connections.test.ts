@@ -27,12 +27,18 @@ function openAndAsk(port: number): Promise<{ socket: Socket; outcome: 'answered'
 
 test('a connection over the limit is closed at once, existing ones are untouched, capacity returns', async () => {
   const upstream = await startUpstream('a');
-  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: upstream.port }], { workers: 2, max_connections: 3 }))]);
+  const sluice = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: upstream.port }], { workers: 2, max_connections: 3 })),
+  ]);
   try {
     const port = await sluice.port();
     await sluice.waitForLog(transitionTo('healthy'));
     const held = [await openAndAsk(port), await openAndAsk(port), await openAndAsk(port)];
-    assert.equal(held.map((h) => h.outcome), ['answered', 'answered', 'answered']);
+    assert.equal(
+      held.map((h) => h.outcome),
+      ['answered', 'answered', 'answered'],
+    );
     // Whichever thread the kernel hands them to, a fourth and fifth are refused.
     for (let i = 0; i < 2; i++) {
       const extra = await openAndAsk(port);
@@ -46,10 +52,13 @@ test('a connection over the limit is closed at once, existing ones are untouched
     });
     assert.match(again, 'HTTP/1.1 200');
     held[0]!.socket.destroy();
-    const next = await until(() => openAndAsk(port), (r) => {
-      if (r.outcome === 'answered') r.socket.destroy();
-      return r.outcome === 'answered';
-    });
+    const next = await until(
+      () => openAndAsk(port),
+      (r) => {
+        if (r.outcome === 'answered') r.socket.destroy();
+        return r.outcome === 'answered';
+      },
+    );
     assert.is(next.outcome, 'answered');
     for (const h of held) h.socket.destroy();
   } finally {

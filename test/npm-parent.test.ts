@@ -16,13 +16,19 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
   // Stands in for npm: starts sluice with npm's environment, then is SIGKILLed (it cannot forward anything).
   const fakeNpm = spawn(
     process.execPath,
-    ['-e', `require('node:child_process').spawn(process.execPath, ${JSON.stringify([main, '-c', config])}, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_lifecycle_event: 'start' } }); setInterval(() => {}, 1000);`],
+    [
+      '-e',
+      `require('node:child_process').spawn(process.execPath, ${JSON.stringify([main, '-c', config])}, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_lifecycle_event: 'start' } }); setInterval(() => {}, 1000);`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const lines: Record<string, unknown>[] = [];
   const seen = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not seen within ${timeoutMs} ms: ${JSON.stringify(lines)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`not seen within ${timeoutMs} ms: ${JSON.stringify(lines)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = lines.find(match);
         if (!found) return;
@@ -53,7 +59,12 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
   } finally {
     fakeNpm.kill('SIGKILL');
     // If the behaviour broke, do not leave the orphan running.
-    if (sluicePid !== undefined) try { process.kill(sluicePid, 'SIGKILL'); } catch { /* already exited */ }
+    if (sluicePid !== undefined)
+      try {
+        process.kill(sluicePid, 'SIGKILL');
+      } catch {
+        /* already exited */
+      }
     await upstream.close();
   }
 });
@@ -62,7 +73,12 @@ test('npm start, then Ctrl-C: sluice drains and npm itself exits 0', async () =>
   const port = await freePort();
   // Its own process group, as a terminal's foreground job: Ctrl-C is SIGINT to every process in it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('npm_')));
-  const npm = spawn('npm', ['start', '--', '-p', String(port)], { cwd: repoRoot, env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  const npm = spawn('npm', ['start', '--', '-p', String(port)], {
+    cwd: repoRoot,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
   let output = '';
   const healthy = new Promise<void>((resolve, reject) => {
@@ -78,7 +94,10 @@ test('npm start, then Ctrl-C: sluice drains and npm itself exits 0', async () =>
   try {
     await healthy;
     process.kill(-npm.pid!, 'SIGINT');
-    const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('npm still running')), 15_000))]);
+    const code = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('npm still running')), 15_000)),
+    ]);
     assert.match(output, '"exit_code":0');
     assert.is(code, 0, 'npm reports what sluice did, not 130');
   } finally {

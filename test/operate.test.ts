@@ -31,10 +31,14 @@ async function upstream(): Promise<TestUpstream> {
   return u;
 }
 
-
 test.after(async () => {
   killAll();
-  for (const pid of daemonPids) try { process.kill(pid, 'SIGKILL'); } catch { /* already exited */ }
+  for (const pid of daemonPids)
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already exited */
+    }
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
@@ -42,7 +46,10 @@ test('-d returns once /ready is 200; status says healthy; stop reports the drain
   const a = await upstream();
   const dir = tempDir();
   const port = await freePort();
-  const config = writeConfig({ ...testConfig([{ port: a.port }], { listen_port: port, pid_file: join(dir, 'sluice.pid') }), log: { file: join(dir, 'sluice.log') } });
+  const config = writeConfig({
+    ...testConfig([{ port: a.port }], { listen_port: port, pid_file: join(dir, 'sluice.pid') }),
+    log: { file: join(dir, 'sluice.log') },
+  });
   const started = await sluice('-d', '-c', config);
   assert.is(started.code, 0, started.stderr);
   const pid = Number(readFileSync(join(dir, 'sluice.pid'), 'utf8'));
@@ -70,7 +77,11 @@ test('-d returns once /ready is 200; status says healthy; stop reports the drain
 test('-d when the child cannot start: the parent prints the error and exits 1', async () => {
   const dir = tempDir();
   const config = writeConfig({
-    ...testConfig([{ port: 1 }], { listen_port: await freePort(), startup_timeout_ms: 300, pid_file: join(dir, 'sluice.pid') }),
+    ...testConfig([{ port: 1 }], {
+      listen_port: await freePort(),
+      startup_timeout_ms: 300,
+      pid_file: join(dir, 'sluice.pid'),
+    }),
     log: { file: join(dir, 'sluice.log') },
   });
   const result = await sluice('-d', '-c', config);
@@ -86,7 +97,12 @@ test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor
   const port = await freePort();
   const adminPort = await freePort();
   const base = {
-    ...testConfig([{ port: a.port }], { listen_port: port, pid_file: join(dir, 'sluice.pid'), grace_period_ms: 100, startup_timeout_ms: 2_000 }),
+    ...testConfig([{ port: a.port }], {
+      listen_port: port,
+      pid_file: join(dir, 'sluice.pid'),
+      grace_period_ms: 100,
+      startup_timeout_ms: 2_000,
+    }),
     log: { file: join(dir, 'sluice.log') },
     admin: { listen_port: adminPort },
   };
@@ -101,8 +117,14 @@ test('restart (SIGUSR2) of a daemon: the new PID once it is healthy; a successor
   daemonPids.push(second);
   assert.is.not(second, first);
   // The successor rewrote the companion file as it took the PID file over.
-  await until(() => JSON.parse(readFileSync(join(dir, 'sluice.pid.json'), 'utf8')) as { pid: number }, (info) => info.pid === second);
-  assert.match(restarted.stdout, new RegExp(`^Proxy restarted \\(PID: ${first} → ${second}\\) after \\d+ ms; PID ${first} is draining`));
+  await until(
+    () => JSON.parse(readFileSync(join(dir, 'sluice.pid.json'), 'utf8')) as { pid: number },
+    (info) => info.pid === second,
+  );
+  assert.match(
+    restarted.stdout,
+    new RegExp(`^Proxy restarted \\(PID: ${first} → ${second}\\) after \\d+ ms; PID ${first} is draining`),
+  );
   const status = await sluice('status', '-c', configFile);
   assert.is(status.stdout.trim(), `Proxy running and healthy (PID: ${second})`);
   assert.is((await get(port, '/after-restart')).body, 'a\n');
@@ -130,7 +152,12 @@ test('status: stale PID file, and running but unhealthy with the HTTP code and t
   assert.is(stale.stdout.trim(), 'Proxy not running (stale PID file)');
 
   // A proxy whose only backend is dead stays `starting`: /health answers 503.
-  const proc = startSluice(['-c', writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const proc = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 60_000 })),
+    '--pid-file',
+    pidFile,
+  ]);
   const port = await proc.port();
   const url = `http://127.0.0.1:${port}/health`;
   const unhealthy = await sluice('status', '--pid-file', pidFile, '--url', url);
@@ -149,7 +176,13 @@ test('the PID file has a companion saying where the proxy is; status, reload and
   const pidFile = join(dir, 'sluice.pid');
   const configFile = join(dir, 'sluice.json');
   // A token the commands can only know from the config file that the companion names.
-  writeFileSync(configFile, JSON.stringify({ ...testConfig([{ port: a.port }], { pid_file: pidFile }), admin: { listen_port: 0, token: 's3cret' } }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      ...testConfig([{ port: a.port }], { pid_file: pidFile }),
+      admin: { listen_port: 0, token: 's3cret' },
+    }),
+  );
   const proc = startSluice(['-c', configFile]);
   const port = await proc.port();
   const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
@@ -188,7 +221,10 @@ test('status: /health 200 but /ready 503 is "not ready", exit 1', async () => {
   await proc.waitForLog(transitionTo('healthy'));
   await a.close();
   await proc.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'unhealthy');
-  await until(() => get(port, '/ready'), (answer) => answer.status === 503);
+  await until(
+    () => get(port, '/ready'),
+    (answer) => answer.status === 503,
+  );
   assert.is((await get(port, '/health')).status, 200, 'the lifecycle stays healthy');
   const status = await sluice('status', '--pid-file', pidFile);
   assert.is(status.code, 1);
@@ -201,7 +237,10 @@ test('stop on a stale PID file removes it and its companion, exit 0', async () =
   const dir = tempDir();
   const pidFile = join(dir, 'sluice.pid');
   writeFileSync(pidFile, '999999\n');
-  writeFileSync(`${pidFile}.json`, JSON.stringify({ pid: 999999, config: null, health_url: null, ready_url: null, admin_url: null }));
+  writeFileSync(
+    `${pidFile}.json`,
+    JSON.stringify({ pid: 999999, config: null, health_url: null, ready_url: null, admin_url: null }),
+  );
   const stopped = await sluice('stop', '--pid-file', pidFile);
   assert.is(stopped.code, 0);
   assert.is(stopped.stdout.trim(), 'Proxy not running (stale PID file removed)');
@@ -215,7 +254,12 @@ test('stop on a stale PID file removes it and its companion, exit 0', async () =
 test('stop --timeout without --force leaves a stuck drain alone (exit 1); the drain then ends by itself', async () => {
   const a = await upstream();
   const pidFile = join(tempDir(), 'sluice.pid');
-  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const proc = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })),
+    '--pid-file',
+    pidFile,
+  ]);
   const port = await proc.port();
   await proc.waitForLog(transitionTo('healthy'));
   const held = get(port, a.holdPath);
@@ -231,7 +275,12 @@ test('stop --timeout without --force leaves a stuck drain alone (exit 1); the dr
 test('stop --force: SIGKILL once the timeout has passed, and the PID file is removed', async () => {
   const a = await upstream();
   const pidFile = join(tempDir(), 'sluice.pid');
-  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })), '--pid-file', pidFile]);
+  const proc = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: a.port }], { drain_timeout_ms: 60_000 })),
+    '--pid-file',
+    pidFile,
+  ]);
   const port = await proc.port();
   await proc.waitForLog(transitionTo('healthy'));
   const held = get(port, a.holdPath).catch(() => 'cut');
@@ -251,7 +300,10 @@ test('reload: a new backend set applies live, as a healthy → healthy transitio
   upstreams.push(b);
   const dir = tempDir();
   const configFile = join(dir, 'sluice.json');
-  const base = { ...testConfig([{ port: a.port }], { workers: 2, pid_file: join(dir, 'sluice.pid') }), admin: { listen_port: 0 } };
+  const base = {
+    ...testConfig([{ port: a.port }], { workers: 2, pid_file: join(dir, 'sluice.pid') }),
+    admin: { listen_port: 0 },
+  };
   writeFileSync(configFile, JSON.stringify(base));
   const proc = startSluice(['-c', configFile]);
   const port = await proc.port();
@@ -261,18 +313,30 @@ test('reload: a new backend set applies live, as a healthy → healthy transitio
   // The command reads the admin address from the file: point it at the port the proxy got.
   const withAdminPort = (config: object) => ({ ...config, admin: { listen_port: adminPort } });
 
-  writeFileSync(configFile, JSON.stringify(withAdminPort({ ...base, backends: [{ address: '127.0.0.1', port: b.port }] })));
+  writeFileSync(
+    configFile,
+    JSON.stringify(withAdminPort({ ...base, backends: [{ address: '127.0.0.1', port: b.port }] })),
+  );
   const reloaded = await sluice('reload', '-c', configFile);
   assert.is(reloaded.code, 0, reloaded.stdout + reloaded.stderr);
   assert.match(reloaded.stdout, `Configuration reloaded (PID: ${proc.pid}); needs a restart to apply: $.admin`);
   const transition = await proc.waitForLog((l) => l['event'] === 'RELOAD');
-  assert.equal([transition['from'], transition['to'], transition.msg], ['healthy', 'healthy', 'Configuration reloaded']);
-  await until(() => get(port, '/after'), (answer) => answer.body === 'b\n');
+  assert.equal(
+    [transition['from'], transition['to'], transition.msg],
+    ['healthy', 'healthy', 'Configuration reloaded'],
+  );
+  await until(
+    () => get(port, '/after'),
+    (answer) => answer.body === 'b\n',
+  );
   const servedByA = a.received.length;
   for (let i = 0; i < 10; i++) assert.is((await get(port, `/only-b-${i}`)).body, 'b\n');
   assert.is(a.received.length, servedByA, 'the removed backend gets nothing');
 
-  writeFileSync(configFile, JSON.stringify(withAdminPort({ ...base, proxy: { ...base.proxy, drain_timeout_ms: 'soon' } })));
+  writeFileSync(
+    configFile,
+    JSON.stringify(withAdminPort({ ...base, proxy: { ...base.proxy, drain_timeout_ms: 'soon' } })),
+  );
   // The command checks the file first (as `nginx -t && nginx -s reload`): exit 2, nothing sent.
   const refused = await sluice('reload', '-c', configFile);
   assert.is(refused.code, 2);
@@ -294,12 +358,21 @@ test('SIGUSR1 reopens the log file after logrotate moved it; SIGHUP without a ch
   const dir = tempDir();
   const logFile = join(dir, 'sluice.log');
   const proc = startSluice(['-c', writeConfig({ ...testConfig([{ port: a.port }]), log: { file: logFile } })]);
-  await until(() => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('Proxy is healthy and accepting connections'));
+  await until(
+    () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    (text) => text.includes('Proxy is healthy and accepting connections'),
+  );
   renameSync(logFile, `${logFile}.1`);
   proc.kill('SIGUSR1');
-  await until(() => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), (text) => text.includes('log files reopened'));
+  await until(
+    () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    (text) => text.includes('log files reopened'),
+  );
   proc.kill('SIGHUP');
-  await until(() => readFileSync(logFile, 'utf8'), (text) => text.includes('Configuration reloaded'));
+  await until(
+    () => readFileSync(logFile, 'utf8'),
+    (text) => text.includes('Configuration reloaded'),
+  );
   proc.kill('SIGTERM');
   assert.is((await exitWithin(proc)).code, 0);
   assert.match(readFileSync(logFile, 'utf8'), '"msg":"Shutdown complete"');

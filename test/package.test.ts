@@ -15,7 +15,9 @@ import { tempDir } from './support/config-file.ts';
 
 const run = promisify(execFile);
 // The consumer must not inherit this repository's settings (conditions, npm's run-script variables).
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('npm_') && key !== 'NODE_OPTIONS'));
+const cleanEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !key.startsWith('npm_') && key !== 'NODE_OPTIONS'),
+);
 
 const consumerProgram = `
 import { createServer } from 'node:http';
@@ -36,23 +38,41 @@ backend.close();
 
 test('npm pack → npm install → an embedding program and npx sluice --help work', async () => {
   const work = tempDir('sluice-pack-');
-  const { stdout: packed } = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: repoRoot, env: cleanEnv, timeout: 120_000 });
+  const { stdout: packed } = await run('npm', ['pack', '--silent', '--pack-destination', work], {
+    cwd: repoRoot,
+    env: cleanEnv,
+    timeout: 120_000,
+  });
   const tarball = join(work, packed.trim().split('\n').at(-1)!);
   const consumer = join(work, 'consumer');
   await run('mkdir', ['-p', consumer]);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], { cwd: consumer, env: cleanEnv, timeout: 300_000 });
+  await run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], {
+    cwd: consumer,
+    env: cleanEnv,
+    timeout: 300_000,
+  });
   writeFileSync(join(consumer, 'embed.mjs'), consumerProgram);
   const embedded = await run(process.execPath, ['embed.mjs'], { cwd: consumer, env: cleanEnv, timeout: 60_000 });
   assert.equal(JSON.parse(embedded.stdout), [200, 'from the backend', true]);
-  const help = await run('npx', ['--no-install', 'sluice', '--help'], { cwd: consumer, env: cleanEnv, timeout: 60_000 });
+  const help = await run('npx', ['--no-install', 'sluice', '--help'], {
+    cwd: consumer,
+    env: cleanEnv,
+    timeout: 60_000,
+  });
   assert.match(help.stdout, /^Usage: sluice \[OPTIONS\]/);
-  const required = await run(process.execPath, ['-e', 'console.log(typeof require("sluice").HttpProxy.init)'], { cwd: consumer, env: cleanEnv });
-  assert.is(required.stdout.trim(), 'function', 'require() reaches dist/ without the entry point\'s top-level await');
+  const required = await run(process.execPath, ['-e', 'console.log(typeof require("sluice").HttpProxy.init)'], {
+    cwd: consumer,
+    env: cleanEnv,
+  });
+  assert.is(required.stdout.trim(), 'function', "require() reaches dist/ without the entry point's top-level await");
 
   if (!oldNode) return;
   // The built command and the library on an older Node: one clear line, not a TypeError from a dependency.
-  const bin = await runToEnd(oldNode.path, [join(consumer, 'node_modules/sluice/dist/main.js'), '--help'], { cwd: consumer, env: cleanEnv });
+  const bin = await runToEnd(oldNode.path, [join(consumer, 'node_modules/sluice/dist/main.js'), '--help'], {
+    cwd: consumer,
+    env: cleanEnv,
+  });
   assert.is(bin.code, 1);
   assert.is(bin.stderr, `sluice: needs Node.js 24 or newer (this is ${oldNode.version})\n`);
   const library = await runToEnd(oldNode.path, ['embed.mjs'], { cwd: consumer, env: cleanEnv });
@@ -87,12 +107,15 @@ test('the entry point index.js re-exports every value of src/index.ts', async ()
   assert.is(entry['HttpProxy'], source['HttpProxy'], 'in a clone it is the sources themselves');
 });
 
-(oldNode ? test : test.skip.bind(test))('npm run build on an older Node: exit 1 with "needs Node.js 24 or newer", before tsc runs', async () => {
-  const env = { ...cleanEnv, PATH: `${dirname(oldNode!.path)}:${cleanEnv['PATH'] ?? ''}` };
-  const build = await runToEnd('npm', ['run', '--silent', 'build'], { cwd: repoRoot, env });
-  assert.is(build.code, 1);
-  assert.match(build.stderr, `sluice: needs Node.js 24 or newer (this is ${oldNode!.version})`);
-  assert.not.match(build.stderr, 'TypeError');
-});
+(oldNode ? test : test.skip.bind(test))(
+  'npm run build on an older Node: exit 1 with "needs Node.js 24 or newer", before tsc runs',
+  async () => {
+    const env = { ...cleanEnv, PATH: `${dirname(oldNode!.path)}:${cleanEnv['PATH'] ?? ''}` };
+    const build = await runToEnd('npm', ['run', '--silent', 'build'], { cwd: repoRoot, env });
+    assert.is(build.code, 1);
+    assert.match(build.stderr, `sluice: needs Node.js 24 or newer (this is ${oldNode!.version})`);
+    assert.not.match(build.stderr, 'TypeError');
+  },
+);
 
 test.run();

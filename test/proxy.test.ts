@@ -2,7 +2,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until } from './support/http.ts';
-import { killAll, type LogLine, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
+import {
+  killAll,
+  type LogLine,
+  type SluiceProcess,
+  startRouting,
+  startSluice,
+  stopSluice,
+  transitionTo,
+} from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import type { ReadyDocument } from './support/documents.ts';
@@ -13,7 +21,19 @@ proxying.before(async (ctx) => {
   ctx.a = await startUpstream('a');
   ctx.b = await startUpstream('b');
   // `healthy` needs one healthy backend; the weights test needs both, in both listener threads.
-  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(testConfig([{ port: ctx.a.port, weight: 3 }, { port: ctx.b.port, weight: 1 }]))], 2, 2));
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(
+    [
+      '-c',
+      writeConfig(
+        testConfig([
+          { port: ctx.a.port, weight: 3 },
+          { port: ctx.b.port, weight: 1 },
+        ]),
+      ),
+    ],
+    2,
+    2,
+  ));
 });
 
 proxying.after(async (ctx) => {
@@ -39,7 +59,9 @@ proxying('weights 3:1 share the traffic 75% / 25% within ±7%', async (ctx) => {
 proxying('the upstream sees the path, Host, X-Forwarded-For and Via, not hop-by-hop headers', async (ctx) => {
   ctx.a!.received.length = 0;
   ctx.b!.received.length = 0;
-  const answer = await get(ctx.port!, '/echo?q=1', { headers: { host: 'example.test', connection: 'x-secret', 'x-secret': 'drop me', 'keep-alive': 'timeout=5' } });
+  const answer = await get(ctx.port!, '/echo?q=1', {
+    headers: { host: 'example.test', connection: 'x-secret', 'x-secret': 'drop me', 'keep-alive': 'timeout=5' },
+  });
   assert.is(answer.status, 200);
   const [seen] = [...ctx.a!.received, ...ctx.b!.received];
   assert.ok(seen);
@@ -67,7 +89,10 @@ proxying('/health, /ready and /live are answered by the listener, never forwarde
   assert.equal(JSON.parse(health.body), { status: 'healthy', state: 'healthy' });
   const ready = await get(ctx.port!, '/ready');
   assert.is(ready.status, 200);
-  assert.equal(JSON.parse(ready.body), { ready: true, checks: { backends_available: true, pool_healthy: true, cache_healthy: true } });
+  assert.equal(JSON.parse(ready.body), {
+    ready: true,
+    checks: { backends_available: true, pool_healthy: true, cache_healthy: true },
+  });
   const live = await get(ctx.port!, '/live');
   assert.is(live.status, 200);
   const head = await get(ctx.port!, '/health', { method: 'HEAD' });
@@ -95,22 +120,34 @@ readiness.after(async (ctx) => {
   killAll();
 });
 
-readiness('/ready flips to 503 when the only backend dies and back to 200 when it returns; /health stays 200', async (ctx) => {
-  const sluice = ctx.sluice!;
-  const isFlipTo = (to: string) => (l: LogLine) => l['actor'] === 'health-checker' && l['to'] === to;
-  await ctx.only!.close();
-  const downLine = await sluice.waitForLog(isFlipTo('unhealthy'));
-  const down = await until(() => get(ctx.port!, '/ready'), (a) => a.status === 503);
-  assert.equal(JSON.parse(down.body), { ready: false, checks: { backends_available: false, pool_healthy: true, cache_healthy: true } });
-  assert.is((await get(ctx.port!, '/health')).status, 200, 'losing backends keeps the lifecycle healthy');
-  const proxied = await get(ctx.port!, '/anything');
-  assert.is(proxied.status, 502);
+readiness(
+  '/ready flips to 503 when the only backend dies and back to 200 when it returns; /health stays 200',
+  async (ctx) => {
+    const sluice = ctx.sluice!;
+    const isFlipTo = (to: string) => (l: LogLine) => l['actor'] === 'health-checker' && l['to'] === to;
+    await ctx.only!.close();
+    const downLine = await sluice.waitForLog(isFlipTo('unhealthy'));
+    const down = await until(
+      () => get(ctx.port!, '/ready'),
+      (a) => a.status === 503,
+    );
+    assert.equal(JSON.parse(down.body), {
+      ready: false,
+      checks: { backends_available: false, pool_healthy: true, cache_healthy: true },
+    });
+    assert.is((await get(ctx.port!, '/health')).status, 200, 'losing backends keeps the lifecycle healthy');
+    const proxied = await get(ctx.port!, '/anything');
+    assert.is(proxied.status, 502);
 
-  await ctx.only!.reopen();
-  await sluice.waitForLog(isFlipTo('healthy'), 10_000, sluice.lines.indexOf(downLine) + 1);
-  const up = await until(() => get(ctx.port!, '/ready'), (a) => a.status === 200);
-  assert.equal((JSON.parse(up.body) as ReadyDocument).ready, true);
-  assert.is((await get(ctx.port!, '/anything')).body, 'only\n');
-});
+    await ctx.only!.reopen();
+    await sluice.waitForLog(isFlipTo('healthy'), 10_000, sluice.lines.indexOf(downLine) + 1);
+    const up = await until(
+      () => get(ctx.port!, '/ready'),
+      (a) => a.status === 200,
+    );
+    assert.equal((JSON.parse(up.body) as ReadyDocument).ready, true);
+    assert.is((await get(ctx.port!, '/anything')).body, 'only\n');
+  },
+);
 
 readiness.run();

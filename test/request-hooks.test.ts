@@ -10,10 +10,16 @@ import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig } from './support/config-file.ts';
 
 const hooksModule = fileURLToPath(new URL('./fixtures/recording-hooks.ts', import.meta.url));
-const hooks = suite<{ a?: TestUpstream; b?: TestUpstream; sluice?: SluiceProcess; port?: number; logFile?: string }>('request hooks');
+const hooks = suite<{ a?: TestUpstream; b?: TestUpstream; sluice?: SluiceProcess; port?: number; logFile?: string }>(
+  'request hooks',
+);
 
 const calls = (file: string) =>
-  readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 hooks.before(async (ctx) => {
   ctx.a = await startUpstream('a');
@@ -21,9 +27,14 @@ hooks.before(async (ctx) => {
   ctx.logFile = join(tempDir(), 'hooks.jsonl');
   // A relative request_hooks path resolves against the config file's folder: give it relative.
   const configFile = join(tempDir(), 'config.json');
-  const config = testConfig([{ port: ctx.a.port }, { port: ctx.b.port }], { workers: 2, request_hooks: relative(dirname(configFile), hooksModule) });
+  const config = testConfig([{ port: ctx.a.port }, { port: ctx.b.port }], {
+    workers: 2,
+    request_hooks: relative(dirname(configFile), hooksModule),
+  });
   writeFileSync(configFile, JSON.stringify(config));
-  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', configFile], 2, 2, { env: { SLUICE_TEST_HOOK_LOG: ctx.logFile } }));
+  ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', configFile], 2, 2, {
+    env: { SLUICE_TEST_HOOK_LOG: ctx.logFile },
+  }));
 });
 
 hooks.after(async (ctx) => {
@@ -33,20 +44,26 @@ hooks.after(async (ctx) => {
   killAll();
 });
 
-hooks('headers edited both ways; onRequestStart and onRequestEnd see the same ctx, with status, bytes and backend', async (ctx) => {
-  const answer = await get(ctx.port!, '/edit', { headers: { 'x-remove-me': 'secret' } });
-  assert.is(answer.status, 200);
-  assert.ok(answer.headers['x-hook-thread'], 'responseFilter added a header');
-  const seen = [...ctx.a!.received, ...ctx.b!.received].find((r) => r.url === '/edit')!;
-  assert.is(seen.headers['x-added-by-hook'], 'yes');
-  assert.is(seen.headers['x-remove-me'], undefined);
-  const end = await until(() => calls(ctx.logFile!).find((c) => c['hook'] === 'onRequestEnd' && c['path'] === '/edit'), Boolean);
-  assert.is(end!['status'], 200);
-  assert.ok((end!['bytes'] as number) > answer.body.length, 'bytes count the head and the body');
-  assert.match(String(end!['backend']), /^127\.0\.0\.1:\d+$/);
-  assert.equal(end!['ctx'], { startedIn: end!['thread'] });
-  assert.is(typeof end!['duration'], 'number');
-});
+hooks(
+  'headers edited both ways; onRequestStart and onRequestEnd see the same ctx, with status, bytes and backend',
+  async (ctx) => {
+    const answer = await get(ctx.port!, '/edit', { headers: { 'x-remove-me': 'secret' } });
+    assert.is(answer.status, 200);
+    assert.ok(answer.headers['x-hook-thread'], 'responseFilter added a header');
+    const seen = [...ctx.a!.received, ...ctx.b!.received].find((r) => r.url === '/edit')!;
+    assert.is(seen.headers['x-added-by-hook'], 'yes');
+    assert.is(seen.headers['x-remove-me'], undefined);
+    const end = await until(
+      () => calls(ctx.logFile!).find((c) => c['hook'] === 'onRequestEnd' && c['path'] === '/edit'),
+      Boolean,
+    );
+    assert.is(end!['status'], 200);
+    assert.ok((end!['bytes'] as number) > answer.body.length, 'bytes count the head and the body');
+    assert.match(String(end!['backend']), /^127\.0\.0\.1:\d+$/);
+    assert.equal(end!['ctx'], { startedIn: end!['thread'] });
+    assert.is(typeof end!['duration'], 'number');
+  },
+);
 
 hooks('requestFilter answers without an upstream', async (ctx) => {
   const before = ctx.a!.received.length + ctx.b!.received.length;
@@ -58,8 +75,10 @@ hooks('requestFilter answers without an upstream', async (ctx) => {
 });
 
 hooks('upstreamPeer chooses the backend', async (ctx) => {
-  for (let i = 0; i < 6; i++) assert.is((await get(ctx.port!, '/pick', { headers: { 'x-pick-port': String(ctx.b!.port) } })).body, 'b\n');
-  for (let i = 0; i < 6; i++) assert.is((await get(ctx.port!, '/pick', { headers: { 'x-pick-port': String(ctx.a!.port) } })).body, 'a\n');
+  for (let i = 0; i < 6; i++)
+    assert.is((await get(ctx.port!, '/pick', { headers: { 'x-pick-port': String(ctx.b!.port) } })).body, 'b\n');
+  for (let i = 0; i < 6; i++)
+    assert.is((await get(ctx.port!, '/pick', { headers: { 'x-pick-port': String(ctx.a!.port) } })).body, 'a\n');
 });
 
 hooks('a throwing hook answers that request 500, is logged, and nothing else is affected', async (ctx) => {
@@ -67,11 +86,16 @@ hooks('a throwing hook answers that request 500, is logged, and nothing else is 
   assert.is((await get(ctx.port!, '/throw')).status, 500);
   assert.is(ctx.a!.received.length + ctx.b!.received.length, before, 'never forwarded');
   assert.is((await get(ctx.port!, '/throw-in-response')).status, 500);
-  const logged = await ctx.sluice!.waitForLog((l) => l['code'] === 'SLUICE_HOOK_FAILED' && l['hook'] === 'requestFilter');
+  const logged = await ctx.sluice!.waitForLog(
+    (l) => l['code'] === 'SLUICE_HOOK_FAILED' && l['hook'] === 'requestFilter',
+  );
   assert.is(logged['path'], '/throw');
   await ctx.sluice!.waitForLog((l) => l['code'] === 'SLUICE_HOOK_FAILED' && l['hook'] === 'responseFilter');
   assert.is((await get(ctx.port!, '/fine')).status, 200);
-  assert.not.ok(ctx.sluice!.lines.some((l) => l.msg === 'listener actor failed'), 'no thread died');
+  assert.not.ok(
+    ctx.sluice!.lines.some((l) => l.msg === 'listener actor failed'),
+    'no thread died',
+  );
 });
 
 hooks('the hooks run in both listener threads', async (ctx) => {
@@ -87,7 +111,11 @@ hooks('the hooks run in both listener threads', async (ctx) => {
     0,
   );
   assert.is(threads.size, 2);
-  const threadsInLog = new Set(calls(ctx.logFile!).filter((c) => c['hook'] === 'onRequestStart').map((c) => c['thread']));
+  const threadsInLog = new Set(
+    calls(ctx.logFile!)
+      .filter((c) => c['hook'] === 'onRequestStart')
+      .map((c) => c['thread']),
+  );
   assert.is(threadsInLog.size, 2);
 });
 

@@ -5,8 +5,14 @@ import { RestartPolicy } from '../src/supervisor/restart-policy.ts';
 test('restarts back off exponentially, and the sixth failure within 60 s gives up', () => {
   const policy = new RestartPolicy();
   const decisions = [0, 1_000, 2_000, 3_000, 4_000, 5_000].map((at) => policy.onFailure(at));
-  assert.equal(decisions.map((d) => d.restart), [true, true, true, true, true, false]);
-  assert.equal(decisions.slice(0, 5).map((d) => d.delayMs), [100, 200, 400, 800, 1_600]);
+  assert.equal(
+    decisions.map((d) => d.restart),
+    [true, true, true, true, true, false],
+  );
+  assert.equal(
+    decisions.slice(0, 5).map((d) => d.delayMs),
+    [100, 200, 400, 800, 1_600],
+  );
   assert.is(policy.total, 5);
 });
 

@@ -188,7 +188,10 @@ test('headers: a header sent several times is compared as its values joined with
 
 test('needsHeaders: only routes with match.headers ask the caller for header()', () => {
   const routes = table({ path_prefix: '/' }, { headers: { 'x-a': '1' } });
-  assert.equal(routes.routes.map((r) => r.needsHeaders), [false, true]);
+  assert.equal(
+    routes.routes.map((r) => r.needsHeaders),
+    [false, true],
+  );
   assert.ok(routes.needsHeaders);
   assert.not.ok(table({ path_prefix: '/' }).needsHeaders);
   let asked = 0;
@@ -203,8 +206,14 @@ test('names: name when given, else the index in the array', () => {
     { name: 'api', match: {}, upstream: 'a' },
     { name: null, match: {}, upstream: 'a' },
   ]);
-  assert.equal(routes.routes.map((r) => r.name), ['0', 'api', '2']);
-  assert.equal(routes.routes.map((r) => r.index), [0, 1, 2]);
+  assert.equal(
+    routes.routes.map((r) => r.name),
+    ['0', 'api', '2'],
+  );
+  assert.equal(
+    routes.routes.map((r) => r.index),
+    [0, 1, 2],
+  );
 });
 
 test('route fields: upstream, respond with defaults, cache, and no edits give null', () => {
@@ -229,7 +238,10 @@ test('stripPrefix: the prefix when strip_prefix is set with path_prefix, else nu
     { match: { path_prefix: '/v1' }, upstream: 'a' },
     { match: {}, upstream: 'a', strip_prefix: true },
   ]);
-  assert.equal(routes.routes.map((r) => r.stripPrefix), ['/v1', null, null]);
+  assert.equal(
+    routes.routes.map((r) => r.stripPrefix),
+    ['/v1', null, null],
+  );
 });
 
 test('targetAfterStrip: the prefix segments go, the rest and the query stay, always starting with /', () => {
@@ -304,7 +316,10 @@ test('route header edits are compiled from request_headers and response_headers'
 });
 
 const unreachable = (...matches: RouteMatchConfig[]) =>
-  table(...matches).unreachable().map(({ route, shadowedBy }) => `${route}<${shadowedBy}`).join(' ');
+  table(...matches)
+    .unreachable()
+    .map(({ route, shadowedBy }) => `${route}<${shadowedBy}`)
+    .join(' ');
 
 test('unreachable: everything after a route with an empty match', () => {
   assert.is(unreachable({ path_prefix: '/a' }, {}, { host: 'x.com' }, {}), 'r2<r1 r3<r1');

@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, until, type Answer } from './support/http.ts';
-import { killAll, type LogLine, type SluiceProcess, startRouting, startSluice, stopSluice, transitionTo } from './support/sluice-process.ts';
+import {
+  killAll,
+  type LogLine,
+  type SluiceProcess,
+  startRouting,
+  startSluice,
+  stopSluice,
+  transitionTo,
+} from './support/sluice-process.ts';
 import { HEALTH_PATH } from './support/upstream.ts';
 import { testConfig, writeConfig } from './support/config-file.ts';
 import type { HealthDocument, ReadyDocument } from './support/documents.ts';
@@ -84,7 +92,9 @@ async function startService(name: string, healthPath = HEALTH_PATH): Promise<Ser
       // The client left: so does the backend, as a WebSocket server would (an open tunnel holds a drain).
       socket.on('end', () => socket.end());
       socket.on('close', () => tunnels.delete(socket));
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\nx-served-by: ${name}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\nx-served-by: ${name}\r\n\r\n`,
+      );
     });
     return made;
   };
@@ -166,7 +176,13 @@ function upgrade(port: number, path: string, headers: Record<string, string>): P
     socket.on('close', () => settle(parse() ?? new Error(`closed without an answer; got ${JSON.stringify(text)}`)));
     socket.setTimeout(5_000, () => settle(new Error(`no answer within 5 s; got ${JSON.stringify(text)}`)));
     let lines = `GET ${path} HTTP/1.1\r\n`;
-    for (const [name, value] of Object.entries({ ...headers, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })) {
+    for (const [name, value] of Object.entries({
+      ...headers,
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    })) {
       lines += `${name}: ${value}\r\n`;
     }
     socket.write(`${lines}\r\n`);
@@ -175,7 +191,12 @@ function upgrade(port: number, path: string, headers: Record<string, string>): P
 
 /** A header of a raw head, lowercase name. */
 const headHeader = (head: string, name: string) =>
-  head.split('\r\n').slice(1).find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  head
+    .split('\r\n')
+    .slice(1)
+    .find((line) => line.toLowerCase().startsWith(`${name}:`))
+    ?.slice(name.length + 1)
+    .trim();
 
 const NO_ROUTE_BODY = '{"error":"no_route"}';
 
@@ -227,40 +248,222 @@ const WWW = 'www.example.com';
 const NONE = 'nomatch.test';
 
 const cases: Case[] = [
-  { what: 'host + path_prefix, strip_prefix keeps the rest and the query', host: API, path: '/v1/users?q=1', status: 200, upstream: 'api', url: '/users?q=1', answerBody: 'api\n' },
+  {
+    what: 'host + path_prefix, strip_prefix keeps the rest and the query',
+    host: API,
+    path: '/v1/users?q=1',
+    status: 200,
+    upstream: 'api',
+    url: '/users?q=1',
+    answerBody: 'api\n',
+  },
   { what: 'strip_prefix of the whole path leaves /', host: API, path: '/v1', status: 200, upstream: 'api', url: '/' },
-  { what: 'strip_prefix of the whole path with a query leaves /?query', host: API, path: '/v1?q=1', status: 200, upstream: 'api', url: '/?q=1' },
-  { what: 'strip_prefix with a trailing slash leaves /', host: API, path: '/v1/', status: 200, upstream: 'api', url: '/' },
-  { what: 'host matches case-insensitively and ignores the port', host: 'API.Example.COM:8080', path: '/v1/x', status: 200, upstream: 'api', url: '/x' },
-  { what: 'the upstream sees the client Host', host: API, path: '/v1/h', status: 200, upstream: 'api', url: '/h', seenHeaders: { host: API } },
-  { what: 'path_prefix is by segment: /v10 is not in /v1 (a later route takes it)', host: API, path: '/v10', status: 200, upstream: 'web', url: '/v10' },
+  {
+    what: 'strip_prefix of the whole path with a query leaves /?query',
+    host: API,
+    path: '/v1?q=1',
+    status: 200,
+    upstream: 'api',
+    url: '/?q=1',
+  },
+  {
+    what: 'strip_prefix with a trailing slash leaves /',
+    host: API,
+    path: '/v1/',
+    status: 200,
+    upstream: 'api',
+    url: '/',
+  },
+  {
+    what: 'host matches case-insensitively and ignores the port',
+    host: 'API.Example.COM:8080',
+    path: '/v1/x',
+    status: 200,
+    upstream: 'api',
+    url: '/x',
+  },
+  {
+    what: 'the upstream sees the client Host',
+    host: API,
+    path: '/v1/h',
+    status: 200,
+    upstream: 'api',
+    url: '/h',
+    seenHeaders: { host: API },
+  },
+  {
+    what: 'path_prefix is by segment: /v10 is not in /v1 (a later route takes it)',
+    host: API,
+    path: '/v10',
+    status: 200,
+    upstream: 'web',
+    url: '/v10',
+  },
   { what: 'path_prefix ignores the query', host: API, path: '/v1?x=/v2', status: 200, upstream: 'api', url: '/?x=/v2' },
-  { what: 'unreserved escapes are decoded for matching; the upstream gets the rest as sent', host: API, path: '/%76%31/x%41', status: 200, upstream: 'api', url: '/x%41' },
-  { what: 'an escaped slash is not decoded: /v1%2Fx is not in /v1', host: API, path: '/v1%2Fx', status: 200, upstream: 'web', url: '/v1%2Fx' },
-  { what: 'the api route does not take another host', host: WWW, path: '/v1/users', status: 200, upstream: 'web', url: '/v1/users' },
-  { what: 'first match wins: /v1/internal on the API host is the api route, not admin-block', host: API, path: '/v1/internal', status: 200, upstream: 'api', url: '/internal' },
-  { what: 'first match wins: /internal on the API host is admin-block, not api-rest', host: API, path: '/internal', status: 403, answerBody: 'forbidden\n' },
-  { what: 'respond answers itself, for any host', host: WWW, path: '/internal/x?y=1', status: 403, answerBody: 'forbidden\n' },
-  { what: 'respond answers every method', host: NONE, path: '/internal', method: 'POST', body: 'payload', status: 403, answerBody: 'forbidden\n' },
-  { what: 'unreserved escapes are decoded for a respond route too', host: WWW, path: '/%69nternal', status: 403, answerBody: 'forbidden\n' },
-  { what: 'path_prefix by segment: /internalx is not blocked', host: WWW, path: '/internalx', status: 200, upstream: 'web', url: '/internalx' },
-  { what: 'path_exact matches the path alone', host: NONE, path: '/exact', status: 200, upstream: 'other', url: '/exact' },
-  { what: 'path_exact ignores the query', host: NONE, path: '/exact?a=1', status: 200, upstream: 'other', url: '/exact?a=1' },
+  {
+    what: 'unreserved escapes are decoded for matching; the upstream gets the rest as sent',
+    host: API,
+    path: '/%76%31/x%41',
+    status: 200,
+    upstream: 'api',
+    url: '/x%41',
+  },
+  {
+    what: 'an escaped slash is not decoded: /v1%2Fx is not in /v1',
+    host: API,
+    path: '/v1%2Fx',
+    status: 200,
+    upstream: 'web',
+    url: '/v1%2Fx',
+  },
+  {
+    what: 'the api route does not take another host',
+    host: WWW,
+    path: '/v1/users',
+    status: 200,
+    upstream: 'web',
+    url: '/v1/users',
+  },
+  {
+    what: 'first match wins: /v1/internal on the API host is the api route, not admin-block',
+    host: API,
+    path: '/v1/internal',
+    status: 200,
+    upstream: 'api',
+    url: '/internal',
+  },
+  {
+    what: 'first match wins: /internal on the API host is admin-block, not api-rest',
+    host: API,
+    path: '/internal',
+    status: 403,
+    answerBody: 'forbidden\n',
+  },
+  {
+    what: 'respond answers itself, for any host',
+    host: WWW,
+    path: '/internal/x?y=1',
+    status: 403,
+    answerBody: 'forbidden\n',
+  },
+  {
+    what: 'respond answers every method',
+    host: NONE,
+    path: '/internal',
+    method: 'POST',
+    body: 'payload',
+    status: 403,
+    answerBody: 'forbidden\n',
+  },
+  {
+    what: 'unreserved escapes are decoded for a respond route too',
+    host: WWW,
+    path: '/%69nternal',
+    status: 403,
+    answerBody: 'forbidden\n',
+  },
+  {
+    what: 'path_prefix by segment: /internalx is not blocked',
+    host: WWW,
+    path: '/internalx',
+    status: 200,
+    upstream: 'web',
+    url: '/internalx',
+  },
+  {
+    what: 'path_exact matches the path alone',
+    host: NONE,
+    path: '/exact',
+    status: 200,
+    upstream: 'other',
+    url: '/exact',
+  },
+  {
+    what: 'path_exact ignores the query',
+    host: NONE,
+    path: '/exact?a=1',
+    status: 200,
+    upstream: 'other',
+    url: '/exact?a=1',
+  },
   { what: 'path_exact does not match a longer path', host: NONE, path: '/exact/more', status: 404 },
   { what: 'path_exact does not match a path it is a prefix of', host: NONE, path: '/exactly', status: 404 },
-  { what: '*.domain matches a subdomain', host: 'a.wild.test', path: '/any', status: 200, upstream: 'other', url: '/any' },
-  { what: '*.domain matches a deeper subdomain, any case, with a port', host: 'B.A.Wild.Test:81', path: '/any', status: 200, upstream: 'other', url: '/any' },
+  {
+    what: '*.domain matches a subdomain',
+    host: 'a.wild.test',
+    path: '/any',
+    status: 200,
+    upstream: 'other',
+    url: '/any',
+  },
+  {
+    what: '*.domain matches a deeper subdomain, any case, with a port',
+    host: 'B.A.Wild.Test:81',
+    path: '/any',
+    status: 200,
+    upstream: 'other',
+    url: '/any',
+  },
   { what: '*.domain does not match the domain itself', host: 'wild.test', path: '/any', status: 404 },
   { what: '*.domain does not match a name that only ends like it', host: 'notwild.test', path: '/any', status: 404 },
-  { what: 'methods: a listed method matches', host: NONE, path: '/write', method: 'POST', body: 'hello', status: 200, upstream: 'other', url: '/write' },
-  { what: 'methods: another listed method matches', host: NONE, path: '/write/1', method: 'PUT', body: 'hello', status: 200, upstream: 'other', url: '/write/1' },
+  {
+    what: 'methods: a listed method matches',
+    host: NONE,
+    path: '/write',
+    method: 'POST',
+    body: 'hello',
+    status: 200,
+    upstream: 'other',
+    url: '/write',
+  },
+  {
+    what: 'methods: another listed method matches',
+    host: NONE,
+    path: '/write/1',
+    method: 'PUT',
+    body: 'hello',
+    status: 200,
+    upstream: 'other',
+    url: '/write/1',
+  },
   { what: 'methods: an unlisted method does not', host: NONE, path: '/write', method: 'GET', status: 404 },
-  { what: 'headers: the exact value matches', host: NONE, path: '/flag', headers: { 'x-flag': 'on' }, status: 200, upstream: 'other', url: '/flag' },
+  {
+    what: 'headers: the exact value matches',
+    host: NONE,
+    path: '/flag',
+    headers: { 'x-flag': 'on' },
+    status: 200,
+    upstream: 'other',
+    url: '/flag',
+  },
   { what: 'headers: another value does not', host: NONE, path: '/flag', headers: { 'x-flag': 'off' }, status: 404 },
   { what: 'headers: an absent header does not', host: NONE, path: '/flag', status: 404 },
-  { what: 'no route: 404 no_route', host: NONE, path: '/', status: 404, answerBody: NO_ROUTE_BODY, answerHeaders: { 'content-type': 'application/json' } },
-  { what: 'no route for a HEAD: 404 no_route head, no body', host: NONE, path: '/', method: 'HEAD', status: 404, answerBody: '', answerHeaders: { 'content-type': 'application/json' } },
-  { what: 'no route for a POST with a body: 404 no_route', host: NONE, path: '/nothing', method: 'POST', body: 'x'.repeat(1000), status: 404, answerBody: NO_ROUTE_BODY },
+  {
+    what: 'no route: 404 no_route',
+    host: NONE,
+    path: '/',
+    status: 404,
+    answerBody: NO_ROUTE_BODY,
+    answerHeaders: { 'content-type': 'application/json' },
+  },
+  {
+    what: 'no route for a HEAD: 404 no_route head, no body',
+    host: NONE,
+    path: '/',
+    method: 'HEAD',
+    status: 404,
+    answerBody: '',
+    answerHeaders: { 'content-type': 'application/json' },
+  },
+  {
+    what: 'no route for a POST with a body: 404 no_route',
+    host: NONE,
+    path: '/nothing',
+    method: 'POST',
+    body: 'x'.repeat(1000),
+    status: 404,
+    answerBody: NO_ROUTE_BODY,
+  },
   {
     what: 'request_headers: set replaces the client value, remove drops the header',
     host: WWW,
@@ -310,7 +513,9 @@ interface EngineContext {
 }
 
 const allSeen = (services: Record<Upstream, Service>) =>
-  Object.values(services).map((s) => `${s.name}: ${JSON.stringify([...s.received, ...s.upgrades].map((r) => r.url))}`).join(', ');
+  Object.values(services)
+    .map((s) => `${s.name}: ${JSON.stringify([...s.received, ...s.upgrades].map((r) => r.url))}`)
+    .join(', ');
 
 const clear = (services: Record<Upstream, Service>) => {
   for (const s of Object.values(services)) {
@@ -323,12 +528,20 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
   const routing = suite<EngineContext>(`routes (${engine} engine)`);
 
   routing.before(async (ctx) => {
-    const services = { api: await startService('api'), web: await startService('web'), other: await startService('other') };
+    const services = {
+      api: await startService('api'),
+      web: await startService('web'),
+      other: await startService('other'),
+    };
     ctx.services = services;
     const config = {
       ...testConfig([], { workers: 1, ...proxy }),
       upstreams: {
-        api: { backends: [backend(services.api)], health_check: { path: HEALTH_PATH }, load_balancing: { algorithm: 'least_connections' } },
+        api: {
+          backends: [backend(services.api)],
+          health_check: { path: HEALTH_PATH },
+          load_balancing: { algorithm: 'least_connections' },
+        },
         web: { backends: [backend(services.web)] },
         other: { backends: [backend(services.other)] },
       },
@@ -346,23 +559,36 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
   });
 
   for (const c of cases) {
-    routing(`${engine}: ${c.what} (${c.method ?? 'GET'} ${c.host} ${c.path} → ${c.status}${c.upstream ? ` at ${c.upstream} ${c.url}` : ''})`, async (ctx) => {
-      const services = ctx.services!;
-      clear(services);
-      const answer: Answer = await get(ctx.port!, c.path, { method: c.method ?? 'GET', headers: { host: c.host, ...c.headers }, ...(c.body !== undefined && { body: c.body }) });
-      assert.is(answer.status, c.status, `body: ${JSON.stringify(answer.body)}`);
-      if (c.answerBody !== undefined) assert.is(answer.body, c.answerBody);
-      for (const [name, value] of Object.entries(c.answerHeaders ?? {})) assert.is(answer.headers[name], value, `response header ${name}`);
-      for (const s of Object.values(services)) {
-        const expected = s.name === c.upstream ? 1 : 0;
-        assert.is(s.received.length + s.upgrades.length, expected, `${s.name} got ${expected === 1 ? 'the request once' : 'nothing'}; seen: ${allSeen(services)}`);
-      }
-      if (!c.upstream) return;
-      const seen = services[c.upstream].received[0]!;
-      assert.is(seen.url, c.url);
-      assert.is(seen.method, c.method ?? 'GET');
-      for (const [name, value] of Object.entries(c.seenHeaders ?? {})) assert.is(seen.headers[name], value, `upstream saw ${name}`);
-    });
+    routing(
+      `${engine}: ${c.what} (${c.method ?? 'GET'} ${c.host} ${c.path} → ${c.status}${c.upstream ? ` at ${c.upstream} ${c.url}` : ''})`,
+      async (ctx) => {
+        const services = ctx.services!;
+        clear(services);
+        const answer: Answer = await get(ctx.port!, c.path, {
+          method: c.method ?? 'GET',
+          headers: { host: c.host, ...c.headers },
+          ...(c.body !== undefined && { body: c.body }),
+        });
+        assert.is(answer.status, c.status, `body: ${JSON.stringify(answer.body)}`);
+        if (c.answerBody !== undefined) assert.is(answer.body, c.answerBody);
+        for (const [name, value] of Object.entries(c.answerHeaders ?? {}))
+          assert.is(answer.headers[name], value, `response header ${name}`);
+        for (const s of Object.values(services)) {
+          const expected = s.name === c.upstream ? 1 : 0;
+          assert.is(
+            s.received.length + s.upgrades.length,
+            expected,
+            `${s.name} got ${expected === 1 ? 'the request once' : 'nothing'}; seen: ${allSeen(services)}`,
+          );
+        }
+        if (!c.upstream) return;
+        const seen = services[c.upstream].received[0]!;
+        assert.is(seen.url, c.url);
+        assert.is(seen.method, c.method ?? 'GET');
+        for (const [name, value] of Object.entries(c.seenHeaders ?? {}))
+          assert.is(seen.headers[name], value, `upstream saw ${name}`);
+      },
+    );
   }
 
   routing(`${engine}: routing holds on one keep-alive connection from request to request`, async (ctx) => {
@@ -385,9 +611,18 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     });
     const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     assert.equal(statuses, [200, 404, 200, 200], answers);
-    assert.equal(services.api.received.map((r) => r.url), ['/one']);
-    assert.equal(services.web.received.map((r) => r.url), ['/two']);
-    assert.equal(services.other.received.map((r) => r.url), ['/exact']);
+    assert.equal(
+      services.api.received.map((r) => r.url),
+      ['/one'],
+    );
+    assert.equal(
+      services.web.received.map((r) => r.url),
+      ['/two'],
+    );
+    assert.equal(
+      services.other.received.map((r) => r.url),
+      ['/exact'],
+    );
   });
 
   routing(`${engine}: an upgrade goes to the routed upstream only, with strip_prefix`, async (ctx) => {
@@ -396,9 +631,13 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     const answer = await upgrade(ctx.port!, '/v1/socket?room=1', { host: API });
     assert.is(answer.status, 101, answer.head);
     assert.is(headHeader(answer.head, 'x-served-by'), 'api');
-    assert.equal(services.api.upgrades.map((r) => r.url), ['/socket?room=1']);
+    assert.equal(
+      services.api.upgrades.map((r) => r.url),
+      ['/socket?room=1'],
+    );
     assert.is(services.api.upgrades[0]!.headers.upgrade, 'websocket');
-    for (const s of [services.web, services.other]) assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
+    for (const s of [services.web, services.other])
+      assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
   });
 
   routing(`${engine}: an upgrade by a route with request_headers gets them edited`, async (ctx) => {
@@ -406,10 +645,14 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     clear(services);
     const answer = await upgrade(ctx.port!, '/chat', { host: WWW, 'x-env': 'dev', 'x-debug': '1' });
     assert.is(answer.status, 101, answer.head);
-    assert.equal(services.web.upgrades.map((r) => r.url), ['/chat']);
+    assert.equal(
+      services.web.upgrades.map((r) => r.url),
+      ['/chat'],
+    );
     assert.is(services.web.upgrades[0]!.headers['x-env'], 'prod');
     assert.is(services.web.upgrades[0]!.headers['x-debug'], undefined);
-    for (const s of [services.api, services.other]) assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
+    for (const s of [services.api, services.other])
+      assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
   });
 
   routing(`${engine}: an upgrade no route matches: 404, no upstream contacted`, async (ctx) => {
@@ -417,7 +660,8 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     clear(services);
     const answer = await upgrade(ctx.port!, '/chat', { host: NONE });
     assert.is(answer.status, 404, answer.head);
-    for (const s of Object.values(services)) assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
+    for (const s of Object.values(services))
+      assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
   });
 
   routing(`${engine}: an upgrade no route matches gets the same no_route body as any request`, async (ctx) => {
@@ -432,7 +676,8 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     clear(services);
     const answer = await upgrade(ctx.port!, '/internal/socket', { host: WWW });
     assert.is(answer.status, 403, answer.head);
-    for (const s of Object.values(services)) assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
+    for (const s of Object.values(services))
+      assert.is(s.received.length + s.upgrades.length, 0, `seen: ${allSeen(services)}`);
     assert.is(answer.body, 'forbidden\n');
   });
 
@@ -456,25 +701,47 @@ const configErrors = suite('route and upstream config errors');
 const invalid: [string, unknown, string, string][] = [
   [
     'an upstream named default besides top-level backends',
-    { backends: [{ address: '127.0.0.1', port: 9001 }], upstreams: { default: { backends: [{ address: '127.0.0.1', port: 9002 }] } } },
+    {
+      backends: [{ address: '127.0.0.1', port: 9001 }],
+      upstreams: { default: { backends: [{ address: '127.0.0.1', port: 9002 }] } },
+    },
     '$.upstreams.default',
     'default',
   ],
   [
     'a route naming an upstream that does not exist',
-    { upstreams: { web: { backends: [{ address: '127.0.0.1', port: 9001 }] } }, routes: [{ match: { path_prefix: '/a' }, upstream: 'web' }, { match: {}, upstream: 'nope' }] },
+    {
+      upstreams: { web: { backends: [{ address: '127.0.0.1', port: 9001 }] } },
+      routes: [
+        { match: { path_prefix: '/a' }, upstream: 'web' },
+        { match: {}, upstream: 'nope' },
+      ],
+    },
     '$.routes[1].upstream',
     '"nope"',
   ],
   [
     'one address:port in two upstreams',
-    { upstreams: { a: { backends: [{ address: '127.0.0.1', port: 9001 }] }, b: { backends: [{ address: '127.0.0.1', port: 9003 }, { address: '127.0.0.1', port: 9001 }] } } },
+    {
+      upstreams: {
+        a: { backends: [{ address: '127.0.0.1', port: 9001 }] },
+        b: {
+          backends: [
+            { address: '127.0.0.1', port: 9003 },
+            { address: '127.0.0.1', port: 9001 },
+          ],
+        },
+      },
+    },
     '$.upstreams.b.backends[1]',
     '127.0.0.1:9001',
   ],
   [
     'one address:port in the top-level backends and an upstream',
-    { backends: [{ address: '127.0.0.1', port: 9001 }], upstreams: { a: { backends: [{ address: '127.0.0.1', port: 9001 }] } } },
+    {
+      backends: [{ address: '127.0.0.1', port: 9001 }],
+      upstreams: { a: { backends: [{ address: '127.0.0.1', port: 9001 }] } },
+    },
     '$.upstreams.a.backends[0]',
     '127.0.0.1:9001',
   ],
@@ -483,7 +750,10 @@ const invalid: [string, unknown, string, string][] = [
 for (const [what, document, path, value] of invalid) {
   configErrors(`${what}: exit 2, one line with the file, ${path} and ${value}`, () => {
     const file = writeConfig(document);
-    for (const args of [['-t', '-c', file], ['-c', file]]) {
+    for (const args of [
+      ['-t', '-c', file],
+      ['-c', file],
+    ]) {
       const result = run(...args);
       assert.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       const lines = result.stderr.trim().split('\n');
@@ -503,7 +773,13 @@ const warnings = suite('-t: unreachable routes');
 const web = { upstreams: { web: { backends: [{ address: '127.0.0.1', port: 9001 }] } } };
 
 warnings('a route after one with an empty match: a warning naming it on stderr, exit 0', () => {
-  const file = writeConfig({ ...web, routes: [{ name: 'everything', match: {}, upstream: 'web' }, { name: 'api', match: { path_prefix: '/v1' }, upstream: 'web' }] });
+  const file = writeConfig({
+    ...web,
+    routes: [
+      { name: 'everything', match: {}, upstream: 'web' },
+      { name: 'api', match: { path_prefix: '/v1' }, upstream: 'web' },
+    ],
+  });
   const result = run('-t', '-c', file);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stdout, 'valid');
@@ -554,7 +830,9 @@ warnings.run();
 // ---------------------------------------------------------------------------
 // Readiness per routed upstream, and one upstream down.
 
-const oneDown = suite<{ api?: Service; web?: Service; sluice?: SluiceProcess; port?: number; apiDown?: Promise<void> }>('one routed upstream down');
+const oneDown = suite<{ api?: Service; web?: Service; sluice?: SluiceProcess; port?: number; apiDown?: Promise<void> }>(
+  'one routed upstream down',
+);
 
 oneDown.before(async (ctx) => {
   ctx.api = await startService('api');
@@ -595,23 +873,40 @@ const takeApiDown = (ctx: { api?: Service; sluice?: SluiceProcess; port?: number
 oneDown('an upstream no route names does not hold /ready back, though its backend is down', async (ctx) => {
   const ready = await get(ctx.port!, '/ready');
   assert.is(ready.status, 200, ready.body);
-  assert.equal(JSON.parse(ready.body), { ready: true, checks: { backends_available: true, pool_healthy: true, cache_healthy: true } });
+  assert.equal(JSON.parse(ready.body), {
+    ready: true,
+    checks: { backends_available: true, pool_healthy: true, cache_healthy: true },
+  });
 });
 
-oneDown('a routed upstream with no selectable backend: /ready 503, backends_available false, same body shape', async (ctx) => {
-  await takeApiDown(ctx);
-  const ready = await until(() => get(ctx.port!, '/ready'), (a) => a.status !== 200, 40, 50);
-  assert.is(ready.status, 503);
-  assert.equal(JSON.parse(ready.body), { ready: false, checks: { backends_available: false, pool_healthy: true, cache_healthy: true } });
-  assert.is((await get(ctx.port!, '/health')).status, 200, 'the lifecycle stays healthy');
-});
+oneDown(
+  'a routed upstream with no selectable backend: /ready 503, backends_available false, same body shape',
+  async (ctx) => {
+    await takeApiDown(ctx);
+    const ready = await until(
+      () => get(ctx.port!, '/ready'),
+      (a) => a.status !== 200,
+      40,
+      50,
+    );
+    assert.is(ready.status, 503);
+    assert.equal(JSON.parse(ready.body), {
+      ready: false,
+      checks: { backends_available: false, pool_healthy: true, cache_healthy: true },
+    });
+    assert.is((await get(ctx.port!, '/health')).status, 200, 'the lifecycle stays healthy');
+  },
+);
 
 oneDown('api down: /v1 on the api host gets 502 and the web backend gets nothing', async (ctx) => {
   await takeApiDown(ctx);
   ctx.web!.received.length = 0;
   const answer = await get(ctx.port!, '/v1/users', { headers: { host: API } });
   assert.is(answer.status, 502, answer.body);
-  assert.equal(ctx.web!.received.map((r) => r.url), []);
+  assert.equal(
+    ctx.web!.received.map((r) => r.url),
+    [],
+  );
 });
 
 oneDown('api down: an upgrade to /v1 gets 502 and the web backend gets nothing', async (ctx) => {
@@ -619,7 +914,10 @@ oneDown('api down: an upgrade to /v1 gets 502 and the web backend gets nothing',
   ctx.web!.upgrades.length = 0;
   const answer = await upgrade(ctx.port!, '/v1/socket', { host: API });
   assert.is(answer.status, 502, answer.head);
-  assert.equal(ctx.web!.upgrades.map((r) => r.url), []);
+  assert.equal(
+    ctx.web!.upgrades.map((r) => r.url),
+    [],
+  );
 });
 
 oneDown('api down: the web route is still served', async (ctx) => {
@@ -631,7 +929,9 @@ oneDown('api down: the web route is still served', async (ctx) => {
 
 oneDown.run();
 
-const minHealthy = suite<{ api?: Service; web?: Service; web2?: Service; sluice?: SluiceProcess; port?: number }>('min_healthy per upstream');
+const minHealthy = suite<{ api?: Service; web?: Service; web2?: Service; sluice?: SluiceProcess; port?: number }>(
+  'min_healthy per upstream',
+);
 
 minHealthy.before(async (ctx) => {
   ctx.api = await startService('api');
@@ -658,16 +958,25 @@ minHealthy.after(async (ctx) => {
   killAll();
 });
 
-minHealthy("start-up needs one backend per routed upstream; /ready needs each upstream's own min_healthy", async (ctx) => {
-  const down = await get(ctx.port!, '/ready');
-  assert.is(down.status, 503, down.body);
-  assert.is((JSON.parse(down.body) as ReadyDocument).checks.backends_available, false);
-  const from = ctx.sluice!.lines.length;
-  await ctx.web2!.reopen();
-  await ctx.sluice!.waitForLog(flipped(ctx.web2!.port, 'healthy'), 10_000, from);
-  const up = await until(() => get(ctx.port!, '/ready'), (a) => a.status === 200);
-  assert.equal(JSON.parse(up.body), { ready: true, checks: { backends_available: true, pool_healthy: true, cache_healthy: true } });
-});
+minHealthy(
+  "start-up needs one backend per routed upstream; /ready needs each upstream's own min_healthy",
+  async (ctx) => {
+    const down = await get(ctx.port!, '/ready');
+    assert.is(down.status, 503, down.body);
+    assert.is((JSON.parse(down.body) as ReadyDocument).checks.backends_available, false);
+    const from = ctx.sluice!.lines.length;
+    await ctx.web2!.reopen();
+    await ctx.sluice!.waitForLog(flipped(ctx.web2!.port, 'healthy'), 10_000, from);
+    const up = await until(
+      () => get(ctx.port!, '/ready'),
+      (a) => a.status === 200,
+    );
+    assert.equal(JSON.parse(up.body), {
+      ready: true,
+      checks: { backends_available: true, pool_healthy: true, cache_healthy: true },
+    });
+  },
+);
 
 minHealthy.run();
 
@@ -753,13 +1062,16 @@ empty.after(async (ctx) => {
   killAll();
 });
 
-empty('a route to an upstream with "backends": [] gets 503 with Retry-After; no other upstream gets it', async (ctx) => {
-  ctx.web!.received.length = 0;
-  const answer = await get(ctx.port!, '/empty/x');
-  assert.is(answer.status, 503, answer.body);
-  assert.ok(answer.headers['retry-after'], `retry-after: ${String(answer.headers['retry-after'])}`);
-  assert.equal(ctx.web!.received, []);
-});
+empty(
+  'a route to an upstream with "backends": [] gets 503 with Retry-After; no other upstream gets it',
+  async (ctx) => {
+    ctx.web!.received.length = 0;
+    const answer = await get(ctx.port!, '/empty/x');
+    assert.is(answer.status, 503, answer.body);
+    assert.ok(answer.headers['retry-after'], `retry-after: ${String(answer.headers['retry-after'])}`);
+    assert.equal(ctx.web!.received, []);
+  },
+);
 
 empty('the other route is served meanwhile', async (ctx) => {
   const answer = await get(ctx.port!, '/x');
@@ -772,7 +1084,9 @@ empty.run();
 // ---------------------------------------------------------------------------
 // Load balancing per upstream: an upstream's own keys override, the others are inherited.
 
-const balancing = suite<{ api?: Service[]; web?: Service[]; sluice?: SluiceProcess; port?: number }>('load balancing per upstream');
+const balancing = suite<{ api?: Service[]; web?: Service[]; sluice?: SluiceProcess; port?: number }>(
+  'load balancing per upstream',
+);
 
 balancing.before(async (ctx) => {
   ctx.api = [await startService('api-a'), await startService('api-b')];
@@ -799,33 +1113,41 @@ balancing.after(async (ctx) => {
   killAll();
 });
 
-balancing("an upstream's own algorithm, with the top-level hash_key: one user always on one backend, users spread over both", async (ctx) => {
-  const backendOf = async (user: string) => (await get(ctx.port!, '/v1/me', { headers: { 'x-user': user } })).body;
-  for (const user of ['alice', 'bob', 'carol']) {
-    const first = await backendOf(user);
-    assert.match(first, /^api-[ab]\n$/);
-    for (let i = 0; i < 5; i++) assert.is(await backendOf(user), first, `${user} stays on ${first}`);
-  }
-  const used = new Set<string>();
-  for (let i = 0; i < 32; i++) used.add(await backendOf(`user-${i}`));
-  assert.equal([...used].sort(), ['api-a\n', 'api-b\n'], 'hashed on x-user, not on the (single) client address');
-});
+balancing(
+  "an upstream's own algorithm, with the top-level hash_key: one user always on one backend, users spread over both",
+  async (ctx) => {
+    const backendOf = async (user: string) => (await get(ctx.port!, '/v1/me', { headers: { 'x-user': user } })).body;
+    for (const user of ['alice', 'bob', 'carol']) {
+      const first = await backendOf(user);
+      assert.match(first, /^api-[ab]\n$/);
+      for (let i = 0; i < 5; i++) assert.is(await backendOf(user), first, `${user} stays on ${first}`);
+    }
+    const used = new Set<string>();
+    for (let i = 0; i < 32; i++) used.add(await backendOf(`user-${i}`));
+    assert.equal([...used].sort(), ['api-a\n', 'api-b\n'], 'hashed on x-user, not on the (single) client address');
+  },
+);
 
-balancing('an upstream without load_balancing takes the top-level algorithm: round robin over both backends', async (ctx) => {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < 12; i++) {
-    const body = (await get(ctx.port!, '/page', { headers: { 'x-user': 'alice' } })).body;
-    counts[body] = (counts[body] ?? 0) + 1;
-  }
-  assert.equal(counts, { 'web-a\n': 6, 'web-b\n': 6 });
-});
+balancing(
+  'an upstream without load_balancing takes the top-level algorithm: round robin over both backends',
+  async (ctx) => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 12; i++) {
+      const body = (await get(ctx.port!, '/page', { headers: { 'x-user': 'alice' } })).body;
+      counts[body] = (counts[body] ?? 0) + 1;
+    }
+    assert.equal(counts, { 'web-a\n': 6, 'web-b\n': 6 });
+  },
+);
 
 balancing.run();
 
 // ---------------------------------------------------------------------------
 // /status, and health checks per upstream.
 
-const status = suite<{ def?: Service; api?: Service; sluice?: SluiceProcess; port?: number; adminPort?: number }>('upstreams in /status and health checks');
+const status = suite<{ def?: Service; api?: Service; sluice?: SluiceProcess; port?: number; adminPort?: number }>(
+  'upstreams in /status and health checks',
+);
 
 status.before(async (ctx) => {
   ctx.def = await startService('default');
@@ -870,8 +1192,14 @@ status('the top-level backends are the default upstream a route can name', async
   ctx.api!.received.length = 0;
   assert.is((await get(ctx.port!, '/v1/x')).body, 'api\n');
   assert.is((await get(ctx.port!, '/x')).body, 'default\n');
-  assert.equal(ctx.def!.received.map((r) => r.url), ['/x']);
-  assert.equal(ctx.api!.received.map((r) => r.url), ['/v1/x']);
+  assert.equal(
+    ctx.def!.received.map((r) => r.url),
+    ['/x'],
+  );
+  assert.equal(
+    ctx.api!.received.map((r) => r.url),
+    ['/v1/x'],
+  );
 });
 
 status.run();

@@ -10,7 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort, get, tryConnect, until } from './support/http.ts';
-import { exitWithin, killAll, startNode, startSluice, transitionTo, type SluiceProcess } from './support/sluice-process.ts';
+import {
+  exitWithin,
+  killAll,
+  startNode,
+  startSluice,
+  transitionTo,
+  type SluiceProcess,
+} from './support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from './support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from './support/config-file.ts';
 import type { ReadyDocument } from './support/documents.ts';
@@ -23,8 +30,11 @@ test.after(async () => {
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-
-async function runExample(name: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ program: SluiceProcess; port: number; backend: TestUpstream }> {
+async function runExample(
+  name: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ program: SluiceProcess; port: number; backend: TestUpstream }> {
   const backend = await startUpstream('seed-backend');
   upstreams.push(backend);
   const port = await freePort();
@@ -48,7 +58,10 @@ test('basic startup: prints the seed line, proxies, stops on SIGTERM with exit 0
 test('with a configuration file: the seed config format, loaded and served', async () => {
   const backend = await startUpstream('from-config');
   upstreams.push(backend);
-  const config = writeConfig({ proxy: { listen_port: 0, listen_host: '127.0.0.1', max_connections: 100 }, backends: [{ address: '127.0.0.1', port: backend.port, weight: 1 }] });
+  const config = writeConfig({
+    proxy: { listen_port: 0, listen_host: '127.0.0.1', max_connections: 100 },
+    backends: [{ address: '127.0.0.1', port: backend.port, weight: 1 }],
+  });
   const program = startNode([example('config-file.ts'), config]);
   const port = await program.port();
   await program.waitForLog(transitionTo('healthy'));
@@ -64,7 +77,10 @@ test('command line arguments: --help prints the usage; -p and -c start it', asyn
   assert.match(help.stdout, '-p, --port PORT');
   const backend = await startUpstream('cli');
   upstreams.push(backend);
-  const config = writeConfig({ proxy: { listen_host: '127.0.0.1' }, backends: [{ address: '127.0.0.1', port: backend.port }] });
+  const config = writeConfig({
+    proxy: { listen_host: '127.0.0.1' },
+    backends: [{ address: '127.0.0.1', port: backend.port }],
+  });
   const port = await freePort();
   const program = startNode([example('command-line.ts'), '-p', String(port), '-c', config]);
   await program.waitForLog(transitionTo('healthy'));
@@ -102,11 +118,17 @@ test('lifecycle hooks: onStart before accepting, onStop after accepting stopped'
   const started = await program.waitForLog(printed(`Proxy started on port ${port}`));
   await program.waitForLog(transitionTo('healthy'));
   const listening = program.lines.find((l) => String(l.msg).startsWith('Listening on'))!;
-  assert.ok(program.lines.indexOf(started) < program.lines.indexOf(listening), 'onStart ran before the listeners bound');
+  assert.ok(
+    program.lines.indexOf(started) < program.lines.indexOf(listening),
+    'onStart ran before the listeners bound',
+  );
   program.kill('SIGTERM');
   const stopping = await program.waitForLog(printed('Proxy stopping...'));
   const stoppedAccepting = program.lines.find((l) => l.msg === 'Stopped accepting new connections')!;
-  assert.ok(program.lines.indexOf(stoppedAccepting) < program.lines.indexOf(stopping), 'onStop ran after accepting stopped');
+  assert.ok(
+    program.lines.indexOf(stoppedAccepting) < program.lines.indexOf(stopping),
+    'onStop ran after accepting stopped',
+  );
   assert.is((await exitWithin(program)).code, 0);
 });
 
@@ -117,7 +139,11 @@ test('startup health check: healthy within the wait, or "Failed to start: Startu
   assert.is((await exitWithin(program)).code, 0);
 
   const failing = startNode([example('startup-health-check.ts')], {
-    env: { SLUICE_EXAMPLE_BACKEND: '127.0.0.1:1', SLUICE_EXAMPLE_PORT: String(await freePort()), SLUICE_EXAMPLE_WAIT_MS: '300' },
+    env: {
+      SLUICE_EXAMPLE_BACKEND: '127.0.0.1:1',
+      SLUICE_EXAMPLE_PORT: String(await freePort()),
+      SLUICE_EXAMPLE_WAIT_MS: '300',
+    },
   });
   await failing.waitForLog(printed('Failed to start: StartupTimeout'));
   assert.is((await exitWithin(failing)).code, 1);
@@ -132,11 +158,20 @@ test('readiness endpoint as a filter: /readyz answered in the listener thread, 2
   await sluice.waitForLog(transitionTo('healthy'));
   const ready = await get(port, '/readyz');
   assert.is(ready.status, 200);
-  assert.equal(JSON.parse(ready.body), { ready: true, checks: { backends_available: true, pool_healthy: true, cache_healthy: true } });
-  assert.not.ok(backend.received.some((r) => r.url === '/readyz'), 'never forwarded');
+  assert.equal(JSON.parse(ready.body), {
+    ready: true,
+    checks: { backends_available: true, pool_healthy: true, cache_healthy: true },
+  });
+  assert.not.ok(
+    backend.received.some((r) => r.url === '/readyz'),
+    'never forwarded',
+  );
   await backend.close();
   await sluice.waitForLog((l) => l['actor'] === 'health-checker' && l['to'] === 'unhealthy');
-  const down = await until(() => get(port, '/readyz'), (a) => a.status === 503);
+  const down = await until(
+    () => get(port, '/readyz'),
+    (a) => a.status === 503,
+  );
   assert.is((JSON.parse(down.body) as ReadyDocument).checks.backends_available, false);
   sluice.kill('SIGTERM');
   await exitWithin(sluice);
@@ -154,7 +189,9 @@ test('PID file and the status script: running and healthy, then removed and "no 
   program.kill('SIGTERM');
   assert.is((await exitWithin(program)).code, 0);
   assert.not.ok(existsSync(pidFile));
-  const after = await execFileAsync('bash', [example('check_status.sh')], { env }).catch((error: unknown) => error as { code: number; stdout: string });
+  const after = await execFileAsync('bash', [example('check_status.sh')], { env }).catch(
+    (error: unknown) => error as { code: number; stdout: string },
+  );
   assert.is(after.stdout.trim(), 'Proxy not running (no PID file)');
   assert.is((after as { code?: number }).code, 1);
 });
@@ -166,7 +203,9 @@ test("the README's library snippet runs from a clone as shown (only its two port
   const snippet = /## Use it as a library\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
   assert.ok(snippet, 'the README has the snippet');
   const port = await freePort();
-  const program = snippet.replace('listen_port: 8080', `listen_port: ${port}`).replace("'127.0.0.1', 3000", `'127.0.0.1', ${backend.port}`);
+  const program = snippet
+    .replace('listen_port: 8080', `listen_port: ${port}`)
+    .replace("'127.0.0.1', 3000", `'127.0.0.1', ${backend.port}`);
   // Inside the repository, as a user's file in a clone would be: `from 'sluice'` resolves to the package itself.
   const dir = join(fileURLToPath(new URL('../.tmp/', import.meta.url)), `readme-${process.pid}`);
   mkdirSync(dir, { recursive: true });

@@ -64,7 +64,12 @@ function exchange(port: number, bytes: string, keepOpenMs = 600): Promise<string
   });
 }
 
-interface Ctx { upstream?: Awaited<ReturnType<typeof recordingUpstream>>; sluice?: SluiceProcess; port?: number; hookLog?: string }
+interface Ctx {
+  upstream?: Awaited<ReturnType<typeof recordingUpstream>>;
+  sluice?: SluiceProcess;
+  port?: number;
+  hookLog?: string;
+}
 
 /** A suite against one sluice; `hooks`: a request-hooks module for it. */
 function framingSuite(name: string, hooks?: string) {
@@ -73,7 +78,9 @@ function framingSuite(name: string, hooks?: string) {
     ctx.upstream = await recordingUpstream();
     ctx.hookLog = join(tempDir(), 'hooks.jsonl');
     const config = testConfig([{ port: ctx.upstream.port }], { workers: 1, ...(hooks && { request_hooks: hooks }) });
-    ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 1, { env: { SLUICE_TEST_HOOK_LOG: ctx.hookLog } }));
+    ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 1, {
+      env: { SLUICE_TEST_HOOK_LOG: ctx.hookLog },
+    }));
   });
   s.after(async (ctx) => {
     await stopSluice(ctx.sluice);
@@ -88,14 +95,23 @@ const smuggling = framingSuite('framing cannot be changed by a client');
 
 smuggling('Connection: content-length does not drop the length of a body still forwarded', async (ctx) => {
   const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n';
-  await exchange(ctx.port!, `POST /first HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  await exchange(
+    ctx.port!,
+    `POST /first HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+  );
   assert.ok(ctx.upstream!.lines.includes('POST /first HTTP/1.1'));
-  assert.not.ok(ctx.upstream!.lines.some((l) => l.includes('/smuggled')), ctx.upstream!.lines.join(' | '));
+  assert.not.ok(
+    ctx.upstream!.lines.some((l) => l.includes('/smuggled')),
+    ctx.upstream!.lines.join(' | '),
+  );
 });
 
-smuggling('HEAD gets the proxy\'s own answer without a body, and the connection stays usable', async (ctx) => {
+smuggling("HEAD gets the proxy's own answer without a body, and the connection stays usable", async (ctx) => {
   // The backend resets /reset: the fast path answers 502 itself, and the pipelined GET must follow it cleanly.
-  const answer = await exchange(ctx.port!, 'HEAD /reset HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  const answer = await exchange(
+    ctx.port!,
+    'HEAD /reset HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
   const responses = answer.split(/(?=HTTP\/1\.1 )/);
   assert.is(responses.length, 2, JSON.stringify(answer));
   assert.match(responses[0]!, /^HTTP\/1\.1 502 [^]*content-length: 12\r\n[^]*\r\n\r\n$/);
@@ -108,9 +124,15 @@ const unframing = framingSuite('framing cannot be changed by an upstreamRequestF
 
 unframing('a hook that deletes Content-Length: the upstream still gets the body framed', async (ctx) => {
   const smuggled = 'GET /smuggled-by-hook HTTP/1.1\r\nHost: a\r\n\r\n';
-  const answer = await exchange(ctx.port!, `POST /unframed HTTP/1.1\r\nHost: a\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  const answer = await exchange(
+    ctx.port!,
+    `POST /unframed HTTP/1.1\r\nHost: a\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+  );
   assert.match(answer, /^HTTP\/1\.1 200 /);
-  assert.not.ok(ctx.upstream!.lines.some((l) => l.includes('/smuggled-by-hook')), ctx.upstream!.lines.join(' | '));
+  assert.not.ok(
+    ctx.upstream!.lines.some((l) => l.includes('/smuggled-by-hook')),
+    ctx.upstream!.lines.join(' | '),
+  );
 });
 
 unframing.run();
@@ -124,21 +146,44 @@ hostile('a hook answer with CR/LF in a header value is refused (500), nothing in
   assert.not.match(answer, /set-cookie/i);
 });
 
-hostile('a hook answer whose body is no string, or whose status is none, is a 500 and the thread lives on', async (ctx) => {
-  assert.match(await exchange(ctx.port!, 'GET /not-a-string HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 500 /);
-  assert.match(await exchange(ctx.port!, 'GET /bad-status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 500 /);
-  assert.match(await exchange(ctx.port!, 'GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
-  assert.not.ok(ctx.sluice!.lines.some((l) => l.msg === 'listener actor failed'), 'no thread died');
-});
+hostile(
+  'a hook answer whose body is no string, or whose status is none, is a 500 and the thread lives on',
+  async (ctx) => {
+    assert.match(
+      await exchange(ctx.port!, 'GET /not-a-string HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1\.1 500 /,
+    );
+    assert.match(
+      await exchange(ctx.port!, 'GET /bad-status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1\.1 500 /,
+    );
+    assert.match(
+      await exchange(ctx.port!, 'GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1\.1 200 /,
+    );
+    assert.not.ok(
+      ctx.sluice!.lines.some((l) => l.msg === 'listener actor failed'),
+      'no thread died',
+    );
+  },
+);
 
 hostile('a hook that reads headers after the read ended sees its own request, not the next one', async (ctx) => {
   await Promise.all(
     ['alice', 'bobby', 'carol', 'dave1'].map((who) =>
-      exchange(ctx.port!, `GET /later/${who} HTTP/1.1\r\nHost: a\r\nX-Secret: ${who}-token\r\nConnection: close\r\n\r\n`),
+      exchange(
+        ctx.port!,
+        `GET /later/${who} HTTP/1.1\r\nHost: a\r\nX-Secret: ${who}-token\r\nConnection: close\r\n\r\n`,
+      ),
     ),
   );
   const seen = await until(
-    () => (existsSync(ctx.hookLog!) ? readFileSync(ctx.hookLog!, 'utf8') : '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; secret: string }),
+    () =>
+      (existsSync(ctx.hookLog!) ? readFileSync(ctx.hookLog!, 'utf8') : '')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { path: string; secret: string }),
     (all) => all.length >= 4,
   );
   for (const { path, secret } of seen) assert.is(secret, `${path.slice('/later/'.length)}-token`, path);
@@ -151,10 +196,20 @@ const config = suite('framing headers in the config');
 config('a route may not set or remove framing or connection headers, nor carry the request id in one', () => {
   for (const name of ['Content-Length', 'transfer-encoding', 'Connection', 'upgrade']) {
     const route = (edits: object) => ({ routes: [{ match: {}, upstream: 'default', ...edits }] });
-    assert.throws(() => parseConfig(route({ request_headers: { remove: [name] } }), 'x.json'), /framing and connection headers/);
-    assert.throws(() => parseConfig(route({ response_headers: { set: { [name]: '1' } } }), 'x.json'), /framing and connection headers/);
+    assert.throws(
+      () => parseConfig(route({ request_headers: { remove: [name] } }), 'x.json'),
+      /framing and connection headers/,
+    );
+    assert.throws(
+      () => parseConfig(route({ response_headers: { set: { [name]: '1' } } }), 'x.json'),
+      /framing and connection headers/,
+    );
   }
-  assert.throws(() => parseConfig({ routes: [{ match: {}, respond: { status: 200, headers: { 'content-length': '0' } } }] }, 'x.json'), /framing/);
+  assert.throws(
+    () =>
+      parseConfig({ routes: [{ match: {}, respond: { status: 200, headers: { 'content-length': '0' } } }] }, 'x.json'),
+    /framing/,
+  );
   assert.throws(() => parseConfig({ proxy: { request_id_header: 'content-length' } }, 'x.json'), /request id/);
 });
 

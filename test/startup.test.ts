@@ -33,14 +33,23 @@ function deadPid(): number {
 
 test('no healthy backend within startup_timeout_ms: StartupTimeout logged, PID file removed, exit 1', async () => {
   const pidFile = join(tempDir(), 'sluice.pid');
-  const sluice = startSluice(['-c', writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 400 })), '--pid-file', pidFile]);
+  const sluice = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: 1 }], { startup_timeout_ms: 400 })),
+    '--pid-file',
+    pidFile,
+  ]);
   await sluice.waitForLog((l) => l.msg === 'PID file written');
   assert.ok(existsSync(pidFile));
   const { code } = await exitWithin(sluice);
   assert.is(code, 1);
-  const failure = await sluice.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start: StartupTimeout'));
+  const failure = await sluice.waitForLog(
+    (l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start: StartupTimeout'),
+  );
   assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
-  assert.ok(sluice.lines.some((l) => l['from'] === 'starting' && l['to'] === 'stopped' && l['event'] === 'startupTimeout'));
+  assert.ok(
+    sluice.lines.some((l) => l['from'] === 'starting' && l['to'] === 'stopped' && l['event'] === 'startupTimeout'),
+  );
   assert.not.ok(existsSync(pidFile), 'the PID file is removed');
 });
 
@@ -52,14 +61,20 @@ async function serving(server: Server): Promise<number> {
     socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  cleanups.push(() => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return (server.address() as { port: number }).port;
 }
 
-interface Probe { backend: string; reason: string }
+interface Probe {
+  backend: string;
+  reason: string;
+}
 
 test('a startup timeout names every backend with its last probe result, in the log and on stderr', async () => {
   const down = await freePort();
@@ -93,10 +108,7 @@ test('a startup timeout names every backend with its last probe result, in the l
   assert.equal(reported, expected);
   const failure = sluice.lines.find((l) => String(l.msg).startsWith('Failed to start: StartupTimeout'))!;
   assert.is(failure['code'], 'SLUICE_STARTUP_TIMEOUT');
-  assert.equal(
-    Object.fromEntries((failure['backends'] as Probe[]).map((b) => [b.backend, b.reason])),
-    expected,
-  );
+  assert.equal(Object.fromEntries((failure['backends'] as Probe[]).map((b) => [b.backend, b.reason])), expected);
   const stderr = sluice.stderr();
   assert.match(stderr, /^sluice: failed to start: no healthy backend within 5000 ms \(/);
   for (const [backend, reason] of Object.entries(expected)) assert.match(stderr, `${backend}: ${reason}`);
@@ -128,8 +140,19 @@ test('require_healthy_backends false: healthy once bound, 502 past the startup t
 
   const backend = await startUpstream('late', backendPort);
   cleanups.push(() => backend.close());
-  await until(() => get(port, '/ready'), (answer) => answer.status === 200);
-  assert.is((await until(() => get(port, '/late'), (answer) => answer.status === 200)).body, 'late\n');
+  await until(
+    () => get(port, '/ready'),
+    (answer) => answer.status === 200,
+  );
+  assert.is(
+    (
+      await until(
+        () => get(port, '/late'),
+        (answer) => answer.status === 200,
+      )
+    ).body,
+    'late\n',
+  );
   sluice.kill('SIGTERM');
   assert.is((await exitWithin(sluice)).code, 0);
 });
@@ -163,7 +186,10 @@ test('require_healthy_backends false: -d returns once the listeners are bound, w
   });
   assert.match(stdout + stderr, `sluice started (PID: ${pid})`);
   process.kill(pid, 'SIGTERM');
-  await until(() => existsSync(pidFile), (exists) => !exists);
+  await until(
+    () => existsSync(pidFile),
+    (exists) => !exists,
+  );
 });
 
 test('the port already in use: exit 1 naming the port', async () => {
@@ -177,9 +203,9 @@ test('the port already in use: exit 1 naming the port', async () => {
   assert.is(code, 1);
   const failure = sluice.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Failed to start'));
   assert.ok(failure, 'a failure line');
-  assert.is(failure!['code'], 'SLUICE_LISTEN_FAILED');
-  assert.is(failure!['cause'], 'EADDRINUSE');
-  assert.match(String(failure!['reason']), String(port));
+  assert.is(failure['code'], 'SLUICE_LISTEN_FAILED');
+  assert.is(failure['cause'], 'EADDRINUSE');
+  assert.match(String(failure['reason']), String(port));
 });
 
 test('PID file: written with our PID while running, removed on exit', async () => {
@@ -223,7 +249,10 @@ test('a stale PID file is replaced', async () => {
 
 test('pid_file in the config resolves against the config file folder', async () => {
   const u = await upstream();
-  const config = writeConfig({ ...testConfig([{ port: u.port }]), proxy: { ...testConfig([]).proxy, pid_file: 'relative.pid' } });
+  const config = writeConfig({
+    ...testConfig([{ port: u.port }]),
+    proxy: { ...testConfig([]).proxy, pid_file: 'relative.pid' },
+  });
   const sluice = startSluice(['-c', config]);
   await sluice.waitForLog(transitionTo('healthy'));
   const expected = join(config, '..', 'relative.pid');

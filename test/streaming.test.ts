@@ -30,7 +30,8 @@ const STEADY_HEALTH = { timeout_ms: 3000, unhealthy_threshold: 5 };
 let port = 0;
 const forwardedSockets = new Set<Socket>();
 
-const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${sluice!.pid}/status`, 'utf8'))![1]) * 1024;
+const memory = (field: 'VmRSS' | 'VmHWM') =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${sluice!.pid}/status`, 'utf8'))![1]) * 1024;
 
 /** Bytes that differ at every offset (a 32-bit xorshift stream): any byte out of place changes the digest. */
 function pattern(bytes: number): Buffer {
@@ -115,11 +116,14 @@ function upload(mb: number): Promise<number> {
 function uploadDigest(body: Buffer, chunked: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers = chunked ? {} : { 'content-length': String(body.length) };
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/digest', method: 'POST', headers, agent: false }, (res) => {
-      let answer = '';
-      res.setEncoding('utf8').on('data', (text: string) => (answer += text));
-      res.on('end', () => resolve(answer));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path: '/digest', method: 'POST', headers, agent: false },
+      (res) => {
+        let answer = '';
+        res.setEncoding('utf8').on('data', (text: string) => (answer += text));
+        res.on('end', () => resolve(answer));
+      },
+    );
     req.on('error', reject);
     writeInPieces(req, body, 50_021);
   });
@@ -166,7 +170,8 @@ for (const entry of entries) {
         };
         return pump();
       }
-      if (req.url === '/digest') return void digestSlowly(req).then(({ length, digest }) => res.end(`${length} ${digest}`));
+      if (req.url === '/digest')
+        return void digestSlowly(req).then(({ length, digest }) => res.end(`${length} ${digest}`));
       let received = 0;
       req.on('data', (data: Buffer) => (received += data.length));
       req.on('end', () => res.end(String(received)));
@@ -174,7 +179,12 @@ for (const entry of entries) {
     await new Promise<void>((resolve) => backend!.listen(0, '127.0.0.1', resolve));
     const backendPort = (backend.address() as { port: number }).port;
     // Debug lines: `entered` reads the one that says request hooks loaded.
-    sluice = startSluice(['-c', writeConfig(enter(testConfig([{ port: backendPort }], { workers: 1 }, STEADY_HEALTH), entry)), '--log-level', 'debug']);
+    sluice = startSluice([
+      '-c',
+      writeConfig(enter(testConfig([{ port: backendPort }], { workers: 1 }, STEADY_HEALTH), entry)),
+      '--log-level',
+      'debug',
+    ]);
     port = await sluice.port();
     await sluice.waitForLog(transitionTo('healthy'));
     await entered(sluice, entry);
@@ -198,34 +208,50 @@ for (const entry of entries) {
     assert.ok(after256 - before <= 96 * MB, `peak RSS grew by ${((after256 - before) / MB).toFixed(1)} MB`);
     // The listener's young-generation collection every 8 MB relayed (listener/http1/reclaim.ts) is what
     // keeps it far below that: 24 to 31 MB measured with it, 82 to 93 MB without.
-    assert.ok(after256 - before <= 60 * MB, `peak RSS grew by ${((after256 - before) / MB).toFixed(1)} MB: are dead read buffers being collected?`);
+    assert.ok(
+      after256 - before <= 60 * MB,
+      `peak RSS grew by ${((after256 - before) / MB).toFixed(1)} MB: are dead read buffers being collected?`,
+    );
     // Bounded, not proportional: a leak would cost about 190 MB more for 256 MB than for 64 MB. What
     // does vary is garbage: V8 frees the 64 KiB read buffers only when external memory has grown by
     // tens of MB since its last collection, and a 64 MB stream may end before that point or just after
     // it. Measured here on the fast path: 0 to 24 MB; hence 32.
-    assert.ok(after256 - after64 <= 32 * MB, `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`);
+    assert.ok(
+      after256 - after64 <= 32 * MB,
+      `256 MB cost ${((after256 - after64) / MB).toFixed(1)} MB more than 64 MB`,
+    );
   });
 
-  s(`${entry}: bodies arrive intact while the client reads slowly: several at once, by length and chunked`, async () => {
-    // The fast path reads each upstream socket into a buffer of its own and reuses it; bytes still
-    // queued for a slow client must never be overwritten by the next read.
-    const expected = createHash('sha256').update(pattern(16 * MB)).digest('hex');
-    const answers = await Promise.all(['/pattern/16', '/pattern/16/chunked', '/pattern/16', '/pattern/16/chunked'].map(slowDigest));
-    for (const answer of answers) {
-      assert.is(answer.status, 200);
-      assert.is(answer.length, 16 * MB);
-      assert.is(answer.digest, expected);
-    }
-  });
+  s(
+    `${entry}: bodies arrive intact while the client reads slowly: several at once, by length and chunked`,
+    async () => {
+      // The fast path reads each upstream socket into a buffer of its own and reuses it; bytes still
+      // queued for a slow client must never be overwritten by the next read.
+      const expected = createHash('sha256')
+        .update(pattern(16 * MB))
+        .digest('hex');
+      const answers = await Promise.all(
+        ['/pattern/16', '/pattern/16/chunked', '/pattern/16', '/pattern/16/chunked'].map(slowDigest),
+      );
+      for (const answer of answers) {
+        assert.is(answer.status, 200);
+        assert.is(answer.length, 16 * MB);
+        assert.is(answer.digest, expected);
+      }
+    },
+  );
 
-  s(`${entry}: request bodies arrive intact while the backend reads slowly: several at once, by length and chunked`, async () => {
-    // Every client socket of a listener thread reads into one shared buffer; body bytes queued for a
-    // slow upstream must have been copied out of it before the next read of any client overwrites it.
-    const body = pattern(16 * MB);
-    const expected = `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
-    const answers = await Promise.all([false, true, false, true].map((chunked) => uploadDigest(body, chunked)));
-    for (const answer of answers) assert.is(answer, expected);
-  });
+  s(
+    `${entry}: request bodies arrive intact while the backend reads slowly: several at once, by length and chunked`,
+    async () => {
+      // Every client socket of a listener thread reads into one shared buffer; body bytes queued for a
+      // slow upstream must have been copied out of it before the next read of any client overwrites it.
+      const body = pattern(16 * MB);
+      const expected = `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
+      const answers = await Promise.all([false, true, false, true].map((chunked) => uploadDigest(body, chunked)));
+      for (const answer of answers) assert.is(answer, expected);
+    },
+  );
 
   s(`${entry}: 200 sequential requests reuse a handful of upstream connections`, async () => {
     forwardedSockets.clear();

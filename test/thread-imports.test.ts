@@ -39,7 +39,12 @@ function threadsOf(file: string): Map<string, Thread> {
   const threads = new Map<string, Thread>();
   for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
     const [id, cacheDir, url] = line.split('\t') as [string, string, string];
-    const thread = threads.get(id) ?? { kind: id === '0' ? 'main' : '?', cacheDirs: new Set(), packages: new Set(), counted: false };
+    const thread = threads.get(id) ?? {
+      kind: id === '0' ? 'main' : '?',
+      cacheDirs: new Set(),
+      packages: new Set(),
+      counted: false,
+    };
     threads.set(id, thread);
     const actor = /\/src\/actors\/([a-z-]+)\.worker\.ts$/.exec(url);
     if (actor) thread.kind = actor[1]!;
@@ -69,9 +74,18 @@ test('worker threads load no zod, undici, prom-client, pino-pretty or xstate; al
   assert.equal(threads.map((t) => t.kind).sort(), ['health-checker', 'listener', 'listener', 'main', 'pool']);
   for (const thread of threads) {
     const heavy = ['zod', 'undici', 'prom-client', 'pino-pretty', 'xstate'].filter((p) => thread.packages.has(p));
-    if (thread.kind === 'main') assert.equal(heavy.filter((p) => p !== 'zod' && p !== 'xstate'), [], 'main thread');
+    if (thread.kind === 'main')
+      assert.equal(
+        heavy.filter((p) => p !== 'zod' && p !== 'xstate'),
+        [],
+        'main thread',
+      );
     else assert.equal(heavy, [], `${thread.kind} thread`);
-    assert.equal([...thread.cacheDirs].filter((dir) => dir === ''), [], `${thread.kind} thread without the compile cache`);
+    assert.equal(
+      [...thread.cacheDirs].filter((dir) => dir === ''),
+      [],
+      `${thread.kind} thread without the compile cache`,
+    );
   }
 });
 

@@ -29,10 +29,15 @@ function configWith(document: unknown, name: string): string {
   writeFileSync(file, JSON.stringify({ backends: [{ address: '127.0.0.1', port: 8081 }], ...(document as object) }));
   return file;
 }
-const tlsListener = (tls: Record<string, unknown>) => ({ listeners: [{ host: '127.0.0.1', port: 8443, tls: { cert: 'site.pem', key: 'site.key', ...tls } }] });
+const tlsListener = (tls: Record<string, unknown>) => ({
+  listeners: [{ host: '127.0.0.1', port: 8443, tls: { cert: 'site.pem', key: 'site.key', ...tls } }],
+});
 
 test('-t: a TLS listener with paths relative to the config file is valid', () => {
-  const file = configWith(tlsListener({ sni: [{ server_names: ['other.test', '*.other.test'], cert: 'other.pem', key: 'other.key' }] }), 'valid');
+  const file = configWith(
+    tlsListener({ sni: [{ server_names: ['other.test', '*.other.test'], cert: 'other.pem', key: 'other.key' }] }),
+    'valid',
+  );
   const result = run('-t', '-c', file);
   assert.is(result.code, 0, result.stderr);
 });
@@ -41,16 +46,27 @@ test('-t: a missing certificate file is one line naming the file and the JSON pa
   const file = configWith(tlsListener({ cert: 'missing.pem' }), 'missing');
   const result = run('-t', '-c', file);
   assert.is(result.code, 2);
-  assert.is(result.stderr, `sluice: ${file}: $.listeners[0].tls.cert: cannot read the file (ENOENT) (got ${JSON.stringify(join(ca.dir, 'missing.pem'))})\n`);
+  assert.is(
+    result.stderr,
+    `sluice: ${file}: $.listeners[0].tls.cert: cannot read the file (ENOENT) (got ${JSON.stringify(join(ca.dir, 'missing.pem'))})\n`,
+  );
 });
 
 test('-t: a key that does not match its certificate is refused', () => {
-  const file = configWith(tlsListener({ sni: [{ server_names: ['other.test'], cert: 'other.pem', key: 'site.key' }] }), 'mismatch');
+  const file = configWith(
+    tlsListener({ sni: [{ server_names: ['other.test'], cert: 'other.pem', key: 'site.key' }] }),
+    'mismatch',
+  );
   const result = run('-t', '-c', file);
   assert.is(result.code, 2);
   const lines = result.stderr.trim().split('\n');
   assert.is(lines.length, 1);
-  assert.ok(lines[0]!.startsWith(`sluice: ${file}: $.listeners[0].tls.sni[0].key: the key does not match the certificate ${join(ca.dir, 'other.pem')}`), lines[0]);
+  assert.ok(
+    lines[0]!.startsWith(
+      `sluice: ${file}: $.listeners[0].tls.sni[0].key: the key does not match the certificate ${join(ca.dir, 'other.pem')}`,
+    ),
+    lines[0],
+  );
 });
 
 test('-t: a file that is not PEM is refused', () => {
@@ -62,7 +78,10 @@ test('-t: a file that is not PEM is refused', () => {
 
 test('-t: invalid server_names entries are refused, each on its own line', () => {
   const names = ['ok.test', 'bad name', '*.', '127.0.0.1', 'a.*.test', 'ok.test'];
-  const file = configWith(tlsListener({ sni: [{ server_names: names, cert: 'other.pem', key: 'other.key' }] }), 'names');
+  const file = configWith(
+    tlsListener({ sni: [{ server_names: names, cert: 'other.pem', key: 'other.key' }] }),
+    'names',
+  );
   const result = run('-t', '-c', file);
   assert.is(result.code, 2);
   const lines = result.stderr.trim().split('\n');
@@ -81,18 +100,28 @@ test('-t: a name in two sni entries is refused', () => {
   ];
   const result = run('-t', '-c', configWith(tlsListener({ sni }), 'twice'));
   assert.is(result.code, 2);
-  assert.match(result.stderr, '$.listeners[0].tls.sni[1].server_names[0]: this name is in an earlier sni entry already');
+  assert.match(
+    result.stderr,
+    '$.listeners[0].tls.sni[1].server_names[0]: this name is in an earlier sni entry already',
+  );
 });
 
 test('-t: listeners and proxy.listen_port together are refused', () => {
   const file = configWith({ ...tlsListener({}), proxy: { listen_port: 8080 } }, 'both');
   const result = run('-t', '-c', file);
   assert.is(result.code, 2);
-  assert.is(result.stderr, `sluice: ${file}: $.proxy.listen_port: give listeners or proxy.listen_host/listen_port, not both (got 8080)\n`);
+  assert.is(
+    result.stderr,
+    `sluice: ${file}: $.proxy.listen_port: give listeners or proxy.listen_host/listen_port, not both (got 8080)\n`,
+  );
 });
 
 test('-t: two listeners on one port are refused; http2 and max_concurrent_streams are checked', () => {
-  const listeners = [{ host: '127.0.0.1', port: 8443 }, { host: '0.0.0.0', port: 8443 }, { port: 8444, http2: true, max_concurrent_streams: 0 }];
+  const listeners = [
+    { host: '127.0.0.1', port: 8443 },
+    { host: '0.0.0.0', port: 8443 },
+    { port: 8444, http2: true, max_concurrent_streams: 0 },
+  ];
   const result = run('-t', '-c', configWith({ listeners }, 'same-port'));
   assert.is(result.code, 2);
   assert.match(result.stderr, '$.listeners[1].port: listeners[0] listens on this port already (got 8443)');
@@ -101,7 +130,15 @@ test('-t: two listeners on one port are refused; http2 and max_concurrent_stream
 });
 
 test('-p with several listeners is a usage error; with one, it sets its port', () => {
-  const two = configWith({ listeners: [{ host: '127.0.0.1', port: 8443 }, { host: '127.0.0.1', port: 8444 }] }, 'two');
+  const two = configWith(
+    {
+      listeners: [
+        { host: '127.0.0.1', port: 8443 },
+        { host: '127.0.0.1', port: 8444 },
+      ],
+    },
+    'two',
+  );
   const refused = run('-t', '-c', two, '-p', '9000');
   assert.is(refused.code, 2);
   assert.match(refused.stderr, '--port sets the port of the only listener, and the config has 2 listeners');
@@ -130,17 +167,35 @@ test('sni: exact before wildcard, the longest wildcard first, case and a trailin
 test('hot restart: each listener takes its own inherited sockets; unmatched ones are bound anew', () => {
   const env: NodeJS.ProcessEnv = {
     SLUICE_LISTEN_FDS: '4,5,6',
-    SLUICE_LISTEN_ADDRESS: JSON.stringify([{ host: '127.0.0.1', port: 80, count: 2 }, { host: '127.0.0.1', port: 443, count: 1 }]),
+    SLUICE_LISTEN_ADDRESS: JSON.stringify([
+      { host: '127.0.0.1', port: 80, count: 2 },
+      { host: '127.0.0.1', port: 443, count: 1 },
+    ]),
     SLUICE_PREDECESSOR_PID: '42',
   };
   const inherited = takeInheritedSockets(env)!;
-  assert.equal(inherited.listeners, [{ host: '127.0.0.1', port: 80, fds: [4, 5] }, { host: '127.0.0.1', port: 443, fds: [6] }]);
-  const assigned = assignInherited(inherited, [{ host: '127.0.0.1', port: 443 }, { host: '127.0.0.1', port: 80 }, { host: '127.0.0.1', port: 81 }], 2);
+  assert.equal(inherited.listeners, [
+    { host: '127.0.0.1', port: 80, fds: [4, 5] },
+    { host: '127.0.0.1', port: 443, fds: [6] },
+  ]);
+  const assigned = assignInherited(
+    inherited,
+    [
+      { host: '127.0.0.1', port: 443 },
+      { host: '127.0.0.1', port: 80 },
+      { host: '127.0.0.1', port: 81 },
+    ],
+    2,
+  );
   assert.equal(assigned.ports, [443, 80, 81]);
   assert.equal(assigned.fdsOf(0), [[6], [4], null]);
   assert.equal(assigned.fdsOf(1), [[], [5], null]);
   // The environment of a predecessor from before listeners: one address for every descriptor.
-  const old = takeInheritedSockets({ SLUICE_LISTEN_FDS: '4,5', SLUICE_LISTEN_ADDRESS: '{"host":"0.0.0.0","port":8080}', SLUICE_PREDECESSOR_PID: '7' })!;
+  const old = takeInheritedSockets({
+    SLUICE_LISTEN_FDS: '4,5',
+    SLUICE_LISTEN_ADDRESS: '{"host":"0.0.0.0","port":8080}',
+    SLUICE_PREDECESSOR_PID: '7',
+  })!;
   assert.equal(old.listeners, [{ host: '0.0.0.0', port: 8080, fds: [4, 5] }]);
 });
 

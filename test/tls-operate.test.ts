@@ -78,7 +78,11 @@ operate.before(async (ctx) => {
         {
           host: '127.0.0.1',
           port: 0,
-          tls: { cert: 'site.pem', key: 'site.key', sni: [{ server_names: ['soon.test'], cert: 'soon.pem', key: 'soon.key' }] },
+          tls: {
+            cert: 'site.pem',
+            key: 'site.key',
+            sni: [{ server_names: ['soon.test'], cert: 'soon.pem', key: 'soon.key' }],
+          },
         },
       ],
     }),
@@ -113,7 +117,9 @@ operate('/status lists each certificate with subject, SANs and expiry; /metrics 
   const soon = status.certificates.find((c) => c.name.endsWith('soon.pem'))!;
   assert.is(soon.days_left, 2);
   const metrics = (await get(ctx.adminPort!, '/metrics')).body;
-  const line = metrics.split('\n').find((l) => l.startsWith(`sluice_tls_certificate_expiry_seconds{name="${site.name}"}`));
+  const line = metrics
+    .split('\n')
+    .find((l) => l.startsWith(`sluice_tls_certificate_expiry_seconds{name="${site.name}"}`));
   assert.ok(line, metrics);
   assert.is(Number(line.split(' ').pop()), Date.parse(site.not_after) / 1000);
 });
@@ -139,27 +145,33 @@ operate('reload: new handshakes get the new certificate; an open connection keep
   assert.equal(site.sans, ['DNS:site.test', 'DNS:renewed.test']);
 });
 
-operate('reload: a key that does not match is refused, the certificate in use stays, no connection fails', async (ctx) => {
-  const open = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
-  const inUse = open.socket.getPeerCertificate().fingerprint256;
-  copyFileSync(join(ctx.ca!.dir, 'soon.key'), join(ctx.ca!.dir, 'site.key'));
-  const reload = await sluiceCli('reload', '-c', ctx.config!);
-  assert.is(reload.code, 2);
-  assert.match(reload.stderr, `${ctx.config}: $.listeners[0].tls.key: the key does not match the certificate ${join(ctx.ca!.dir, 'site.pem')}`);
-  // The proxy's own reload (SIGHUP, as the command's check did not send it) refuses it too.
-  const from = ctx.sluice!.lines.length;
-  process.kill(ctx.sluice!.pid, 'SIGHUP');
-  const failed = await ctx.sluice!.waitForLog((l) => String(l.msg).startsWith('Reload failed'), 10_000, from);
-  assert.match(String(failed.msg), '$.listeners[0].tls.key');
-  const status = JSON.parse((await get(ctx.adminPort!, '/status')).body) as StatusDocument;
-  assert.is(status.last_reload?.ok, false);
-  const fresh = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
-  assert.is(fresh.socket.getPeerCertificate().fingerprint256, inUse);
-  assert.is(await fresh.request('/still'), 200);
-  assert.is(await open.request('/still-open'), 200);
-  fresh.socket.destroy();
-  open.socket.destroy();
-});
+operate(
+  'reload: a key that does not match is refused, the certificate in use stays, no connection fails',
+  async (ctx) => {
+    const open = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
+    const inUse = open.socket.getPeerCertificate().fingerprint256;
+    copyFileSync(join(ctx.ca!.dir, 'soon.key'), join(ctx.ca!.dir, 'site.key'));
+    const reload = await sluiceCli('reload', '-c', ctx.config!);
+    assert.is(reload.code, 2);
+    assert.match(
+      reload.stderr,
+      `${ctx.config}: $.listeners[0].tls.key: the key does not match the certificate ${join(ctx.ca!.dir, 'site.pem')}`,
+    );
+    // The proxy's own reload (SIGHUP, as the command's check did not send it) refuses it too.
+    const from = ctx.sluice!.lines.length;
+    process.kill(ctx.sluice!.pid, 'SIGHUP');
+    const failed = await ctx.sluice!.waitForLog((l) => String(l.msg).startsWith('Reload failed'), 10_000, from);
+    assert.match(String(failed.msg), '$.listeners[0].tls.key');
+    const status = JSON.parse((await get(ctx.adminPort!, '/status')).body) as StatusDocument;
+    assert.is(status.last_reload?.ok, false);
+    const fresh = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
+    assert.is(fresh.socket.getPeerCertificate().fingerprint256, inUse);
+    assert.is(await fresh.request('/still'), 200);
+    assert.is(await open.request('/still-open'), 200);
+    fresh.socket.destroy();
+    open.socket.destroy();
+  },
+);
 
 operate('hot restart: the successor serves TLS on the handed-over socket; the old process drains', async (ctx) => {
   // Back to a matching pair (the previous test left a mismatched key), as an operator would fix it.
@@ -171,17 +183,26 @@ operate('hot restart: the successor serves TLS on the handed-over socket; the ol
   const from = ctx.sluice!.pid;
   const mark = ctx.sluice!.lines.length;
   process.kill(from, 'SIGUSR2');
-  const taken = await ctx.sluice!.waitForLog((l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from, 20_000, mark);
+  const taken = await ctx.sluice!.waitForLog(
+    (l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from,
+    20_000,
+    mark,
+  );
   const to = taken['pid'] as number;
   try {
-    const handedOver = ctx.sluice!.lines.slice(mark).find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+    const handedOver = ctx
+      .sluice!.lines.slice(mark)
+      .find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
     assert.equal(handedOver['ports'], [ctx.tlsPort], 'the same port, handed over');
     assert.is(handedOver['handed_over'], true);
     const done = await ctx.sluice!.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === from, 20_000, mark);
     assert.is(done['exit_code'], 0);
     // The old process is gone: this handshake is the successor's, with the certificate it read.
     const fresh = await openTls(ctx.tlsPort!, ctx.ca!.pem, 'site.test');
-    assert.is(fresh.socket.getPeerCertificate().fingerprint256, new X509Certificate(readFileSync(fixed.cert)).fingerprint256);
+    assert.is(
+      fresh.socket.getPeerCertificate().fingerprint256,
+      new X509Certificate(readFileSync(fixed.cert)).fingerprint256,
+    );
     assert.is(await fresh.request('/after-restart'), 200);
     fresh.socket.destroy();
   } finally {

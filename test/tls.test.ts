@@ -72,27 +72,34 @@ tls.before(async (ctx) => {
   const base = testConfig([{ port: ctx.a.port }], { workers: 2 });
   const { listen_host: _host, listen_port: _port, ...proxy } = base.proxy;
   const config = join(ctx.ca.dir, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    ...base,
-    proxy,
-    listeners: [
-      { host: '127.0.0.1', port: 0 },
-      {
-        host: '127.0.0.1',
-        port: 0,
-        tls: {
-          // Relative to the config file, which lies beside them.
-          cert: basename(site.cert),
-          key: basename(site.key),
-          sni: [
-            { server_names: ['api.example.com'], cert: basename(api.cert), key: basename(api.key) },
-            { server_names: ['*.example.org'], cert: basename(wide.cert), key: basename(wide.key) },
-            { server_names: ['*.deep.example.org', 'exact.deep.example.org'], cert: basename(narrow.cert), key: basename(narrow.key) },
-          ],
+  writeFileSync(
+    config,
+    JSON.stringify({
+      ...base,
+      proxy,
+      listeners: [
+        { host: '127.0.0.1', port: 0 },
+        {
+          host: '127.0.0.1',
+          port: 0,
+          tls: {
+            // Relative to the config file, which lies beside them.
+            cert: basename(site.cert),
+            key: basename(site.key),
+            sni: [
+              { server_names: ['api.example.com'], cert: basename(api.cert), key: basename(api.key) },
+              { server_names: ['*.example.org'], cert: basename(wide.cert), key: basename(wide.key) },
+              {
+                server_names: ['*.deep.example.org', 'exact.deep.example.org'],
+                cert: basename(narrow.cert),
+                key: basename(narrow.key),
+              },
+            ],
+          },
         },
-      },
-    ],
-  }));
+      ],
+    }),
+  );
   const started = await startRouting(['-c', config], 2, 1);
   ctx.sluice = started.sluice;
   const listening = ctx.sluice.lines.find((l) => String(l.msg).startsWith('Listening on'))!;
@@ -106,7 +113,8 @@ tls.after(async (ctx) => {
 });
 
 tls('SNI: the exact name, then the longest wildcard, else the listener certificate', async (ctx) => {
-  const subject = async (servername?: string) => (await httpsGet(ctx.tlsPort!, { servername, ca: ctx.ca!.pem })).subject;
+  const subject = async (servername?: string) =>
+    (await httpsGet(ctx.tlsPort!, { servername, ca: ctx.ca!.pem })).subject;
   assert.is(await subject('api.example.com'), 'api.example.com');
   assert.is(await subject('API.Example.com'), 'api.example.com');
   assert.is(await subject('www.example.org'), '*.example.org');
@@ -119,7 +127,11 @@ tls('SNI: the exact name, then the longest wildcard, else the listener certifica
 });
 
 tls('ALPN: http/1.1 is chosen, also when the client offers h2 first', async (ctx) => {
-  const answer = await httpsGet(ctx.tlsPort!, { servername: 'api.example.com', ca: ctx.ca!.pem, alpn: ['h2', 'http/1.1'] });
+  const answer = await httpsGet(ctx.tlsPort!, {
+    servername: 'api.example.com',
+    ca: ctx.ca!.pem,
+    alpn: ['h2', 'http/1.1'],
+  });
   assert.is(answer.alpn, 'http/1.1');
   assert.is(answer.status, 200);
 });

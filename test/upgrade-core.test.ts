@@ -50,7 +50,9 @@ function upgradeOnce(port: number, id: string, text: string): Promise<{ status: 
         resolve({ status, echo: received.slice(end + 4) });
       }
     });
-    socket.write(`GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\nx-request-id: ${id}\r\n\r\n`);
+    socket.write(
+      `GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\nx-request-id: ${id}\r\n\r\n`,
+    );
   });
 }
 
@@ -78,9 +80,16 @@ test('an upgrade whose backend refuses the connection is retried on the next one
       assert.match(answer.status, / 101 /, `upgrade ${i}: ${answer.status}`);
       assert.is(answer.echo, `HELLO ${i}`);
     }
-    assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'), 'the closed backend was tried');
+    assert.ok(
+      sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'),
+      'the closed backend was tried',
+    );
     const lines = await until(
-      () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+      () =>
+        readFileSync(accessLog, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
       (all) => all.filter((l) => String(l['request_id']).startsWith('up-')).length === 4,
     );
     const tunnels = lines.filter((l) => String(l['request_id']).startsWith('up-'));
@@ -91,7 +100,10 @@ test('an upgrade whose backend refuses the connection is retried on the next one
       assert.is(line['path'], '/chat');
       assert.ok((line['bytes_sent'] as number) > 0);
     }
-    assert.ok(tunnels.some((l) => l['attempts'] === 2), 'a retried tunnel counts both attempts');
+    assert.ok(
+      tunnels.some((l) => l['attempts'] === 2),
+      'a retried tunnel counts both attempts',
+    );
   } finally {
     sluice.kill('SIGTERM');
     await exitWithin(sluice);

@@ -84,7 +84,11 @@ for (const entry of entries) {
 
   s(`${entry}: an upgrade is tunnelled both ways, with X-Forwarded-For and Via added`, async () => {
     const port0 = (backend!.address() as { port: number }).port;
-    const sluice = startSluice(['-c', writeConfig(enter(testConfig([{ port: port0 }], { workers: 1, drain_timeout_ms: 500 }), entry)), ...DEBUG]);
+    const sluice = startSluice([
+      '-c',
+      writeConfig(enter(testConfig([{ port: port0 }], { workers: 1, drain_timeout_ms: 500 }), entry)),
+      ...DEBUG,
+    ]);
     const port = await sluice.port();
     await sluice.waitForLog(transitionTo('healthy'));
     await entered(sluice, entry);
@@ -111,7 +115,11 @@ for (const entry of entries) {
   });
 
   s(`${entry}: an upgrade with no backend able to take it: 502, and the client connection closes`, async () => {
-    const sluice = startSluice(['-c', writeConfig(enter(testConfig([{ port: 1 }], { workers: 1, startup_timeout_ms: 60_000 }), entry)), ...DEBUG]);
+    const sluice = startSluice([
+      '-c',
+      writeConfig(enter(testConfig([{ port: 1 }], { workers: 1, startup_timeout_ms: 60_000 }), entry)),
+      ...DEBUG,
+    ]);
     const port = await sluice.port();
     await entered(sluice, entry);
     const answer = await new Promise<string>((resolve) => {

@@ -20,7 +20,6 @@ test.after(async () => {
   await Promise.all(upstreams.map((u) => u.close()));
 });
 
-
 test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure is not retried)', async () => {
   const upstream = await startUpstream('a');
   upstreams.push(upstream);
@@ -109,7 +108,9 @@ test('a pool actor crashing while running: restarted with backoff 100, 200, 400,
     // The restarted pool starts from the health known before: traffic never stops.
     assert.is((await get(port, `/after-pool-restart-${crash}`)).body, 'a\n');
   }
-  const delays = sluice.lines.filter((l) => String(l.msg).startsWith('restarting the pool actor')).map((l) => l['delay_ms']);
+  const delays = sluice.lines
+    .filter((l) => String(l.msg).startsWith('restarting the pool actor'))
+    .map((l) => l['delay_ms']);
   assert.equal(delays, [100, 200, 400, 800, 1600]);
   assert.is(await tryConnect(triggerPort), 'connected');
   await sluice.waitForLog((l) => String(l.msg).startsWith('giving up: pool actor 0 failed 6 times'));
@@ -172,8 +173,15 @@ test('a hung pool actor misses its heartbeat, is ended and restarted; routing ne
   // Routing goes on from the snapshot each listener holds, while the pool is replaced.
   assert.is((await get(port, '/still-routed')).body, 'a\n');
   await sluice.waitForLog((l) => l.msg === 'pool actor restarted');
-  const ready = await until(() => get(port, '/ready'), (a) => a.status === 200);
-  assert.equal((JSON.parse(ready.body) as ReadyDocument).checks, { backends_available: true, pool_healthy: true, cache_healthy: true });
+  const ready = await until(
+    () => get(port, '/ready'),
+    (a) => a.status === 200,
+  );
+  assert.equal((JSON.parse(ready.body) as ReadyDocument).checks, {
+    backends_available: true,
+    pool_healthy: true,
+    cache_healthy: true,
+  });
   sluice.kill('SIGTERM');
   assert.is((await exitWithin(sluice)).code, 0);
 });

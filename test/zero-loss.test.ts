@@ -31,7 +31,10 @@ const report = (counts: LoadCounts, failures: string[]) => `${JSON.stringify(cou
 
 test('SIGTERM under keep-alive load: every accepted request completes; connections fail only once the listening sockets close', async () => {
   const a = await upstream('a');
-  const proc = startSluice(['-c', writeConfig(testConfig([{ port: a.port }], { workers: 2, grace_period_ms: 300, drain_timeout_ms: 5_000 }))]);
+  const proc = startSluice([
+    '-c',
+    writeConfig(testConfig([{ port: a.port }], { workers: 2, grace_period_ms: 300, drain_timeout_ms: 5_000 })),
+  ]);
   const port = await proc.port();
   await proc.waitForLog(transitionTo('healthy'));
   const load = startLoad(port, { clients: 8 });
@@ -45,7 +48,11 @@ test('SIGTERM under keep-alive load: every accepted request completes; connectio
     assert.ok(closing, 'the listeners were closed');
     // Refused (nobody listens) or unaccepted (reset in the accept queue as the socket closed):
     // connections the proxy never read a byte of. Nothing it accepted is lost.
-    assert.equal({ ...counts, ok: 0, refused: 0, unaccepted: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, report(counts, load.failures));
+    assert.equal(
+      { ...counts, ok: 0, refused: 0, unaccepted: 0 },
+      { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 },
+      report(counts, load.failures),
+    );
     const early = load.failedAt.filter((f) => f.at < (closing['time'] as number));
     assert.equal(early, [], 'no connection failed while the listeners were open');
     assert.ok(counts.ok > 200);
@@ -73,21 +80,35 @@ test('SIGHUP under load, to a new backend set, then an invalid file: no request 
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, reloadedAt);
     // Once b has passed its first check, a is dropped and every listener routes only to b.
     for (const listener of [0, 1]) {
-      await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['listener'] === listener && l['total'] === 1 && l['selectable'] === 1, 10_000, reloadedAt);
+      await proc.waitForLog(
+        (l) => l.msg === 'snapshot applied' && l['listener'] === listener && l['total'] === 1 && l['selectable'] === 1,
+        10_000,
+        reloadedAt,
+      );
     }
     const switched = load.answeredBy.length;
     await load.okAfter(200);
-    assert.ok(load.answeredBy.slice(switched + 16).every((name) => name === 'b'), 'only b answers after the switch');
+    assert.ok(
+      load.answeredBy.slice(switched + 16).every((name) => name === 'b'),
+      'only b answers after the switch',
+    );
 
     writeFileSync(configFile, '{ "proxy": { "workers": ');
     const mark = proc.lines.length;
     proc.kill('SIGHUP');
     await proc.waitForLog((l) => String(l.msg).startsWith('Reload failed'), 10_000, mark);
     await load.okAfter(200);
-    assert.ok(load.answeredBy.slice(-100).every((name) => name === 'b'), 'the invalid file changed nothing');
+    assert.ok(
+      load.answeredBy.slice(-100).every((name) => name === 'b'),
+      'the invalid file changed nothing',
+    );
 
     const counts = await load.stop();
-    assert.equal({ ...counts, ok: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, report(counts, load.failures));
+    assert.equal(
+      { ...counts, ok: 0 },
+      { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 },
+      report(counts, load.failures),
+    );
   } finally {
     await load.stop();
     proc.kill('SIGTERM');
@@ -117,11 +138,23 @@ test('SIGHUP under load to new routes and upstreams: the old table serves until 
     const reloadedAt = proc.lines.length;
     proc.kill('SIGHUP');
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, reloadedAt);
-    const switched = await until(() => load.answeredBy.length, () => load.answeredBy.slice(-16).every((name) => name === 'b'), 200, 25);
+    const switched = await until(
+      () => load.answeredBy.length,
+      () => load.answeredBy.slice(-16).every((name) => name === 'b'),
+      200,
+      25,
+    );
     await load.okAfter(200);
-    assert.ok(load.answeredBy.slice(switched).every((name) => name === 'b'), 'only b answers after the switch');
+    assert.ok(
+      load.answeredBy.slice(switched).every((name) => name === 'b'),
+      'only b answers after the switch',
+    );
     const counts = await load.stop();
-    assert.equal({ ...counts, ok: 0 }, { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 }, report(counts, load.failures));
+    assert.equal(
+      { ...counts, ok: 0 },
+      { ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 },
+      report(counts, load.failures),
+    );
   } finally {
     await load.stop();
     proc.kill('SIGTERM');
@@ -148,7 +181,11 @@ test('a listener thread crashing under load: the other keeps serving, the crashe
     // What the dead thread held: at most one request per client, and its accept queue.
     assert.ok(load.failedAt.length <= clients * 2, report(counts, load.failures));
     assert.is(counts.status5xx + counts.truncated + counts.otherStatus, 0, report(counts, load.failures));
-    assert.equal(load.failedAt.filter((f) => f.at > (restarted['time'] as number)), [], 'nothing fails once the thread is back');
+    assert.equal(
+      load.failedAt.filter((f) => f.at > (restarted['time'] as number)),
+      [],
+      'nothing fails once the thread is back',
+    );
     assert.not.ok(proc.lines.some(transitionTo('draining')), 'the lifecycle never left healthy');
   } finally {
     await load.stop();

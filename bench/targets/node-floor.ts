@@ -56,7 +56,8 @@ const server = createServer({ pauseOnConnect: true, noDelay: true }, (accepted) 
         response = response ? Buffer.concat([response, bytes]) : bytes;
         const end = response.indexOf(BLANK_LINE);
         if (end === -1) return;
-        remaining = Number(CONTENT_LENGTH.exec(response.toString('latin1', 0, end))?.[1] ?? 0) - (response.length - end - 4);
+        remaining =
+          Number(CONTENT_LENGTH.exec(response.toString('latin1', 0, end))?.[1] ?? 0) - (response.length - end - 4);
         client.write(response);
       } else {
         remaining -= bytes.length;

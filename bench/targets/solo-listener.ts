@@ -29,7 +29,20 @@ const server = new ListenerServer(
   pino({ level: 'warn' }),
   dropPassiveReport,
 );
-server.applySnapshot({ version: 1, backends: [{ ...backend, upstream: 'default', id: `${backend.address}:${backend.port}`, healthy: true, ejected: false, selectable: true, slot: 0 }] });
+server.applySnapshot({
+  version: 1,
+  backends: [
+    {
+      ...backend,
+      upstream: 'default',
+      id: `${backend.address}:${backend.port}`,
+      healthy: true,
+      ejected: false,
+      selectable: true,
+      slot: 0,
+    },
+  ],
+});
 server.setStatus({ state: 'healthy', poolHealthy: true });
 const bound = await server.bind([listenPort]);
 if (!bound.ok) throw new Error(`cannot listen on ${listenPort}: ${JSON.stringify(bound)}`);

@@ -34,7 +34,14 @@ class Piece {
 
   bytes(a: unknown, b: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): Buffer {
     const values = this.#values;
-    if (values[0] === a && values[1] === b && values[2] === c && values[3] === d && values[4] === e && values[5] === f) {
+    if (
+      values[0] === a &&
+      values[1] === b &&
+      values[2] === c &&
+      values[3] === d &&
+      values[4] === e &&
+      values[5] === f
+    ) {
       return this.#bytes;
     }
     this.#values = [a, b, c, d, e, f];
@@ -96,7 +103,12 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
   const head = processPiece.bytes(record.pid, record.thread, record.remote_addr, record.method);
   const request = requestPiece.bytes(record.protocol, record.host, record.status);
   const outcome = outcomePiece.bytes(
-    record.route, record.upstream, record.backend, record.upstream_status, record.attempts, record.error,
+    record.route,
+    record.upstream,
+    record.backend,
+    record.upstream_status,
+    record.attempts,
+    record.error,
   );
   const client = clientPiece.bytes(record.user_agent, record.referer);
   const second = Math.floor(time / 1000);
@@ -106,8 +118,19 @@ export function encodeJsonLine(record: AccessRecord, out: Buffer, at: number): n
     timeSecond = second;
   }
   const room =
-    timePrefix.length + 4 + head.length + path.length + 2 + request.length + LARGEST_INTEGER_DIGITS +
-    DURATION_KEY.length + LARGEST_INTEGER_DIGITS + 4 + outcome.length + idLength + client.length;
+    timePrefix.length +
+    4 +
+    head.length +
+    path.length +
+    2 +
+    request.length +
+    LARGEST_INTEGER_DIGITS +
+    DURATION_KEY.length +
+    LARGEST_INTEGER_DIGITS +
+    4 +
+    outcome.length +
+    idLength +
+    client.length;
   if (out.length - at < room) return -1;
 
   out.set(timePrefix, at);
@@ -155,6 +178,7 @@ function writeDuration(out: Buffer, at: number, micros: number): number {
     fraction /= 10;
     digits--;
   }
-  for (let i = at + digits - 1, rest = fraction; i >= at; i--, rest = Math.floor(rest / 10)) out[i] = ZERO + (rest % 10);
+  for (let i = at + digits - 1, rest = fraction; i >= at; i--, rest = Math.floor(rest / 10))
+    out[i] = ZERO + (rest % 10);
   return at + digits;
 }

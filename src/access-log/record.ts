@@ -51,7 +51,8 @@ export interface RequestIdText {
   writeValue(target: Uint8Array, at: number): number;
 }
 
-const idText = (id: string | RequestIdText | null): string | null => (id === null || typeof id === 'string' ? id : id.value);
+const idText = (id: string | RequestIdText | null): string | null =>
+  id === null || typeof id === 'string' ? id : id.value;
 
 /** A string value as JSON; null (or a value missing at run time) as null. */
 // What JSON must escape ('"', '\\', control characters) and surrogates, whose lone halves JSON.stringify escapes.

@@ -23,13 +23,22 @@ const api: HealthCheckerApi = {
     await runTestHooks('health-checker', 0);
     const logger = createLogger(logOptions, { actor: 'health-checker' });
     log = logger;
-    checker = new HealthChecker(config, (observation, from) => {
-      logger.info(
-        { backend: observation.backend, from: from ? 'healthy' : 'unhealthy', to: observation.healthy ? 'healthy' : 'unhealthy', reason: observation.reason },
-        `backend ${observation.backend} is ${observation.healthy ? 'healthy' : 'unhealthy'} (${observation.reason})`,
-      );
-      onEvent({ type: 'health.changed', observation, from });
-    }, (backend, passed) => metrics.observe(backend, passed));
+    checker = new HealthChecker(
+      config,
+      (observation, from) => {
+        logger.info(
+          {
+            backend: observation.backend,
+            from: from ? 'healthy' : 'unhealthy',
+            to: observation.healthy ? 'healthy' : 'unhealthy',
+            reason: observation.reason,
+          },
+          `backend ${observation.backend} is ${observation.healthy ? 'healthy' : 'unhealthy'} (${observation.reason})`,
+        );
+        onEvent({ type: 'health.changed', observation, from });
+      },
+      (backend, passed) => metrics.observe(backend, passed),
+    );
     checker.assumeHealthy(healthy);
     for (const spec of discovered) checker.addBackend(spec);
     for (const change of early) change(checker);

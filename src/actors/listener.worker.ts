@@ -42,7 +42,8 @@ const api: ListenerApi = {
       // Returned as data: thrown, comlink would carry the message only, and the code would be lost.
       return { ok: false, setup: hooksLoadFailure(hooksModule ?? '', error) /* only a module given can fail */ };
     }
-    if (hooks) log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
+    if (hooks)
+      log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
     // Every request then takes Node's path: its client is loaded before the first one, not by it.
     if (!init.config.proxy.fast_path) await loadUndici();
     server = new ListenerServer(

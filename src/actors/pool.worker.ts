@@ -37,10 +37,13 @@ function scheduleEjectionEnd(): void {
   clearTimeout(ejectionTimer);
   const end = started().nextEjectionEnd();
   if (end === undefined) return;
-  ejectionTimer = setTimeout(() => {
-    if (started().expireEjections(Date.now())) publish();
-    scheduleEjectionEnd();
-  }, Math.max(0, end - Date.now()));
+  ejectionTimer = setTimeout(
+    () => {
+      if (started().expireEjections(Date.now())) publish();
+      scheduleEjectionEnd();
+    },
+    Math.max(0, end - Date.now()),
+  );
 }
 
 /** Each upstream's passive-health policy (its own, or the top-level one it inherits). */
@@ -75,7 +78,13 @@ const api: PoolApi = {
     const ejection = started().reportPassive(report, Date.now());
     if (!ejection) return;
     log?.warn(
-      { backend: ejection.backend, from: 'healthy', to: 'unhealthy', reason: `passive: ${ejection.failures} consecutive failures (last ${ejection.lastCode})`, ejection_ms: ejection.until - Date.now() },
+      {
+        backend: ejection.backend,
+        from: 'healthy',
+        to: 'unhealthy',
+        reason: `passive: ${ejection.failures} consecutive failures (last ${ejection.lastCode})`,
+        ejection_ms: ejection.until - Date.now(),
+      },
       `backend ${ejection.backend} is unhealthy (ejected after ${ejection.failures} consecutive failures)`,
     );
     emit?.({ type: 'pool.ejected', backend: ejection.backend, until: ejection.until });

@@ -10,6 +10,8 @@ import type { ActorKind } from '../protocol.ts';
 export async function runTestHooks(kind: ActorKind, id: number): Promise<void> {
   const module = process.env['SLUICE_TEST_HOOKS'];
   if (!module) return;
-  const hooks = (await import(pathToFileURL(module).href)) as { default?: (actor: { kind: ActorKind; id: number }) => unknown };
+  const hooks = (await import(pathToFileURL(module).href)) as {
+    default?: (actor: { kind: ActorKind; id: number }) => unknown;
+  };
   await hooks.default?.({ kind, id });
 }

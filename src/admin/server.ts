@@ -61,7 +61,10 @@ export class AdminServer implements AdminListener {
       this.#server.listen({ host: this.#config.listen_host, port: this.#config.listen_port, reusePort: true }, () => {
         this.#server.off('error', reject);
         const port = (this.#server.address() as AddressInfo).port;
-        this.#log.info({ host: this.#config.listen_host, port }, `Admin listening on ${this.#config.listen_host}:${port}`);
+        this.#log.info(
+          { host: this.#config.listen_host, port },
+          `Admin listening on ${this.#config.listen_host}:${port}`,
+        );
         resolve(port);
       });
     });
@@ -85,7 +88,10 @@ export class AdminServer implements AdminListener {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.#authorized(req)) return unauthorized(req, res);
+    if (!this.#authorized(req)) {
+      unauthorized(req, res);
+      return;
+    }
     if (req.method === 'DELETE' && (req.url ?? '/').split('?', 1)[0] === '/cache') return this.#purge(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
@@ -94,17 +100,23 @@ export class AdminServer implements AdminListener {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
       switch (path) {
-        case '/status':
-          return json(res, { ...statusDocument(this.#supervisor), cache: this.#cache?.status() ?? null });
-        case '/machine.json':
-          return json(res, machineGraph());
+        case '/status': {
+          json(res, { ...statusDocument(this.#supervisor), cache: this.#cache?.status() ?? null });
+          return;
+        }
+        case '/machine.json': {
+          json(res, machineGraph());
+          return;
+        }
         case '/metrics': {
           const { contentType, body } = await this.#metrics.render();
           res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
           return void res.end(this.#cache ? `${body}${this.#cache.metrics()}` : body);
         }
-        case '/events':
-          return this.#events(res);
+        case '/events': {
+          this.#events(res);
+          return;
+        }
         case '/':
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
           return void res.end(this.#page);
@@ -122,7 +134,10 @@ export class AdminServer implements AdminListener {
   /** `DELETE /cache?url=…` (every variant of one URL) or `DELETE /cache` (everything): 200 `{"purged": N}`. */
   async #purge(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const cache = this.#cache;
-    if (!cache) return jsonStatus(res, 404, { error: 'no cache configured' });
+    if (!cache) {
+      jsonStatus(res, 404, { error: 'no cache configured' });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://admin').searchParams.get('url');
     const answer = await cache.purge(url);
     this.#log.info({ event: 'cache.purged', url, ...answer.body }, 'cache purge');
@@ -134,9 +149,15 @@ export class AdminServer implements AdminListener {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     send('state', { state: this.#supervisor.state, history: statusDocument(this.#supervisor).history });
-    const onTransition = (record: TransitionRecord) => send('transition', { ...record, at: new Date(record.at).toISOString() });
+    const onTransition = (record: TransitionRecord) =>
+      send('transition', { ...record, at: new Date(record.at).toISOString() });
     const onHealth = (event: HealthEvent) =>
-      send('health', { backend: event.observation.backend, from: event.from ? 'healthy' : 'unhealthy', to: event.observation.healthy ? 'healthy' : 'unhealthy', reason: event.observation.reason });
+      send('health', {
+        backend: event.observation.backend,
+        from: event.from ? 'healthy' : 'unhealthy',
+        to: event.observation.healthy ? 'healthy' : 'unhealthy',
+        reason: event.observation.reason,
+      });
     const onRestart = (event: RestartEvent) => send('restart', event);
     const keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
     this.#supervisor.events.on('transition', onTransition);
@@ -192,6 +213,10 @@ function json(res: ServerResponse, body: unknown): void {
 
 function jsonStatus(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

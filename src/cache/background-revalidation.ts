@@ -66,7 +66,8 @@ export async function revalidateInBackground(cache: CacheThread, job: Background
       const { policy, modified } = job.policy.revalidatedPolicy(policyReq, { status: 304, headers });
       if (modified) return;
       cache.count('revalidated');
-      return cache.recommit(job.url, job.key, refreshedMeta(job.entry.meta, policy, headers), job.entry.body);
+      cache.recommit(job.url, job.key, refreshedMeta(job.entry.meta, policy, headers), job.entry.body);
+      return;
     }
     const policy = newPolicy(policyReq, response.statusCode, headers);
     if (!mayStore(policy, response.statusCode, headers)) return void (await response.body.dump());

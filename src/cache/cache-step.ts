@@ -91,8 +91,7 @@ export class CacheStep implements ExchangeTap {
     if (UNSAFE.has(this.#method)) return this.#forward('invalidate', 'sluice; fwd=method', 'bypass');
     if (this.#method !== 'GET' && this.#method !== 'HEAD')
       return this.#forward('method', 'sluice; fwd=method', 'bypass');
-    if (!cache.healthy || tooLong(this.#url))
-      return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
+    if (!cache.healthy || tooLong(this.#url)) return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
     if (this.#freshHit(head)) return;
     // Read now: the head's bytes may not outlive this read.
     this.#headers = headerObject(head.rawHeaders);
@@ -209,12 +208,16 @@ export class CacheStep implements ExchangeTap {
     // Taking the lock is a write transaction (asynchronous): the head must outlive this read.
     this.#exchange!.detachHead();
     const won = await cache.coalescer.acquire(key, cache.lockTimeoutMs);
-    if (this.#exchange!.done) return won ? cache.coalescer.release(key, false) : undefined;
+    if (this.#exchange!.done) {
+      won ? cache.coalescer.release(key, false) : undefined;
+      return;
+    }
     if (won) {
       this.#lock = key;
       // Another request may have stored the entry between this one's look and its lock: look again.
       this.#refreshed = false;
-      return this.#lookUp(false);
+      this.#lookUp(false);
+      return;
     }
     await this.#awaitLock(key);
   }
@@ -228,7 +231,10 @@ export class CacheStep implements ExchangeTap {
     // Stored: a hit now (or, if it is not one for this request, a miss of its own). Otherwise go upstream.
     // Reads must see the commit now, not at the thread's next event turn.
     cache.store?.refresh();
-    if (end !== 'timeout') return this.#lookUp(false);
+    if (end !== 'timeout') {
+      this.#lookUp(false);
+      return;
+    }
     this.#forward('miss', 'sluice; fwd=miss', 'miss');
   }
 

@@ -103,7 +103,10 @@ export class Coalescer {
           const store = this.#store();
           store?.refresh();
           const held = store?.lockOn(key);
-          if (held === undefined || held.expires <= Date.now()) return end('released');
+          if (held === undefined || held.expires <= Date.now()) {
+            end('released');
+            return;
+          }
         }
         poll = setTimeout(check, every);
         every = Math.min(LONGEST_POLL_MS, every * 2);

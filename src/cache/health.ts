@@ -43,9 +43,9 @@ export function errorCode(error: unknown): string {
   const e = error as { code?: unknown; message?: unknown };
   if (typeof e?.code === 'string') return e.code;
   const message = String(e?.message ?? error);
-  if (/MDB_MAP_FULL/.test(message)) return 'MDB_MAP_FULL';
+  if (message.includes('MDB_MAP_FULL')) return 'MDB_MAP_FULL';
   if (/No space left|ENOSPC/i.test(message)) return 'ENOSPC';
   // lmdb-js: the disk refused the commit's pages (EIO or ENOSPC from pwrite; the code is on commitError).
-  if (/Commit failed/.test(message)) return 'CACHE_WRITE_FAILED';
+  if (message.includes('Commit failed')) return 'CACHE_WRITE_FAILED';
   return 'CACHE_STORE_FAILED';
 }

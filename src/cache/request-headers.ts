@@ -12,7 +12,7 @@ export function joinedRequestHeader(head: RequestHead, lowercaseName: string): s
   for (let h = 0; h < head.headerCount; h++) {
     const at = h * SPAN;
     if (!equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName)) continue;
-    const one = buffer.toString('latin1', spans[at + VALUE_START]!, spans[at + VALUE_END]!);
+    const one = buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
     value = value === undefined ? one : `${value}, ${one}`;
   }
   return value;

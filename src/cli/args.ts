@@ -71,7 +71,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
 export function applyCliOverrides(config: Config, cli: CliOptions): Config {
   const listeners = config.listeners;
   if (cli.port !== undefined && listeners && listeners.length !== 1) {
-    throw new UsageError(`--port sets the port of the only listener, and the config has ${listeners.length} listeners: give their ports in $.listeners`);
+    throw new UsageError(
+      `--port sets the port of the only listener, and the config has ${listeners.length} listeners: give their ports in $.listeners`,
+    );
   }
   return {
     ...config,

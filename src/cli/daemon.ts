@@ -30,12 +30,20 @@ export function failedToStartLine(message: string): string {
 
 /** A detached child's output must go somewhere that can be read: without `log.file` it would be lost. */
 export function daemonLogFile(config: Config, source: string): string {
-  if (config.log.file === null) throw new ConfigError(`${source}: $.log.file: daemon mode needs log.file, where -d sends everything the proxy writes (got null)`);
+  if (config.log.file === null)
+    throw new ConfigError(
+      `${source}: $.log.file: daemon mode needs log.file, where -d sends everything the proxy writes (got null)`,
+    );
   return config.log.file;
 }
 
 /** `out`: the success line (stdout, as nginx and systemd tools print results); `err`: the failure (stderr). */
-export async function startDaemon(argv: readonly string[], logFile: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function startDaemon(
+  argv: readonly string[],
+  logFile: string,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
   mkdirSync(dirname(logFile), { recursive: true });
   const output = openSync(logFile, 'a');
   const [executable, ...args] = sluiceCommand(argv);

@@ -25,7 +25,11 @@ export function checkRequestHooks(modulePath: string): HooksCheck {
     const timedOut = error?.code === 'ETIMEDOUT';
     return timedOut
       ? { ok: false, code: 'ETIMEDOUT', message: `the module did not load within ${HOOKS_CHECK_TIMEOUT_MS} ms` }
-      : { ok: false, code: result.signal ?? 'ECHILD', message: result.error?.message ?? `the check ended by ${result.signal}` };
+      : {
+          ok: false,
+          code: result.signal ?? 'ECHILD',
+          message: result.error?.message ?? `the check ended by ${result.signal}`,
+        };
   }
   // The last line: the module itself may have printed before.
   const last = result.stdout.trim().split('\n').at(-1) ?? '';

@@ -21,7 +21,9 @@ import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import { cachePathProblem } from '../cache/path-check.ts';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** A usage or config error: one line on stderr per problem, exit code 2. */
 function refuse(error: unknown): number {
@@ -40,7 +42,9 @@ function loadConfig(cli: CliOptions): Config {
   // The file alone was checked by the schema; -p can still land on the admin port.
   const admin = config.admin;
   if (cli.port !== undefined && admin && listenAddresses(config).some((address) => listenersOverlap(address, admin))) {
-    throw new ConfigError(`${configSource(cli)}: $.admin.listen_port: --port ${cli.port} is the admin listener's port (got ${admin.listen_port})`);
+    throw new ConfigError(
+      `${configSource(cli)}: $.admin.listen_port: --port ${cli.port} is the admin listener's port (got ${admin.listen_port})`,
+    );
   }
   return config;
 }
@@ -57,7 +61,9 @@ function checkRunnable(config: Config, cli: CliOptions): void {
   if (hooks === null) return;
   const outcome = checkRequestHooks(hooks);
   if (!outcome.ok) {
-    throw new ConfigError(`${configSource(cli)}: $.proxy.request_hooks: cannot load the module: ${outcome.code}: ${outcome.message} (got ${JSON.stringify(hooks)})`);
+    throw new ConfigError(
+      `${configSource(cli)}: $.proxy.request_hooks: cannot load the module: ${outcome.code}: ${outcome.message} (got ${JSON.stringify(hooks)})`,
+    );
   }
 }
 
@@ -80,14 +86,18 @@ const commands: Record<string, () => Promise<Command>> = {
  */
 function configWarnings(config: Config, cli: CliOptions): string[] {
   const warnings: string[] = [];
-  if (allBackends(config).length === 0 && !cli.demo) warnings.push('$.backends: no backends configured: the proxy cannot become healthy');
+  if (allBackends(config).length === 0 && !cli.demo)
+    warnings.push('$.backends: no backends configured: the proxy cannot become healthy');
   if (config.routes === null) return warnings;
   const table = new RouteTable(config.routes);
   const indexOf = (name: string) => table.routes.findIndex((route) => route.name === name);
   return warnings.concat(
     table
       .unreachable()
-      .map(({ route, shadowedBy }) => `$.routes[${indexOf(route)}]: route "${route}" is unreachable: route "${shadowedBy}" before it matches every request it would`),
+      .map(
+        ({ route, shadowedBy }) =>
+          `$.routes[${indexOf(route)}]: route "${route}" is unreachable: route "${shadowedBy}" before it matches every request it would`,
+      ),
   );
 }
 
@@ -135,7 +145,12 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     } catch (error) {
       return refuse(error);
     }
-    return startDaemon(argv, logFile, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+    return startDaemon(
+      argv,
+      logFile,
+      (line) => process.stdout.write(`${line}\n`),
+      (line) => process.stderr.write(`${line}\n`),
+    );
   }
 
   let demo: DemoUpstreams | undefined;
@@ -146,13 +161,19 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
   const tty = stdoutIsTTY();
   const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, tty, config.log.file) };
   // The worker threads log to the file only; the terminal gets the lifecycle from this thread.
-  const logger = createLogger({ ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) }, { actor: 'supervisor' });
+  const logger = createLogger(
+    { ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) },
+    { actor: 'supervisor' },
+  );
   if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
   const demoBackends = demo?.backends ?? [];
-  const reloadConfig = cli.config === undefined ? undefined : () => {
-    const fresh = loadConfig(cli);
-    return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
-  };
+  const reloadConfig =
+    cli.config === undefined
+      ? undefined
+      : () => {
+          const fresh = loadConfig(cli);
+          return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
+        };
   const parent = waitingParent();
   const admin = config.admin;
   const supervisor = new Supervisor({

@@ -32,7 +32,12 @@ function readPem(file: string, path: Path, problems: string[]): string | undefin
 }
 
 /** One certificate and its key, checked; undefined (with the problems recorded) when unusable. */
-function readPair(certFile: string, keyFile: string, path: Path, problems: string[]): { pair: PemPair; x509: X509Certificate } | undefined {
+function readPair(
+  certFile: string,
+  keyFile: string,
+  path: Path,
+  problems: string[],
+): { pair: PemPair; x509: X509Certificate } | undefined {
   const cert = readPem(certFile, [...path, 'cert'], problems);
   const key = readPem(keyFile, [...path, 'key'], problems);
   if (cert === undefined || key === undefined) return undefined;
@@ -40,24 +45,32 @@ function readPair(certFile: string, keyFile: string, path: Path, problems: strin
   try {
     x509 = new X509Certificate(cert);
   } catch (error) {
-    problems.push(`${jsonPath([...path, 'cert'])}: not a PEM certificate (${(error as Error).message}) (got ${JSON.stringify(certFile)})`);
+    problems.push(
+      `${jsonPath([...path, 'cert'])}: not a PEM certificate (${(error as Error).message}) (got ${JSON.stringify(certFile)})`,
+    );
     return undefined;
   }
   let privateKey: ReturnType<typeof createPrivateKey>;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    problems.push(`${jsonPath([...path, 'key'])}: not a PEM private key (${(error as Error).message}) (got ${JSON.stringify(keyFile)})`);
+    problems.push(
+      `${jsonPath([...path, 'key'])}: not a PEM private key (${(error as Error).message}) (got ${JSON.stringify(keyFile)})`,
+    );
     return undefined;
   }
   if (!x509.checkPrivateKey(privateKey)) {
-    problems.push(`${jsonPath([...path, 'key'])}: the key does not match the certificate ${certFile} (got ${JSON.stringify(keyFile)})`);
+    problems.push(
+      `${jsonPath([...path, 'key'])}: the key does not match the certificate ${certFile} (got ${JSON.stringify(keyFile)})`,
+    );
     return undefined;
   }
   try {
     createSecureContext({ cert, key });
   } catch (error) {
-    problems.push(`${jsonPath([...path, 'cert'])}: OpenSSL refuses the pair (${(error as Error).message}) (got ${JSON.stringify(certFile)})`);
+    problems.push(
+      `${jsonPath([...path, 'cert'])}: OpenSSL refuses the pair (${(error as Error).message}) (got ${JSON.stringify(certFile)})`,
+    );
     return undefined;
   }
   return { pair: { cert_file: certFile, key_file: keyFile, cert, key }, x509 };
@@ -96,7 +109,13 @@ export function readCertificates(config: Config, source: string): (ListenerTls |
       return [{ server_names: entry.server_names, pair: read.pair }];
     });
     if (!main) return null;
-    return { default: main.pair, sni, min_version: tls.min_version, session_tickets: tls.session_tickets, certificates };
+    return {
+      default: main.pair,
+      sni,
+      min_version: tls.min_version,
+      session_tickets: tls.session_tickets,
+      certificates,
+    };
   });
   if (problems.length > 0) throw new ConfigError(problems.map((line) => `${source}: ${line}`).join('\n'));
   return material;

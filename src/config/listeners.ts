@@ -6,7 +6,17 @@
 import type { Config, ListenerConfig } from './schema.ts';
 
 export function listenSpecs(config: Pick<Config, 'proxy' | 'listeners'>): ListenerConfig[] {
-  return config.listeners ?? [{ host: config.proxy.listen_host, port: config.proxy.listen_port, http2: false, max_concurrent_streams: 128, tls: null }];
+  return (
+    config.listeners ?? [
+      {
+        host: config.proxy.listen_host,
+        port: config.proxy.listen_port,
+        http2: false,
+        max_concurrent_streams: 128,
+        tls: null,
+      },
+    ]
+  );
 }
 
 /** `127.0.0.1:8443 (TLS)`: how logs name a listener. */
@@ -31,9 +41,15 @@ export function listenerConflicts(document: unknown): { path: string; value: unk
  * Where the commands reach /health and /ready: the first plain listener
  * (nothing to verify), else the first TLS one. `ports`: the bound ones.
  */
-export function probeAddress(config: Pick<Config, 'proxy' | 'listeners'>, ports?: readonly number[]): { scheme: 'http' | 'https'; host: string; port: number } {
+export function probeAddress(
+  config: Pick<Config, 'proxy' | 'listeners'>,
+  ports?: readonly number[],
+): { scheme: 'http' | 'https'; host: string; port: number } {
   const specs = listenSpecs(config);
-  const index = Math.max(0, specs.findIndex((spec) => !spec.tls));
+  const index = Math.max(
+    0,
+    specs.findIndex((spec) => !spec.tls),
+  );
   const spec = specs[index]!;
   return { scheme: spec.tls ? 'https' : 'http', host: spec.host, port: ports?.[index] ?? spec.port };
 }

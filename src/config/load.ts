@@ -48,7 +48,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], source: stri
 export function parseConfig(document: unknown, source: string, baseDir?: string): Config {
   const result = configSchema.safeParse(document, { reportInput: true });
   const conflicts = listenerConflicts(document).map(
-    ({ path, value }) => `${source}: ${path}: give listeners or proxy.listen_host/listen_port, not both (got ${describeValue(value)})`,
+    ({ path, value }) =>
+      `${source}: ${path}: give listeners or proxy.listen_host/listen_port, not both (got ${describeValue(value)})`,
   );
   const problems = [...conflicts, ...(result.success ? [] : [describeIssues(result.error.issues, source)])];
   // A failed parse is always among the problems; testing it too tells the type the data is there.
@@ -89,12 +90,26 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
     proxy: { ...config.proxy, pid_file: at(config.proxy.pid_file), request_hooks: at(config.proxy.request_hooks) },
     log: { ...config.log, file: at(config.log.file) },
     cache: config.cache && { ...config.cache, path: resolve(baseDir, config.cache.path) },
-    access_log: config.access_log && { ...config.access_log, file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file) },
-    listeners: config.listeners === null ? null : config.listeners.map((listener) => ({ ...listener, tls: listener.tls && resolveTlsPaths(listener.tls, baseDir) })),
+    access_log: config.access_log && {
+      ...config.access_log,
+      file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file),
+    },
+    listeners:
+      config.listeners === null
+        ? null
+        : config.listeners.map((listener) => ({
+            ...listener,
+            tls: listener.tls && resolveTlsPaths(listener.tls, baseDir),
+          })),
   };
 }
 
 function resolveTlsPaths(tls: TlsConfig, baseDir: string): TlsConfig {
   const at = (p: string) => resolve(baseDir, p);
-  return { ...tls, cert: at(tls.cert), key: at(tls.key), sni: tls.sni.map((entry) => ({ ...entry, cert: at(entry.cert), key: at(entry.key) })) };
+  return {
+    ...tls,
+    cert: at(tls.cert),
+    key: at(tls.key),
+    sni: tls.sni.map((entry) => ({ ...entry, cert: at(entry.cert), key: at(entry.key) })),
+  };
 }

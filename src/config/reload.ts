@@ -35,7 +35,13 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   }
   // The sockets, not the certificates: which addresses, which of them speak TLS, and their HTTP/2 settings.
   const sockets = (config: Config) =>
-    listenSpecs(config).map((spec) => [spec.host, spec.port, spec.tls !== null, spec.http2, spec.max_concurrent_streams]);
+    listenSpecs(config).map((spec) => [
+      spec.host,
+      spec.port,
+      spec.tls !== null,
+      spec.http2,
+      spec.max_concurrent_streams,
+    ]);
   const listenersMoved = JSON.stringify(sockets(next)) !== JSON.stringify(sockets(running));
   if (listenersMoved && (next.listeners !== null || running.listeners !== null)) needsRestart.push('$.listeners');
   const listeners = listenersMoved ? running.listeners : next.listeners;

@@ -11,7 +11,10 @@ import { MIN_DNS_REFRESH_MS, PROTECTED_HEADERS } from './limits.ts';
 export { MIN_DNS_REFRESH_MS, PROTECTED_HEADERS };
 
 const port = z.int().min(0).max(65535);
-const millis = z.int().min(0).max(24 * 60 * 60 * 1000);
+const millis = z
+  .int()
+  .min(0)
+  .max(24 * 60 * 60 * 1000);
 const urlPath = z.string().startsWith('/');
 const optionalPath = urlPath.nullable();
 
@@ -105,14 +108,19 @@ const algorithmField = z.enum(balancingAlgorithms);
 /** For consistent_hash: `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
 const hashKeyField = z
   .string()
-  .regex(/^(client_ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/, 'expected client_ip, path, header:NAME or cookie:NAME');
+  .regex(
+    /^(client_ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/,
+    'expected client_ip, path, header:NAME or cookie:NAME',
+  );
 
 export const loadBalancingSchema = z.strictObject({
   algorithm: algorithmField.default('weighted_round_robin'),
   hash_key: hashKeyField.default('client_ip'),
 });
 
-export const loadBalancingOverrideSchema = z.strictObject({ algorithm: algorithmField, hash_key: hashKeyField }).partial();
+export const loadBalancingOverrideSchema = z
+  .strictObject({ algorithm: algorithmField, hash_key: hashKeyField })
+  .partial();
 
 /**
  * A host name or an IP address, as nginx's `server` takes it in an upstream:
@@ -120,7 +128,8 @@ export const loadBalancingOverrideSchema = z.strictObject({ algorithm: algorithm
  * name and fail at every probe), and the port in its own key.
  */
 function backendAddressProblem(address: string): string | undefined {
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(address)) return 'expected a host name or IP address, not a URL: leave out the scheme';
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(address))
+    return 'expected a host name or IP address, not a URL: leave out the scheme';
   if (address.includes('/')) return 'expected a host name or IP address, without a path';
   if (address.split(':').length === 2) return 'expected a host name or IP address: the port goes in "port"';
   return undefined;
@@ -222,7 +231,12 @@ const editableHeaderName = headerName.refine(
 function protectedKeys(record: Record<string, string>, path: (string | number)[], issues: z.core.$ZodRawIssue[]): void {
   for (const name of Object.keys(record)) {
     if (!(PROTECTED_HEADERS as readonly string[]).includes(name.toLowerCase())) continue;
-    issues.push({ code: 'custom', message: 'framing and connection headers are written by sluice itself', input: name, path: [...path, name] });
+    issues.push({
+      code: 'custom',
+      message: 'framing and connection headers are written by sluice itself',
+      input: name,
+      path: [...path, name],
+    });
   }
 }
 
@@ -234,7 +248,10 @@ const headerEditsSchema = z
   .check((ctx) => protectedKeys(ctx.value.set, ['set'], ctx.issues));
 
 export const routeMatchSchema = z.strictObject({
-  host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name or *.domain').optional(),
+  host: z
+    .string()
+    .regex(/^(\*\.)?[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name or *.domain')
+    .optional(),
   path_prefix: urlPath.optional(),
   path_exact: urlPath.optional(),
   methods: z.array(methodName).min(1).optional(),
@@ -264,10 +281,20 @@ export const routeSchema = z
   .check((ctx) => {
     const route = ctx.value;
     if ((route.upstream === null) === (route.respond === null)) {
-      ctx.issues.push({ code: 'custom', message: 'a route needs exactly one of upstream or respond', input: route, path: [] });
+      ctx.issues.push({
+        code: 'custom',
+        message: 'a route needs exactly one of upstream or respond',
+        input: route,
+        path: [],
+      });
     }
     if (route.strip_prefix && route.match.path_prefix === undefined) {
-      ctx.issues.push({ code: 'custom', message: 'strip_prefix needs match.path_prefix', input: route.strip_prefix, path: ['strip_prefix'] });
+      ctx.issues.push({
+        code: 'custom',
+        message: 'strip_prefix needs match.path_prefix',
+        input: route.strip_prefix,
+        path: ['strip_prefix'],
+      });
     }
   });
 
@@ -286,7 +313,8 @@ export function serverNameProblem(name: string): string | undefined {
   const host = name.startsWith('*.') ? name.slice(2) : name;
   if (isIP(host) !== 0) return 'SNI carries host names, not IP addresses';
   const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
-  if (host.length > 253 || !host.split('.').every((part) => label.test(part))) return 'expected a host name or *.domain';
+  if (host.length > 253 || !host.split('.').every((part) => label.test(part)))
+    return 'expected a host name or *.domain';
   return undefined;
 }
 
@@ -315,7 +343,11 @@ export const listenerSchema = z.strictObject({
   /** HTTP/2 beside HTTP/1.1: ALPN `h2` on a TLS listener, h2c with prior knowledge on a plain one. */
   http2: z.boolean().default(false),
   /** SETTINGS_MAX_CONCURRENT_STREAMS of each HTTP/2 connection (nginx's http2_max_concurrent_streams). */
-  max_concurrent_streams: z.int().min(1).max(2 ** 31 - 1).default(128),
+  max_concurrent_streams: z
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .default(128),
   tls: tlsSchema.nullable().default(null),
 });
 
@@ -323,7 +355,11 @@ export const listenerSchema = z.strictObject({
 export const cacheSchema = z.strictObject({
   /** The LMDB store's directory, relative to the config file. */
   path: z.string().min(1),
-  max_size_mb: z.int().min(1).max(1024 * 1024).default(1024),
+  max_size_mb: z
+    .int()
+    .min(1)
+    .max(1024 * 1024)
+    .default(1024),
   max_object_mb: z.int().min(1).max(1024).default(16),
   /** How long concurrent misses for one key wait for the first one's response before going upstream themselves. */
   lock_timeout_ms: millis.default(5000),
@@ -388,7 +424,12 @@ function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssu
   names.add('default');
   config.routes?.forEach((route, index) => {
     if (route.upstream !== null && !names.has(route.upstream)) {
-      issues.push({ code: 'custom', message: 'no such upstream', input: route.upstream, path: ['routes', index, 'upstream'] });
+      issues.push({
+        code: 'custom',
+        message: 'no such upstream',
+        input: route.upstream,
+        path: ['routes', index, 'upstream'],
+      });
     }
   });
   const owner = new Map<string, string>();
@@ -397,7 +438,10 @@ function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssu
     const first = owner.get(id);
     if (first !== undefined) {
       // Twice in one upstream would double its weight behind the user's back: give it a weight instead.
-      const message = first === upstream ? `${id} is listed twice in the upstream "${upstream}": give it one entry and a weight` : `${id} is already a backend of the upstream "${first}"`;
+      const message =
+        first === upstream
+          ? `${id} is listed twice in the upstream "${upstream}": give it one entry and a weight`
+          : `${id} is already a backend of the upstream "${first}"`;
       issues.push({ code: 'custom', message, input: address, path });
     }
     owner.set(id, upstream);
@@ -413,7 +457,10 @@ function checkUpstreamReferences(config: ConfigShape, issues: z.core.$ZodRawIssu
  * EADDRINUSE, after the PID file is written: say so before. A wildcard host
  * overlaps every host; port 0 (any free port) never collides.
  */
-export function listenersOverlap(proxy: { listen_host: string; listen_port: number }, admin: { listen_host: string; listen_port: number }): boolean {
+export function listenersOverlap(
+  proxy: { listen_host: string; listen_port: number },
+  admin: { listen_host: string; listen_port: number },
+): boolean {
   if (proxy.listen_port === 0 || proxy.listen_port !== admin.listen_port) return false;
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
   return proxy.listen_host === admin.listen_host || wildcard(proxy.listen_host) || wildcard(admin.listen_host);
@@ -436,15 +483,32 @@ function checkListenerPorts(config: ListenerChecks, issues: z.core.$ZodRawIssue[
   const taken = listenAddresses(config).find((address) => listenersOverlap(address, admin));
   if (!taken) return;
   const proxy = `${taken.listen_host}:${taken.listen_port}`;
-  issues.push({ code: 'custom', message: `the proxy listens on ${proxy} already`, input: admin.listen_port, path: ['admin', 'listen_port'] });
+  issues.push({
+    code: 'custom',
+    message: `the proxy listens on ${proxy} already`,
+    input: admin.listen_port,
+    path: ['admin', 'listen_port'],
+  });
 }
 
 /** Two listeners on one address would fail at start (or, with reusePort, share it by surprise). */
 function checkListenerAddresses(config: ListenerChecks, issues: z.core.$ZodRawIssue[]): void {
   config.listeners?.forEach((listener, index, listeners) => {
-    const earlier = listeners.slice(0, index).findIndex((other) => listenersOverlap({ listen_host: other.host, listen_port: other.port }, { listen_host: listener.host, listen_port: listener.port }));
+    const earlier = listeners
+      .slice(0, index)
+      .findIndex((other) =>
+        listenersOverlap(
+          { listen_host: other.host, listen_port: other.port },
+          { listen_host: listener.host, listen_port: listener.port },
+        ),
+      );
     if (earlier < 0) return;
-    issues.push({ code: 'custom', message: `listeners[${earlier}] listens on this port already`, input: listener.port, path: ['listeners', index, 'port'] });
+    issues.push({
+      code: 'custom',
+      message: `listeners[${earlier}] listens on this port already`,
+      input: listener.port,
+      path: ['listeners', index, 'port'],
+    });
   });
 }
 
@@ -454,7 +518,13 @@ function checkServerNames(config: ListenerChecks, issues: z.core.$ZodRawIssue[])
     const seen = new Set<string>();
     listener.tls?.sni.forEach((entry, at) =>
       entry.server_names.forEach((name, nameAt) => {
-        if (seen.has(name)) issues.push({ code: 'custom', message: 'this name is in an earlier sni entry already', input: name, path: ['listeners', index, 'tls', 'sni', at, 'server_names', nameAt] });
+        if (seen.has(name))
+          issues.push({
+            code: 'custom',
+            message: 'this name is in an earlier sni entry already',
+            input: name,
+            path: ['listeners', index, 'tls', 'sni', at, 'server_names', nameAt],
+          });
         seen.add(name);
       }),
     );

@@ -116,5 +116,7 @@ export function startupBackends(config: Config, snapshot: PoolSnapshot | undefin
 export function backendsAvailable(config: Config, snapshot: PoolSnapshot | undefined): boolean {
   const counts = selectableByUpstream(snapshot);
   const groups = new Map(upstreamGroups(config).map((group) => [group.name, group]));
-  return routedUpstreams(config).every((name) => (counts.get(name) ?? 0) >= (groups.get(name)?.health_check.min_healthy ?? 1));
+  return routedUpstreams(config).every(
+    (name) => (counts.get(name) ?? 0) >= (groups.get(name)?.health_check.min_healthy ?? 1),
+  );
 }

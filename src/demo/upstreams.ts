@@ -14,7 +14,8 @@ export interface DemoUpstreams {
 
 function serveDemo(name: string): Promise<Server> {
   const server = createServer((req, res) => {
-    const body = JSON.stringify({ upstream: name, method: req.method, path: req.url, via: req.headers.via ?? null }) + '\n';
+    const body =
+      JSON.stringify({ upstream: name, method: req.method, path: req.url, via: req.headers.via ?? null }) + '\n';
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
@@ -28,10 +29,21 @@ export async function startDemoUpstreams(): Promise<DemoUpstreams> {
   const servers = await Promise.all([serveDemo('demo-a'), serveDemo('demo-b')]);
   return {
     // Weights 2:1, so the balancing is visible in a handful of curls.
-    backends: servers.map((server, i) => ({ address: '127.0.0.1', port: (server.address() as AddressInfo).port, weight: i === 0 ? 2 : 1, enabled: true })),
+    backends: servers.map((server, i) => ({
+      address: '127.0.0.1',
+      port: (server.address() as AddressInfo).port,
+      weight: i === 0 ? 2 : 1,
+      enabled: true,
+    })),
     async close() {
       await Promise.all(
-        servers.map((server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); })),
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.closeAllConnections();
+              server.close(() => resolve());
+            }),
+        ),
       );
     },
   };

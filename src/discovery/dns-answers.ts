@@ -20,8 +20,7 @@ export type DnsLookup = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveSrv'>;
 
 export type Answer =
   /** `ttlMs`: the shortest TTL of the records; null when none had one. */
-  | { ok: true; backends: BackendSpec[]; ttlMs: number | null }
-  | { ok: false; code: string; message: string };
+  { ok: true; backends: BackendSpec[]; ttlMs: number | null } | { ok: false; code: string; message: string };
 
 /** Node's resolver with the config's servers (none: the system's), its timeout per attempt, and 2 attempts. */
 export function createLookup(dns: DnsConfig): DnsLookup {

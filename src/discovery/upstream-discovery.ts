@@ -121,7 +121,10 @@ export class UpstreamDiscovery {
     const { added, removed, changed } = result;
     let { skipped } = result;
     const skippedIds = new Set(skipped);
-    this.#sets.set(upstream, backends.filter((b) => !skippedIds.has(backendId(b))));
+    this.#sets.set(
+      upstream,
+      backends.filter((b) => !skippedIds.has(backendId(b))),
+    );
     // Warned when it starts or changes, not on every refresh.
     const skippedKey = skipped.join(' ');
     if (skippedKey !== (this.#skipped.get(upstream) ?? '')) this.#skipped.set(upstream, skippedKey);

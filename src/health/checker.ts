@@ -77,7 +77,9 @@ export class HealthChecker {
       this.#timers.delete(name);
     }
     // A group whose round is running schedules its next one when it ends: starting another now would overlap it.
-    if (this.#started) for (const name of this.#groups.keys()) if (!this.#timers.has(name) && !this.#running.has(name)) void this.#round(name);
+    if (this.#started)
+      for (const name of this.#groups.keys())
+        if (!this.#timers.has(name) && !this.#running.has(name)) void this.#round(name);
   }
 
   /** Probed from the next round on; a round never waits for it. */
@@ -155,7 +157,10 @@ export class HealthChecker {
     this.#running.delete(group);
     const settings = this.#groups.get(group);
     if (this.#stopped || !settings || this.#timers.has(group)) return;
-    this.#timers.set(group, setTimeout(() => void this.#round(group), jittered(settings.check.interval_ms)));
+    this.#timers.set(
+      group,
+      setTimeout(() => void this.#round(group), jittered(settings.check.interval_ms)),
+    );
   }
 
   #observe(id: BackendId, result: ProbeResult): void {
@@ -182,6 +187,9 @@ function countNoProbes(): void {
 
 function groupChecks(config: Config): Map<string, GroupCheck> {
   return new Map(
-    upstreamGroups(config).map((group) => [group.name, { check: group.health_check, accepts: statusMatcher(group.health_check.expected_status) }]),
+    upstreamGroups(config).map((group) => [
+      group.name,
+      { check: group.health_check, accepts: statusMatcher(group.health_check.expected_status) },
+    ]),
   );
 }

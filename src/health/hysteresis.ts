@@ -18,7 +18,11 @@ export interface Thresholds {
 /** Backends start unhealthy until their first passing streak. */
 export const initialTally: HealthTally = { healthy: false, streak: 0 };
 
-export function observeHealth(tally: HealthTally, passed: boolean, thresholds: Thresholds): { tally: HealthTally; flipped: boolean } {
+export function observeHealth(
+  tally: HealthTally,
+  passed: boolean,
+  thresholds: Thresholds,
+): { tally: HealthTally; flipped: boolean } {
   if (passed === tally.healthy) return { tally: { healthy: tally.healthy, streak: 0 }, flipped: false };
   const streak = tally.streak + 1;
   const needed = passed ? thresholds.healthyThreshold : thresholds.unhealthyThreshold;

@@ -26,7 +26,9 @@ export function tcpProbe(target: ProbeTarget, timeoutMs: number): Promise<ProbeR
     };
     const timer = setTimeout(() => finish({ passed: false, reason: 'timeout' }), timeoutMs);
     socket.once('connect', () => finish({ passed: true, reason: 'connected' }));
-    socket.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: error.code ?? error.message }));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      finish({ passed: false, reason: error.code ?? error.message }),
+    );
   });
 }
 

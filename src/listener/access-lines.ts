@@ -8,7 +8,10 @@ import type { AccessRecord } from '../access-log/record.ts';
 import type { RequestHead } from './http1/request-head.ts';
 
 /** What a line says of the request itself. */
-export type RequestSide = Pick<AccessRecord, 'remote_addr' | 'method' | 'path' | 'protocol' | 'host' | 'user_agent' | 'referer'>;
+export type RequestSide = Pick<
+  AccessRecord,
+  'remote_addr' | 'method' | 'path' | 'protocol' | 'host' | 'user_agent' | 'referer'
+>;
 
 /** What became of it. */
 export type Outcome = Omit<AccessRecord, 'time' | 'pid' | 'thread' | keyof RequestSide>;

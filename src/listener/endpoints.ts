@@ -52,7 +52,8 @@ export function answerEndpoint(name: EndpointName, inputs: ReadinessInputs): End
         : { status: 503, body: { status: 'unhealthy', state: status.state } };
     case 'ready': {
       const checks = readinessChecks(inputs);
-      const ready = status.state === 'healthy' && checks.backends_available && checks.pool_healthy && checks.cache_healthy;
+      const ready =
+        status.state === 'healthy' && checks.backends_available && checks.pool_healthy && checks.cache_healthy;
       return { status: ready ? 200 : 503, body: { ready, checks } };
     }
     case 'live':

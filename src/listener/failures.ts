@@ -17,7 +17,12 @@ export interface RequestFailure {
   readonly passive: boolean;
 }
 
-const entry = (source: FailureSource, retryable: boolean, passive: boolean, text: string) => ({ source, retryable, passive, text });
+const entry = (source: FailureSource, retryable: boolean, passive: boolean, text: string) => ({
+  source,
+  retryable,
+  passive,
+  text,
+});
 
 /** Every code sluice gives a failed request. The system's errno codes are kept as they are. */
 export const requestFailureCodes = {
@@ -29,26 +34,70 @@ export const requestFailureCodes = {
   ETIMEDOUT: entry('upstream', false, true, 'The operating system timed the connection out.'),
   CONNECT_TIMEOUT: entry('upstream', true, true, 'No connection within upstream_connect_timeout_ms.'),
   UPSTREAM_CLOSED: entry('upstream', true, true, 'The backend closed the connection before its response was complete.'),
-  UPSTREAM_TIMEOUT: entry('upstream', false, true, 'The backend was silent for upstream_timeout_ms (504 before a response).'),
-  INVALID_RESPONSE: entry('upstream', false, false, 'The backend sent a response that is not valid HTTP/1.1 (502; `reason` says what).'),
+  UPSTREAM_TIMEOUT: entry(
+    'upstream',
+    false,
+    true,
+    'The backend was silent for upstream_timeout_ms (504 before a response).',
+  ),
+  INVALID_RESPONSE: entry(
+    'upstream',
+    false,
+    false,
+    'The backend sent a response that is not valid HTTP/1.1 (502; `reason` says what).',
+  ),
   UPSTREAM_ERROR: entry('upstream', false, false, 'Any other error on the upstream connection.'),
   NO_SELECTABLE_BACKEND: entry('upstream', false, false, 'The route\u2019s upstream has no backend to try (502).'),
-  NO_BACKENDS: entry('internal', false, false, 'The route\u2019s upstream has no backends at all (503 with Retry-After).'),
+  NO_BACKENDS: entry(
+    'internal',
+    false,
+    false,
+    'The route\u2019s upstream has no backends at all (503 with Retry-After).',
+  ),
   NO_ROUTE: entry('internal', false, false, 'No route matches the request (404).'),
   LOOP_DETECTED: entry('downstream', false, false, 'The request already passed through this sluice (Via; 508).'),
-  INVALID_REQUEST_BODY: entry('downstream', false, false, 'The client\u2019s body broke its framing or ended early (400).'),
-  CLIENT_ABORTED: entry('downstream', false, false, 'The client went away before the response was complete (499 when before it started).'),
+  INVALID_REQUEST_BODY: entry(
+    'downstream',
+    false,
+    false,
+    'The client\u2019s body broke its framing or ended early (400).',
+  ),
+  CLIENT_ABORTED: entry(
+    'downstream',
+    false,
+    false,
+    'The client went away before the response was complete (499 when before it started).',
+  ),
   SLUICE_HOOK_FAILED: entry('internal', false, false, 'A request hook threw (500).'),
-  INVALID_REQUEST: entry('downstream', false, false, 'The request is not valid HTTP/1.1 (400, or 431 for a head over 16 KiB).'),
-  CLIENT_HEADER_TIMEOUT: entry('downstream', false, false, 'The request head was not complete within client_header_timeout_ms (408).'),
-  UNSUPPORTED_TRANSFER_CODING: entry('downstream', false, false, 'Transfer-Encoding names a coding besides chunked (501).'),
+  INVALID_REQUEST: entry(
+    'downstream',
+    false,
+    false,
+    'The request is not valid HTTP/1.1 (400, or 431 for a head over 16 KiB).',
+  ),
+  CLIENT_HEADER_TIMEOUT: entry(
+    'downstream',
+    false,
+    false,
+    'The request head was not complete within client_header_timeout_ms (408).',
+  ),
+  UNSUPPORTED_TRANSFER_CODING: entry(
+    'downstream',
+    false,
+    false,
+    'Transfer-Encoding names a coding besides chunked (501).',
+  ),
 } as const;
 
 export type RequestFailureCode = keyof typeof requestFailureCodes;
 
 export function requestFailure(code: string): RequestFailure {
-  const known = (requestFailureCodes as Record<string, (typeof requestFailureCodes)[RequestFailureCode] | undefined>)[code];
-  return known ? { code, source: known.source, retryable: known.retryable, passive: known.passive } : { code, source: 'upstream', retryable: false, passive: false };
+  const known = (requestFailureCodes as Record<string, (typeof requestFailureCodes)[RequestFailureCode] | undefined>)[
+    code
+  ];
+  return known
+    ? { code, source: known.source, retryable: known.retryable, passive: known.passive }
+    : { code, source: 'upstream', retryable: false, passive: false };
 }
 
 /**
@@ -56,7 +105,8 @@ export function requestFailure(code: string): RequestFailure {
  * this, before any response byte: the keep-alive race, not the backend
  * failing, so the request is sent once more on a fresh connection.
  */
-export const isStaleConnection = (code: string): boolean => code === 'ECONNRESET' || code === 'EPIPE' || code === 'UPSTREAM_CLOSED';
+export const isStaleConnection = (code: string): boolean =>
+  code === 'ECONNRESET' || code === 'EPIPE' || code === 'UPSTREAM_CLOSED';
 
 /** undici's codes (the Node path's upstream client) as sluice's own. */
 export function fromUndici(code: string): string {

@@ -62,12 +62,25 @@ function errorCode(error: unknown): string {
 }
 
 /** A plain-text answer of the proxy's own (the Node path's twin of `ownAnswerBytes`). */
-export function sendPlain(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}, close = false): void {
+export function sendPlain(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+  close = false,
+): void {
   sendOwnAnswer(res, plainAnswer(status, text, null), close, extra);
 }
 
 /** The proxy's own answer on this path, its body counted for the access log. */
-function answerPlain(outcome: ForwardOutcome, res: ServerResponse, status: number, text: string, extra: Record<string, string>, close: boolean): void {
+function answerPlain(
+  outcome: ForwardOutcome,
+  res: ServerResponse,
+  status: number,
+  text: string,
+  extra: Record<string, string>,
+  close: boolean,
+): void {
   outcome.bodyBytes = Buffer.byteLength(text) + 1;
   sendPlain(res, status, text, extra, close);
 }
@@ -75,14 +88,19 @@ function answerPlain(outcome: ForwardOutcome, res: ServerResponse, status: numbe
 /** Trailers of the upstream's response, for a client that can take them whatever the framing (HTTP/2). */
 function passTrailers(res: ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
   const kept = clientResponseHeaders(trailers);
-  if (Object.keys(kept).length > 0) res.addTrailers(kept as Record<string, string>);
+  if (Object.keys(kept).length > 0) res.addTrailers(kept);
 }
 
 const hasBody = (req: IncomingMessage) =>
-  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  req.headers['transfer-encoding'] !== undefined ||
+  (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** Resolves, once the response is sent, with the backend that answered (undefined: the proxy answered). */
-export async function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<string | undefined> {
+export async function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ForwardContext,
+): Promise<string | undefined> {
   const draining = ctx.isDraining();
   const outcome = ctx.outcome;
   if (isLoop(req.rawHeaders)) {
@@ -94,7 +112,10 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
   const withBody = hasBody(req);
   const hooks = ctx.hooks;
   const route = ctx.route;
-  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: protoOf(req.socket) });
+  let headers = upstreamRequestHeaders(req.rawHeaders, {
+    clientIp: req.socket.remoteAddress ?? '',
+    proto: protoOf(req.socket),
+  });
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   const id = ctx.requestId;
   if (id?.generated) headers.push(id.header, id.value);
@@ -118,7 +139,9 @@ export async function forward(req: IncomingMessage, res: ServerResponse, ctx: Fo
     try {
       let response: Dispatcher.ResponseData;
       try {
-        response = await (await ctx.upstreams.poolFor(backend)).request({
+        response = await (
+          await ctx.upstreams.poolFor(backend)
+        ).request({
           path,
           method: req.method as Dispatcher.HttpMethod,
           headers,

@@ -5,7 +5,14 @@
  */
 export const VIA = '1.1 sluice';
 
-export const HOP_BY_HOP_NAMES = ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'] as const;
+export const HOP_BY_HOP_NAMES = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+] as const;
 // Node's server already answered `Expect: 100-continue`; the upstream must not be asked again.
 export const REQUEST_ONLY_DROPPED_NAMES = ['expect'] as const;
 const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_NAMES);
@@ -63,7 +70,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], forwarded:
     if (lower === 'host') host = value;
     out.push(name, value);
   }
-  out.push('x-forwarded-for', forwardedFor === undefined ? forwarded.clientIp : `${forwardedFor}, ${forwarded.clientIp}`);
+  out.push(
+    'x-forwarded-for',
+    forwardedFor === undefined ? forwarded.clientIp : `${forwardedFor}, ${forwarded.clientIp}`,
+  );
   if (!hasProto) out.push('x-forwarded-proto', forwarded.proto);
   if (!hasForwardedHost && host !== undefined) out.push('x-forwarded-host', host);
   out.push('via', via === undefined ? VIA : `${via}, ${VIA}`);
@@ -80,7 +90,9 @@ export function isLoop(rawHeaders: readonly string[]): boolean {
 }
 
 /** Response headers for the client: hop-by-hop ones dropped, Node re-frames the body. */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+export function clientResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
   const named = new Set<string>();
   const connection = headers['connection'];
   if (connection !== undefined) {

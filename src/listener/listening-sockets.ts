@@ -22,7 +22,10 @@ function fdOf(server: NetServer): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-function listenOn(server: NetServer, options: { fd: number } | { host: string; port: number; reusePort: true }): Promise<NodeJS.ErrnoException | undefined> {
+function listenOn(
+  server: NetServer,
+  options: { fd: number } | { host: string; port: number; reusePort: true },
+): Promise<NodeJS.ErrnoException | undefined> {
   return new Promise((resolve) => {
     const onError = (error: NodeJS.ErrnoException) => resolve(error);
     server.once('error', onError);
@@ -53,7 +56,11 @@ export class ListeningSockets {
 
   async bind(host: string, port: number): Promise<Bound> {
     const error = await listenOn(this.#http, { host, port, reusePort: true });
-    if (error) return { ok: false, failure: { code: error.code ?? 'LISTEN_FAILED', message: `cannot listen on ${host}:${port}: ${error.message}` } };
+    if (error)
+      return {
+        ok: false,
+        failure: { code: error.code ?? 'LISTEN_FAILED', message: `cannot listen on ${host}:${port}: ${error.message}` },
+      };
     const address = this.#http.address();
     return { ok: true, port: typeof address === 'object' && address ? address.port : port };
   }
@@ -98,7 +105,10 @@ export class ListeningSockets {
 
   /** The descriptors a successor process inherits to accept on the same sockets. */
   fds(): number[] {
-    return [this.#http, ...this.#extra].filter((s) => s.listening).map(fdOf).filter((fd) => fd !== undefined);
+    return [this.#http, ...this.#extra]
+      .filter((s) => s.listening)
+      .map(fdOf)
+      .filter((fd) => fd !== undefined);
   }
 
   get listening(): boolean {

@@ -17,16 +17,30 @@ export interface OwnAnswer {
 
 const TEXT = ['content-type', 'text/plain; charset=utf-8'] as const;
 
-export const NO_ROUTE: OwnAnswer = { status: 404, code: 'NO_ROUTE', headers: [['content-type', 'application/json']], body: '{"error":"no_route"}' };
+export const NO_ROUTE: OwnAnswer = {
+  status: 404,
+  code: 'NO_ROUTE',
+  headers: [['content-type', 'application/json']],
+  body: '{"error":"no_route"}',
+};
 
 /** An upstream with no backend at all: nothing to wait for on this proxy, so clients are told to come back. */
-export const NO_BACKENDS: OwnAnswer = { status: 503, code: 'NO_BACKENDS', headers: [TEXT, ['retry-after', '1']], body: 'Service Unavailable: no backend configured\n' };
+export const NO_BACKENDS: OwnAnswer = {
+  status: 503,
+  code: 'NO_BACKENDS',
+  headers: [TEXT, ['retry-after', '1']],
+  body: 'Service Unavailable: no backend configured\n',
+};
 
 export function plainAnswer(status: number, text: string, code: string | null): OwnAnswer {
   return { status, code, headers: [TEXT], body: `${text}\n` };
 }
 
-export function routeAnswer(respond: { status: number; body: string; headers: Readonly<Record<string, string>> }): OwnAnswer {
+export function routeAnswer(respond: {
+  status: number;
+  body: string;
+  headers: Readonly<Record<string, string>>;
+}): OwnAnswer {
   const headers = Object.entries(respond.headers).map(([name, value]) => [name.toLowerCase(), value] as const);
   if (!headers.some(([name]) => name === 'content-type')) headers.unshift(TEXT);
   return { status: respond.status, code: null, headers, body: respond.body };
@@ -57,7 +71,12 @@ export function ownAnswerBytes(answer: OwnAnswer, close: boolean, headOnly: bool
 }
 
 /** The answer through Node's ServerResponse (the Node path). */
-export function sendOwnAnswer(res: ServerResponse, answer: OwnAnswer, close: boolean, extra: Record<string, string> = {}): void {
+export function sendOwnAnswer(
+  res: ServerResponse,
+  answer: OwnAnswer,
+  close: boolean,
+  extra: Record<string, string> = {},
+): void {
   if (res.headersSent) return void res.destroy();
   const body = Buffer.from(answer.body, 'utf8');
   res.writeHead(answer.status, {

@@ -55,18 +55,30 @@ export interface RequestHooks {
   /** `{ respond }` answers without an upstream; `undefined` goes on. */
   requestFilter?: (session: Session) => RequestFilterResult | undefined | Promise<RequestFilterResult | undefined>;
   /** Choose the backend among the selectable ones; `undefined` leaves it to the balancer. */
-  upstreamPeer?: (session: Session, backends: readonly PeerChoice[]) => PeerChoice | undefined | Promise<PeerChoice | undefined>;
+  upstreamPeer?: (
+    session: Session,
+    backends: readonly PeerChoice[],
+  ) => PeerChoice | undefined | Promise<PeerChoice | undefined>;
   /** Edit the headers sent upstream (lower-case names), in place. */
   upstreamRequestFilter?: (session: Session, headers: HeaderMap) => unknown;
   /** Edit the response headers sent to the client (lower-case names), in place. */
   responseFilter?: (session: Session, headers: HeaderMap) => unknown;
 }
 
-const hookNames = ['onRequestStart', 'onRequestEnd', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter'] as const;
+const hookNames = [
+  'onRequestStart',
+  'onRequestEnd',
+  'requestFilter',
+  'upstreamPeer',
+  'upstreamRequestFilter',
+  'responseFilter',
+] as const;
 
 export async function loadRequestHooks(modulePath: string | null): Promise<RequestHooks | undefined> {
   if (!modulePath) return undefined;
-  const module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown> & { default?: Record<string, unknown> };
+  const module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown> & {
+    default?: Record<string, unknown>;
+  };
   const source = hookNames.some((name) => typeof module[name] === 'function') ? module : (module.default ?? {});
   const hooks: RequestHooks = {};
   for (const name of hookNames) {
@@ -112,6 +124,12 @@ export function fromHeaderMap(map: HeaderMap): string[] {
   return flat;
 }
 
-export function newSession(proxy: ProxyView, method: string, url: string, headers: IncomingHttpHeaders, clientIp: string): Session {
+export function newSession(
+  proxy: ProxyView,
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders,
+  clientIp: string,
+): Session {
   return { proxy, method, path: url, headers, client_ip: clientIp, ctx: {} };
 }

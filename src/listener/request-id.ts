@@ -33,7 +33,10 @@ function templatesFor(header: string) {
   if (header === lastHeader) return lastTemplates;
   let found = templates.get(header);
   if (!found) {
-    found = { sent: Buffer.from(`${header}: `, 'latin1'), generated: Buffer.from(`${header}: ${threadPrefix}`, 'latin1') };
+    found = {
+      sent: Buffer.from(`${header}: `, 'latin1'),
+      generated: Buffer.from(`${header}: ${threadPrefix}`, 'latin1'),
+    };
     templates.set(header, found);
   }
   lastHeader = header;

@@ -49,7 +49,8 @@ export function afterFailure(attempt: FailedAttempt): NextStep {
     return { next: 'same-backend', status, passive: false };
   }
   const replayable = !attempt.hasBody || attempt.bodyHeld;
-  const next = !answered && replayable && failure.retryable && attempt.retries < MAX_RETRIES ? 'next-backend' : 'answer';
+  const next =
+    !answered && replayable && failure.retryable && attempt.retries < MAX_RETRIES ? 'next-backend' : 'answer';
   return { next, status, passive: failure.passive };
 }
 

@@ -18,7 +18,12 @@ import type { Upstreams } from './upstreams.ts';
 
 export type Decision =
   | { readonly kind: 'forward'; readonly route: Route | undefined; readonly upstreams: Upstreams }
-  | { readonly kind: 'answer'; readonly route: Route | undefined; readonly upstreams: Upstreams | undefined; readonly answer: OwnAnswer };
+  | {
+      readonly kind: 'answer';
+      readonly route: Route | undefined;
+      readonly upstreams: Upstreams | undefined;
+      readonly answer: OwnAnswer;
+    };
 
 export class Router {
   readonly #groups: UpstreamGroups;

@@ -9,12 +9,26 @@ import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, ListenerTls, PassiveReport, PoolSnapshot, TlsApplied } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
-import { forward, sendPlain, type ForwardBase, type ForwardContext, type ForwardHooks, type ForwardOutcome } from './forward.ts';
+import {
+  forward,
+  sendPlain,
+  type ForwardBase,
+  type ForwardContext,
+  type ForwardHooks,
+  type ForwardOutcome,
+} from './forward.ts';
 import { AccessLogWriter } from '../access-log/writer.ts';
 import { requestIdFrom, type RequestId } from './request-id.ts';
 import { accessLine, messageSide } from './access-lines.ts';
 import { requestFailure } from './failures.ts';
-import { fromHeaderMap, newSession, toHeaderMap, type ProxyView, type RequestHooks, type Session } from './request-hooks.ts';
+import {
+  fromHeaderMap,
+  newSession,
+  toHeaderMap,
+  type ProxyView,
+  type RequestHooks,
+  type Session,
+} from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { UpstreamGroups } from './upstream-groups.ts';
 import { Router, type Decision } from './router.ts';
@@ -105,7 +119,8 @@ export class ListenerServer {
     this.#hooks = hooks;
     this.#forwardContext = {
       isDraining: () => this.#draining,
-      onUpstreamError: (failure) => this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
+      onUpstreamError: (failure) =>
+        this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
     };
     this.#server = createServer(
       {
@@ -149,7 +164,11 @@ export class ListenerServer {
       connections: new Set(),
     };
     // The fast path's deadlines are checked as often as Node checks its own.
-    if (fastPath) this.#sweeper = setInterval(() => sweepDeadlines(this.#front.connections, this.#upstreamSockets), deadlineCheckMs).unref();
+    if (fastPath)
+      this.#sweeper = setInterval(
+        () => sweepDeadlines(this.#front.connections, this.#upstreamSockets),
+        deadlineCheckMs,
+      ).unref();
     // Accepted sockets must not start reading before the fast path moves them to a socket that reads directly.
     (this.#server as Server & { pauseOnConnect?: boolean }).pauseOnConnect = fastPath;
     this.#server.on('connection', (accepted: Socket) => {
@@ -174,7 +193,9 @@ export class ListenerServer {
       if (!material) throw new Error(`listener ${index} has tls but no certificates were given`);
       const h2 = this.#http2Fronts[index];
       // ALPN chose h2 only where the listener offers it.
-      const serve = h2 ? (socket: TLSSocket) => (socket.alpnProtocol === 'h2' ? h2.serve(socket) : serveTls(socket)) : serveTls;
+      const serve = h2
+        ? (socket: TLSSocket) => (socket.alpnProtocol === 'h2' ? h2.serve(socket) : serveTls(socket))
+        : serveTls;
       const admit = (raw: Socket) => void this.#connections.admit(raw);
       return new TlsFront(material, proxy.client_header_timeout_ms, admit, serve, h2 ? ['h2', 'http/1.1'] : undefined);
     });
@@ -206,7 +227,11 @@ export class ListenerServer {
         route: decision.route,
         requestId,
         connectTimeoutMs: this.#proxy.upstream_connect_timeout_ms,
-        onError: (backend, code) => this.#log.warn({ backend, code, source: requestFailure(code).source, upgrade: req.headers.upgrade }, 'upstream error'),
+        onError: (backend, code) =>
+          this.#log.warn(
+            { backend, code, source: requestFailure(code).source, upgrade: req.headers.upgrade },
+            'upstream error',
+          ),
         onEnd: (outcome) =>
           this.#accessLog?.write(
             accessLine(time, this.#thread, messageSide(req, req.socket.remoteAddress), {
@@ -227,7 +252,12 @@ export class ListenerServer {
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
       const [status, reason] = clientErrorStatus(error.code);
-      this.#front.logRefusal(socket as PeerSocket, status, undefined, status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST');
+      this.#front.logRefusal(
+        socket as PeerSocket,
+        status,
+        undefined,
+        status === 408 ? 'CLIENT_HEADER_TIMEOUT' : 'INVALID_REQUEST',
+      );
       refuseRaw(socket, status, reason);
     });
   }
@@ -302,7 +332,10 @@ export class ListenerServer {
     if (this.#router.settle()) clearTimeout(this.#routeSwap);
     for (const b of snapshot.backends) this.#upstreamOfBackend.set(b.id, b.upstream);
     this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
-    this.#log.debug({ version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount }, 'snapshot applied');
+    this.#log.debug(
+      { version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount },
+      'snapshot applied',
+    );
     return version;
   }
 
@@ -331,11 +364,16 @@ export class ListenerServer {
     if (!specs.some((spec) => spec.http2)) return specs.map(() => undefined);
     const metrics = new Http2Metrics();
     this.metrics.countHttp2(metrics);
-    const timeouts = () => ({ headerMs: this.#proxy.client_header_timeout_ms, idleMs: this.#proxy.client_keepalive_timeout_ms });
+    const timeouts = () => ({
+      headerMs: this.#proxy.client_header_timeout_ms,
+      idleMs: this.#proxy.client_keepalive_timeout_ms,
+    });
     return specs.map((spec) =>
       spec.http2
-        ? new Http2Front({ maxConcurrentStreams: spec.max_concurrent_streams, maxHeaderListBytes: MAX_HEADER_BYTES, timeouts }, metrics, (req, res) =>
-            this.#handle(req, res),
+        ? new Http2Front(
+            { maxConcurrentStreams: spec.max_concurrent_streams, maxHeaderListBytes: MAX_HEADER_BYTES, timeouts },
+            metrics,
+            (req, res) => this.#handle(req, res),
           )
         : undefined,
     );
@@ -430,14 +468,22 @@ export class ListenerServer {
       sendOwnAnswer(res, decision.answer, this.#draining || decision.answer.status === 503);
       return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
     }
-    const routed = decision!;
+    const routed = decision;
     // Caching routes are served from the cache on the fast path only; what Node's server gets bypasses it.
     if (this.#cache && (routed.route === undefined || routed.route.cache)) {
       res.setHeader('cache-status', 'sluice; fwd=bypass');
       this.#cache.count('bypass');
     }
-    const context = { ...this.#forwardContext, upstreams: routed.upstreams, route: routed.route, requestId: id, outcome };
-    const done = this.#hooks ? this.#handleWithHooks(this.#hooks, req, res, routed, context) : forward(req, res, context);
+    const context = {
+      ...this.#forwardContext,
+      upstreams: routed.upstreams,
+      route: routed.route,
+      requestId: id,
+      outcome,
+    };
+    const done = this.#hooks
+      ? this.#handleWithHooks(this.#hooks, req, res, routed, context)
+      : forward(req, res, context);
     // Cannot reject: the catch answers the failure (sendOwnAnswer destroys a response already begun),
     // and observing a status only counts it.
     void done
@@ -460,7 +506,13 @@ export class ListenerServer {
     const upstreams = decision.upstreams;
     const startedAt = performance.now();
     const bytesBefore = req.socket.bytesWritten;
-    const session = newSession(this.#view, req.method ?? 'GET', req.url ?? '/', req.headers, req.socket.remoteAddress ?? '');
+    const session = newSession(
+      this.#view,
+      req.method ?? 'GET',
+      req.url ?? '/',
+      req.headers,
+      req.socket.remoteAddress ?? '',
+    );
     let current = 'onRequestStart';
     // `current` names the step a thrown error belongs to: a hook (500) or forwarding itself (502).
     const call = async <T>(name: keyof RequestHooks, run: () => T | Promise<T>): Promise<T> => {
@@ -477,7 +529,9 @@ export class ListenerServer {
       session.bytes = req.socket.bytesWritten - bytesBefore;
       Promise.resolve()
         .then(() => hooks.onRequestEnd?.(session))
-        .catch((error: unknown) => this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'));
+        .catch((error: unknown) =>
+          this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'),
+        );
     });
     const forwardHooks: ForwardHooks = {
       onBackend: (backend) => (session.backend = backend.id),
@@ -485,7 +539,12 @@ export class ListenerServer {
         choosePeer: async () => {
           // Only the route's own upstream: a hook never sends a request to another service's backends.
           const selectable = upstreams.selectable;
-          const choice = await call('upstreamPeer', () => hooks.upstreamPeer?.(session, selectable.map(({ address, port }) => ({ address, port }))));
+          const choice = await call('upstreamPeer', () =>
+            hooks.upstreamPeer?.(
+              session,
+              selectable.map(({ address, port }) => ({ address, port })),
+            ),
+          );
           return choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined;
         },
       }),
@@ -504,7 +563,9 @@ export class ListenerServer {
     };
     try {
       if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart?.(session));
-      const filtered = hooks.requestFilter ? await call('requestFilter', () => hooks.requestFilter?.(session)) : undefined;
+      const filtered = hooks.requestFilter
+        ? await call('requestFilter', () => hooks.requestFilter?.(session))
+        : undefined;
       if (filtered?.respond) {
         this.#respondFromHook(session, filtered.respond, res);
         return undefined;
@@ -513,7 +574,10 @@ export class ListenerServer {
       return await forward(req, res, { ...context, hooks: forwardHooks });
     } catch (error) {
       if (current === 'forward') throw error;
-      this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error }, `request hook ${current} failed`);
+      this.#log.error(
+        { code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error },
+        `request hook ${current} failed`,
+      );
       sendPlain(res, 500, 'Internal Server Error', {}, this.#draining);
       return undefined;
     }
@@ -581,7 +645,11 @@ export class ListenerServer {
     return requestIdFrom(header, typeof sent === 'string' ? sent : sent?.[0]);
   }
 
-  #respondFromHook(session: Session, respond: { status: number; headers?: Record<string, string>; body?: string }, res: ServerResponse): void {
+  #respondFromHook(
+    session: Session,
+    respond: { status: number; headers?: Record<string, string>; body?: string },
+    res: ServerResponse,
+  ): void {
     const body = respond.body ?? '';
     res.writeHead(respond.status, {
       'content-length': Buffer.byteLength(body),
@@ -591,7 +659,12 @@ export class ListenerServer {
     res.end(session.method === 'HEAD' ? undefined : body);
   }
 
-  #answerEndpoint(name: 'health' | 'ready' | 'live', req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome): void {
+  #answerEndpoint(
+    name: 'health' | 'ready' | 'live',
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: ForwardOutcome,
+  ): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);
     }

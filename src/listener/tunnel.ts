@@ -43,8 +43,21 @@ export interface TunnelOptions {
   onEnd?: (outcome: TunnelOutcome) => void;
 }
 
-export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstreams: Upstreams, options: TunnelOptions): void {
-  const outcome: TunnelOutcome = { status: 499, backend: null, upstreamStatus: null, attempts: 0, error: null, bytesSent: 0 };
+export function tunnel(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  upstreams: Upstreams,
+  options: TunnelOptions,
+): void {
+  const outcome: TunnelOutcome = {
+    status: 499,
+    backend: null,
+    upstreamStatus: null,
+    attempts: 0,
+    error: null,
+    bytesSent: 0,
+  };
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -59,7 +72,10 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   };
   if (isLoop(req.rawHeaders)) return answer(508, 'Loop Detected', 'LOOP_DETECTED');
   const { route, requestId } = options;
-  let headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: protoOf(req.socket) });
+  let headers = upstreamRequestHeaders(req.rawHeaders, {
+    clientIp: req.socket.remoteAddress ?? '',
+    proto: protoOf(req.socket),
+  });
   if (route?.requestHeaders) headers = editFlatHeaders(headers, route.requestHeaders);
   if (requestId?.generated) headers.push(requestId.header, requestId.value);
   // The two hop-by-hop headers an upgrade is made of.
@@ -98,7 +114,9 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
       release();
       if (connected) client.end();
     });
-    upstream.setTimeout(options.connectTimeoutMs, () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })));
+    upstream.setTimeout(options.connectTimeoutMs, () =>
+      upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })),
+    );
     upstream.once('connect', () => {
       connected = true;
       upstream.setTimeout(0);

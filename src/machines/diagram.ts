@@ -39,7 +39,9 @@ export function mermaidStateDiagram(machine: AnyStateMachine): string {
           const from = sameParent ? transition.source : transition.source.parent!;
           const suffix = sameParent ? '' : ` (from ${transition.source.key})`;
           // Edges that leave a composite state are drawn where the composite state is.
-          (sameParent ? lines : outer).push(`${indent}${mermaidId(from)} --> ${mermaidId(target)}: ${label(transition)}${suffix}`);
+          (sameParent ? lines : outer).push(
+            `${indent}${mermaidId(from)} --> ${mermaidId(target)}: ${label(transition)}${suffix}`,
+          );
         }
       }
       if (child.node.type === 'final') lines.push(`${indent}${mermaidId(child.node)} --> [*]`);

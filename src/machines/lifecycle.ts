@@ -83,7 +83,9 @@ export type LifecycleEvent =
   | { type: 'RELOAD'; timeouts: LifecycleTimeouts };
 
 /** The command the machine sends to the listeners actor; it answers LISTENERS_CLOSED, then CONNECTIONS_DRAINED. */
-export type ListenerCommand = { type: 'CLOSE_LISTENING' };
+export interface ListenerCommand {
+  type: 'CLOSE_LISTENING';
+}
 
 /** Runtime failures end in exit 1; stops that were asked for end in exit 0. */
 export function exitCodeOf(context: Pick<LifecycleContext, 'stopReason' | 'failure'>): 0 | 1 {

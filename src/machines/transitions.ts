@@ -13,6 +13,7 @@ export function transitionKey(transition: AnyTransitionDefinition): string {
 
 export function allTransitionKeys(machine: AnyStateMachine): string[] {
   const keys = new Set<string>();
-  for (const state of allStates(machine)) for (const transition of state.transitions) keys.add(transitionKey(transition));
+  for (const state of allStates(machine))
+    for (const transition of state.transitions) keys.add(transitionKey(transition));
   return [...keys].sort();
 }

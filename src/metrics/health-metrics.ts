@@ -33,6 +33,6 @@ export class HealthMetrics {
     const { registry, checks } = this.#registered;
     for (const { backend, result, count } of this.#pending.values()) checks.inc({ backend, result }, count);
     this.#pending.clear();
-    return registry.getMetricsAsJSON() as Promise<object[]>;
+    return registry.getMetricsAsJSON();
   }
 }

@@ -42,7 +42,12 @@ export class LatencyHistogram {
   /** What prom-client's Histogram.get() returns, entry for entry (exemplars are never recorded). */
   get() {
     const bucket = `${this.name}_bucket`;
-    const values: { value: number; metricName: string; exemplar: null | undefined; labels: { le?: number | string } }[] = [];
+    const values: {
+      value: number;
+      metricName: string;
+      exemplar: null | undefined;
+      labels: { le?: number | string };
+    }[] = [];
     let cumulative = 0;
     this.#bounds.forEach((le, i) => {
       cumulative += this.#counts[i]!;

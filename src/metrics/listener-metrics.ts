@@ -148,6 +148,6 @@ export class ListenerMetrics {
   async json(): Promise<object[]> {
     const registered = await this.#registry();
     this.#flush(registered);
-    return registered.registry.getMetricsAsJSON() as Promise<object[]>;
+    return registered.registry.getMetricsAsJSON();
   }
 }

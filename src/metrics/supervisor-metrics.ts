@@ -57,7 +57,10 @@ export class SupervisorMetrics {
       collect() {
         this.reset();
         for (const b of supervisor.backends()) {
-          this.set({ upstream: b.upstream, backend: `${b.address}:${b.port}` }, b.enabled && b.healthy && !b.ejected ? 1 : 0);
+          this.set(
+            { upstream: b.upstream, backend: `${b.address}:${b.port}` },
+            b.enabled && b.healthy && !b.ejected ? 1 : 0,
+          );
         }
       },
     });
@@ -69,12 +72,16 @@ export class SupervisorMetrics {
       collect() {
         this.reset();
         const workers = supervisor.workers();
-        for (const kind of actorKinds) this.inc({ kind }, workers.filter((w) => w.kind === kind).reduce((sum, w) => sum + w.restarts, 0));
+        for (const kind of actorKinds)
+          this.inc(
+            { kind },
+            workers.filter((w) => w.kind === kind).reduce((sum, w) => sum + w.restarts, 0),
+          );
       },
     });
     new Counter({
       name: 'sluice_dns_resolutions_total',
-      help: 'DNS resolutions of upstreams with discovery, by result: ok, or Node\'s error code (ENOTFOUND…).',
+      help: "DNS resolutions of upstreams with discovery, by result: ok, or Node's error code (ENOTFOUND…).",
       labelNames: ['upstream', 'result'] as const,
       registers,
       collect() {

@@ -7,7 +7,16 @@
  * Pure: time comes in as `now` arguments, so ejections are testable without
  * waiting.
  */
-import { DEFAULT_UPSTREAM, backendId, type BackendId, type BackendSpec, type BackendState, type HealthObservation, type PassiveReport, type PoolSnapshot } from '../protocol.ts';
+import {
+  DEFAULT_UPSTREAM,
+  backendId,
+  type BackendId,
+  type BackendSpec,
+  type BackendState,
+  type HealthObservation,
+  type PassiveReport,
+  type PoolSnapshot,
+} from '../protocol.ts';
 
 export interface PassivePolicy {
   failures: number;
@@ -95,7 +104,12 @@ export class BackendPool {
    * the whole set never leaves a moment without a backend. Returns true when
    * anything routing depends on changed.
    */
-  reconcile(specs: readonly BackendSpec[], passive: PassivePolicies, now: number, upstreams?: ReadonlySet<string>): boolean {
+  reconcile(
+    specs: readonly BackendSpec[],
+    passive: PassivePolicies,
+    now: number,
+    upstreams?: ReadonlySet<string>,
+  ): boolean {
     this.#passive = passive;
     const wanted = new Map(specs.map((spec) => [backendId(spec), spec]));
     const served = new Set(specs.map((spec) => spec.upstream ?? DEFAULT_UPSTREAM));
@@ -106,7 +120,8 @@ export class BackendPool {
       // An upstream the new config still has but emptied is what the operator asked for: nothing to wait for.
       // One it no longer has may still get requests from the listeners' old route table until the new one
       // is in use (router.ts): its backends retire like replaced ones.
-      const emptied = upstreams !== undefined ? upstreams.has(upstream) && !served.has(upstream) : !served.has(upstream);
+      const emptied =
+        upstreams !== undefined ? upstreams.has(upstream) && !served.has(upstream) : !served.has(upstream);
       if (!emptied && isSelectable(entry, now)) {
         entry.retiring = true;
         this.#version++;
@@ -187,7 +202,8 @@ export class BackendPool {
   /** Upstreams with a selectable backend that is not retiring: their retiring backends are replaced. */
   #served(now: number): Set<string> {
     const served = new Set<string>();
-    for (const entry of this.#entries.values()) if (!entry.retiring && isSelectable(entry, now)) served.add(upstreamOf(entry));
+    for (const entry of this.#entries.values())
+      if (!entry.retiring && isSelectable(entry, now)) served.add(upstreamOf(entry));
     return served;
   }
 
@@ -293,7 +309,8 @@ export class BackendPool {
   }
 }
 
-const isSelectable = (entry: Entry, now: number): boolean => entry.spec.enabled && entry.healthy && entry.ejectedUntil <= now;
+const isSelectable = (entry: Entry, now: number): boolean =>
+  entry.spec.enabled && entry.healthy && entry.ejectedUntil <= now;
 
 /** Backends the balancers may choose (enabled, healthy, not ejected). */
 export const selectableCount = (snapshot: PoolSnapshot): number => snapshot.backends.filter((b) => b.selectable).length;

@@ -114,7 +114,10 @@ export class RouteTable {
     this.#hostCacheSize = options.hostCacheSize ?? DEFAULT_HOST_CACHE_SIZE;
     for (const { host } of this.#matchers) {
       if (host === null || this.#byExactHost.has(host)) continue;
-      this.#byExactHost.set(host, this.#matchers.filter((m) => hostAccepts(m, host)));
+      this.#byExactHost.set(
+        host,
+        this.#matchers.filter((m) => hostAccepts(m, host)),
+      );
     }
   }
 
@@ -313,15 +316,24 @@ function hexDigit(c: number): number {
 
 function isUnreserved(c: number): boolean {
   return (
-    (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
-    c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x2d ||
+    c === 0x2e ||
+    c === 0x5f ||
+    c === 0x7e
   );
 }
 
 /** Every request `later` matches also matches `earlier`: each field `earlier` gives is implied by `later`'s. */
 function covers(earlier: Matcher, later: Matcher): boolean {
-  return hostCovers(earlier, later) && pathCovers(earlier, later) && methodsCover(earlier, later) &&
-    headersCover(earlier, later);
+  return (
+    hostCovers(earlier, later) &&
+    pathCovers(earlier, later) &&
+    methodsCover(earlier, later) &&
+    headersCover(earlier, later)
+  );
 }
 
 function hostCovers(earlier: Matcher, later: Matcher): boolean {

@@ -111,7 +111,10 @@ export class ActorThread<Api> {
   async stop(stopCall: (api: Comlink.Remote<Api>) => Promise<void>, timeoutMs = 2_000): Promise<void> {
     if (this.#failed) return;
     // Whether the actor flushed or not, the thread ends: a stop that failed only ends it sooner.
-    const graceful = this.call(stopCall).then(() => true, () => false);
+    const graceful = this.call(stopCall).then(
+      () => true,
+      () => false,
+    );
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
     await Promise.race([graceful, deadline]);
     this.#stopping = true;

@@ -47,11 +47,16 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   delete env[PREDECESSOR_ENV];
   if (fdList === undefined || !address || !predecessor) return undefined;
   const fds = fdList === '' ? [] : fdList.split(',').map(Number);
-  const parsed = JSON.parse(address) as { host: string; port: number; count?: number }[] | { host: string; port: number };
+  const parsed = JSON.parse(address) as
+    { host: string; port: number; count?: number }[] | { host: string; port: number };
   // A predecessor from before listeners existed sent one address for all its descriptors.
   const described = Array.isArray(parsed) ? parsed : [{ ...parsed, count: fds.length }];
   let next = 0;
-  const listeners = described.map(({ host, port, count }) => ({ host, port, fds: fds.slice(next, (next += count ?? 0)) }));
+  const listeners = described.map(({ host, port, count }) => ({
+    host,
+    port,
+    fds: fds.slice(next, (next += count ?? 0)),
+  }));
   return { listeners, predecessorPid: Number(predecessor) };
 }
 
@@ -72,7 +77,11 @@ export interface Assignment {
  * takes are closed here, so they close for good once the predecessor closes
  * its copy.
  */
-export function assignInherited(inherited: InheritedSockets, specs: readonly { host: string; port: number }[], count: number): Assignment {
+export function assignInherited(
+  inherited: InheritedSockets,
+  specs: readonly { host: string; port: number }[],
+  count: number,
+): Assignment {
   const unused = new Set(inherited.listeners);
   const matched = specs.map((spec, index) => {
     const candidate = inherited.listeners.find(

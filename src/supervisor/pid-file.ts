@@ -78,7 +78,8 @@ export function acquirePidFile(file: string, pid = process.pid): PidFileOutcome 
  */
 export function takeOverPidFile(file: string, predecessor: number, pid = process.pid): void {
   const owner = readPid(file);
-  if (owner !== undefined && owner !== predecessor && owner !== pid && isProcessAlive(owner)) throw new PidFileLockedError(file, owner);
+  if (owner !== undefined && owner !== predecessor && owner !== pid && isProcessAlive(owner))
+    throw new PidFileLockedError(file, owner);
   const temporary = `${file}.${pid}.tmp`;
   writeFileSync(temporary, `${pid}\n`, { mode: 0o644 });
   renameSync(temporary, file);

@@ -27,10 +27,13 @@ export function waitForReady(child: ChildProcess, timeoutMs?: number): Promise<C
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
       settle({ ok: false, message: `it exited (${signal ?? `code ${code}`}) before it was healthy` });
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-      child.kill('SIGKILL');
-      settle({ ok: false, message: `it was not healthy within ${timeoutMs} ms (killed)` });
-    }, timeoutMs);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            child.kill('SIGKILL');
+            settle({ ok: false, message: `it was not healthy within ${timeoutMs} ms (killed)` });
+          }, timeoutMs);
     child.on('message', (message: ReadyMessage) => {
       settle(message.type === 'ready' ? { ok: true, pid: message.pid } : { ok: false, message: message.message });
     });

@@ -18,7 +18,12 @@ export interface RestartLimits {
   maxDelayMs: number;
 }
 
-export const defaultRestartLimits: RestartLimits = { maxRestarts: 5, windowMs: 60_000, baseDelayMs: 100, maxDelayMs: 5_000 };
+export const defaultRestartLimits: RestartLimits = {
+  maxRestarts: 5,
+  windowMs: 60_000,
+  baseDelayMs: 100,
+  maxDelayMs: 5_000,
+};
 
 export class RestartPolicy {
   readonly #limits: RestartLimits;
@@ -31,7 +36,8 @@ export class RestartPolicy {
 
   onFailure(now: number): RestartDecision {
     this.#restarts = this.#restarts.filter((at) => now - at < this.#limits.windowMs);
-    if (this.#restarts.length >= this.#limits.maxRestarts) return { restart: false, delayMs: 0, recent: this.#restarts.length };
+    if (this.#restarts.length >= this.#limits.maxRestarts)
+      return { restart: false, delayMs: 0, recent: this.#restarts.length };
     const delayMs = Math.min(this.#limits.maxDelayMs, this.#limits.baseDelayMs * 2 ** this.#restarts.length);
     this.#restarts.push(now);
     this.total++;

@@ -310,10 +310,12 @@ export class ActorRuntime {
     this.#healthChecker.tell('reconfigure', (api) => api.reconfigure(config));
     // A listener that refuses a certificate keeps the ones it has, and says why: the reload reports it.
     const applyTo = (l: ActorThread<ListenerApi>) =>
-      l.call((api): Promise<TlsApplied> => Promise.resolve(api.reconfigure(config, tls))).catch((error: unknown): TlsApplied => {
-        l.logFailure(this.#log, 'reconfigure')(error);
-        return { ok: true };
-      });
+      l
+        .call((api): Promise<TlsApplied> => Promise.resolve(api.reconfigure(config, tls)))
+        .catch((error: unknown): TlsApplied => {
+          l.logFailure(this.#log, 'reconfigure')(error);
+          return { ok: true };
+        });
     const applied = await Promise.all(this.#listeners.started.map(applyTo));
     return applied.flatMap((result) => (result.ok ? [] : [result.failure]));
   }
@@ -322,10 +324,12 @@ export class ActorRuntime {
   async listeningFds(): Promise<InheritedListener[]> {
     const live = this.#listeners.threads.filter((l) => l.alive);
     const fdsOf = (l: ActorThread<ListenerApi>) =>
-      l.call((api) => api.listeningFds()).catch((error: unknown) => {
-        l.logFailure(this.#log, 'listeningFds')(error);
-        return [] as number[][];
-      });
+      l
+        .call((api) => api.listeningFds())
+        .catch((error: unknown) => {
+          l.logFailure(this.#log, 'listeningFds')(error);
+          return [] as number[][];
+        });
     const perThread = await Promise.all(live.map(fdsOf));
     const ports = this.#listeners.ports;
     return listenSpecs(this.#config).map((spec, index) => ({
@@ -339,10 +343,12 @@ export class ActorRuntime {
   async forceCloseConnections(): Promise<number> {
     // A thread that cannot answer is terminated at teardown, which closes its connections too.
     const closeOn = (l: ActorThread<ListenerApi>) =>
-      l.call((api) => api.forceClose()).catch((error: unknown) => {
-        l.logFailure(this.#log, 'forceClose')(error);
-        return 0;
-      });
+      l
+        .call((api) => api.forceClose())
+        .catch((error: unknown) => {
+          l.logFailure(this.#log, 'forceClose')(error);
+          return 0;
+        });
     const counts = await Promise.all(this.#listeners.threads.map(closeOn));
     return counts.reduce((sum, n) => sum + n, 0);
   }
@@ -391,10 +397,14 @@ export class ActorRuntime {
   /** A failed thread's backoff has passed: start it again, from what is known now. */
   async #restart(kind: ActorKind, id: number): Promise<void> {
     switch (kind) {
-      case 'pool':
-        return this.#pool.start();
-      case 'health-checker':
-        return this.#healthChecker.start();
+      case 'pool': {
+        this.#pool.start();
+        return;
+      }
+      case 'health-checker': {
+        this.#healthChecker.start();
+        return;
+      }
       case 'listener':
         return this.#listeners.restart(id);
     }

@@ -164,11 +164,17 @@ export class Supervisor implements SupervisorView {
     this.#configFile = options.configFile ?? null;
     this.#createAdmin = options.admin;
     this.#waitingParent = options.waitingParent;
-    this.#runtime = new ActorRuntime(options.config, options.logOptions, options.logger, {
-      healthChanged: (event) => this.events.emit('health', event),
-      restarting: (event) => this.events.emit('restart', event),
-      listening: () => this.#writeProxyInfo(),
-    }, options.inherited);
+    this.#runtime = new ActorRuntime(
+      options.config,
+      options.logOptions,
+      options.logger,
+      {
+        healthChanged: (event) => this.events.emit('health', event),
+        restarting: (event) => this.events.emit('restart', event),
+        listening: () => this.#writeProxyInfo(),
+      },
+      options.inherited,
+    );
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
     // The lifecycle's effects, as named in lifecycle.ts; the inspector below only observes.
@@ -223,7 +229,11 @@ export class Supervisor implements SupervisorView {
   /** Each listener's address and whether it speaks TLS, with its bound port once known. */
   listeners(): { host: string; port: number; tls: boolean }[] {
     const ports = this.#runtime.ports;
-    return listenSpecs(this.config).map((spec, index) => ({ host: spec.host, port: ports?.[index] ?? spec.port, tls: spec.tls !== null }));
+    return listenSpecs(this.config).map((spec, index) => ({
+      host: spec.host,
+      port: ports?.[index] ?? spec.port,
+      tls: spec.tls !== null,
+    }));
   }
 
   get state(): LifecycleState {
@@ -303,7 +313,9 @@ export class Supervisor implements SupervisorView {
     const at = new Date().toISOString();
     const state = this.state;
     if (!this.#reloadConfig || state !== 'healthy') {
-      const error = this.#reloadConfig ? `reload ignored while ${state}` : 'no configuration file to reload (started without -c)';
+      const error = this.#reloadConfig
+        ? `reload ignored while ${state}`
+        : 'no configuration file to reload (started without -c)';
       this.#log.warn({ signal: 'SIGHUP' }, `Reload: ${error}`);
       return (this.lastReload = { at, ok: false, error });
     }
@@ -318,21 +330,35 @@ export class Supervisor implements SupervisorView {
       certificates = readCertificates(effective, this.#configFile ?? '(config)');
     } catch (error) {
       const err = error as SluiceError;
-      this.#log.error({ code: err.code ?? 'SLUICE_CONFIG_INVALID' }, `Reload failed: ${err.message}; the running configuration stays`);
+      this.#log.error(
+        { code: err.code ?? 'SLUICE_CONFIG_INVALID' },
+        `Reload failed: ${err.message}; the running configuration stays`,
+      );
       return (this.lastReload = { at, ok: false, error: err.message });
     }
-    if (needsRestart.length > 0) this.#log.warn({ needs_restart: needsRestart }, `Reload: ${needsRestart.join(', ')} changed and need a hot restart to apply (SIGUSR2: sluice restart)`);
+    if (needsRestart.length > 0)
+      this.#log.warn(
+        { needs_restart: needsRestart },
+        `Reload: ${needsRestart.join(', ')} changed and need a hot restart to apply (SIGUSR2: sluice restart)`,
+      );
     this.config = effective;
     const refused = await this.#runtime.reconfigure(effective, certificates);
     this.#warnExpiringCertificates();
     const proxy = effective.proxy;
     this.#lifecycle.send({
       type: 'RELOAD',
-      timeouts: { startupTimeoutMs: proxy.startup_timeout_ms, gracePeriodMs: proxy.grace_period_ms, drainTimeoutMs: proxy.drain_timeout_ms },
+      timeouts: {
+        startupTimeoutMs: proxy.startup_timeout_ms,
+        gracePeriodMs: proxy.grace_period_ms,
+        drainTimeoutMs: proxy.drain_timeout_ms,
+      },
     });
     if (refused.length > 0) {
       const error = refused.map((failure) => failure.message).join('; ');
-      this.#log.error({ code: 'SLUICE_TLS_CERTIFICATE' }, `Reload: a listener refused the new certificates and keeps its own: ${error}`);
+      this.#log.error(
+        { code: 'SLUICE_TLS_CERTIFICATE' },
+        `Reload: a listener refused the new certificates and keeps its own: ${error}`,
+      );
       return (this.lastReload = { at, ok: false, error, needs_restart: needsRestart });
     }
     return (this.lastReload = { at, ok: true, needs_restart: needsRestart });
@@ -346,8 +372,16 @@ export class Supervisor implements SupervisorView {
       if (left >= CERTIFICATE_WARNING_DAYS * DAY_MS) continue;
       const days = Math.max(0, Math.floor(left / DAY_MS));
       this.#log.warn(
-        { code: 'SLUICE_TLS_CERTIFICATE_EXPIRES_SOON', certificate: certificate.name, listener: certificate.listener, not_after: certificate.not_after, days_left: days },
-        left <= 0 ? `The certificate ${certificate.name} has expired` : `The certificate ${certificate.name} expires in ${days} days`,
+        {
+          code: 'SLUICE_TLS_CERTIFICATE_EXPIRES_SOON',
+          certificate: certificate.name,
+          listener: certificate.listener,
+          not_after: certificate.not_after,
+          days_left: days,
+        },
+        left <= 0
+          ? `The certificate ${certificate.name} has expired`
+          : `The certificate ${certificate.name} expires in ${days} days`,
       );
     }
   }
@@ -381,10 +415,16 @@ export class Supervisor implements SupervisorView {
         timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
       });
       if (!outcome.ok) {
-        this.#log.error({ code: 'SLUICE_HOT_RESTART_FAILED' }, `Hot restart failed (new process: ${outcome.message}); this process keeps serving`);
+        this.#log.error(
+          { code: 'SLUICE_HOT_RESTART_FAILED' },
+          `Hot restart failed (new process: ${outcome.message}); this process keeps serving`,
+        );
         return (this.lastRestart = { at, ok: false, error: outcome.message });
       }
-      this.#log.info({ successor_pid: outcome.pid }, `Hot restart: the new process (PID: ${outcome.pid}) is healthy; this one drains`);
+      this.#log.info(
+        { successor_pid: outcome.pid },
+        `Hot restart: the new process (PID: ${outcome.pid}) is healthy; this one drains`,
+      );
       this.lastRestart = { at, ok: true, pid: outcome.pid };
       this.stop('SIGUSR2');
       return this.lastRestart;
@@ -403,13 +443,20 @@ export class Supervisor implements SupervisorView {
   async run(): Promise<StopOutcome> {
     const proxy = this.config.proxy;
     this.#log.info(
-      { port: proxy.listen_port, host: proxy.listen_host, workers: listenerThreadCount(proxy.workers), backends: allBackends(this.config).length },
+      {
+        port: proxy.listen_port,
+        host: proxy.listen_host,
+        workers: listenerThreadCount(proxy.workers),
+        backends: allBackends(this.config).length,
+      },
       `Starting proxy on port ${proxy.listen_port}...`,
     );
     if (allBackends(this.config).length === 0 && discoveredGroups(this.config).size === 0) {
-      this.#log.warn(proxy.require_healthy_backends
-        ? 'no backends configured: the proxy cannot become healthy'
-        : 'no backends configured: every request will get 503');
+      this.#log.warn(
+        proxy.require_healthy_backends
+          ? 'no backends configured: the proxy cannot become healthy'
+          : 'no backends configured: every request will get 503',
+      );
     }
     // The CLI checked them when it loaded the file; an embedding program's config is checked here.
     try {
@@ -428,7 +475,10 @@ export class Supervisor implements SupervisorView {
       try {
         const outcome = acquirePidFile(proxy.pid_file);
         this.#ownPidFile(proxy.pid_file);
-        this.#log.info({ pid_file: proxy.pid_file, outcome }, outcome === 'created' ? 'PID file written' : 'stale PID file replaced');
+        this.#log.info(
+          { pid_file: proxy.pid_file, outcome },
+          outcome === 'created' ? 'PID file written' : 'stale PID file replaced',
+        );
         this.#writeProxyInfo();
       } catch (error) {
         const err = error as SluiceError;
@@ -446,7 +496,10 @@ export class Supervisor implements SupervisorView {
       } catch (error) {
         const err = error as NodeJS.ErrnoException;
         const message = `cannot listen on ${this.config.admin.listen_host}:${this.config.admin.listen_port} (admin): ${err.message}`;
-        this.#log.error({ code: 'SLUICE_LISTEN_FAILED', cause: err.code, reason: message }, `Failed to start: ${message}`);
+        this.#log.error(
+          { code: 'SLUICE_LISTEN_FAILED', cause: err.code, reason: message },
+          `Failed to start: ${message}`,
+        );
         this.#cleanup();
         return { exitCode: 1, reason: 'listen_failed', error: new ListenError(err.code ?? 'LISTEN_FAILED', message) };
       }
@@ -461,12 +514,19 @@ export class Supervisor implements SupervisorView {
   #onTransition(record: TransitionRecord): void {
     this.history.push(record);
     if (record.to === 'draining') this.#drainStartedAt = record.at;
-    if (record.to === 'stopped' && this.#drainStartedAt !== undefined) this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
+    if (record.to === 'stopped' && this.#drainStartedAt !== undefined)
+      this.drainDurationSeconds = (record.at - this.#drainStartedAt) / 1000;
     this.events.emit('transition', record);
     // The line for `stopped` is written by the teardown, once it is true.
     if (record.to === 'stopped') return;
-    const message = record.event === 'RELOAD' ? 'Configuration reloaded' : (transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
-    this.#log.info({ from: record.from, to: record.to, event: record.event, backends: allBackends(this.config).length }, message);
+    const message =
+      record.event === 'RELOAD'
+        ? 'Configuration reloaded'
+        : (transitionMessages[record.to] ?? `lifecycle: ${record.to}`);
+    this.#log.info(
+      { from: record.from, to: record.to, event: record.event, backends: allBackends(this.config).length },
+      message,
+    );
   }
 
   /** The PID file names this process: it is removed at teardown, or at exit if teardown never comes. */
@@ -489,7 +549,10 @@ export class Supervisor implements SupervisorView {
       this.#ownPidFile(file);
       this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
     } catch (error) {
-      this.#log.error({ code: (error as SluiceError).code, pid_file: file }, `PID file not taken over: ${(error as Error).message}`);
+      this.#log.error(
+        { code: (error as SluiceError).code, pid_file: file },
+        `PID file not taken over: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -511,7 +574,10 @@ export class Supervisor implements SupervisorView {
     try {
       writeProxyInfo(file, info);
     } catch (error) {
-      this.#log.error({ code: (error as NodeJS.ErrnoException).code, file: proxyInfoFile(file) }, `cannot write ${proxyInfoFile(file)}: ${(error as Error).message}`);
+      this.#log.error(
+        { code: (error as NodeJS.ErrnoException).code, file: proxyInfoFile(file) },
+        `cannot write ${proxyInfoFile(file)}: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -526,7 +592,10 @@ export class Supervisor implements SupervisorView {
       });
       await Promise.race([Promise.resolve().then(hook), timeout]);
     } catch (error) {
-      this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: name, err: error }, `${name} hook failed: ${(error as Error)?.message ?? error}`);
+      this.#log.error(
+        { code: 'SLUICE_HOOK_FAILED', hook: name, err: error },
+        `${name} hook failed: ${(error as Error)?.message ?? error}`,
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -567,7 +636,14 @@ export class Supervisor implements SupervisorView {
     const last = this.history.at(-1);
     await this.#admin?.close();
     this.#log.info(
-      { from: last?.from, to: 'stopped', event: last?.event, reason: context.stopReason, exit_code: exitCode, force_closed: forceClosed },
+      {
+        from: last?.from,
+        to: 'stopped',
+        event: last?.event,
+        reason: context.stopReason,
+        exit_code: exitCode,
+        force_closed: forceClosed,
+      },
       'Shutdown complete',
     );
     return { exitCode, reason: context.stopReason ?? 'drained', error: errorOf(context.stopReason, failure) };

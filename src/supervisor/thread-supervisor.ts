@@ -91,7 +91,10 @@ export class ThreadSupervisor {
       this.#log.error({ actor: kind, id, restarts: policy.total }, `giving up: ${reason}`);
       return this.#hooks.giveUp({ actor: kind, id, message: reason });
     }
-    this.#log.warn({ actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total }, `restarting the ${kind} actor in ${decision.delayMs} ms`);
+    this.#log.warn(
+      { actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total },
+      `restarting the ${kind} actor in ${decision.delayMs} ms`,
+    );
     this.#hooks.restarting?.({ kind, id, restarts: policy.total, reason: message });
     setTimeout(() => {
       if (!this.closing && !this.draining) this.#hooks.restart(kind, id);
@@ -103,12 +106,20 @@ export class ThreadSupervisor {
     const beat = () => {
       if (this.closing || !this.#running.has(thread)) return;
       const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), HEARTBEAT_DEADLINE_MS).unref());
-      const answer = (thread as ActorThread<{ heartbeat(): number }>).call((api) => api.heartbeat()).then(() => true, () => false);
+      const answer = (thread as ActorThread<{ heartbeat(): number }>)
+        .call((api) => api.heartbeat())
+        .then(
+          () => true,
+          () => false,
+        );
       void Promise.race([answer, deadline]).then((answered) => {
         if (!this.#running.has(thread)) return;
         this.#hooks.heartbeat?.(thread, answered);
         if (!answered) {
-          this.#log.error({ actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS }, `${thread.kind} actor missed its heartbeat`);
+          this.#log.error(
+            { actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS },
+            `${thread.kind} actor missed its heartbeat`,
+          );
           return thread.kill(`no heartbeat within ${HEARTBEAT_DEADLINE_MS} ms`);
         }
         setTimeout(beat, HEARTBEAT_INTERVAL_MS).unref();

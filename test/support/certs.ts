@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './config-file.ts';
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 
 export interface TestCa {
   dir: string;
@@ -21,7 +22,10 @@ export interface TestCa {
 
 export function testCa(dir = tempDir('sluice-tls-')): TestCa {
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=sluice test CA', '-days', '30', '-out', 'ca.pem'], dir);
+  openssl(
+    ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=sluice test CA', '-days', '30', '-out', 'ca.pem'],
+    dir,
+  );
   let serial = 1;
   return {
     dir,
@@ -33,7 +37,18 @@ export function testCa(dir = tempDir('sluice-tls-')): TestCa {
       openssl(['req', '-new', '-key', key, '-subj', `/CN=${names[0]}`, '-out', `${file}.csr`], dir);
       const ext = join(dir, `${file}.ext`);
       writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
-      const args = ['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial++)];
+      const args = [
+        'x509',
+        '-req',
+        '-in',
+        `${file}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(serial++),
+      ];
       openssl([...args, '-days', String(days), '-extfile', ext, '-out', cert], dir);
       return { cert, key };
     },

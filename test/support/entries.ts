@@ -27,7 +27,10 @@ interface EnterableConfig {
 }
 
 /** `config` (a testConfig(...) object, maybe with more sections) as `entry` has it. */
-export function enter<C extends EnterableConfig>(config: C, entry: Entry): C & { upstreams?: Record<string, { backends: unknown[] }>; routes?: unknown[] } {
+export function enter<C extends EnterableConfig>(
+  config: C,
+  entry: Entry,
+): C & { upstreams?: Record<string, { backends: unknown[] }>; routes?: unknown[] } {
   switch (entry) {
     case 'plain':
       return config;

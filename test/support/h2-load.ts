@@ -37,8 +37,20 @@ export interface H2LoadRun {
   stop(): Promise<H2LoadCounts>;
 }
 
-export function startH2Load(port: number, options: { connections?: number; streams?: number; path?: string; maxMs?: number } = {}): H2LoadRun {
-  const counts: H2LoadCounts = { ok: 0, retried: 0, refused: 0, unaccepted: 0, lost: 0, status5xx: 0, otherStatus: 0, truncated: 0 };
+export function startH2Load(
+  port: number,
+  options: { connections?: number; streams?: number; path?: string; maxMs?: number } = {},
+): H2LoadRun {
+  const counts: H2LoadCounts = {
+    ok: 0,
+    retried: 0,
+    refused: 0,
+    unaccepted: 0,
+    lost: 0,
+    status5xx: 0,
+    otherStatus: 0,
+    truncated: 0,
+  };
   const failures: string[] = [];
   const deadline = Date.now() + (options.maxMs ?? 60_000);
   const path = options.path ?? '/load';
@@ -75,7 +87,8 @@ export function startH2Load(port: number, options: { connections?: number; strea
         if (status === 0 && !heard.has(session)) record('unaccepted', 'ended before the server spoke');
         else if (status >= 500) record('status5xx', `${status} ${body.slice(0, 80)}`);
         else if (status !== 200) record('otherStatus', String(status));
-        else if ((Number.isFinite(announced) && body.length !== announced) || !body.endsWith('\n')) record('truncated', `${body.length} of ${announced}`);
+        else if ((Number.isFinite(announced) && body.length !== announced) || !body.endsWith('\n'))
+          record('truncated', `${body.length} of ${announced}`);
         else record('ok');
         resolve(true);
       });
@@ -123,7 +136,15 @@ export function startH2Load(port: number, options: { connections?: number; strea
     okAfter(count, timeoutMs = 10_000) {
       const target = counts.ok + count;
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`fewer than ${count} ok within ${timeoutMs} ms: ${JSON.stringify(counts)} ${failures.join('; ')}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `fewer than ${count} ok within ${timeoutMs} ms: ${JSON.stringify(counts)} ${failures.join('; ')}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({ target, resolve: () => (clearTimeout(timer), resolve()) });
       });
     },

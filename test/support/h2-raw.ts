@@ -13,7 +13,14 @@ import { connect as connectTls } from 'node:tls';
 
 export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
-export const CODE = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, CANCEL: 8, REFUSED_STREAM: 7, ENHANCE_YOUR_CALM: 11 } as const;
+export const CODE = {
+  NO_ERROR: 0,
+  PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
+  CANCEL: 8,
+  REFUSED_STREAM: 7,
+  ENHANCE_YOUR_CALM: 11,
+} as const;
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
 export interface Frame {
@@ -79,7 +86,10 @@ export interface RawH2 {
   close(): void;
 }
 
-export const goawayOf = (f: Frame) => ({ lastStream: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4) });
+export const goawayOf = (f: Frame) => ({
+  lastStream: f.payload.readUInt32BE(0) & 0x7fffffff,
+  code: f.payload.readUInt32BE(4),
+});
 export const rstCodeOf = (f: Frame) => f.payload.readUInt32BE(0);
 
 /** Connects, sends the preface and an empty SETTINGS, ACKs the server's SETTINGS and (unless told not to) its PINGs. */
@@ -87,7 +97,14 @@ export function rawH2(port: number, options: { tls?: { ca: string; servername?: 
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const socket: Socket = options.tls
-      ? connectTls({ host: '127.0.0.1', port, ca: options.tls.ca, servername: options.tls.servername, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined })
+      ? connectTls({
+          host: '127.0.0.1',
+          port,
+          ca: options.tls.ca,
+          servername: options.tls.servername,
+          ALPNProtocols: ['h2'],
+          checkServerIdentity: () => undefined,
+        })
       : connectTcp({ host: '127.0.0.1', port });
     const frames: Frame[] = [];
     let waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
@@ -103,12 +120,17 @@ export function rawH2(port: number, options: { tls?: { ca: string; servername?: 
         const seen = frames.slice(from).find(match);
         if (seen) return Promise.resolve(seen);
         return new Promise((res, rej) => {
-          const timer = setTimeout(() => rej(new Error(`no such frame within ${timeoutMs} ms; got ${describe(frames)}`)), timeoutMs);
+          const timer = setTimeout(
+            () => rej(new Error(`no such frame within ${timeoutMs} ms; got ${describe(frames)}`)),
+            timeoutMs,
+          );
           waiters.push({ match, resolve: (f) => (clearTimeout(timer), res(f)) });
         });
       },
       request(stream, headers, endStream = true) {
-        socket.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0), stream, headerBlock(headers)));
+        socket.write(
+          frame(FRAME.HEADERS, FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0), stream, headerBlock(headers)),
+        );
       },
       send: (bytes) => void socket.write(bytes),
       close: () => socket.destroy(),
@@ -118,11 +140,18 @@ export function rawH2(port: number, options: { tls?: { ca: string; servername?: 
       while (buffer.length >= 9) {
         const length = buffer.readUIntBE(0, 3);
         if (buffer.length < 9 + length) break;
-        const f: Frame = { type: buffer[3]!, flags: buffer[4]!, stream: buffer.readUInt32BE(5) & 0x7fffffff, payload: buffer.subarray(9, 9 + length), at: performance.now() - started };
+        const f: Frame = {
+          type: buffer[3]!,
+          flags: buffer[4]!,
+          stream: buffer.readUInt32BE(5) & 0x7fffffff,
+          payload: buffer.subarray(9, 9 + length),
+          at: performance.now() - started,
+        };
         buffer = buffer.subarray(9 + length);
         frames.push(f);
         if (f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK)) socket.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
-        if (f.type === FRAME.PING && !(f.flags & FLAG.ACK) && client.answerPings) socket.write(frame(FRAME.PING, FLAG.ACK, 0, f.payload));
+        if (f.type === FRAME.PING && !(f.flags & FLAG.ACK) && client.answerPings)
+          socket.write(frame(FRAME.PING, FLAG.ACK, 0, f.payload));
         waiters = waiters.filter((w) => (w.match(f) ? (w.resolve(f), false) : true));
       }
     });

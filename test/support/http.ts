@@ -7,7 +7,11 @@ export interface Answer {
   body: string;
 }
 
-export function get(port: number, path = '/', options: { method?: string; headers?: Record<string, string>; timeoutMs?: number; body?: string } = {}): Promise<Answer> {
+export function get(
+  port: number,
+  path = '/',
+  options: { method?: string; headers?: Record<string, string>; timeoutMs?: number; body?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
@@ -40,7 +44,12 @@ export async function tryConnect(port: number): Promise<string> {
 
 /** Polls `probe` until `accept` holds, at most `attempts` times, `intervalMs` apart. */
 /** `probe` may answer at once (a file read) or later (a request). */
-export async function until<T>(probe: () => T | Promise<T>, accept: (value: T) => boolean, attempts = 100, intervalMs = 50): Promise<T> {
+export async function until<T>(
+  probe: () => T | Promise<T>,
+  accept: (value: T) => boolean,
+  attempts = 100,
+  intervalMs = 50,
+): Promise<T> {
   let last: T | undefined;
   for (let i = 0; i < attempts; i++) {
     last = await probe();

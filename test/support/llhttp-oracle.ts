@@ -40,17 +40,37 @@ export interface OracleMessage {
 }
 
 /** `atEof`: the bytes were fine so far but the message is cut short (a stream would wait for more). */
-export type OracleVerdict = { ok: true; messages: OracleMessage[]; consumed: number } | { ok: false; error: string; atEof?: boolean };
+export type OracleVerdict =
+  { ok: true; messages: OracleMessage[]; consumed: number } | { ok: false; error: string; atEof?: boolean };
 
-export function llhttp(kind: 'request' | 'response', input: Buffer, options: { maxHeaderSize?: number; skipBody?: boolean } = {}): OracleVerdict {
+export function llhttp(
+  kind: 'request' | 'response',
+  input: Buffer,
+  options: { maxHeaderSize?: number; skipBody?: boolean } = {},
+): OracleVerdict {
   const parser = new HTTPParser();
-  parser.initialize(kind === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, options.maxHeaderSize ?? 16_384, 0);
+  parser.initialize(
+    kind === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE,
+    {},
+    options.maxHeaderSize ?? 16_384,
+    0,
+  );
   const messages: OracleMessage[] = [];
   let pendingHeaders: string[] = [];
   let current: OracleMessage | undefined;
   let chunks: Buffer[] = [];
   parser[HTTPParser.kOnHeaders] = (headers: string[]) => pendingHeaders.push(...headers);
-  parser[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number | undefined, url: string | undefined, status: number | undefined, reason: string | undefined, upgrade: boolean, keepAlive: boolean) => {
+  parser[HTTPParser.kOnHeadersComplete] = (
+    major: number,
+    minor: number,
+    headers: string[] | undefined,
+    method: number | undefined,
+    url: string | undefined,
+    status: number | undefined,
+    reason: string | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ) => {
     current = {
       ...(method !== undefined && { method: methods[method]! }),
       ...(url !== undefined && { url: url || undefined }),

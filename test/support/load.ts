@@ -40,13 +40,25 @@ export interface LoadRun {
   stop(): Promise<LoadCounts>;
 }
 
-const emptyCounts = (): LoadCounts => ({ ok: 0, refused: 0, unaccepted: 0, reset: 0, status5xx: 0, otherStatus: 0, truncated: 0, other: 0 });
+const emptyCounts = (): LoadCounts => ({
+  ok: 0,
+  refused: 0,
+  unaccepted: 0,
+  reset: 0,
+  status5xx: 0,
+  otherStatus: 0,
+  truncated: 0,
+  other: 0,
+});
 
 /**
  * `clients` loops against 127.0.0.1:`port`. Each stops by itself after
  * `maxMs` (default 60 s) even if nobody calls stop(), so no test can leave it running.
  */
-export function startLoad(port: number, options: { clients?: number; path?: string; maxMs?: number; marker?: string } = {}): LoadRun {
+export function startLoad(
+  port: number,
+  options: { clients?: number; path?: string; maxMs?: number; marker?: string } = {},
+): LoadRun {
   const counts = emptyCounts();
   const answeredBy: string[] = [];
   const failures: string[] = [];
@@ -86,7 +98,8 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
           const announced = Number(res.headers['content-length'] ?? Number.NaN);
           if (status >= 500) record('status5xx', `${status} ${body.slice(0, 80)}`);
           else if (status !== 200) record('otherStatus', String(status));
-          else if ((Number.isFinite(announced) && body.length !== announced) || !body.endsWith(options.marker ?? '\n')) record('truncated', `${body.length} of ${announced}`);
+          else if ((Number.isFinite(announced) && body.length !== announced) || !body.endsWith(options.marker ?? '\n'))
+            record('truncated', `${body.length} of ${announced}`);
           else {
             answeredBy.push(body.trim());
             record('ok');
@@ -101,8 +114,14 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
       req.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? '';
         if (code === 'ECONNREFUSED') record('refused', error.message);
-        else if ((code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') && !req.reusedSocket && !responded) record('unaccepted', `${code} ${error.message}`);
-        else if (code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') record('reset', `${code} ${error.message} (reused: ${req.reusedSocket})`);
+        else if (
+          (code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up') &&
+          !req.reusedSocket &&
+          !responded
+        )
+          record('unaccepted', `${code} ${error.message}`);
+        else if (code === 'ECONNRESET' || code === 'EPIPE' || error.message === 'socket hang up')
+          record('reset', `${code} ${error.message} (reused: ${req.reusedSocket})`);
         else record('other', `${code} ${error.message}`);
         resolve();
       });
@@ -125,8 +144,22 @@ export function startLoad(port: number, options: { clients?: number; path?: stri
     okAfter(count, timeoutMs = 10_000) {
       const target = counts.ok + count;
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`fewer than ${count} ok responses within ${timeoutMs} ms: ${JSON.stringify(counts)} ${failures.join('; ')}`)), timeoutMs);
-        waiters.push({ target, resolve: () => { clearTimeout(timer); resolve(); } });
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `fewer than ${count} ok responses within ${timeoutMs} ms: ${JSON.stringify(counts)} ${failures.join('; ')}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          target,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       });
     },
     async stop() {

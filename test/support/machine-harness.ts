@@ -37,15 +37,19 @@ export function runMachine(input: Partial<LifecycleInput> = {}) {
         receive((command) => listenerCommands.push(command.type));
       }),
     },
-    actions: Object.fromEntries(effectNames.map((name) => [name, fakeEffect(name)])) as Record<EffectName, () => void>,
+    actions: Object.fromEntries(effectNames.map((name) => [name, fakeEffect(name)])),
   });
-  const recordTransition = transitionInspector((record) => history.push(record), () => clock.now());
+  const recordTransition = transitionInspector(
+    (record) => history.push(record),
+    () => clock.now(),
+  );
   const actor = createActor(machine, {
     input: { ...defaultInput, ...input },
     clock,
     inspect: (event) => {
       recordTransition(event);
-      if (event.type === '@xstate.microstep') for (const t of event._transitions) exercisedTransitions.add(transitionKey(t));
+      if (event.type === '@xstate.microstep')
+        for (const t of event._transitions) exercisedTransitions.add(transitionKey(t));
     },
   });
   actor.start();

@@ -61,10 +61,11 @@ export function startNode(nodeArgs: string[], options: { cwd?: string; env?: Nod
         line = { msg: text, raw: true };
       }
       lines.push(line);
-      for (const waiter of waiters) if (waiter.match(line)) {
-        waiters.delete(waiter);
-        waiter.resolve(line);
-      }
+      for (const waiter of waiters)
+        if (waiter.match(line)) {
+          waiters.delete(waiter);
+          waiter.resolve(line);
+        }
     }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderrText += chunk));
@@ -80,18 +81,34 @@ export function startNode(nodeArgs: string[], options: { cwd?: string; env?: Nod
     const seen = lines.slice(fromIndex).find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise<LogLine>((resolve, reject) => {
-      const waiter = { match, resolve: (l: LogLine) => { clearTimeout(timer); resolve(l); } };
+      const waiter = {
+        match,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderrText}`));
+        reject(
+          new Error(
+            `no matching log line within ${timeoutMs} ms; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderrText}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(waiter);
-      void exited.then(() => setImmediate(() => {
-        if (!waiters.has(waiter)) return;
-        waiters.delete(waiter);
-        clearTimeout(timer);
-        reject(new Error(`process exited before a matching log line; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderrText}`));
-      }));
+      void exited.then(() =>
+        setImmediate(() => {
+          if (!waiters.has(waiter)) return;
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `process exited before a matching log line; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderrText}`,
+            ),
+          );
+        }),
+      );
     });
   };
 
@@ -118,7 +135,9 @@ export const transitionTo = (state: string) => (line: LogLine) =>
 export function exitWithin(proc: SluiceProcess, timeoutMs = 10_000) {
   return Promise.race([
     proc.exited,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms`)), timeoutMs).unref()),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms`)), timeoutMs).unref(),
+    ),
   ]);
 }
 
@@ -129,7 +148,9 @@ export function exitWithin(proc: SluiceProcess, timeoutMs = 10_000) {
  */
 export async function routingTo(proc: SluiceProcess, listeners: number, selectable: number): Promise<void> {
   for (let listener = 0; listener < listeners; listener++) {
-    await proc.waitForLog((l) => l.msg === 'snapshot applied' && l['listener'] === listener && (l['selectable'] as number) >= selectable);
+    await proc.waitForLog(
+      (l) => l.msg === 'snapshot applied' && l['listener'] === listener && (l['selectable'] as number) >= selectable,
+    );
   }
 }
 

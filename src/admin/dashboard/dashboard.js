@@ -4,7 +4,8 @@
 'use strict';
 
 const token = new URLSearchParams(location.search).get('token');
-const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
+const withToken = (path) =>
+  token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path;
 const fetchJson = async (path) => (await fetch(withToken(path))).json();
 const svgNs = 'http://www.w3.org/2000/svg';
 const el = (name, attrs = {}, parent) => {
@@ -30,7 +31,19 @@ function drawChart(graph) {
   svg.replaceChildren();
   boxes.clear();
   const defs = el('defs', {}, svg);
-  const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' }, defs);
+  const marker = el(
+    'marker',
+    {
+      id: 'arrow',
+      viewBox: '0 0 10 10',
+      refX: '9',
+      refY: '5',
+      markerWidth: '7',
+      markerHeight: '7',
+      orient: 'auto-start-reverse',
+    },
+    defs,
+  );
   el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#7b8794' }, marker);
 
   // The boxes, with y relative to the top of the row (moved below the label lanes at the end).
@@ -192,9 +205,8 @@ function updateBackendTraffic(text, elapsedMs) {
       const before = lastPerBackend.get(backend) ?? { count: 0, seconds: 0 };
       const requests = Math.max(0, count - before.count);
       // No request since the last scrape: the latency shown stays the last one measured.
-      const latencyMs = requests > 0
-        ? ((seconds - before.seconds) * 1000) / requests
-        : backendTraffic.get(backend)?.latencyMs;
+      const latencyMs =
+        requests > 0 ? ((seconds - before.seconds) * 1000) / requests : backendTraffic.get(backend)?.latencyMs;
       backendTraffic.set(backend, { rate: (requests * 1000) / elapsedMs, latencyMs });
     }
   }

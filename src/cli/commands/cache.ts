@@ -28,7 +28,7 @@ export async function cacheCommand(argv: readonly string[], out: (line: string) 
     throw new UsageError((error as Error).message.split('\n')[0]!);
   }
   const [action, url, ...rest] = parsed.positionals;
-  const all = parsed.values.all === true;
+  const all = parsed.values.all;
   if (action !== 'purge' || rest.length > 0 || (url === undefined) === !all) {
     throw new UsageError('usage: sluice cache purge (URL | --all) [-c CONFIG | --pid-file FILE] [--admin URL]');
   }

@@ -28,7 +28,9 @@ export async function reloadCommand(argv: readonly string[], out: (line: string)
         out(`Reload failed (PID: ${pid}): ${outcome.error}`);
         return 1;
       }
-      const restart = outcome.needs_restart?.length ? `; needs a restart to apply: ${outcome.needs_restart.join(', ')}` : '';
+      const restart = outcome.needs_restart?.length
+        ? `; needs a restart to apply: ${outcome.needs_restart.join(', ')}`
+        : '';
       out(`Configuration reloaded (PID: ${pid})${restart}`);
       return 0;
     }

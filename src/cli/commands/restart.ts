@@ -17,8 +17,12 @@ const SUCCESSOR_MARGIN_MS = 6_000;
 
 export async function restartCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
   const { target, values } = parseTarget(argv, { timeout: { type: 'string' } }, { checkConfig: true });
-  const timeoutMs = values['timeout'] === undefined ? target.config.proxy.startup_timeout_ms + SUCCESSOR_MARGIN_MS : Number(values['timeout']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
+  const timeoutMs =
+    values['timeout'] === undefined
+      ? target.config.proxy.startup_timeout_ms + SUCCESSOR_MARGIN_MS
+      : Number(values['timeout']);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+    throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
   const pid = runningPid(target.pidFile, out);
   if (pid === undefined) return 1;
   const admin = target.admin;
@@ -34,7 +38,9 @@ export async function restartCommand(argv: readonly string[], out: (line: string
       out(`Proxy exited during the restart (PID: ${pid}); no new process took over`);
       return 1;
     }
-    const outcome = admin ? ((await readAdminStatus(admin))?.['last_restart'] as RestartOutcome | null | undefined) : undefined;
+    const outcome = admin
+      ? ((await readAdminStatus(admin))?.['last_restart'] as RestartOutcome | null | undefined)
+      : undefined;
     if (outcome && !outcome.ok && Date.parse(outcome.at) >= sentAt - 5) {
       out(`Restart failed (PID: ${pid} keeps serving): ${outcome.error}`);
       return 1;

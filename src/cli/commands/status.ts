@@ -21,7 +21,9 @@ export async function statusCommand(argv: readonly string[], out: (line: string)
   const code = await httpStatus(target.healthUrl);
   if (code !== 200) {
     // As curl's %{http_code}: 000 when nothing answered. The seed's line first, then where it asked.
-    out(`Proxy running but unhealthy (PID: ${pid}, HTTP: ${String(code).padStart(3, '0')}); probed ${target.healthUrl}`);
+    out(
+      `Proxy running but unhealthy (PID: ${pid}, HTTP: ${String(code).padStart(3, '0')}); probed ${target.healthUrl}`,
+    );
     return 1;
   }
   if (target.readyUrl !== null && (await httpStatus(target.readyUrl)) === 503) {

@@ -21,11 +21,18 @@ async function exitedWithin(pid: number, timeoutMs: number): Promise<boolean> {
 }
 
 export async function stopCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const { target, values } = parseTarget(argv, { timeout: { type: 'string' }, force: { type: 'boolean', default: false } });
+  const { target, values } = parseTarget(argv, {
+    timeout: { type: 'string' },
+    force: { type: 'boolean', default: false },
+  });
   const proxy = target.config.proxy;
   // Long enough for a whole drain by default: grace period, drain timeout, and a moment to flush.
-  const timeoutMs = values['timeout'] === undefined ? proxy.grace_period_ms + proxy.drain_timeout_ms + 5_000 : Number(values['timeout']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
+  const timeoutMs =
+    values['timeout'] === undefined
+      ? proxy.grace_period_ms + proxy.drain_timeout_ms + 5_000
+      : Number(values['timeout']);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+    throw new UsageError(`--timeout: invalid value ${JSON.stringify(values['timeout'])}`);
   const state = pidFileState(target.pidFile);
   if (state.kind === 'none') {
     out('Proxy not running (no PID file)');

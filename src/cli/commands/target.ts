@@ -47,7 +47,12 @@ export function parseTarget(argv: readonly string[], extra: Extra, options: Targ
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { 'pid-file': { type: 'string' }, config: { type: 'string', short: 'c' }, url: { type: 'string' }, ...extra },
+      options: {
+        'pid-file': { type: 'string' },
+        config: { type: 'string', short: 'c' },
+        url: { type: 'string' },
+        ...extra,
+      },
       strict: true,
       allowPositionals: false,
     });
@@ -62,10 +67,13 @@ export function parseTarget(argv: readonly string[], extra: Extra, options: Targ
   const config = given ?? configOfRunning(info?.config ?? null, options);
   const proxy = config.proxy;
   const probe = probeAddress(config);
-  const fromConfig = (path: string | null) => (path === null ? null : `${localUrl(probe.host, probe.port, probe.scheme)}${path}`);
+  const fromConfig = (path: string | null) =>
+    path === null ? null : `${localUrl(probe.host, probe.port, probe.scheme)}${path}`;
   const healthUrl = (values['url'] as string | undefined) ?? (info ? info.health_url : fromConfig(proxy.health_path));
   const readyUrl = info ? info.ready_url : fromConfig(proxy.ready_path);
-  const adminBase = info ? info.admin_url : config.admin && localUrl(config.admin.listen_host, config.admin.listen_port);
+  const adminBase = info
+    ? info.admin_url
+    : config.admin && localUrl(config.admin.listen_host, config.admin.listen_port);
   const token = config.admin?.token;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const admin: AdminRequest | undefined = adminBase ? { url: `${adminBase}/status`, headers } : undefined;

@@ -140,7 +140,10 @@ export function headerStrings(buffer: Buffer, spans: readonly number[], count: n
   const out: string[] = [];
   for (let h = 0; h < count; h++) {
     const at = h * SPAN;
-    out.push(buffer.toString('latin1', spans[at + NAME_START], spans[at + NAME_END]), buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]));
+    out.push(
+      buffer.toString('latin1', spans[at + NAME_START], spans[at + NAME_END]),
+      buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]),
+    );
   }
   return out;
 }
@@ -200,7 +203,8 @@ export class HeadWriter {
   /** The head (and what was written after it): a view of the slab. */
   finish(): Buffer {
     // Typed arrays drop writes past their end: a head that outgrew what begin() reserved must not go out cut.
-    if (this.#at > this.#slab.length) throw new Error(`head of ${this.#at - this.#start} bytes outgrew its reservation`);
+    if (this.#at > this.#slab.length)
+      throw new Error(`head of ${this.#at - this.#start} bytes outgrew its reservation`);
     return this.#slab.subarray(this.#start, this.#at);
   }
 }

@@ -29,7 +29,8 @@ type State = (typeof State)[keyof typeof State];
 
 /** RFC 9110 token characters, for trailer field names. */
 const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+  TOKEN[c.charCodeAt(0)] = 1;
 
 const MAX_SIZE_DIGITS = 12;
 

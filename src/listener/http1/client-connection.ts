@@ -92,7 +92,9 @@ export class ClientConnection {
 
   /** Idle (between requests, nothing received): closed by a drain, as Node's closeIdleConnections does. */
   get idle(): boolean {
-    return this.#exchange === undefined && !this.#awaitingDrain && (this.#buffer === undefined || this.#buffer.length === 0);
+    return (
+      this.#exchange === undefined && !this.#awaitingDrain && (this.#buffer === undefined || this.#buffer.length === 0)
+    );
   }
 
   destroy(): void {
@@ -196,9 +198,15 @@ export class ClientConnection {
    * the request carries is not read: the connection closes after the answer,
    * or its bytes would be taken for the next request.
    */
-  #answerOwn(head: RequestHead, buffer: Buffer, decision: Extract<Decision, { kind: 'answer' }>, now: number | undefined): void {
+  #answerOwn(
+    head: RequestHead,
+    buffer: Buffer,
+    decision: Extract<Decision, { kind: 'answer' }>,
+    now: number | undefined,
+  ): void {
     const answer = decision.answer;
-    const close = head.close || head.contentLength > 0 || head.chunked || this.#ctx.isDraining() || answer.status === 503;
+    const close =
+      head.close || head.contentLength > 0 || head.chunked || this.#ctx.isDraining() || answer.status === 503;
     const startedAt = now ?? performance.now();
     const idHeader = this.#ctx.requestIdHeader();
     const id = idHeader === null ? undefined : requestIdFrom(idHeader, head.find(idHeader));
@@ -311,7 +319,12 @@ export class ClientConnection {
   #wait(kind: 'header' | 'keep-alive' | 'linger', now = performance.now()): void {
     const proxy = this.#ctx.proxy();
     this.#deadlineKind = kind;
-    const ms = kind === 'header' ? proxy.client_header_timeout_ms : kind === 'keep-alive' ? proxy.client_keepalive_timeout_ms : LINGER_MS;
+    const ms =
+      kind === 'header'
+        ? proxy.client_header_timeout_ms
+        : kind === 'keep-alive'
+          ? proxy.client_keepalive_timeout_ms
+          : LINGER_MS;
     this.#deadline = now + ms;
   }
 

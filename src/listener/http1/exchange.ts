@@ -482,7 +482,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#error = null;
     this.#upstreams.noteSuccess(known(this.#backend, 'the backend').id);
     // A request body still coming in would be read as the next request: this connection ends after the response.
-    this.#closeAfter = this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
+    this.#closeAfter =
+      this.#head.close || head.framing.type === 'close' || !this.#requestSent || this.#ctx.isDraining();
     // A 304 refreshing an entry, or an error a stale entry answers: the cache answered, the response goes no further.
     if (this.#tap?.answersInstead(head)) return false;
     const hooks = this.#ctx.hooks;
@@ -496,7 +497,11 @@ export class Exchange implements UpstreamOwner, CachedExchange {
    * still sends is held. The body goes out as the upstream framed it, so
    * the framing headers are the upstream's whatever the hook did to them.
    */
-  #filterResponse(responseFilter: NonNullable<RequestHooks['responseFilter']>, head: ResponseHead, buffer: Buffer): boolean {
+  #filterResponse(
+    responseFilter: NonNullable<RequestHooks['responseFilter']>,
+    head: ResponseHead,
+    buffer: Buffer,
+  ): boolean {
     const edits = this.#route?.responseHeaders;
     const upstreamLines = clientResponseRawHeaders(head.rawHeaders);
     const map = toHeaderMap(edits ? editFlatHeaders(upstreamLines, edits) : upstreamLines);
@@ -516,11 +521,16 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       // onUpstreamData may finish the exchange, which the type narrowed to not done above does not see.
       for (const chunk of held ?? []) if (!(this.#done as boolean)) this.onUpstreamData(chunk);
     };
-    continueWith(() => responseFilter(known(this.#session, 'the session'), map), respond, (error) => this.#hookFailed('responseFilter', error), () => {
-      waited = true;
-      this.#heldResponse = [];
-      this.#upstream?.pause();
-    });
+    continueWith(
+      () => responseFilter(known(this.#session, 'the session'), map),
+      respond,
+      (error) => this.#hookFailed('responseFilter', error),
+      () => {
+        waited = true;
+        this.#heldResponse = [];
+        this.#upstream?.pause();
+      },
+    );
     // Waiting on the hook: the bytes after the head are used once it settles.
     return waited || kept;
   }
@@ -531,7 +541,11 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     if (tap) replaced = tap.clientHeaders(head, replaced);
     switch (head.framing.type) {
       case 'none':
-        this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
+        this.#client.write(
+          this.#headOut(
+            clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
+          ),
+        );
         this.#complete(buffer.length === head.headLength && head.reusable);
         return false;
       case 'length':
@@ -546,8 +560,15 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(head, buffer, head.headLength);
     if (end === -2) {
-      this.#client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
-      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`);
+      this.#client.write(
+        this.#headOut(
+          clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
+        ),
+      );
+      this.#brokenMidResponse(
+        'INVALID_RESPONSE',
+        `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`,
+      );
       return false;
     }
     relayed(end - head.headLength);
@@ -556,10 +577,30 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const client = this.#client;
     let kept = false;
     if (end - head.headLength <= MERGED_BODY_BYTES) {
-      this.#written(client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, this.#route?.responseHeaders, this.#id, replaced), end - head.headLength)));
+      this.#written(
+        client.write(
+          this.#headOut(
+            clientResponseHead(
+              head,
+              this.#closeAfter,
+              buffer,
+              head.headLength,
+              end,
+              this.#route?.responseHeaders,
+              this.#id,
+              replaced,
+            ),
+            end - head.headLength,
+          ),
+        ),
+      );
     } else {
       client.cork();
-      client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced)));
+      client.write(
+        this.#headOut(
+          clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
+        ),
+      );
       this.#written(client.write(buffer.subarray(head.headLength, end)));
       client.uncork();
       kept = client.writableLength > 0;
@@ -607,7 +648,10 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #onResponseBody(response: ResponseHead, chunk: Buffer): boolean {
     const end = this.#bodyEnd(response, chunk, 0);
     if (end === -2) {
-      this.#brokenMidResponse('INVALID_RESPONSE', `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`);
+      this.#brokenMidResponse(
+        'INVALID_RESPONSE',
+        `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`,
+      );
       return false;
     }
     relayed(end);
@@ -633,7 +677,10 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   onUpstreamClose(): void {
     if (this.#done) return;
-    if (this.#response) return this.#response.framing.type === 'close' ? this.#complete(false) : this.#brokenMidResponse('UPSTREAM_CLOSED', 'mid-response');
+    if (this.#response)
+      return this.#response.framing.type === 'close'
+        ? this.#complete(false)
+        : this.#brokenMidResponse('UPSTREAM_CLOSED', 'mid-response');
     this.#failBeforeResponse('UPSTREAM_CLOSED');
   }
 
@@ -691,7 +738,11 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #brokenMidResponse(code: string, reason?: string): void {
     if (this.#done) return;
     this.#error = code;
-    this.#ctx.onUpstreamError({ backend: known(this.#backend, 'the backend').id, code, ...(reason !== undefined && { reason }) });
+    this.#ctx.onUpstreamError({
+      backend: known(this.#backend, 'the backend').id,
+      code,
+      ...(reason !== undefined && { reason }),
+    });
     this.#discardUpstream();
     this.#client.destroy();
     this.#finish(false, true);
@@ -739,7 +790,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#tap?.end();
     this.#discardUpstream();
     const now = performance.now();
-    if (observe) this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
+    if (observe)
+      this.#ctx.observe(this.#status, this.#response ? this.#backend?.id : undefined, (now - this.#startedAt) / 1000);
     const accessLog = this.#ctx.accessLog;
     if (this.#logged && accessLog) this.#log(accessLog, this.#logged, now - this.#startedAt);
     const onRequestEnd = this.#ctx.hooks?.onRequestEnd;

@@ -5,7 +5,25 @@
  * string. The value rule is the caller's (requests and responses differ),
  * given as byte classes (bytes.ts).
  */
-import { COLON, CR, END_OF_LINE, HTAB, KIND, LF, LINE_END, NAME_END, NAME_START, SP, SPAN, TOKEN, VALUE_BYTE, VALUE_END, VALUE_START, WHITESPACE, headerKind } from './bytes.ts';
+import {
+  COLON,
+  CR,
+  END_OF_LINE,
+  HTAB,
+  KIND,
+  LF,
+  LINE_END,
+  NAME_END,
+  NAME_START,
+  SP,
+  SPAN,
+  TOKEN,
+  VALUE_BYTE,
+  VALUE_END,
+  VALUE_START,
+  WHITESPACE,
+  headerKind,
+} from './bytes.ts';
 
 export const INCOMPLETE = -1;
 export const INVALID = -2;
@@ -68,7 +86,14 @@ export class HeaderLines {
     return INVALID;
   }
 
-  #record(nameStart: number, nameEnd: number, valueStart: number, valueEnd: number, lineEnd: number, kind: number): void {
+  #record(
+    nameStart: number,
+    nameEnd: number,
+    valueStart: number,
+    valueEnd: number,
+    lineEnd: number,
+    kind: number,
+  ): void {
     let spans = this.#spans;
     const at = this.count * SPAN;
     if (at + SPAN > spans.length) {

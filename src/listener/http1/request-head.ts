@@ -11,8 +11,35 @@
  */
 
 import {
-  CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HTTP2_SETTINGS, KEEP_ALIVE, KIND, NAME_END, NAME_START, OTHER, X_REQUEST_ID, OPTION_CLOSE, OPTION_OTHER, PROXY_CONNECTION, REQUEST_VALUE, SP, SPAN,
-  TARGET, TE, TRANSFER_ENCODING, UPGRADE, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, connectionOptions, decimal, equalsIgnoreCase, headerStrings,
+  CONNECTION,
+  CONTENT_LENGTH,
+  EXPECT,
+  HOST,
+  HTTP2_SETTINGS,
+  KEEP_ALIVE,
+  KIND,
+  NAME_END,
+  NAME_START,
+  OTHER,
+  X_REQUEST_ID,
+  OPTION_CLOSE,
+  OPTION_OTHER,
+  PROXY_CONNECTION,
+  REQUEST_VALUE,
+  SP,
+  SPAN,
+  TARGET,
+  TE,
+  TRANSFER_ENCODING,
+  UPGRADE,
+  VALUE_END,
+  VALUE_START,
+  VIA,
+  X_FORWARDED_FOR,
+  connectionOptions,
+  decimal,
+  equalsIgnoreCase,
+  headerStrings,
 } from './bytes.ts';
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
 import { joinedHeader } from '../../routing/route-table.ts';
@@ -81,7 +108,8 @@ export class RequestHead {
     const spans = this.spans;
     for (let h = 0; h < this.headerCount; h++) {
       const at = h * SPAN;
-      if (spans[at + KIND] === HOST) return this.buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
+      if (spans[at + KIND] === HOST)
+        return this.buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
     }
     return undefined;
   }
@@ -92,7 +120,10 @@ export class RequestHead {
     const kind = lowercaseName === 'x-request-id' ? X_REQUEST_ID : OTHER;
     for (let h = 0; h < this.headerCount; h++) {
       const at = h * SPAN;
-      const named = kind !== OTHER ? spans[at + KIND] === kind : equalsIgnoreCase(this.buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName);
+      const named =
+        kind !== OTHER
+          ? spans[at + KIND] === kind
+          : equalsIgnoreCase(this.buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, lowercaseName);
       if (named) {
         return this.buffer.toString('latin1', spans[at + VALUE_START], spans[at + VALUE_END]);
       }
@@ -112,9 +143,7 @@ export class RequestHead {
 }
 
 export type HeadParse =
-  | { kind: 'incomplete' }
-  | { kind: 'handoff'; reason: string }
-  | { kind: 'ok'; head: RequestHead };
+  { kind: 'incomplete' } | { kind: 'handoff'; reason: string } | { kind: 'ok'; head: RequestHead };
 
 const INCOMPLETE: HeadParse = { kind: 'incomplete' };
 const handoff = (reason: string): HeadParse => ({ kind: 'handoff', reason });

@@ -56,8 +56,13 @@ export function runRequestHooks(hooks: RequestHooks, session: FastSession, steps
     if (!upstreamPeer) return edit(undefined);
     const selectable = steps.selectable();
     continueWith(
-      () => upstreamPeer(session, selectable.map(({ address, port }) => ({ address, port }))),
-      (choice) => edit(choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined),
+      () =>
+        upstreamPeer(
+          session,
+          selectable.map(({ address, port }) => ({ address, port })),
+        ),
+      (choice) =>
+        edit(choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined),
       failed('upstreamPeer'),
       goneAsync,
     );

@@ -7,8 +7,23 @@
  */
 
 import {
-  CONNECTION, CONTENT_LENGTH, CR, KIND, LF, OPTION_CLOSE, OPTION_KEEP_ALIVE, OPTION_OTHER, RESPONSE_VALUE, SP, SPAN, TRANSFER_ENCODING, VALUE_END, VALUE_START,
-  connectionOptions, decimal, headerStrings,
+  CONNECTION,
+  CONTENT_LENGTH,
+  CR,
+  KIND,
+  LF,
+  OPTION_CLOSE,
+  OPTION_KEEP_ALIVE,
+  OPTION_OTHER,
+  RESPONSE_VALUE,
+  SP,
+  SPAN,
+  TRANSFER_ENCODING,
+  VALUE_END,
+  VALUE_START,
+  connectionOptions,
+  decimal,
+  headerStrings,
 } from './bytes.ts';
 import { HeaderLines, INCOMPLETE as LINES_INCOMPLETE, INVALID as LINES_INVALID } from './header-lines.ts';
 
@@ -74,9 +89,7 @@ export class ResponseHead {
 }
 
 export type ResponseParse =
-  | { kind: 'incomplete' }
-  | { kind: 'invalid'; reason: string }
-  | { kind: 'ok'; head: ResponseHead };
+  { kind: 'incomplete' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; head: ResponseHead };
 
 const INCOMPLETE: ResponseParse = { kind: 'incomplete' };
 const invalid = (reason: string): ResponseParse => ({ kind: 'invalid', reason });
@@ -88,7 +101,8 @@ const lines = new HeaderLines();
 
 function versionOf(buffer: Buffer, at: number): string | undefined {
   for (const version of VERSIONS) {
-    if (buffer[at] === version.charCodeAt(0) && buffer[at + 1] === 0x2e && buffer[at + 2] === version.charCodeAt(2)) return version;
+    if (buffer[at] === version.charCodeAt(0) && buffer[at + 1] === 0x2e && buffer[at + 2] === version.charCodeAt(2))
+      return version;
   }
   return undefined;
 }
@@ -105,12 +119,14 @@ export function parseResponseHead(buffer: Buffer, maxHeadBytes: number, requestM
   const waitOrTooLarge = () => (length > maxHeadBytes ? invalid('response head too large') : INCOMPLETE);
   // "HTTP/x.y SP ddd" is 12 bytes; then SP reason, or the line's end.
   if (length < 13) {
-    for (let i = 0; i < length && i < HTTP_SLASH.length; i++) if (buffer[i] !== HTTP_SLASH[i]) return invalid('status line');
+    for (let i = 0; i < length && i < HTTP_SLASH.length; i++)
+      if (buffer[i] !== HTTP_SLASH[i]) return invalid('status line');
     return INCOMPLETE;
   }
   for (let i = 0; i < HTTP_SLASH.length; i++) if (buffer[i] !== HTTP_SLASH[i]) return invalid('status line');
   const version = versionOf(buffer, 5);
-  if (!version || buffer[8] !== SP || !isDigit(buffer[9]) || !isDigit(buffer[10]) || !isDigit(buffer[11])) return invalid('status line');
+  if (!version || buffer[8] !== SP || !isDigit(buffer[9]) || !isDigit(buffer[10]) || !isDigit(buffer[11]))
+    return invalid('status line');
   const status = (buffer[9]! - 0x30) * 100 + (buffer[10]! - 0x30) * 10 + (buffer[11]! - 0x30);
   let pos = 12;
   let reasonStart = pos;
@@ -171,7 +187,12 @@ export function parseResponseHead(buffer: Buffer, maxHeadBytes: number, requestM
   return { kind: 'ok', head };
 }
 
-function framingOf(status: number, method: string, contentLength: number, transferEncoding: string | undefined): Framing {
+function framingOf(
+  status: number,
+  method: string,
+  contentLength: number,
+  transferEncoding: string | undefined,
+): Framing {
   if (method === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) return NONE;
   if (transferEncoding !== undefined) {
     const codings = transferEncoding.split(',');

@@ -11,9 +11,35 @@
  * test/head-rewrite.test.ts checks both ways give the same bytes.
  */
 import { STATUS_CODES } from 'node:http';
-import { HOP_BY_HOP_NAMES, REQUEST_ONLY_DROPPED_NAMES, VIA as VIA_HOP, clientResponseRawHeaders, upstreamRequestHeaders, type ForwardedFor } from '../headers.ts';
+import {
+  HOP_BY_HOP_NAMES,
+  REQUEST_ONLY_DROPPED_NAMES,
+  VIA as VIA_HOP,
+  clientResponseRawHeaders,
+  upstreamRequestHeaders,
+  type ForwardedFor,
+} from '../headers.ts';
 import type { RequestId } from '../request-id.ts';
-import { HOST, HeadWriter, KIND, X_REQUEST_ID, equalsIgnoreCase, LINE_END, NAME_END, NAME_START, OTHER, SP, SPAN, VALUE_END, VALUE_START, VIA, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, headerKind } from './bytes.ts';
+import {
+  HOST,
+  HeadWriter,
+  KIND,
+  X_REQUEST_ID,
+  equalsIgnoreCase,
+  LINE_END,
+  NAME_END,
+  NAME_START,
+  OTHER,
+  SP,
+  SPAN,
+  VALUE_END,
+  VALUE_START,
+  VIA,
+  X_FORWARDED_FOR,
+  X_FORWARDED_HOST,
+  X_FORWARDED_PROTO,
+  headerKind,
+} from './bytes.ts';
 import { editFlatHeaders, type HeaderEdits } from '../../routing/header-edits.ts';
 import type { RequestHead } from './request-head.ts';
 import type { ResponseHead } from './response-head.ts';
@@ -112,7 +138,12 @@ export interface RequestEdits {
  * (once per request: retries reuse it). `addedLine`: a whole header line
  * sluice adds (a new request id).
  */
-export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, edits?: RequestEdits, added?: RequestId): Buffer {
+export function upstreamRequestHead(
+  head: RequestHead,
+  forwarded: Forwarding,
+  edits?: RequestEdits,
+  added?: RequestId,
+): Buffer {
   if (head.connectionNamesOthers || head.repeatsForwarding || edits !== undefined) {
     // Routes that rewrite take headers.ts's string rules, then their edits: one implementation of each rule.
     const last = `${added ? added.line() : ''}${head.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}`;
@@ -123,7 +154,9 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   const { buffer, spans } = head;
   // A generous bound: lines rewritten to `Name: value` grow by a byte at most, the Host value is
   // written twice, X-Forwarded-For and Via values once more, then a few constant lines.
-  writer.begin(3 * head.headLength + forwarded.clientIp.length + (added ? added.lineLength : 0) + 256).bytes(buffer, 0, head.requestLineLength);
+  writer
+    .begin(3 * head.headLength + forwarded.clientIp.length + (added ? added.lineLength : 0) + 256)
+    .bytes(buffer, 0, head.requestLineLength);
   const copier = lineCopier.start();
   let forwardedFor = -1;
   let via = -1;
@@ -151,10 +184,15 @@ export function upstreamRequestHead(head: RequestHead, forwarded: Forwarding, ed
   }
   copier.flush(buffer);
   writer.all(FORWARDED_FOR);
-  if (forwardedFor !== -1) writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
+  if (forwardedFor !== -1)
+    writer.bytes(buffer, spans[forwardedFor + VALUE_START]!, spans[forwardedFor + VALUE_END]!).all(COMMA_SPACE);
   writer.all(forwarded.clientIpBytes).all(CRLF);
   if (!hasProto) writer.all(forwarded.proto === 'http' ? FORWARDED_PROTO_HTTP : FORWARDED_PROTO_HTTPS);
-  if (!hasForwardedHost && host !== -1) writer.all(FORWARDED_HOST).bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!).all(CRLF);
+  if (!hasForwardedHost && host !== -1)
+    writer
+      .all(FORWARDED_HOST)
+      .bytes(buffer, spans[host + VALUE_START]!, spans[host + VALUE_END]!)
+      .all(CRLF);
   writer.all(VIA_NAME);
   if (via !== -1) writer.bytes(buffer, spans[via + VALUE_START]!, spans[via + VALUE_END]!).all(COMMA_SPACE);
   writer.all(OUR_HOP);
@@ -187,7 +225,8 @@ export function clientResponseHead(
   replaced?: readonly string[],
 ): Buffer {
   // A body passed through as the upstream encoded it (chunked, or read until close) keeps its codings.
-  const transferEncoding = head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
+  const transferEncoding =
+    head.transferEncoding !== undefined && head.framing.type !== 'none' ? head.transferEncoding : undefined;
   if (head.connectionNamesOthers || edits || replaced) {
     const framing = transferEncoding !== undefined ? `Transfer-Encoding: ${transferEncoding}\r\n` : '';
     const last = `${id ? id.line() : ''}${framing}Connection: ${closeAfter ? 'close' : 'keep-alive'}\r\n`;
@@ -200,8 +239,10 @@ export function clientResponseHead(
   }
   const { buffer, spans } = head;
   const status = statusLine(head.status);
-  const transferEncodingBytes = transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
-  const bound = status.length + 3 * head.headLength + transferEncodingBytes + (id ? id.lineLength : 0) + KEEP_ALIVE_AND_END.length;
+  const transferEncodingBytes =
+    transferEncoding === undefined ? 0 : TRANSFER_ENCODING_NAME.length + transferEncoding.length + 2;
+  const bound =
+    status.length + 3 * head.headLength + transferEncodingBytes + (id ? id.lineLength : 0) + KEEP_ALIVE_AND_END.length;
   writer.begin(bound + (end - start)).all(status);
   const copier = lineCopier.start();
   // The default name is a known kind (a test of the kind); another is compared by name.
@@ -211,19 +252,27 @@ export function clientResponseHead(
     const at = h * SPAN;
     const kind = spans[at + KIND]!;
     if (DROPPED_FROM_RESPONSE[kind] === 1) copier.flush(buffer);
-    else if (idKind !== OTHER ? kind === idKind : idName !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, idName)) {
+    else if (
+      idKind !== OTHER
+        ? kind === idKind
+        : idName !== undefined && equalsIgnoreCase(buffer, spans[at + NAME_START]!, spans[at + NAME_END]!, idName)
+    ) {
       copier.flush(buffer);
     } else copier.line(buffer, spans, at);
   }
   copier.flush(buffer);
   if (id) writer.line(id);
   if (transferEncoding !== undefined) writer.all(TRANSFER_ENCODING_NAME).latin1(transferEncoding).all(CRLF);
-  return writer.all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END).bytes(body, start, end).finish();
+  return writer
+    .all(closeAfter ? CLOSE_AND_END : KEEP_ALIVE_AND_END)
+    .bytes(body, start, end)
+    .finish();
 }
 
 export function withoutHeader(flat: readonly string[], lowercaseName: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() !== lowercaseName) out.push(flat[i]!, flat[i + 1]!);
+  for (let i = 0; i < flat.length; i += 2)
+    if (flat[i]!.toLowerCase() !== lowercaseName) out.push(flat[i]!, flat[i + 1]!);
   return out;
 }
 

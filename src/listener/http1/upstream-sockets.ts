@@ -48,10 +48,18 @@ const nobody: UpstreamOwner = {
   onUpstreamConnect: dropped,
 };
 
-function onEnd(this: OwnedSocket) { this[OWNER].onUpstreamEnd(this); }
-function onError(this: OwnedSocket, error: NodeJS.ErrnoException) { this[OWNER].onUpstreamError(error, this); }
-function onClose(this: OwnedSocket) { this[OWNER].onUpstreamClose(this); }
-function onConnect(this: OwnedSocket) { this[OWNER].onUpstreamConnect(this); }
+function onEnd(this: OwnedSocket) {
+  this[OWNER].onUpstreamEnd(this);
+}
+function onError(this: OwnedSocket, error: NodeJS.ErrnoException) {
+  this[OWNER].onUpstreamError(error, this);
+}
+function onClose(this: OwnedSocket) {
+  this[OWNER].onUpstreamClose(this);
+}
+function onConnect(this: OwnedSocket) {
+  this[OWNER].onUpstreamConnect(this);
+}
 
 /** Close a socket nobody will use again; its remaining events go nowhere. */
 function discard(socket: Socket): void {
@@ -77,9 +85,15 @@ class IdleList implements UpstreamOwner {
     this.drop(socket);
     return false;
   }
-  onUpstreamEnd(socket: Socket): void { this.drop(socket); }
-  onUpstreamError(_error: Error, socket: Socket): void { this.drop(socket); }
-  onUpstreamClose(socket: Socket): void { this.drop(socket); }
+  onUpstreamEnd(socket: Socket): void {
+    this.drop(socket);
+  }
+  onUpstreamError(_error: Error, socket: Socket): void {
+    this.drop(socket);
+  }
+  onUpstreamClose(socket: Socket): void {
+    this.drop(socket);
+  }
   onUpstreamConnect(): void {
     /* an idle socket has connected already */
   }

@@ -19,7 +19,12 @@ import { Http2ServerRequest, Http2ServerResponse, type IncomingHttpHeaders, type
 import type { ReadableOptions } from 'node:stream';
 
 export class H1ViewRequest extends Http2ServerRequest {
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: ReadableOptions, rawHeaders: readonly string[]) {
+  constructor(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    options: ReadableOptions,
+    rawHeaders: readonly string[],
+  ) {
     super(stream, headers, options, rawHeaders);
     const raw: string[] = [];
     const cookies: string[] = [];
@@ -68,4 +73,4 @@ H1ViewResponse.prototype.writeHead = function (this: H1ViewResponse, ...args: un
     args[args.length - 1] = rest;
   }
   return (writeHead as (...args: unknown[]) => H1ViewResponse).apply(this, args);
-} as typeof writeHead;
+};

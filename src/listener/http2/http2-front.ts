@@ -11,7 +11,13 @@
  * Each stream is one request through the same core as HTTP/1.1, through
  * Node's compatibility objects (h1-view.ts). Upstreams stay HTTP/1.1.
  */
-import { constants, createServer, type Http2Server, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import {
+  constants,
+  createServer,
+  type Http2Server,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { H1ViewRequest, H1ViewResponse } from './h1-view.ts';
@@ -39,7 +45,11 @@ export class Http2Front {
   /** The socket being handed over, for the 'session' event that Node emits synchronously for it. */
   #incoming: Socket | undefined;
 
-  constructor(options: Http2Options, metrics: Http2Metrics, handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  constructor(
+    options: Http2Options,
+    metrics: Http2Metrics,
+    handle: (req: IncomingMessage, res: ServerResponse) => void,
+  ) {
     this.#metrics = metrics;
     this.#server = createServer(
       {
@@ -49,7 +59,7 @@ export class Http2Front {
           enablePush: false,
         },
         Http2ServerRequest: H1ViewRequest,
-        Http2ServerResponse: H1ViewResponse as unknown as typeof Http2ServerResponse<H1ViewRequest>,
+        Http2ServerResponse: H1ViewResponse,
       },
       (req, res) => {
         const watch = this.#watchOf(req.stream.session as ServerHttp2Session | undefined);
@@ -61,7 +71,9 @@ export class Http2Front {
       const socket = this.#incoming!;
       this.#incoming = undefined;
       metrics.sessions++;
-      const watch = new SessionWatch(session, socket, options.timeouts, { onRapidReset: () => void this.#metrics.rapidReset++ });
+      const watch = new SessionWatch(session, socket, options.timeouts, {
+        onRapidReset: () => void this.#metrics.rapidReset++,
+      });
       sessionWatches.set(session, watch);
       this.#watches.add(watch);
       session.once('close', () => this.#watches.delete(watch));

@@ -25,7 +25,11 @@ export function prefaceVerdict(head: Buffer): 'h2' | 'http1' | undefined {
  * calls `decide` with the verdict and every byte read so far. A client that
  * sends nothing within `timeoutMs` is closed, as a header timeout would.
  */
-export function sniffPreface(socket: Socket, timeoutMs: number, decide: (verdict: 'h2' | 'http1', head: Buffer) => void): void {
+export function sniffPreface(
+  socket: Socket,
+  timeoutMs: number,
+  decide: (verdict: 'h2' | 'http1', head: Buffer) => void,
+): void {
   let head: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => socket.destroy(), timeoutMs).unref();
   socket.once('close', () => clearTimeout(timer));

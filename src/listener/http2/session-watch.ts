@@ -187,7 +187,7 @@ export class SessionWatch {
   #close(): void {
     if (this.#closing || this.#session.destroyed) return;
     this.#closing = true;
-    if (!this.#refusedAny) return void this.#session.close();
+    if (!this.#refusedAny) return this.#session.close();
     // After nghttp2's write of this tick (the last stream's final frames), never before it.
     setImmediate(() => this.#socket.end());
     setTimeout(() => this.#socket.destroy(), PING_WAIT_MS).unref();

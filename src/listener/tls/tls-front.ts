@@ -9,7 +9,14 @@
  */
 import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { createSecureContext, createServer, type SecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import {
+  createSecureContext,
+  createServer,
+  type SecureContext,
+  type SecureContextOptions,
+  type Server,
+  type TLSSocket,
+} from 'node:tls';
 import type { ListenerTls, PemPair } from '../../protocol.ts';
 import { pickByName, sniTable, type SniTable } from './sni.ts';
 
@@ -32,7 +39,10 @@ export interface Contexts {
 
 /** Every context of a certificate set, built before any is used: one that OpenSSL refuses throws here. */
 export function buildContexts(tls: ListenerTls): Contexts {
-  const entries = tls.sni.map(({ server_names, pair }) => ({ server_names, value: createSecureContext(contextOptions(pair, tls)) }));
+  const entries = tls.sni.map(({ server_names, pair }) => ({
+    server_names,
+    value: createSecureContext(contextOptions(pair, tls)),
+  }));
   const main = contextOptions(tls.default, tls);
   createSecureContext(main);
   return { main, sni: sniTable(entries) };

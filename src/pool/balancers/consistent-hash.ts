@@ -39,7 +39,10 @@ export class ConsistentHash<T extends Candidate> implements Balancer<T> {
     const totalWeight = this.#candidates.reduce((sum, c) => sum + c.weight, 0);
     const ring: [number, number][] = [];
     this.#candidates.forEach((candidate, owner) => {
-      const digests = Math.max(1, Math.floor((candidate.weight / totalWeight) * DIGESTS_PER_AVERAGE_WEIGHT * this.#candidates.length));
+      const digests = Math.max(
+        1,
+        Math.floor((candidate.weight / totalWeight) * DIGESTS_PER_AVERAGE_WEIGHT * this.#candidates.length),
+      );
       for (let d = 0; d < digests; d++) {
         const digest = createHash('md5').update(`${candidate.id}-${d}`).digest();
         for (let p = 0; p < POINTS_PER_DIGEST; p++) ring.push([digest.readUInt32LE(p * 4), owner]);

@@ -27,7 +27,8 @@ export class InFlight {
   constructor(shared: SharedArrayBuffer, thread = 0) {
     const slots = new Int32Array(shared)[0]!;
     const threads = (shared.byteLength / Int32Array.BYTES_PER_ELEMENT - 1) / slots;
-    for (let t = 0; t < threads; t++) this.#rows.push(new Int32Array(shared, (1 + t * slots) * Int32Array.BYTES_PER_ELEMENT, slots));
+    for (let t = 0; t < threads; t++)
+      this.#rows.push(new Int32Array(shared, (1 + t * slots) * Int32Array.BYTES_PER_ELEMENT, slots));
     if (thread >= threads) throw new RangeError(`listener thread ${thread} has no in-flight row (${threads} rows)`);
     this.#own = this.#rows[thread]!;
   }

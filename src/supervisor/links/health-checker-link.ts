@@ -65,7 +65,12 @@ export class HealthCheckerLink {
     if (!checker?.alive) return undefined;
     const deadline = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), deadlineMs).unref());
     const logFailure = checker.logFailure(this.#wiring.log, 'lastProbes');
-    const probes = checker.call((api) => api.lastProbes()).catch((error: unknown) => void logFailure(error));
+    const probes = checker
+      .call((api) => api.lastProbes())
+      .catch((error: unknown) => {
+        logFailure(error);
+        return undefined;
+      });
     return Promise.race([probes, deadline]);
   }
 
@@ -79,12 +84,14 @@ export class HealthCheckerLink {
     const onEvent = (event: HealthEvent) => this.#wiring.changed(event);
     const init = this.#wiring.init();
     const healthy = this.#wiring.knownHealthy();
-    checker.call((api) => api.start(init, Comlink.proxy(onEvent), healthy, this.#wiring.discovered())).then(
-      () => {
-        supervision.running(checker);
-        if (restarted) log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
-      },
-      (error: Error) => checker.kill(`start failed: ${error.message}`),
-    );
+    checker
+      .call((api) => api.start(init, Comlink.proxy(onEvent), healthy, this.#wiring.discovered()))
+      .then(
+        () => {
+          supervision.running(checker);
+          if (restarted) log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
+        },
+        (error: Error) => checker.kill(`start failed: ${error.message}`),
+      );
   }
 }

@@ -136,14 +136,16 @@ export class ListenerGroup {
   sendSnapshot(listener: ActorThread<ListenerApi>): void {
     const snapshot = this.#wiring.snapshot();
     if (!snapshot) return;
-    listener.call((api) => api.applySnapshot(snapshot)).then(
-      (version) => {
-        this.#applied.set(listener.id, version);
-        this.#wiring.appliedChanged();
-      },
-      // It keeps routing with the snapshot it holds.
-      listener.logFailure(this.#wiring.log, 'applySnapshot'),
-    );
+    listener
+      .call((api) => api.applySnapshot(snapshot))
+      .then(
+        (version) => {
+          this.#applied.set(listener.id, version);
+          this.#wiring.appliedChanged();
+        },
+        // It keeps routing with the snapshot it holds.
+        listener.logFailure(this.#wiring.log, 'applySnapshot'),
+      );
   }
 
   /** A listener failed, or drained: the drain ends when the last one did. */
@@ -205,7 +207,9 @@ export class ListenerGroup {
     if (!inherited) return undefined;
     const specs = listenSpecs(this.#wiring.config());
     const assigned = assignInherited(inherited, specs, count);
-    const fresh = specs.filter((_, index) => assigned.fdsOf(0)[index] === null).map((spec) => `${spec.host}:${spec.port}`);
+    const fresh = specs
+      .filter((_, index) => assigned.fdsOf(0)[index] === null)
+      .map((spec) => `${spec.host}:${spec.port}`);
     if (assigned.dropped.length > 0 || fresh.length > 0) {
       const from = assigned.dropped.map((l) => `${l.host}:${l.port}`);
       this.#wiring.log.warn({ from, to: fresh }, 'the listen addresses changed: binding the new ones');
@@ -237,10 +241,14 @@ export class ListenerGroup {
     if (!(await this.#wiring.poolStarted) || supervision.closing) return undefined;
     const onEvent = (event: ListenerEvent) => {
       switch (event.type) {
-        case 'listener.drained':
-          return this.markDrained(event.id);
-        case 'listener.passive':
-          return this.#wiring.passive(event.report);
+        case 'listener.drained': {
+          this.markDrained(event.id);
+          return;
+        }
+        case 'listener.passive': {
+          this.#wiring.passive(event.report);
+          return;
+        }
         default:
           assertNever(event);
       }

@@ -148,14 +148,22 @@ export class PoolLink {
     };
     const onEvent = (event: PoolEvent) => {
       switch (event.type) {
-        case 'pool.published':
-          return published(event.snapshot);
-        case 'pool.ejected':
-          return this.#wiring.ejected(event.backend);
-        case 'pool.membership':
-          return this.#membershipChanged(event.added, event.removed);
-        case 'pool.dns':
-          return this.#dnsResolved(event.status, event.result);
+        case 'pool.published': {
+          published(event.snapshot);
+          return;
+        }
+        case 'pool.ejected': {
+          this.#wiring.ejected(event.backend);
+          return;
+        }
+        case 'pool.membership': {
+          this.#membershipChanged(event.added, event.removed);
+          return;
+        }
+        case 'pool.dns': {
+          this.#dnsResolved(event.status, event.result);
+          return;
+        }
         default:
           assertNever(event);
       }
@@ -166,22 +174,24 @@ export class PoolLink {
       version: (this.#snapshot?.version ?? -1) + 1,
       discovered: this.discovered,
     };
-    pool.call((api) => api.start(this.#wiring.init(), Comlink.proxy(onEvent), seed)).then(
-      (first) => {
-        published(first);
-        supervision.running(pool);
-        // Answering its start counts as the first heartbeat.
-        this.#answering = true;
-        this.#wiring.answeringChanged();
-        this.#settleStarted(true);
-        if (restarted) log.info({ actor: 'pool' }, 'pool actor restarted');
-      },
-      (error: Error) => {
-        this.#settleStarted(false);
-        // A start that threw leaves a thread that cannot serve: end it, as a failure.
-        pool.kill(`start failed: ${error.message}`);
-      },
-    );
+    pool
+      .call((api) => api.start(this.#wiring.init(), Comlink.proxy(onEvent), seed))
+      .then(
+        (first) => {
+          published(first);
+          supervision.running(pool);
+          // Answering its start counts as the first heartbeat.
+          this.#answering = true;
+          this.#wiring.answeringChanged();
+          this.#settleStarted(true);
+          if (restarted) log.info({ actor: 'pool' }, 'pool actor restarted');
+        },
+        (error: Error) => {
+          this.#settleStarted(false);
+          // A start that threw leaves a thread that cannot serve: end it, as a failure.
+          pool.kill(`start failed: ${error.message}`);
+        },
+      );
   }
 
   #membershipChanged(added: BackendSpec[], removed: BackendId[]): void {
