@@ -233,20 +233,24 @@ h2('ALPN: a TLS listener with http2 chooses h2, or http/1.1 for a client that of
   assert.is(without.alpn, 'http/1.1');
 });
 
-h2('a streamed request body reaches the upstream; its response trailers reach the client', async (ctx) => {
-  const session = h2c(ctx.ports![0]!);
-  try {
-    const parts = Array.from({ length: 20 }, () => 'y'.repeat(10_000));
-    const answer = await h2Request(session, { ':method': 'POST', ':path': '/upload' }, parts);
-    assert.is(answer.headers[':status'], 200);
-    assert.is(answer.body.toString(), 'got 200000\n');
-    assert.is(answer.trailers['x-checksum'], 'n=200000');
-    const seen = ctx.upstream!.seen.find((s) => s.url === '/upload')!;
-    assert.is(seen.body, 200_000);
-  } finally {
-    session.close();
-  }
-});
+h2(
+  'a streamed request body and its trailers reach the upstream; its response trailers reach the client',
+  async (ctx) => {
+    const session = h2c(ctx.ports![0]!);
+    try {
+      const parts = Array.from({ length: 20 }, () => 'y'.repeat(10_000));
+      const answer = await h2Request(session, { ':method': 'POST', ':path': '/upload' }, parts);
+      assert.is(answer.headers[':status'], 200);
+      assert.is(answer.body.toString(), 'got 200000\n');
+      assert.is(answer.trailers['x-checksum'], 'n=200000');
+      const seen = ctx.upstream!.seen.find((s) => s.url === '/upload')!;
+      assert.is(seen.body, 200_000);
+      assert.is(seen.trailers['x-sent'], 'parts');
+    } finally {
+      session.close();
+    }
+  },
+);
 
 h2('flow control: a slow reader gets a large body whole, paced by its window', async (ctx) => {
   const session = h2c(ctx.ports![0]!);

@@ -5,7 +5,6 @@
  */
 import { hooksLoadFailure, loadRequestHooks, type RequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
-import { loadUndici } from '../listener/upstreams.ts';
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
@@ -44,8 +43,6 @@ const api: ListenerApi = {
     }
     if (hooks)
       log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
-    // Every request then takes Node's path: its client is loaded before the first one, not by it.
-    if (!init.config.proxy.fast_path) await loadUndici();
     server = new ListenerServer(
       init.config,
       { connections: init.connectionCounter, inFlight: init.inFlight, thread: init.id },

@@ -3,8 +3,8 @@
  * `pingora-error` keeps the same three fields): the code (the access log's
  * `error`, the `code` of `upstream error` log lines, docs/errors.md), which
  * side failed, and whether another backend may take the request. Retries
- * ask the failure (`retryable`), never a list of their own, so the fast path
- * and the Node path cannot drift apart on it.
+ * ask the failure (`retryable`), never a list of their own, so the exchange
+ * and the upgrade tunnel cannot drift apart on it.
  */
 export type FailureSource = 'upstream' | 'downstream' | 'internal';
 
@@ -107,19 +107,3 @@ export function requestFailure(code: string): RequestFailure {
  */
 export const isStaleConnection = (code: string): boolean =>
   code === 'ECONNRESET' || code === 'EPIPE' || code === 'UPSTREAM_CLOSED';
-
-/** undici's codes (the Node path's upstream client) as sluice's own. */
-export function fromUndici(code: string): string {
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'CONNECT_TIMEOUT';
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return 'UPSTREAM_TIMEOUT';
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return 'UPSTREAM_CLOSED';
-    default:
-      return code.startsWith('UND_ERR') ? 'UPSTREAM_ERROR' : code;
-  }
-}

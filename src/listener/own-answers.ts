@@ -87,3 +87,14 @@ export function sendOwnAnswer(
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
+
+/** A plain-text answer of the proxy's own through Node's ServerResponse. */
+export function sendPlain(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+  close = false,
+): void {
+  sendOwnAnswer(res, plainAnswer(status, text, null), close, extra);
+}

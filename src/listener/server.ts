@@ -9,35 +9,24 @@ import { InFlight } from '../pool/balancers/in-flight.ts';
 import type { BindResult, ListenerStatus, ListenerTls, PassiveReport, PoolSnapshot, TlsApplied } from '../protocol.ts';
 import { ConnectionTracker } from './connections.ts';
 import { answerEndpoint, endpointFor, readinessChecks, type ReadinessInputs } from './endpoints.ts';
-import {
-  forward,
-  sendPlain,
-  type ForwardBase,
-  type ForwardContext,
-  type ForwardHooks,
-  type ForwardOutcome,
-} from './forward.ts';
 import { AccessLogWriter } from '../access-log/writer.ts';
 import { requestIdFrom, type RequestId } from './request-id.ts';
 import { accessLine, messageSide } from './access-lines.ts';
 import { requestFailure } from './failures.ts';
-import {
-  fromHeaderMap,
-  newSession,
-  toHeaderMap,
-  type ProxyView,
-  type RequestHooks,
-  type Session,
-} from './request-hooks.ts';
+import type { ProxyView, RequestHooks } from './request-hooks.ts';
 import type { ProxyConfig } from './types.ts';
 import { UpstreamGroups } from './upstream-groups.ts';
 import { Router, type Decision } from './router.ts';
-import { ownAnswerBytes, sendOwnAnswer } from './own-answers.ts';
+import { ownAnswerBytes, sendOwnAnswer, sendPlain } from './own-answers.ts';
 import { joinedHeader, type RequestFacts } from '../routing/route-table.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { tunnel } from './tunnel.ts';
 import { refuseRaw } from './refuse.ts';
 import { hasUnsupportedCoding, mustCloseAfter } from './request-framing.ts';
+import { isLoop, protoOf } from './headers.ts';
+import { serveThroughCore } from './node-path/node-request.ts';
+import type { Exchange, FastPathContext } from './http1/exchange.ts';
+import { forwarding } from './http1/rewrite.ts';
 import { ListeningSockets } from './listening-sockets.ts';
 import { ClientConnection, sweepDeadlines, type FrontContext, type PeerSocket } from './http1/client-connection.ts';
 import { UpstreamSockets } from './http1/upstream-sockets.ts';
@@ -53,6 +42,13 @@ import { sniffPreface } from './http2/preface.ts';
 import { ThreadCache } from '../cache/thread-cache.ts';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** What the access log records of a request the proxy answered itself on the Node path. */
+interface OwnOutcome {
+  error: string | null;
+  /** Response body bytes sent to the client. */
+  bodyBytes: number;
+}
 
 export class ListenerServer {
   #proxy: ProxyConfig;
@@ -72,7 +68,6 @@ export class ListenerServer {
   readonly #router: Router;
   #status: ListenerStatus = { state: 'starting', poolHealthy: false };
 
-  readonly #hooks: RequestHooks | undefined;
   readonly #thread: number;
   readonly #accessLog: AccessLogWriter | undefined;
   /** The shared cache (this thread's handle on its store), when configured. */
@@ -80,7 +75,10 @@ export class ListenerServer {
   /** Each backend's upstream, from the latest snapshot: the `upstream` label of the request metrics. */
   readonly #upstreamOfBackend = new Map<string, string>();
   readonly metrics = new ListenerMetrics((backend) => this.#upstreamOfBackend.get(backend));
-  readonly #forwardContext: ForwardBase;
+  /** The core's context for requests that Node's server parsed: as the fast path's, without the cache. */
+  readonly #nodeFront: FastPathContext;
+  /** Those requests' exchanges in progress: the sweep checks their upstream deadlines. */
+  readonly #nodeExchanges = new Set<Exchange>();
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
     hasHealthyBackends: () => readinessChecks(this.#readinessInputs()).backends_available,
@@ -116,12 +114,6 @@ export class ListenerServer {
     inFlight.resetOwn();
     this.#groups = new UpstreamGroups(config, inFlight, onPassive);
     this.#router = new Router(config, this.#groups);
-    this.#hooks = hooks;
-    this.#forwardContext = {
-      isDraining: () => this.#draining,
-      onUpstreamError: (failure) =>
-        this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
-    };
     this.#server = createServer(
       {
         maxHeaderSize: MAX_HEADER_BYTES,
@@ -145,7 +137,9 @@ export class ListenerServer {
     // Request hooks run on the fast path too: only what it hands off meets Node's server.
     const fastPath = proxy.fast_path;
     this.#front = {
-      ...this.#forwardContext,
+      isDraining: () => this.#draining,
+      onUpstreamError: (failure) =>
+        this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
       sockets: this.#upstreamSockets,
       proxy: () => this.#proxy,
       router: this.#router,
@@ -163,12 +157,12 @@ export class ListenerServer {
       handOff: (socket) => serveWithNode.call(this.#server, socket),
       connections: new Set(),
     };
-    // The fast path's deadlines are checked as often as Node checks its own.
-    if (fastPath)
-      this.#sweeper = setInterval(
-        () => sweepDeadlines(this.#front.connections, this.#upstreamSockets),
-        deadlineCheckMs,
-      ).unref();
+    this.#nodeFront = { ...this.#front, cache: undefined };
+    // The core's deadlines are checked as often as Node checks its own.
+    this.#sweeper = setInterval(
+      () => sweepDeadlines(this.#front.connections, this.#nodeExchanges, this.#upstreamSockets),
+      deadlineCheckMs,
+    ).unref();
     // Accepted sockets must not start reading before the fast path moves them to a socket that reads directly.
     (this.#server as Server & { pauseOnConnect?: boolean }).pauseOnConnect = fastPath;
     this.#server.on('connection', (accepted: Socket) => {
@@ -433,7 +427,6 @@ export class ListenerServer {
     this.#connections.destroyAll();
     this.#upstreamSockets.closeAll();
     await this.#cache?.close();
-    await this.#groups.close();
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -447,7 +440,7 @@ export class ListenerServer {
     const id = this.#requestId(req);
     // Set before any writeHead: the proxy's own answers and forwarded responses all carry it.
     if (id) res.setHeader(id.header, id.value);
-    const outcome: ForwardOutcome = { backend: null, upstreamStatus: null, attempts: 0, error: null, bodyBytes: 0 };
+    const outcome: OwnOutcome = { error: null, bodyBytes: 0 };
     if (hasUnsupportedCoding(req)) {
       if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, undefined, outcome, id);
       outcome.error = 'UNSUPPORTED_TRANSFER_CODING';
@@ -461,126 +454,50 @@ export class ListenerServer {
       return this.#answerEndpoint(endpoint, req, res, outcome);
     }
     const decision = this.#router.decide(this.#router.routing ? nodeRequestFacts(req) : undefined);
-    if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
     if (decision.kind === 'answer') {
+      if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
       outcome.error = decision.answer.code;
       outcome.bodyBytes = req.method === 'HEAD' ? 0 : Buffer.byteLength(decision.answer.body);
       sendOwnAnswer(res, decision.answer, this.#draining || decision.answer.status === 503);
       return this.metrics.observe(res.statusCode, undefined, (performance.now() - startedAt) / 1000);
     }
-    const routed = decision;
+    if (isLoop(req.rawHeaders))
+      return this.#answerPlain(req, res, startedAt, decision, outcome, id, 508, 'LOOP_DETECTED');
     // Caching routes are served from the cache on the fast path only; what Node's server gets bypasses it.
-    if (this.#cache && (routed.route === undefined || routed.route.cache)) {
+    if (this.#cache && (decision.route === undefined || decision.route.cache)) {
       res.setHeader('cache-status', 'sluice; fwd=bypass');
       this.#cache.count('bypass');
     }
-    const context = {
-      ...this.#forwardContext,
-      upstreams: routed.upstreams,
-      route: routed.route,
-      requestId: id,
-      outcome,
-    };
-    const done = this.#hooks
-      ? this.#handleWithHooks(this.#hooks, req, res, routed, context)
-      : forward(req, res, context);
-    // Cannot reject: the catch answers the failure (sendOwnAnswer destroys a response already begun),
-    // and observing a status only counts it.
-    void done
-      .catch((error: unknown) => {
-        this.#log.error({ err: error }, 'forwarding failed');
-        sendPlain(res, 502, 'Bad Gateway', {}, true);
-        return undefined;
-      })
-      .then((backend) => this.metrics.observe(res.statusCode, backend, (performance.now() - startedAt) / 1000));
+    const served = serveThroughCore(this.#nodeFront, req, res, {
+      decision,
+      forwarding: forwarding(req.socket.remoteAddress ?? '', protoOf(req.socket)),
+      id,
+      request: messageSide(req, req.socket.remoteAddress),
+      close: !res.shouldKeepAlive || this.#draining,
+      maxHeadBytes: MAX_HEADER_BYTES,
+      inProgress: this.#nodeExchanges,
+    });
+    // No canonical head: several Host fields, no Host to give, an asterisk-form target.
+    if (!served) this.#answerPlain(req, res, startedAt, decision, outcome, id, 400, 'INVALID_REQUEST');
   }
 
-  /** The same path as without hooks, with the user's code at each step; a throwing hook costs this request a 500. */
-  async #handleWithHooks(
-    hooks: RequestHooks,
+  /** A plain-text answer of the proxy's own on the Node path, logged and counted. */
+  #answerPlain(
     req: IncomingMessage,
     res: ServerResponse,
-    decision: Extract<Decision, { kind: 'forward' }>,
-    context: ForwardContext,
-  ): Promise<string | undefined> {
-    const upstreams = decision.upstreams;
-    const startedAt = performance.now();
-    const bytesBefore = req.socket.bytesWritten;
-    const session = newSession(
-      this.#view,
-      req.method ?? 'GET',
-      req.url ?? '/',
-      req.headers,
-      req.socket.remoteAddress ?? '',
-    );
-    let current = 'onRequestStart';
-    // `current` names the step a thrown error belongs to: a hook (500) or forwarding itself (502).
-    const call = async <T>(name: keyof RequestHooks, run: () => T | Promise<T>): Promise<T> => {
-      const previous = current;
-      current = name;
-      const result = await run();
-      current = previous;
-      return result;
-    };
-    res.once('close', () => {
-      if (!hooks.onRequestEnd) return;
-      session.status = res.statusCode;
-      session.duration_ms = performance.now() - startedAt;
-      session.bytes = req.socket.bytesWritten - bytesBefore;
-      Promise.resolve()
-        .then(() => hooks.onRequestEnd?.(session))
-        .catch((error: unknown) =>
-          this.#log.error({ code: 'SLUICE_HOOK_FAILED', hook: 'onRequestEnd', err: error }, 'request hook failed'),
-        );
-    });
-    const forwardHooks: ForwardHooks = {
-      onBackend: (backend) => (session.backend = backend.id),
-      ...(hooks.upstreamPeer && {
-        choosePeer: async () => {
-          // Only the route's own upstream: a hook never sends a request to another service's backends.
-          const selectable = upstreams.selectable;
-          const choice = await call('upstreamPeer', () =>
-            hooks.upstreamPeer?.(
-              session,
-              selectable.map(({ address, port }) => ({ address, port })),
-            ),
-          );
-          return choice ? selectable.find((b) => b.address === choice.address && b.port === choice.port) : undefined;
-        },
-      }),
-      ...(hooks.upstreamRequestFilter && {
-        editRequestHeaders: async (flat) => {
-          const map = toHeaderMap(flat);
-          await call('upstreamRequestFilter', () => hooks.upstreamRequestFilter?.(session, map));
-          return fromHeaderMap(map);
-        },
-      }),
-      ...(hooks.responseFilter && {
-        editResponseHeaders: async (headers) => {
-          await call('responseFilter', () => hooks.responseFilter?.(session, headers));
-        },
-      }),
-    };
-    try {
-      if (hooks.onRequestStart) await call('onRequestStart', () => hooks.onRequestStart?.(session));
-      const filtered = hooks.requestFilter
-        ? await call('requestFilter', () => hooks.requestFilter?.(session))
-        : undefined;
-      if (filtered?.respond) {
-        this.#respondFromHook(session, filtered.respond, res);
-        return undefined;
-      }
-      current = 'forward';
-      return await forward(req, res, { ...context, hooks: forwardHooks });
-    } catch (error) {
-      if (current === 'forward') throw error;
-      this.#log.error(
-        { code: 'SLUICE_HOOK_FAILED', hook: current, path: session.path, err: error },
-        `request hook ${current} failed`,
-      );
-      sendPlain(res, 500, 'Internal Server Error', {}, this.#draining);
-      return undefined;
-    }
+    startedAt: number,
+    decision: Decision,
+    outcome: OwnOutcome,
+    id: RequestId | undefined,
+    status: 400 | 508,
+    code: string,
+  ): void {
+    if (this.#accessLog) this.#logWhenClosed(req, res, startedAt, decision, outcome, id);
+    const text = status === 400 ? 'Bad Request' : 'Loop Detected';
+    outcome.error = code;
+    outcome.bodyBytes = req.method === 'HEAD' ? 0 : text.length + 1;
+    sendPlain(res, status, text, {}, status === 400 || this.#draining);
+    this.metrics.observe(status, undefined, (performance.now() - startedAt) / 1000);
   }
 
   /**
@@ -613,7 +530,7 @@ export class ListenerServer {
     res: ServerResponse,
     startedAt: number,
     decision: Decision | undefined,
-    outcome: ForwardOutcome,
+    outcome: OwnOutcome,
     id: RequestId | undefined,
   ): void {
     const time = Date.now();
@@ -626,10 +543,10 @@ export class ListenerServer {
           duration_ms: performance.now() - startedAt,
           route: decision?.route?.name ?? null,
           upstream: decision?.upstreams?.name ?? null,
-          backend: outcome.backend,
-          upstream_status: outcome.upstreamStatus,
-          attempts: outcome.attempts,
-          // 'close' before 'finish': the client went away first (the forwarding code may not have seen it yet).
+          backend: null,
+          upstream_status: null,
+          attempts: 0,
+          // 'close' before 'finish': the client went away first.
           error: res.writableFinished ? outcome.error : (outcome.error ?? 'CLIENT_ABORTED'),
           request_id: id?.value ?? null,
         }),
@@ -645,25 +562,11 @@ export class ListenerServer {
     return requestIdFrom(header, typeof sent === 'string' ? sent : sent?.[0]);
   }
 
-  #respondFromHook(
-    session: Session,
-    respond: { status: number; headers?: Record<string, string>; body?: string },
-    res: ServerResponse,
-  ): void {
-    const body = respond.body ?? '';
-    res.writeHead(respond.status, {
-      'content-length': Buffer.byteLength(body),
-      ...respond.headers,
-      ...(this.#draining && { connection: 'close' }),
-    });
-    res.end(session.method === 'HEAD' ? undefined : body);
-  }
-
   #answerEndpoint(
     name: 'health' | 'ready' | 'live',
     req: IncomingMessage,
     res: ServerResponse,
-    outcome: ForwardOutcome,
+    outcome: OwnOutcome,
   ): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendPlain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' }, this.#draining);

@@ -63,11 +63,9 @@ export class UpstreamGroups {
   /** The route table of `config` is the one in use: its upstreams are what /ready asks about, others go. */
   activate(config: Config): void {
     const wanted = new Set(upstreamGroups(config).map((group) => group.name));
-    for (const [name, group] of this.#byName) {
-      if (wanted.has(name)) continue;
-      this.#byName.delete(name);
-      group.retire();
-    }
+    // A removed group's backends leave the pool's snapshot too: their idle connections close then
+    // (UpstreamSockets.keepOnly), and requests already on them finish.
+    for (const name of this.#byName.keys()) if (!wanted.has(name)) this.#byName.delete(name);
     this.#routed = routedUpstreams(config).flatMap((name) => this.#byName.get(name) ?? []);
   }
 
@@ -95,9 +93,5 @@ export class UpstreamGroups {
     let count = 0;
     for (const group of this.#byName.values()) count += group.totalCount;
     return count;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#byName.values()].map((group) => group.close()));
   }
 }

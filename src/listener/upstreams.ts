@@ -1,11 +1,10 @@
 /**
  * What one listener thread knows of one upstream group: its backends in the
- * latest snapshot from the pool actor, the balancing policy over them, a
- * keep-alive connection pool (undici) per backend, and what it has seen of
- * each backend on live traffic (for passive health). Sockets cannot cross
- * threads, so each listener thread keeps its own upstream connections.
+ * latest snapshot from the pool actor, the balancing policy over them, and
+ * what it has seen of each backend on live traffic (for passive health).
+ * The connections to them are the thread's UpstreamSockets
+ * (http1/upstream-sockets.ts), which every request uses.
  */
-import type { Pool } from 'undici';
 import type { UpstreamGroup } from '../config/upstream-groups.ts';
 import type { ProxyConfig } from './types.ts';
 import type { BackendId, BackendState, PassiveReport, PoolSnapshot } from '../protocol.ts';
@@ -13,17 +12,6 @@ import type { Balancer } from '../pool/balancers/balancer.ts';
 import { createBalancer } from '../pool/balancers/create.ts';
 import type { InFlight } from '../pool/balancers/in-flight.ts';
 import { hashKeyReader, type KeyedRequest, type KeyOf } from './hash-key.ts';
-
-let undici: typeof import('undici') | undefined;
-
-/**
- * undici, for requests on Node's http server (`fast_path: false`, or what
- * the fast path hands over): loaded on first need, as it costs each thread
- * ~7 MB and ~30 ms to load, and the fast path never uses it.
- */
-export async function loadUndici(): Promise<typeof import('undici')> {
-  return (undici ??= await import('undici'));
-}
 
 /** What a group is configured with: its own sections, and the proxy's upstream timeouts. */
 export interface GroupSettings {
@@ -34,7 +22,6 @@ export interface GroupSettings {
 export class Upstreams {
   readonly name: string;
   #config: GroupSettings;
-  readonly #pools = new Map<BackendId, Pool>();
   #balancer: Balancer<BackendState>;
   #keyOf: KeyOf | undefined;
   /** This group's backends in the latest snapshot. */
@@ -58,9 +45,8 @@ export class Upstreams {
   }
 
   /**
-   * A reload. A new balancing policy starts from the current snapshot; new
-   * upstream timeouts apply to new connections: the pools close (requests on
-   * them finish) and are opened again on demand.
+   * A reload. A new balancing policy starts from the current snapshot (new
+   * upstream timeouts are read by each request as it starts).
    */
   reconfigure(config: GroupSettings): void {
     const before = this.#config;
@@ -70,11 +56,6 @@ export class Upstreams {
       this.#balancer = createBalancer<BackendState>(algorithm, this.inFlight);
       this.#keyOf = algorithm === 'consistent_hash' ? hashKeyReader(hash_key) : undefined;
       this.#balancer.reset(this.#members.filter((b) => b.enabled));
-    }
-    const timeouts = (c: GroupSettings) => `${c.proxy.upstream_connect_timeout_ms}/${c.proxy.upstream_timeout_ms}`;
-    if (timeouts(config) !== timeouts(before)) {
-      for (const pool of this.#pools.values()) void pool.close();
-      this.#pools.clear();
     }
   }
 
@@ -87,13 +68,6 @@ export class Upstreams {
     this.#total = members.length;
     this.#selectable = members.filter((b) => b.selectable);
     this.#balancer.reset(members.filter((b) => b.enabled));
-    const present = new Set(members.map((b) => b.id));
-    for (const [id, pool] of this.#pools) {
-      if (present.has(id)) continue;
-      this.#pools.delete(id);
-      // Requests already on it finish; close() waits for them.
-      void pool.close();
-    }
     return this.#version;
   }
 
@@ -124,25 +98,6 @@ export class Upstreams {
     return this.#keyOf !== undefined;
   }
 
-  async poolFor(backend: BackendState): Promise<Pool> {
-    let pool = this.#pools.get(backend.id);
-    if (!pool) {
-      const { Pool } = undici ?? (await loadUndici());
-      // Another request may have opened it while undici loaded.
-      const opened = this.#pools.get(backend.id);
-      if (opened) return opened;
-      const proxy = this.#config.proxy;
-      const host = backend.address.includes(':') ? `[${backend.address}]` : backend.address;
-      pool = new Pool(`http://${host}:${backend.port}`, {
-        connect: { timeout: proxy.upstream_connect_timeout_ms },
-        headersTimeout: proxy.upstream_timeout_ms,
-        bodyTimeout: proxy.upstream_timeout_ms,
-      });
-      this.#pools.set(backend.id, pool);
-    }
-    return pool;
-  }
-
   /** A connect error, reset or timeout on live traffic. */
   noteFailure(backend: BackendId, code: string): void {
     if (!this.#config.group.health_check.passive) return;
@@ -154,16 +109,5 @@ export class Upstreams {
   noteSuccess(backend: BackendId): void {
     if (this.#failing.size === 0 || !this.#failing.delete(backend)) return;
     this.#onPassive({ type: 'recovered', backend });
-  }
-
-  /** Removed by a reload: idle connections close, requests already on them finish. */
-  retire(): void {
-    for (const pool of this.#pools.values()) void pool.close();
-    this.#pools.clear();
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
-    this.#pools.clear();
   }
 }

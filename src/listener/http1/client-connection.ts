@@ -366,8 +366,14 @@ function requestFacts(head: RequestHead): RequestFacts {
 }
 
 /** One interval per thread: every fast connection, request and idle upstream connection whose deadline passed is timed out. */
-export function sweepDeadlines(connections: ReadonlySet<ClientConnection>, upstreams: UpstreamSockets): void {
+export function sweepDeadlines(
+  connections: ReadonlySet<ClientConnection>,
+  nodeExchanges: ReadonlySet<Exchange>,
+  upstreams: UpstreamSockets,
+): void {
   const now = performance.now();
   for (const connection of connections) connection.expireAt(now);
+  // Requests that Node's server parsed have no ClientConnection: their exchanges are checked here.
+  for (const exchange of nodeExchanges) exchange.expireAt(now);
   upstreams.sweep(now);
 }

@@ -13,6 +13,7 @@
  * started → the client connection is closed, so a cut body never looks whole.
  */
 import type { Socket } from 'node:net';
+import type { NodeResponse } from '../node-path/node-response.ts';
 // Imported: the global `performance` is an accessor Node defines on globalThis, called on every read.
 import { performance } from 'node:perf_hooks';
 import type { BackendState } from '../../protocol.ts';
@@ -25,7 +26,7 @@ import { parseResponseHead, type ResponseHead } from './response-head.ts';
 import { clientResponseHead, upstreamRequestHead, type Forwarding, type RequestEdits } from './rewrite.ts';
 import { targetAfterStrip, type Route } from '../../routing/route-table.ts';
 import type { AccessLogWriter } from '../../access-log/writer.ts';
-import { ownAnswerBytes, plainAnswer } from '../own-answers.ts';
+import { ownAnswerBytes, plainAnswer, type OwnAnswer } from '../own-answers.ts';
 import { accessLine, headSide, type RequestSide } from '../access-lines.ts';
 import { editFlatHeaders } from '../../routing/header-edits.ts';
 import { clientResponseRawHeaders, upstreamRequestHeaders } from '../headers.ts';
@@ -68,6 +69,33 @@ export interface FastPathContext {
   observe(status: number, backend: string | undefined, seconds: number): void;
 }
 
+/**
+ * The client's connection as the exchange uses it: the raw socket on the
+ * fast path; on the Node path (node-path/), an adapter over Node's request
+ * and response, which the exchange never writes raw bytes to (it writes
+ * through NodeSide's response instead).
+ */
+export interface ClientStream {
+  readonly remoteAddress?: string | undefined;
+  readonly writableLength: number;
+  write(bytes: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+  destroy(): unknown;
+}
+
+/** A request that Node's server parsed: where its response goes, its id (set on the response already), its log side. */
+export interface NodeSide {
+  response: NodeResponse;
+  id: RequestId | undefined;
+  request: RequestSide;
+}
+
 /** How the exchange ended, for the client connection: may it read the next request? `at`: performance.now() then. */
 export type ExchangeEnd = (keepAlive: boolean, at: number) => void;
 
@@ -89,7 +117,9 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   /** The upstream group the request's route chose. */
   readonly #upstreams: Upstreams;
   readonly #route: Route | undefined;
-  readonly #client: Socket;
+  readonly #client: ClientStream;
+  /** Set on the Node path: the response goes through Node's ServerResponse, not as bytes. */
+  readonly #node: NodeSide | undefined;
   readonly #forwarding: Forwarding;
   /** Made a copy (`detached`) once anything must read it after the read that brought it. */
   #head: RequestHead;
@@ -157,13 +187,15 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   constructor(
     ctx: FastPathContext,
-    client: Socket,
+    client: ClientStream,
     forwarding: Forwarding,
     head: RequestHead,
     decision: { upstreams: Upstreams; route: Route | undefined },
     onEnd: ExchangeEnd,
+    node?: NodeSide,
   ) {
     this.#ctx = ctx;
+    this.#node = node;
     this.#upstreams = decision.upstreams;
     this.#route = decision.route;
     this.#client = client;
@@ -186,9 +218,12 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     // only until this read is handled: what a retry needs of them is made now.
     this.#key = this.#keyed();
     const head = this.#head;
+    const node = this.#node;
     const idHeader = this.#ctx.requestIdHeader();
-    if (idHeader !== null) this.#id = requestIdFrom(idHeader, head.find(idHeader));
-    if (this.#ctx.accessLog) this.#logged = { time: Date.now(), request: headSide(head, this.#forwarding.clientIp) };
+    if (node) this.#id = node.id;
+    else if (idHeader !== null) this.#id = requestIdFrom(idHeader, head.find(idHeader));
+    if (this.#ctx.accessLog)
+      this.#logged = { time: Date.now(), request: node ? node.request : headSide(head, this.#forwarding.clientIp) };
     // A hit is answered before request hooks run; what goes upstream runs them as without a cache.
     if (this.#tap) return this.#tap.begin(this);
     this.goUpstream();
@@ -293,12 +328,18 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const answer = hookAnswer(respond);
     this.#status = respond.status;
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
+    this.#sendOwn(answer, this.#id ? idLine(this.#id) : '');
+    this.#finish(!this.#closeAfter, true);
+  }
+
+  /** An answer of the proxy's own (or a hook's) goes out whole: as bytes, or through Node's response. */
+  #sendOwn(answer: OwnAnswer, extraLines: string): void {
     const headOnly = this.#head.method === 'HEAD';
-    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, this.#id ? idLine(this.#id) : '');
+    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, extraLines);
     this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
     this.#headBytes = bytes.length - this.#bodyBytes;
-    this.#client.write(bytes);
-    this.#finish(!this.#closeAfter, true);
+    if (this.#node) this.#node.response.answer(answer, this.#closeAfter);
+    else this.#client.write(bytes);
   }
 
   /** Request body bytes from the client (never more than Content-Length). */
@@ -539,6 +580,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #respond(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): boolean {
     const tap = this.#tap;
     if (tap) replaced = tap.clientHeaders(head, replaced);
+    if (this.#node) return this.#respondThroughNode(this.#node.response, head, buffer, replaced);
     switch (head.framing.type) {
       case 'none':
         this.#client.write(
@@ -609,6 +651,41 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     return kept;
   }
 
+  /** #respond on the Node path: the same steps, with the head and body given to Node's response. */
+  #respondThroughNode(
+    response: NodeResponse,
+    head: ResponseHead,
+    buffer: Buffer,
+    replaced: readonly string[] | undefined,
+  ): boolean {
+    const edits = this.#route?.responseHeaders;
+    const framing = head.framing;
+    if (framing.type === 'none') {
+      this.#headBytes = response.head(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced).headBytes;
+      this.#complete(buffer.length === head.headLength && head.reusable);
+      return false;
+    }
+    if (framing.type === 'length') this.#bodyRemaining = framing.length;
+    else if (framing.type === 'chunked') this.#scanner = new ChunkedScanner();
+    const end = this.#bodyEnd(head, buffer, head.headLength);
+    if (end === -2) {
+      this.#headBytes = response.head(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced).headBytes;
+      this.#brokenMidResponse(
+        'INVALID_RESPONSE',
+        `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`,
+      );
+      return false;
+    }
+    relayed(end - head.headLength);
+    this.#bodyBytes += end - head.headLength;
+    const out = response.head(head, this.#closeAfter, buffer, head.headLength, end, edits, this.#id, replaced);
+    this.#headBytes = out.headBytes;
+    this.#written(out.flushed);
+    if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
+    // Node's response may hold the bytes by reference: the upstream socket reads on into a new buffer.
+    return true;
+  }
+
   /** A response head on its way to the client (with `withBody` body bytes after it): counted for `session.bytes`. */
   #headOut(bytes: Buffer, withBody = 0): Buffer {
     this.#headBytes = bytes.length - withBody;
@@ -658,10 +735,14 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#bodyBytes += end;
     if (this.#tap && end > 0) this.#tap.body(end === chunk.length ? chunk : chunk.subarray(0, end));
     const client = this.#client;
-    if (end > 0) this.#written(client.write(end === chunk.length ? chunk : chunk.subarray(0, end)));
+    const node = this.#node;
+    if (end > 0) {
+      const body = end === chunk.length ? chunk : chunk.subarray(0, end);
+      this.#written(node ? node.response.body(body) : client.write(body));
+    }
     if (this.#bodyComplete) this.#complete(end === chunk.length && response.reusable);
-    // Bytes the kernel did not take at once wait in the client socket's queue, by reference.
-    return end > 0 && client.writableLength > 0;
+    // Bytes the kernel did not take at once wait in the client socket's queue (or Node's response), by reference.
+    return end > 0 && (node !== undefined || client.writableLength > 0);
   }
 
   /** The upstream's FIN means what its close means: the end of a read-until-close body, or a failure. */
@@ -754,16 +835,11 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     if (this.#tap?.answersFailure(status)) return;
     this.#status = status;
     this.#error = code;
-    // A HEAD answer says how long the body would be and sends none.
-    const headOnly = this.#head.method === 'HEAD';
     const answer = plainAnswer(status, text, code);
     // A request body not yet read would be taken for the next request: close after answering.
     this.#closeAfter = this.#head.close || this.#hasBody || this.#ctx.isDraining();
     const extra = `${this.#id ? idLine(this.#id) : ''}${this.#tap ? this.#tap.cacheStatusLine() : ''}`;
-    const bytes = ownAnswerBytes(answer, this.#closeAfter, headOnly, extra);
-    this.#bodyBytes = headOnly ? 0 : Buffer.byteLength(answer.body);
-    this.#headBytes = bytes.length - this.#bodyBytes;
-    this.#client.write(bytes);
+    this.#sendOwn(answer, extra);
     this.#finish(!this.#closeAfter, true);
   }
 
@@ -774,6 +850,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   #complete(reusable: boolean): void {
     this.#tap?.complete();
+    this.#node?.response.end();
     const backend = known(this.#backend, 'the backend').id;
     const upstream = this.#detachUpstream();
     if (upstream) {

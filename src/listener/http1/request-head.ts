@@ -169,21 +169,26 @@ const lines = new HeaderLines();
 /**
  * Reads a request head from the start of `buffer`: `incomplete` until its
  * blank line has come (unless what came already cannot be taken), `handoff`
- * for anything outside the subset, else the head.
+ * for anything outside the subset, else the head. `checkedLine`: the request
+ * line was already accepted by llhttp (the Node path's head, rewritten in
+ * canonical form), so any method and target bytes it took are taken.
  */
-export function parseRequestHead(buffer: Buffer, maxHeadBytes: number): HeadParse {
+export function parseRequestHead(buffer: Buffer, maxHeadBytes: number, checkedLine = false): HeadParse {
   const length = buffer.length;
   const waitOrTooLarge = () => (length > maxHeadBytes ? handoff('head too large') : INCOMPLETE);
   // Request line: METHOD SP origin-form SP HTTP/1.1 CRLF.
   let pos = 0;
   while (pos < length && buffer[pos]! >= 0x41 && buffer[pos]! <= 0x5a) pos++;
+  // A head llhttp has read (`checkedLine`, node-path/): its method and target are whatever llhttp took.
+  if (checkedLine) while (pos < length && buffer[pos] !== SP) pos++;
   if (pos >= length) return waitOrTooLarge();
   if (buffer[pos] !== SP) return handoff('request line');
-  const method = methodOf(buffer, pos);
+  const method = methodOf(buffer, pos) ?? (checkedLine ? buffer.toString('latin1', 0, pos) : undefined);
   if (!method) return handoff('request line');
   const targetStart = ++pos;
   if (pos < length && buffer[pos] !== SLASH) return handoff('request line');
   while (pos < length && TARGET[buffer[pos]!] === 1) pos++;
+  if (checkedLine) while (pos < length && buffer[pos] !== SP) pos++;
   if (pos >= length) return waitOrTooLarge();
   if (buffer[pos] !== SP || pos === targetStart) return handoff('request line');
   const targetEnd = pos++;

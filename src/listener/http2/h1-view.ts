@@ -1,6 +1,6 @@
 /**
  * An HTTP/2 stream as the forwarding core reads an HTTP/1.1 request, so
- * both go through the same code (server.ts's `#handle`, forward.ts): Node's
+ * both go through the same code (server.ts's `#handle`, node-path/): Node's
  * compatibility objects, with the differences the core would trip on
  * settled once, here.
  *
@@ -11,7 +11,7 @@
  *   an HTTP/1.1 upstream expects a single Cookie header.
  * - A body without `content-length` (HTTP/2 frames it by END_STREAM) is
  *   announced to the core as chunked, in the header map only: the core then
- *   streams it, and undici frames it chunked towards the upstream.
+ *   streams it, framed chunked towards the upstream (node-path/node-request.ts).
  * - `Connection` in a response is dropped silently: it means nothing on
  *   HTTP/2 (the drain says GOAWAY instead), and Node warns once for it.
  */

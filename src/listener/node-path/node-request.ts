@@ -1,0 +1,143 @@
+/**
+ * A request that Node's server parsed, served by the core: the same
+ * Exchange as the fast path's, fed from Node's request and answering
+ * through Node's response. What differs is settled here: the head is
+ * written back in canonical form (canonical-head.ts), and a body whose
+ * length is unknown (chunked, or an HTTP/2 stream without content-length)
+ * is framed chunked again, since llhttp and HTTP/2 hand over its bytes
+ * without their framing.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestSide } from '../access-lines.ts';
+import { Exchange, type ClientStream, type FastPathContext } from '../http1/exchange.ts';
+import type { Forwarding } from '../http1/rewrite.ts';
+import type { RequestId } from '../request-id.ts';
+import type { Route } from '../../routing/route-table.ts';
+import type { Upstreams } from '../upstreams.ts';
+import { canonicalHead } from './canonical-head.ts';
+import { NodeResponse } from './node-response.ts';
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+/** Fields that frame, route or authenticate a message are not taken from a trailer (RFC 9110 §6.5.1). */
+const NOT_IN_TRAILERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+  'authorization',
+  'cookie',
+]);
+
+/** The last chunk, carrying the request's trailers (HTTP/2 and chunked HTTP/1.1 requests may have some). */
+function lastChunk(rawTrailers: readonly string[]): Buffer {
+  let lines = '';
+  for (let i = 0; i < rawTrailers.length; i += 2) {
+    const name = rawTrailers[i]!;
+    if (!NOT_IN_TRAILERS.has(name.toLowerCase())) lines += `${name}: ${rawTrailers[i + 1]!}\r\n`;
+  }
+  return lines === '' ? LAST_CHUNK : Buffer.from(`0\r\n${lines}\r\n`, 'latin1');
+}
+
+/** Node's request and response as the exchange's client connection: flow control on the request, drain on the response. */
+class NodeClient implements ClientStream {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.#req = req;
+    this.#res = res;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#req.socket.remoteAddress;
+  }
+  get writableLength(): number {
+    return this.#res.writableLength;
+  }
+  /** The exchange writes through NodeResponse on this path; a raw write would be a bug in exchange.ts. */
+  write(): boolean {
+    throw new Error('exchange: raw bytes written to a Node response');
+  }
+  cork(): void {
+    this.#res.cork();
+  }
+  uncork(): void {
+    this.#res.uncork();
+  }
+  pause(): void {
+    this.#req.pause();
+  }
+  resume(): void {
+    this.#req.resume();
+  }
+  isPaused(): boolean {
+    return this.#req.isPaused();
+  }
+  once(event: 'drain', listener: () => void): void {
+    this.#res.once(event, listener);
+  }
+  off(event: 'drain', listener: () => void): void {
+    this.#res.off(event, listener);
+  }
+  destroy(): void {
+    this.#res.destroy();
+  }
+}
+
+export interface NodeRequestPlan {
+  decision: { upstreams: Upstreams; route: Route | undefined };
+  forwarding: Forwarding;
+  id: RequestId | undefined;
+  request: RequestSide;
+  /** The connection closes after this response (RFC 9112 §6.1, a drain). */
+  close: boolean;
+  maxHeadBytes: number;
+  /** The exchanges in progress, whose upstream deadlines the thread's sweep checks. */
+  inProgress: Set<Exchange>;
+}
+
+/** Serves `req` through the core; false when its head cannot be written canonically (the caller answers 400). */
+export function serveThroughCore(
+  ctx: FastPathContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  plan: NodeRequestPlan,
+): boolean {
+  const head = canonicalHead(req, plan.close, plan.maxHeadBytes);
+  if (!head) return false;
+  const response = new NodeResponse(res);
+  const node = { response, id: plan.id, request: plan.request };
+  const exchange = new Exchange(
+    ctx,
+    new NodeClient(req, res),
+    plan.forwarding,
+    head,
+    plan.decision,
+    () => plan.inProgress.delete(exchange),
+    node,
+  );
+  plan.inProgress.add(exchange);
+  // The client went away before the response was whole.
+  res.once('close', () => {
+    if (!res.writableFinished) exchange.clientClosed();
+  });
+  exchange.start();
+  if (head.contentLength === 0 && !head.chunked) return true;
+  const chunked = head.chunked;
+  req.on('data', (data: Buffer) => {
+    if (!chunked) return exchange.clientBody(data);
+    // An empty piece would be read upstream as the last chunk.
+    if (data.length === 0) return;
+    exchange.clientBody(Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, CRLF]));
+  });
+  req.once('end', () => {
+    if (chunked) exchange.clientBody(lastChunk(req.rawTrailers));
+    exchange.clientBodyDone();
+  });
+  return true;
+}
