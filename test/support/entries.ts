@@ -4,13 +4,15 @@
  *   `hooks`  the same with `proxy.request_hooks` set to hooks that do nothing;
  *   `route`  the same backends as a named upstream, reached through a route
  *            that takes every request (top-level `backends` left empty, so a
- *            request that missed the route would get a 503, not the backend).
+ *            request that missed the route would get a 503, not the backend);
+ *   `llhttp` the same with `proxy.fast_path: false`: every request is read by
+ *            Node's parser, then served by the same core.
  * The health_check section stays top-level: an upstream inherits it.
  */
 import { fileURLToPath } from 'node:url';
 import type { SluiceProcess } from './sluice-process.ts';
 
-export const entries = ['plain', 'hooks', 'route'] as const;
+export const entries = ['plain', 'hooks', 'route', 'llhttp'] as const;
 export type Entry = (typeof entries)[number];
 
 export const emptyHooks = fileURLToPath(new URL('../fixtures/empty-hooks.ts', import.meta.url));
@@ -37,6 +39,8 @@ export function enter<C extends EnterableConfig>(
     case 'hooks':
       if ('request_hooks' in config.proxy) throw new Error('enter(hooks): the config has request_hooks already');
       return { ...config, proxy: { ...config.proxy, request_hooks: emptyHooks } };
+    case 'llhttp':
+      return { ...config, proxy: { ...config.proxy, fast_path: false } };
     case 'route':
       return {
         ...config,
