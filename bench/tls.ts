@@ -65,7 +65,12 @@ async function stop(child: ChildProcess): Promise<void> {
 /** One TLS request; resolves with the socket once the whole body arrived (it stays open), or rejects. */
 function tlsRequest(targetPort: number, keepOpen = false): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: targetPort, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const socket = connect({
+      host: '127.0.0.1',
+      port: targetPort,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
     let text = '';
     socket.once('error', reject);
     socket.once('secureConnect', () => socket.write('GET / HTTP/1.1\r\nHost: bench.local\r\n\r\n'));
@@ -97,16 +102,30 @@ interface Certificate {
   key: string;
 }
 
-/** An ECDSA P-256 key and a self-signed certificate for bench.local and 127.0.0.1, valid two days. */
+/** An ECDSA P-256 key and a self-signed certificate for bench.local and 127.0.0.1, valid 30 days (no expiry warning). */
 function makeCertificate(dir: string): Certificate {
   const cert = join(dir, 'bench-cert.pem');
   const key = join(dir, 'bench-key.pem');
   const made = spawnSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', '/CN=bench.local', '-addext', 'subjectAltName=DNS:bench.local,IP:127.0.0.1',
-      '-keyout', key, '-out', cert,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=bench.local',
+      '-addext',
+      'subjectAltName=DNS:bench.local,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
     ],
     { encoding: 'utf8' },
   );
@@ -138,7 +157,11 @@ interface Load {
 
 function wrk(targetPort: number, extra: string[]): { rate: number; errors: string } {
   const [command, args] = pinned('1', 'wrk', [
-    '-t1', '-c64', `-d${seconds}s`, ...extra, `https://127.0.0.1:${targetPort}/`,
+    '-t1',
+    '-c64',
+    `-d${seconds}s`,
+    ...extra,
+    `https://127.0.0.1:${targetPort}/`,
   ]);
   const text = spawnSync(command, args, { encoding: 'utf8' }).stdout;
   const errors = [/Socket errors: (.*)/.exec(text)?.[1], /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[0]]
@@ -149,10 +172,16 @@ function wrk(targetPort: number, extra: string[]): { rate: number; errors: strin
 
 function h2load(targetPort: number): { rate: number; errors: string } {
   const [command, args] = pinned('1', 'h2load', [
-    '-t1', '-c8', '-m8', `-D${seconds}`, `https://127.0.0.1:${targetPort}/`,
+    '-t1',
+    '-c8',
+    '-m8',
+    `-D${seconds}`,
+    `https://127.0.0.1:${targetPort}/`,
   ]);
   const text = spawnSync(command, args, { encoding: 'utf8' }).stdout;
-  const done = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(text);
+  const done = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
+    text,
+  );
   const failed = done ? Number(done[5]) + Number(done[6]) : Number.NaN;
   const rate = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1] ?? Number.NaN);
   const protocol = /Application protocol: (\S+)/.exec(text)?.[1];
@@ -164,9 +193,11 @@ function h2load(targetPort: number): { rate: number; errors: string } {
 
 /** RSS idle, then holding `count` idle TLS connections that each read one response; a fresh process. */
 async function idleTlsMemory(name: string, targetPort: number, child: ChildProcess, count: number) {
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name}: the process did not start`);
   await waitUntilServing(targetPort);
   await sleep(1_000);
-  const before = treeRss(child.pid!);
+  const before = treeRss(pid);
   const sockets: TLSSocket[] = [];
   let failed = 0;
   // A few hundred handshakes at a time: the bench's own CPU is the limit, not the target's.
@@ -179,14 +210,20 @@ async function idleTlsMemory(name: string, targetPort: number, child: ChildProce
   }
   await sleep(1_000);
   const opened = sockets.filter((s) => !s.destroyed).length;
-  const after = treeRss(child.pid!);
+  const after = treeRss(pid);
   sockets.forEach((s) => s.destroy());
   await stop(child);
   const perClientKb = ((after - before) * 1024) / Math.max(1, opened);
   console.log(
     `  ${name.padEnd(44)} ${perClientKb.toFixed(1).padStart(7)} kB per idle TLS client   (${before.toFixed(0)} → ${after.toFixed(0)} MB, ${opened} open, ${failed} failed)`,
   );
-  return { before: Number(before.toFixed(1)), after: Number(after.toFixed(1)), opened, failed, perClientKb: Number(perClientKb.toFixed(1)) };
+  return {
+    before: Number(before.toFixed(1)),
+    after: Number(after.toFixed(1)),
+    opened,
+    failed,
+    perClientKb: Number(perClientKb.toFixed(1)),
+  };
 }
 
 export async function tlsBench({ root, work }: { root: string; work: string }): Promise<void> {
@@ -201,7 +238,11 @@ export async function tlsBench({ root, work }: { root: string; work: string }): 
     'upstream',
     ...pinned('1', 'nginx', [
       '-c',
-      nginxConf(work, 'tls-upstream', `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "${body.trim()}\\n"; } }`),
+      nginxConf(
+        work,
+        'tls-upstream',
+        `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "${body.trim()}\\n"; } }`,
+      ),
       '-p',
       work,
     ]),
@@ -265,16 +306,22 @@ export async function tlsBench({ root, work }: { root: string; work: string }): 
   );
   const summary: Record<string, unknown> = {};
   for (const load of loads) {
-    const [sluice, nginx] = targets.map((t) => measured.get(`${load.name}|${t.name}`) ?? []);
-    const perRound = sluice!.map((s, i) => s.rate / nginx![i]!.rate);
+    const of = (t: { name: string }) => measured.get(`${load.name}|${t.name}`) ?? [];
+    const [sluice, nginx] = [of(targets[0]!), of(targets[1]!)];
+    const perRound = sluice.map((s, i) => s.rate / (nginx[i]?.rate ?? Number.NaN));
     const ratio = median(perRound);
-    const errors = [...sluice!, ...nginx!].map((m) => m.errors).filter(Boolean);
+    const errors = [...sluice, ...nginx].map((m) => m.errors).filter(Boolean);
+    const rate = (runs: { rate: number }[]) =>
+      median(runs.map((m) => m.rate))
+        .toFixed(0)
+        .padStart(7);
+    const range = `[${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}]`;
     console.log(
-      `  ${load.name.padEnd(40)} sluice ${median(sluice!.map((m) => m.rate)).toFixed(0).padStart(7)}/s   nginx ${median(nginx!.map((m) => m.rate)).toFixed(0).padStart(7)}/s   sluice ÷ nginx ×${ratio.toFixed(2)} [${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}] (target ≥ ${load.target})${errors.length ? `   errors: ${errors.join('; ')}` : ''}`,
+      `  ${load.name.padEnd(40)} sluice ${rate(sluice)}/s   nginx ${rate(nginx)}/s   sluice ÷ nginx ×${ratio.toFixed(2)} ${range} (target ≥ ${load.target})${errors.length ? `   errors: ${errors.join('; ')}` : ''}`,
     );
     summary[load.name] = {
-      sluice: sluice!.map((m) => Math.round(m.rate)),
-      nginx: nginx!.map((m) => Math.round(m.rate)),
+      sluice: sluice.map((m) => Math.round(m.rate)),
+      nginx: nginx.map((m) => Math.round(m.rate)),
       ratio: Number(ratio.toFixed(3)),
       ratioRange: [Math.min(...perRound), Math.max(...perRound)].map((v) => Number(v.toFixed(3))),
       target: load.target,
