@@ -252,7 +252,8 @@ export async function tlsBench({ root, work }: { root: string; work: string }): 
     writeFileSync(
       file,
       JSON.stringify({
-        proxy: { workers: 1, max_connections: 30000 },
+        // nginx's keepalive_timeout 300s below: the idle clients of the memory figure must stay open.
+        proxy: { workers: 1, max_connections: 30000, client_keepalive_timeout_ms: 300_000 },
         listeners: [{ host: '127.0.0.1', port: listenPort, http2: true, tls: certificate }],
         backends: [{ address: '127.0.0.1', port: upstreamPort }],
         log: { level: 'warn' },
