@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { treeRss } from './rss.ts';
 import { startupBench } from './startup.ts';
+import { tlsBench } from './tls.ts';
 
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 4);
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -584,10 +585,16 @@ Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [$
   for (const child of children) await stop(child);
 }
 
-// `npm run bench -- startup` (or BENCH_PART=startup): the start-up and memory part alone (a few minutes, no throughput rounds).
-if ((process.argv[2] ?? process.env['BENCH_PART']) === 'startup') await startupBench({ root, work });
+// `npm run bench -- startup` (or BENCH_PART=startup): the start-up and memory part alone (a few minutes, no
+// throughput rounds); `-- tls` (BENCH_PART=tls): the TLS and HTTP/2 part alone. A full run has all three, the
+// TLS part unless BENCH_ONLY is given without `tls`.
+const part = process.argv[2] ?? process.env['BENCH_PART'];
+if (part === 'startup') await startupBench({ root, work });
+else if (part === 'tls') await tlsBench({ root, work });
 else {
   await main();
+  const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
+  if (!only || only.includes('tls')) await tlsBench({ root, work });
   await startupBench({ root, work });
 }
 process.exit(0);

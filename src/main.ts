@@ -15,8 +15,12 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
 }
 enableCompileCache();
 try {
+  const argv = process.argv.slice(2);
+  // A subcommand (`sluice restart`, …) loads none of the proxy's code: it only talks to a running one.
+  const { isSubcommand, runSubcommand } = await import('./cli/subcommands.ts');
+  if (isSubcommand(argv)) process.exit(await runSubcommand(argv, earlySignals));
   const { main } = await import('./cli/run.ts');
-  process.exit(await main(process.argv.slice(2), earlySignals));
+  process.exit(await main(argv, earlySignals));
 } catch (error) {
   process.stderr.write(`sluice: internal error: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);

@@ -3,6 +3,8 @@
  * no worker thread loads zod, undici, prom-client, pino-pretty or xstate
  * while the proxy starts and idles, the main thread loads neither undici nor
  * prom-client, and every thread runs with the compile cache sluice enables.
+ * A subcommand (`sluice restart`: part of a hot restart's time) loads none
+ * of the proxy's code.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,6 +89,27 @@ test('worker threads load no zod, undici, prom-client, pino-pretty or xstate; al
       `${thread.kind} thread without the compile cache`,
     );
   }
+});
+
+test('sluice restart loads neither the supervisor nor xstate, nor undici without an admin listener', async () => {
+  const imports = join(tempDir(), 'imports.tsv');
+  const pidFile = join(tempDir(), 'none.pid');
+  const command = startNode(['--import', recorder, mainFile, 'restart', '--pid-file', pidFile], {
+    env: { SLUICE_TEST_IMPORTS_FILE: imports },
+  });
+  assert.is((await exitWithin(command)).code, 1); // no PID file: nothing to restart
+  const urls = readFileSync(imports, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split('\t')[2]!);
+  assert.ok(urls.some((url) => url.endsWith('/src/cli/commands/restart.ts')), 'the restart command ran');
+  const proxyCode = urls.filter((url) => /\/src\/(supervisor\/supervisor|cli\/run|machines\/)/.test(url));
+  assert.equal(proxyCode, [], 'modules of the proxy run');
+  const packages = urls.flatMap((url) => /\/node_modules\/([^/]+)\//.exec(url)?.[1] ?? []);
+  assert.equal(
+    packages.filter((p) => p === 'xstate' || p === 'undici'),
+    [],
+  );
 });
 
 test.run();

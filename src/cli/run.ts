@@ -9,7 +9,9 @@ import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import { listenAddresses, listenersOverlap, type Config } from '../config/schema.ts';
 import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
-import { ConfigError, SluiceError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
+import { refuse } from './refuse.ts';
+import { isSubcommand, runSubcommand } from './subcommands.ts';
 import { allBackends } from '../config/upstream-groups.ts';
 import { checkRequestHooks } from './hooks-check.ts';
 import { createLogger, echoFormat, resolveLogFormat, stdoutIsTTY } from '../log.ts';
@@ -24,14 +26,6 @@ import { cachePathProblem } from '../cache/path-check.ts';
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-
-/** A usage or config error: one line on stderr per problem, exit code 2. */
-function refuse(error: unknown): number {
-  if (!(error instanceof SluiceError)) throw error;
-  const usageHint = error.code === 'SLUICE_USAGE' ? " (see 'sluice --help')" : '';
-  for (const line of error.message.split('\n')) process.stderr.write(`sluice: ${line}${usageHint}\n`);
-  return 2;
-}
 
 /** How errors name the config: the absolute path loadConfigFile uses, or `(defaults)`. */
 const configSource = (cli: CliOptions) => (cli.config === undefined ? '(defaults)' : resolve(cli.config));
@@ -51,9 +45,10 @@ function loadConfig(cli: CliOptions): Config {
 
 /** What `-t` checks beyond the schema: the request-hooks module loads (in a child process). */
 function checkRunnable(config: Config, cli: CliOptions): void {
-  const cacheProblem = config.cache ? cachePathProblem(config.cache.path) : undefined;
+  const cachePath = config.cache?.path;
+  const cacheProblem = cachePath === undefined ? undefined : cachePathProblem(cachePath);
   if (cacheProblem !== undefined) {
-    const path = JSON.stringify(config.cache!.path);
+    const path = JSON.stringify(cachePath);
     const problem = `cannot create and write the directory: ${cacheProblem}`;
     throw new ConfigError(`${configSource(cli)}: $.cache.path: ${problem} (got ${path})`);
   }
@@ -66,17 +61,6 @@ function checkRunnable(config: Config, cli: CliOptions): void {
     );
   }
 }
-
-type Command = (argv: readonly string[], out: (line: string) => void) => Promise<number>;
-
-/** Loaded when named: a proxy run never loads them (nor undici, which they use to ask the proxy). */
-const commands: Record<string, () => Promise<Command>> = {
-  status: async () => (await import('./commands/status.ts')).statusCommand,
-  stop: async () => (await import('./commands/stop.ts')).stopCommand,
-  reload: async () => (await import('./commands/reload.ts')).reloadCommand,
-  restart: async () => (await import('./commands/restart.ts')).restartCommand,
-  cache: async () => (await import('./commands/cache.ts')).cacheCommand,
-};
 
 /**
  * What `-t` reports without refusing the file: no backends at all (the
@@ -102,16 +86,7 @@ function configWarnings(config: Config, cli: CliOptions): string[] {
 }
 
 export async function main(argv: readonly string[], earlySignals: EarlySignals): Promise<number> {
-  const loadCommand = argv[0] !== undefined && Object.hasOwn(commands, argv[0]) ? commands[argv[0]] : undefined;
-  if (loadCommand) {
-    earlySignals.take();
-    try {
-      const command = await loadCommand();
-      return await command(argv.slice(1), (line) => process.stdout.write(`${line}\n`));
-    } catch (error) {
-      return refuse(error);
-    }
-  }
+  if (isSubcommand(argv)) return runSubcommand(argv, earlySignals);
   let cli: CliOptions;
   let config: Config;
   try {

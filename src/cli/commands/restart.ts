@@ -11,7 +11,14 @@ import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
 import type { RestartOutcome } from '../../supervisor/supervisor.ts';
 import { parseTarget, readAdminStatus, runningPid } from './target.ts';
 
-const POLL_MS = 50;
+/**
+ * How often the PID file is read: the successor writes it the moment it is
+ * healthy, and a read is a few microseconds, so a lazier poll only adds its
+ * half-interval to every restart. The admin /status (an HTTP request, only
+ * to see a failure early) is asked less often.
+ */
+const POLL_MS = 5;
+const ADMIN_POLL_MS = 100;
 /** The old process kills a successor not healthy within startup_timeout_ms + 5 s; a moment more to see it. */
 const SUCCESSOR_MARGIN_MS = 6_000;
 
@@ -27,6 +34,7 @@ export async function restartCommand(argv: readonly string[], out: (line: string
   if (pid === undefined) return 1;
   const admin = target.admin;
   const sentAt = Date.now();
+  let adminAskedAt = -Infinity;
   process.kill(pid, 'SIGUSR2');
   while (Date.now() - sentAt < timeoutMs) {
     const now = readPid(target.pidFile);
@@ -38,7 +46,9 @@ export async function restartCommand(argv: readonly string[], out: (line: string
       out(`Proxy exited during the restart (PID: ${pid}); no new process took over`);
       return 1;
     }
-    const outcome = admin
+    const askAdmin = admin !== undefined && Date.now() - adminAskedAt >= ADMIN_POLL_MS;
+    if (askAdmin) adminAskedAt = Date.now();
+    const outcome = askAdmin
       ? ((await readAdminStatus(admin))?.['last_restart'] as RestartOutcome | null | undefined)
       : undefined;
     if (outcome && !outcome.ok && Date.parse(outcome.at) >= sentAt - 5) {

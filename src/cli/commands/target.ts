@@ -7,7 +7,6 @@
  * config file the running proxy names there.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'undici';
 import { parseArgs } from 'node:util';
 import { isProcessAlive, readPid } from '../../supervisor/pid-file.ts';
 import { probeAddress } from '../../config/listeners.ts';
@@ -119,6 +118,8 @@ export function runningPid(pidFile: string, out: (line: string) => void): number
 /** The admin /status document, or undefined when it cannot be read now. */
 export async function readAdminStatus(admin: AdminRequest): Promise<Record<string, unknown> | undefined> {
   try {
+    // Loaded at the first ask, not with the command: `sluice restart` without an admin listener never needs it.
+    const { request } = await import('undici');
     const response = await request(admin.url, { headers: admin.headers, signal: AbortSignal.timeout(1_000) });
     return (await response.body.json()) as Record<string, unknown>;
   } catch {

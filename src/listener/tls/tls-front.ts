@@ -69,6 +69,9 @@ export class TlsFront {
       ...contexts.main,
       ALPNProtocols: alpn,
       handshakeTimeout: handshakeTimeoutMs,
+      // As Node's http server does (and nginx's tcp_nodelay): tls.Server alone leaves Nagle on, and a
+      // response written after the handshake then waits for the client's delayed ACK (40 ms here).
+      noDelay: true,
       SNICallback: (servername, callback) => callback(null, pickByName(this.#sni, servername)),
     });
     // After tls.Server's own listener: the raw socket is already wrapped, and destroying it ends both.
