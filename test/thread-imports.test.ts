@@ -102,7 +102,10 @@ test('sluice restart loads neither the supervisor nor xstate, nor undici without
     .trim()
     .split('\n')
     .map((line) => line.split('\t')[2]!);
-  assert.ok(urls.some((url) => url.endsWith('/src/cli/commands/restart.ts')), 'the restart command ran');
+  assert.ok(
+    urls.some((url) => url.endsWith('/src/cli/commands/restart.ts')),
+    'the restart command ran',
+  );
   const proxyCode = urls.filter((url) => /\/src\/(supervisor\/supervisor|cli\/run|machines\/)/.test(url));
   assert.equal(proxyCode, [], 'modules of the proxy run');
   const packages = urls.flatMap((url) => /\/node_modules\/([^/]+)\//.exec(url)?.[1] ?? []);
