@@ -5,6 +5,7 @@
  */
 import { hooksLoadFailure, loadRequestHooks, type RequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
+import { threadTicketKeys } from '../listener/tls/ticket-keys.ts';
 import { loadUndici } from '../listener/upstreams.ts';
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
@@ -46,6 +47,8 @@ const api: ListenerApi = {
       log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
     // Every request then takes Node's path: its client is loaded before the first one, not by it.
     if (!init.config.proxy.fast_path) await loadUndici();
+    // Before the TLS listeners are made: their contexts issue tickets with these keys from the first handshake.
+    threadTicketKeys.set(init.ticketKeys);
     server = new ListenerServer(
       init.config,
       { connections: init.connectionCounter, inFlight: init.inFlight, thread: init.id },
@@ -73,6 +76,7 @@ const api: ListenerApi = {
   heartbeat: () => Date.now(),
   reconfigure: (config, tls) => started().reconfigure(config, tls),
   listeningFds: () => started().listeningFds(),
+  setTicketKeys: (keys) => threadTicketKeys.set(keys),
   async stop() {
     server?.metrics.stop();
     await server?.stop();
