@@ -23,9 +23,21 @@ export type LifecycleState = (typeof lifecycleStates)[number];
 /** The upstream of top-level `backends`, and of requests when there are no routes. */
 export const DEFAULT_UPSTREAM = 'default';
 
+/** How sluice speaks TLS to a backend (its own `tls`, else its upstream group's). */
+export interface UpstreamTls {
+  /** Sent as SNI and checked against the certificate; null: the backend's address. */
+  servername: string | null;
+  /** The CA bundle (PEM file, absolute path) that signs the backend's certificate; null: Node's roots. */
+  ca: string | null;
+  /** false: any certificate is taken (the connection is still encrypted). */
+  verify: boolean;
+}
+
 export interface BackendSpec {
   /** The upstream group it belongs to (absent: `default`). */
   upstream?: string;
+  /** TLS to this backend; absent or null: plain TCP. */
+  tls?: UpstreamTls | null;
   address: string;
   port: number;
   weight: number;

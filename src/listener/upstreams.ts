@@ -13,6 +13,10 @@ import type { Balancer } from '../pool/balancers/balancer.ts';
 import { createBalancer } from '../pool/balancers/create.ts';
 import type { InFlight } from '../pool/balancers/in-flight.ts';
 import { hashKeyReader, type KeyedRequest, type KeyOf } from './hash-key.ts';
+import { tlsIdentity, upstreamTlsOptions } from '../tls/upstream-tls.ts';
+
+/** The TLS settings each undici pool was opened with ('' for plain): see poolFor. */
+const poolTls = new WeakMap<Pool, string>();
 
 let undici: typeof import('undici') | undefined;
 
@@ -125,7 +129,14 @@ export class Upstreams {
   }
 
   async poolFor(backend: BackendState): Promise<Pool> {
+    const identity = backend.tls ? tlsIdentity(backend.tls) : '';
     let pool = this.#pools.get(backend.id);
+    // Opened before a reload changed the backend's TLS settings: requests on it finish, new ones get a new pool.
+    if (pool && poolTls.get(pool) !== identity) {
+      this.#pools.delete(backend.id);
+      void pool.close();
+      pool = undefined;
+    }
     if (!pool) {
       const { Pool } = undici ?? (await loadUndici());
       // Another request may have opened it while undici loaded.
@@ -133,12 +144,14 @@ export class Upstreams {
       if (opened) return opened;
       const proxy = this.#config.proxy;
       const host = backend.address.includes(':') ? `[${backend.address}]` : backend.address;
-      pool = new Pool(`http://${host}:${backend.port}`, {
-        connect: { timeout: proxy.upstream_connect_timeout_ms },
+      const tls = backend.tls && upstreamTlsOptions(backend.tls);
+      pool = new Pool(`${tls ? 'https' : 'http'}://${host}:${backend.port}`, {
+        connect: { timeout: proxy.upstream_connect_timeout_ms, ...tls },
         headersTimeout: proxy.upstream_timeout_ms,
         bodyTimeout: proxy.upstream_timeout_ms,
       });
       this.#pools.set(backend.id, pool);
+      poolTls.set(pool, identity);
     }
     return pool;
   }
