@@ -23,9 +23,21 @@ export type LifecycleState = (typeof lifecycleStates)[number];
 /** The upstream of top-level `backends`, and of requests when there are no routes. */
 export const DEFAULT_UPSTREAM = 'default';
 
+/** How sluice speaks TLS to a backend (its own `tls`, else its upstream group's). */
+export interface UpstreamTls {
+  /** Sent as SNI and checked against the certificate; null: the backend's address. */
+  servername: string | null;
+  /** The CA bundle (PEM file, absolute path) that signs the backend's certificate; null: Node's roots. */
+  ca: string | null;
+  /** false: any certificate is taken (the connection is still encrypted). */
+  verify: boolean;
+}
+
 export interface BackendSpec {
   /** The upstream group it belongs to (absent: `default`). */
   upstream?: string;
+  /** TLS to this backend; absent or null: plain TCP. */
+  tls?: UpstreamTls | null;
   address: string;
   port: number;
   weight: number;
@@ -130,6 +142,20 @@ export interface ListenerTls {
   certificates: CertificateInfo[];
 }
 
+/**
+ * The session-ticket keys every TLS listener of every thread uses, made by
+ * the supervisor and handed to a hot restart's successor: a client resumes
+ * on whichever thread or process accepts it. Each key is 48 bytes in the
+ * layout of Node's `ticketKeys`: 16 bytes of name, 16 of HMAC secret, 16
+ * of AES key.
+ */
+export interface TicketKeys {
+  /** Encrypts the tickets issued now, and decrypts them. */
+  current: Uint8Array;
+  /** The key before the last rotation: decrypts only (the ticket is then renewed); null after the first start. */
+  previous: Uint8Array | null;
+}
+
 /** The result of applying new certificates in a listener thread. */
 export type TlsApplied = { ok: true } | { ok: false; failure: Failure };
 
@@ -139,6 +165,8 @@ export interface ListenerInit extends ActorInit {
   ports: number[];
   /** Each listener's certificates (null: plain), as the main thread read them. */
   tls: (ListenerTls | null)[];
+  /** The session-ticket keys of every TLS listener (rotated later with `setTicketKeys`). */
+  ticketKeys: TicketKeys;
   /** Int32Array view over it: [0] live client connections across all listener threads. */
   connectionCounter: SharedArrayBuffer;
   /** Int32Array view over it: in-flight requests per backend slot, across all listener threads. */
@@ -198,6 +226,8 @@ export interface ListenerApi {
   reconfigure(config: Config, tls: (ListenerTls | null)[]): TlsApplied;
   /** The descriptors of its listening sockets per listener, for a hot restart's successor to inherit. */
   listeningFds(): number[][];
+  /** The keys rotated (every 12 hours): new tickets use the new current key. */
+  setTicketKeys(keys: TicketKeys): void;
   /** Flush logs; the thread is terminated after this resolves. */
   stop(): Promise<void>;
 }

@@ -5,6 +5,7 @@
  */
 import { hooksLoadFailure, loadRequestHooks, type RequestHooks } from '../listener/request-hooks.ts';
 import { ListenerServer } from '../listener/server.ts';
+import { threadTicketKeys } from '../listener/tls/ticket-keys.ts';
 import { createLogger, reopenLogFiles, type Logger } from '../log.ts';
 import type { ListenerApi, ListenerEvent, ListenerInit } from '../protocol.ts';
 import { exposeActor } from './expose.ts';
@@ -43,6 +44,8 @@ const api: ListenerApi = {
     }
     if (hooks)
       log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
+    // Before the TLS listeners are made: their contexts issue tickets with these keys from the first handshake.
+    threadTicketKeys.set(init.ticketKeys);
     server = new ListenerServer(
       init.config,
       { connections: init.connectionCounter, inFlight: init.inFlight, thread: init.id },
@@ -70,6 +73,7 @@ const api: ListenerApi = {
   heartbeat: () => Date.now(),
   reconfigure: (config, tls) => started().reconfigure(config, tls),
   listeningFds: () => started().listeningFds(),
+  setTicketKeys: (keys) => threadTicketKeys.set(keys),
   async stop() {
     server?.metrics.stop();
     await server?.stop();

@@ -20,6 +20,7 @@ import type { EarlySignals } from './early-signals.ts';
 import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
 import { waitingParent } from '../supervisor/ready-channel.ts';
 import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
+import { takeTicketKeys } from '../supervisor/ticket-key-handover.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import { cachePathProblem } from '../cache/path-check.ts';
 
@@ -159,6 +160,7 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     handleSignals: true,
     restartCommand: sluiceCommand(argv),
     inherited: takeInheritedSockets(),
+    ticketKeys: takeTicketKeys(),
     configFile: cli.config === undefined ? null : resolve(cli.config),
     // Loaded only when configured: it brings prom-client and the dashboard with it.
     ...(admin && { admin: async (view) => new (await import('../admin/server.ts')).AdminServer(view, admin, logger) }),

@@ -9,8 +9,9 @@ import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { jsonPath } from './json-path.ts';
-import { configSchema, type Config, type TlsConfig } from './schema.ts';
+import { configSchema, type Config, type TlsConfig, type UpstreamTlsConfig } from './schema.ts';
 import { readCertificates } from './certificates.ts';
+import { checkUpstreamCas } from './upstream-tls.ts';
 import { listenerConflicts } from './listeners.ts';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -80,6 +81,7 @@ export function loadConfigFile(file: string): Config {
   const config = parseConfig(document, path, dirname(path));
   // The certificates are part of the config: a missing or mismatched one is refused here, and by -t.
   readCertificates(config, path);
+  checkUpstreamCas(config, path);
   return config;
 }
 
@@ -94,6 +96,16 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
       ...config.access_log,
       file: config.access_log.file === '-' ? '-' : resolve(baseDir, config.access_log.file),
     },
+    backends: config.backends.map((backend) => withUpstreamTlsPath(backend, baseDir)),
+    upstreams: Object.fromEntries(
+      Object.entries(config.upstreams).map(([name, upstream]) => [
+        name,
+        {
+          ...withUpstreamTlsPath(upstream, baseDir),
+          backends: upstream.backends.map((backend) => withUpstreamTlsPath(backend, baseDir)),
+        },
+      ]),
+    ),
     listeners:
       config.listeners === null
         ? null
@@ -102,6 +114,13 @@ export function resolveRelativePaths(config: Config, baseDir: string): Config {
             tls: listener.tls && resolveTlsPaths(listener.tls, baseDir),
           })),
   };
+}
+
+/** A backend's or an upstream's `tls.ca`, resolved against the config file's folder. */
+function withUpstreamTlsPath<T extends { tls?: UpstreamTlsConfig | null }>(holder: T, baseDir: string): T {
+  const tls = holder.tls;
+  if (tls?.ca == null) return holder;
+  return { ...holder, tls: { ...tls, ca: resolve(baseDir, tls.ca) } };
 }
 
 function resolveTlsPaths(tls: TlsConfig, baseDir: string): TlsConfig {

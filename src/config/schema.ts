@@ -143,12 +143,30 @@ const backendAddress = z
     if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value, path: [] });
   });
 
+/** The name sluice asks a TLS backend for (SNI) and checks its certificate against: a host name. */
+const upstreamServerName = z.string().check((ctx) => {
+  const problem = ctx.value.startsWith('*.') ? 'expected a host name, not a wildcard' : serverNameProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value, path: [] });
+});
+
+/** TLS to a backend, on the backend or on its upstream group (the backend's own wins). */
+export const upstreamTlsSchema = z.strictObject({
+  /** null: the backend's address (sent as SNI only when it is a host name). */
+  servername: upstreamServerName.nullable().default(null),
+  /** PEM file of the CAs that sign the backends' certificates, relative to the config file; null: Node's roots. */
+  ca: z.string().min(1).nullable().default(null),
+  /** false: the certificate is not checked (encrypted, not authenticated). */
+  verify: z.boolean().default(true),
+});
+
 export const backendSchema = z.strictObject({
   address: backendAddress,
   port: port.min(1),
   weight: z.int().min(1).max(1000).default(1),
   /** `false`: kept and probed, never chosen — the manual drain of one backend. */
   enabled: z.boolean().default(true),
+  /** TLS to this backend; absent or null: its upstream's `tls`, or plain. */
+  tls: upstreamTlsSchema.nullable().optional(),
 });
 
 export const logSchema = z.strictObject({
@@ -193,6 +211,8 @@ export const upstreamSchema = z
     discovery: discoverySchema.nullable().default(null),
     health_check: healthCheckOverrideSchema.prefault({}),
     load_balancing: loadBalancingOverrideSchema.prefault({}),
+    /** TLS to every backend of the group (DNS ones too) that has no `tls` of its own; null: plain. */
+    tls: upstreamTlsSchema.nullable().default(null),
   })
   .check((ctx) => {
     if (ctx.value.discovery !== null && ctx.value.backends.length > 0) {
@@ -543,3 +563,4 @@ export type AccessLogConfig = z.output<typeof accessLogSchema>;
 export type LogLevel = (typeof logLevels)[number];
 export type ListenerConfig = z.output<typeof listenerSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
+export type UpstreamTlsConfig = z.output<typeof upstreamTlsSchema>;

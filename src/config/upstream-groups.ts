@@ -5,7 +5,7 @@
  * leaves out. Every other part of sluice reads groups through here, so that
  * the inheritance rule exists once.
  */
-import { DEFAULT_UPSTREAM, type BackendSpec, type PoolSnapshot } from '../protocol.ts';
+import { DEFAULT_UPSTREAM, type BackendSpec, type PoolSnapshot, type UpstreamTls } from '../protocol.ts';
 import type { Config, Discovery, HealthCheck, LoadBalancing } from './schema.ts';
 
 export { DEFAULT_UPSTREAM };
@@ -18,6 +18,8 @@ export interface UpstreamGroup {
   discovery: Discovery | null;
   health_check: HealthCheck;
   load_balancing: LoadBalancing;
+  /** TLS to its backends that have no `tls` of their own (and to those DNS gives); null: plain. */
+  tls: UpstreamTls | null;
 }
 
 /** Every group, `default` first (it exists even when empty: requests without routes go there). */
@@ -25,9 +27,9 @@ export function upstreamGroups(config: Config): UpstreamGroup[] {
   // Top-level backends and a declared `default` are never both in a file, but backends added at run
   // time (admin API, embedding API) join the top-level list: they belong to `default` either way.
   const declared = config.upstreams[DEFAULT_UPSTREAM];
-  const fallback = { backends: [], discovery: null, health_check: {}, load_balancing: {} };
+  const fallback = { backends: [], discovery: null, health_check: {}, load_balancing: {}, tls: null };
   const own = resolve(config, DEFAULT_UPSTREAM, declared ?? fallback);
-  own.backends.push(...config.backends.map((b) => ({ ...b, upstream: DEFAULT_UPSTREAM })));
+  own.backends.push(...config.backends.map((b) => ({ ...b, upstream: DEFAULT_UPSTREAM, tls: b.tls ?? own.tls })));
   const groups: UpstreamGroup[] = [own];
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (name !== DEFAULT_UPSTREAM) groups.push(resolve(config, name, upstream));
@@ -38,10 +40,11 @@ export function upstreamGroups(config: Config): UpstreamGroup[] {
 function resolve(config: Config, name: string, upstream: Config['upstreams'][string]): UpstreamGroup {
   return {
     name,
-    backends: upstream.backends.map((b) => ({ ...b, upstream: name })),
+    backends: upstream.backends.map((b) => ({ ...b, upstream: name, tls: b.tls ?? upstream.tls })),
     discovery: upstream.discovery,
     health_check: { ...config.health_check, ...definedOnly(upstream.health_check) },
     load_balancing: { ...config.load_balancing, ...definedOnly(upstream.load_balancing) },
+    tls: upstream.tls,
   };
 }
 

@@ -11,12 +11,9 @@ import { MIN_DNS_REFRESH_MS } from '../config/limits.ts';
 import type { Discovery } from '../config/schema.ts';
 import { backendId, type BackendSpec, type DnsStatus } from '../protocol.ts';
 import { resolveDiscovery, type DnsLookup } from './dns-answers.ts';
+import type { Clock } from '../clock.ts';
 
-export interface Clock {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-  now(): number;
-}
+export type { Clock };
 
 export const systemClock: Clock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),

@@ -6,10 +6,10 @@
  * and removed. A failure keeps the set, with a warning when its code is new.
  */
 import type { Config } from '../config/schema.ts';
-import { discoveredGroups } from '../config/upstream-groups.ts';
+import { discoveredGroups, upstreamGroups } from '../config/upstream-groups.ts';
 import type { Logger } from '../log.ts';
 import type { BackendPool } from '../pool/backend-pool.ts';
-import { backendId, type BackendSpec, type DnsStatus, type PoolEvent } from '../protocol.ts';
+import { backendId, type BackendSpec, type DnsStatus, type PoolEvent, type UpstreamTls } from '../protocol.ts';
 import { createLookup, type DnsLookup } from './dns-answers.ts';
 import { DnsWatch, systemClock, type Clock, type WatchReport } from './dns-watch.ts';
 
@@ -22,6 +22,8 @@ export class UpstreamDiscovery {
   readonly #watches = new Map<string, DnsWatch>();
   /** The set in use per upstream: what a reload keeps. */
   readonly #sets = new Map<string, BackendSpec[]>();
+  /** Each upstream's `tls`: what the backends DNS gives it are reached with. */
+  #tls = new Map<string, UpstreamTls | null>();
   /** Watches made by the last reconfigure, not yet resolving. */
   #unstarted: DnsWatch[] = [];
   #lookup: DnsLookup | undefined;
@@ -52,6 +54,7 @@ export class UpstreamDiscovery {
    */
   reconfigure(config: Config, seeded: readonly BackendSpec[] = []): BackendSpec[] {
     const groups = discoveredGroups(config);
+    this.#tls = new Map(upstreamGroups(config).map((group) => [group.name, group.tls]));
     const settings = JSON.stringify(config.dns);
     if (settings !== this.#dnsSettings || !this.#lookup) {
       this.#dnsSettings = settings;
@@ -113,7 +116,8 @@ export class UpstreamDiscovery {
       const fields = { upstream, dns: name, type: watch.discovery.type, from: report.recoveredFrom };
       this.#log.info(fields, `upstream ${upstream}: ${name} resolves again`);
     }
-    this.#apply(upstream, name, report.backends);
+    const tls = this.#tls.get(upstream) ?? null;
+    this.#apply(upstream, name, tls ? report.backends.map((backend) => ({ ...backend, tls })) : report.backends);
   }
 
   #apply(upstream: string, name: string, backends: BackendSpec[]): void {

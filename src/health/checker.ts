@@ -19,6 +19,7 @@ import {
 import { statusMatcher } from './expected-status.ts';
 import { initialTally, observeHealth, type HealthTally } from './hysteresis.ts';
 import { httpProbe, tcpProbe, type ProbeResult } from './probe.ts';
+import { forgetContexts } from '../tls/upstream-tls.ts';
 
 export type FlipListener = (observation: HealthObservation, from: boolean) => void;
 
@@ -58,6 +59,8 @@ export class HealthChecker {
 
   /** A reload: new probe settings and backends from the next round on; kept backends keep their tallies. */
   reconfigure(config: Config): void {
+    // A reload may have replaced a CA file: TLS probes read it again.
+    forgetContexts();
     this.#groups = groupChecks(config);
     const wanted = allBackends(config);
     const ids = new Set(wanted.map((b) => backendId(b)));

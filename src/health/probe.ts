@@ -1,9 +1,15 @@
 /**
  * One probe of one backend, bounded by `timeoutMs`. A probe never throws:
  * it resolves to pass/fail with a short reason for the flip log line.
+ * A backend with `tls` is probed over TLS, verified as requests are: a
+ * certificate that does not verify fails the probe (`SLUICE_UPSTREAM_TLS`).
  */
-import { connect } from 'node:net';
-import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { request, type ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTls } from '../protocol.ts';
+import { isTlsFailure, UPSTREAM_TLS_FAILED, upstreamTlsOptions } from '../tls/upstream-tls.ts';
 
 export interface ProbeResult {
   passed: boolean;
@@ -14,21 +20,35 @@ export interface ProbeResult {
 export interface ProbeTarget {
   address: string;
   port: number;
+  tls?: UpstreamTls | null;
 }
 
+/** Why a probe failed: the system's code, or SLUICE_UPSTREAM_TLS with OpenSSL's. */
+function failureReason(error: NodeJS.ErrnoException): string {
+  const code = error.code ?? error.message;
+  return isTlsFailure(code) ? `${UPSTREAM_TLS_FAILED} (${code})` : code;
+}
+
+/** Passes once connected (over TLS: once the handshake verified the certificate). */
 export function tcpProbe(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.address, port: target.port });
+    let socket: Socket;
+    try {
+      socket = target.tls
+        ? tlsConnect({ host: target.address, port: target.port, ...upstreamTlsOptions(target.tls) })
+        : connect({ host: target.address, port: target.port });
+    } catch (error) {
+      resolve({ passed: false, reason: `${UPSTREAM_TLS_FAILED} (${(error as Error).message})` });
+      return;
+    }
     const finish = (result: ProbeResult) => {
       clearTimeout(timer);
       socket.destroy();
       resolve(result);
     };
     const timer = setTimeout(() => finish({ passed: false, reason: 'timeout' }), timeoutMs);
-    socket.once('connect', () => finish({ passed: true, reason: 'connected' }));
-    socket.once('error', (error: NodeJS.ErrnoException) =>
-      finish({ passed: false, reason: error.code ?? error.message }),
-    );
+    socket.once(target.tls ? 'secureConnect' : 'connect', () => finish({ passed: true, reason: 'connected' }));
+    socket.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: failureReason(error) }));
   });
 }
 
@@ -55,14 +75,22 @@ export function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promi
       req.destroy();
       resolve(result);
     };
-    const req = request({
+    const common = {
       host: target.address,
       port: target.port,
       path: options.path,
       method: 'GET',
       agent: false,
       headers: { host: options.host ?? hostHeader(target), connection: 'close' },
-    });
+    } as const;
+    let req: ClientRequest;
+    try {
+      req = target.tls ? httpsRequest({ ...common, ...upstreamTlsOptions(target.tls) }) : request(common);
+    } catch (error) {
+      settled = true;
+      resolve({ passed: false, reason: `${UPSTREAM_TLS_FAILED} (${(error as Error).message})` });
+      return;
+    }
     const timer = setTimeout(() => finish({ passed: false, reason: 'timeout' }), options.timeoutMs);
     req.once('response', (res) => {
       const status = res.statusCode ?? 0;
@@ -75,7 +103,7 @@ export function httpProbe(target: ProbeTarget, options: HttpProbeOptions): Promi
       // Closed before its end (no effect after 'end', which comes first).
       res.once('close', () => finish({ passed: false, reason: 'ECONNRESET' }));
     });
-    req.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: error.code ?? error.message }));
+    req.once('error', (error: NodeJS.ErrnoException) => finish({ passed: false, reason: failureReason(error) }));
     req.end();
   });
 }

@@ -6,6 +6,8 @@
  * ask the failure (`retryable`), never a list of their own, so the exchange
  * and the upgrade tunnel cannot drift apart on it.
  */
+import { UPSTREAM_TLS_FAILED } from '../tls/upstream-tls.ts';
+
 export type FailureSource = 'upstream' | 'downstream' | 'internal';
 
 export interface RequestFailure {
@@ -45,6 +47,13 @@ export const requestFailureCodes = {
     false,
     false,
     'The backend sent a response that is not valid HTTP/1.1 (502; `reason` says what).',
+  ),
+  // Nothing was sent before the handshake failed: another backend may take the request.
+  [UPSTREAM_TLS_FAILED]: entry(
+    'upstream',
+    true,
+    true,
+    'TLS to the backend failed: its certificate did not verify (CA, name, expiry) or the handshake failed (502).',
   ),
   UPSTREAM_ERROR: entry('upstream', false, false, 'Any other error on the upstream connection.'),
   NO_SELECTABLE_BACKEND: entry('upstream', false, false, 'The route\u2019s upstream has no backend to try (502).'),

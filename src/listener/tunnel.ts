@@ -13,8 +13,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { BackendState } from '../protocol.ts';
+import { isTlsFailure, UPSTREAM_TLS_FAILED, upstreamTlsOptions } from '../tls/upstream-tls.ts';
 import { originForm } from '../routing/origin-form.ts';
 import { editFlatHeaders, targetAfterStrip, type Route } from '../routing/route-table.ts';
 import { afterFailure, failureStatusText } from './retry-policy.ts';
@@ -107,7 +109,9 @@ export function tunnel(
       released = true;
       upstreams.inFlight.release(backend.slot);
     };
-    const upstream: Socket = connect({ host: backend.address, port: backend.port });
+    const upstream: Socket = backend.tls
+      ? tlsConnect({ host: backend.address, port: backend.port, ...upstreamTlsOptions(backend.tls) })
+      : connect({ host: backend.address, port: backend.port });
     current = upstream;
     let connected = false;
     upstream.once('close', () => {
@@ -117,7 +121,8 @@ export function tunnel(
     upstream.setTimeout(options.connectTimeoutMs, () =>
       upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })),
     );
-    upstream.once('connect', () => {
+    // A TLS backend is connected once its certificate verified.
+    upstream.once(backend.tls ? 'secureConnect' : 'connect', () => {
       connected = true;
       upstream.setTimeout(0);
       upstream.write(`${lines}\r\n`);
@@ -132,7 +137,8 @@ export function tunnel(
       client.pipe(upstream);
     });
     upstream.once('error', (error: NodeJS.ErrnoException) => {
-      const code = error.code ?? 'UPSTREAM_ERROR';
+      const code =
+        error.code === undefined ? 'UPSTREAM_ERROR' : isTlsFailure(error.code) ? UPSTREAM_TLS_FAILED : error.code;
       options.onError(backend.id, code);
       outcome.error = code;
       if (connected) {

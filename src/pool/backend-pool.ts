@@ -139,6 +139,7 @@ export class BackendPool {
         entry.spec.weight !== spec.weight ||
         entry.spec.enabled !== spec.enabled ||
         entry.spec.priority !== spec.priority ||
+        !sameTls(entry.spec.tls, spec.tls) ||
         upstreamOf(entry) !== (spec.upstream ?? DEFAULT_UPSTREAM)
       ) {
         entry.spec = spec;
@@ -179,7 +180,12 @@ export class BackendPool {
         added.push(spec);
       } else if (upstreamOf(entry) !== upstream) {
         skipped.push(id);
-      } else if (entry.spec.weight !== spec.weight || entry.spec.priority !== spec.priority || entry.retiring) {
+      } else if (
+        entry.spec.weight !== spec.weight ||
+        entry.spec.priority !== spec.priority ||
+        !sameTls(entry.spec.tls, spec.tls) ||
+        entry.retiring
+      ) {
         entry.spec = spec;
         entry.retiring = false;
         this.#version++;
@@ -307,6 +313,12 @@ export class BackendPool {
     }));
     return { version: this.#version, backends };
   }
+}
+
+/** A changed `tls` reaches the listeners in the next snapshot: their idle connections of the old one are not reused. */
+function sameTls(a: BackendSpec['tls'], b: BackendSpec['tls']): boolean {
+  if (!a || !b) return !a && !b;
+  return a.servername === b.servername && a.ca === b.ca && a.verify === b.verify;
 }
 
 const isSelectable = (entry: Entry, now: number): boolean =>

@@ -34,6 +34,7 @@ import {
 } from '../protocol.ts';
 import type { ActorThread } from './actor-thread.ts';
 import type { InheritedListener, InheritedSockets } from './inherited-sockets.ts';
+import { TicketKeyRotation, type HandedOverKeys } from './ticket-key-rotation.ts';
 import { listenSpecs } from '../config/listeners.ts';
 import type { CertificateInfo, Failure, ListenerTls, TlsApplied } from '../protocol.ts';
 import { HealthCheckerLink } from './links/health-checker-link.ts';
@@ -52,6 +53,12 @@ export interface RuntimeNotifications {
   listening?: (ports: number[]) => void;
 }
 
+/** What a hot restart's successor starts from: its predecessor's listening sockets and ticket keys. */
+export interface HandedOver {
+  sockets?: InheritedSockets;
+  ticketKeys?: HandedOverKeys;
+}
+
 export class ActorRuntime {
   #config: Config;
   /** Each listener's certificates, as the main thread last read them (null: plain). */
@@ -67,13 +74,14 @@ export class ActorRuntime {
   readonly #pool: PoolLink;
   readonly #healthChecker: HealthCheckerLink;
   readonly #listeners: ListenerGroup;
+  readonly #ticketKeys: TicketKeyRotation;
 
   constructor(
     config: Config,
     log: LogOptions,
     logger: Logger,
     notify: RuntimeNotifications = {},
-    inherited?: InheritedSockets,
+    handedOver: HandedOver = {},
   ) {
     this.#config = config;
     // A row per listener thread (their count cannot change without a restart of the process).
@@ -137,10 +145,21 @@ export class ActorRuntime {
         appliedChanged: () => this.#updatePoolHealth(),
         listening: (ports) => notify.listening?.(ports),
         tls: () => this.#tls,
+        ticketKeys: () => this.#ticketKeys.keys,
         activeConnections: () => this.activeConnections(),
       },
-      inherited,
+      handedOver.sockets,
     );
+    this.#ticketKeys = new TicketKeyRotation((keys) => {
+      this.#listeners.tellStarted('setTicketKeys', (api) => api.setTicketKeys(keys));
+      this.#log.info({ event: 'ticket_keys_rotated' }, 'Session-ticket keys rotated (the previous key still decrypts)');
+    }, handedOver.ticketKeys);
+    this.#ticketKeys.start();
+  }
+
+  /** The session-ticket keys, and when the current one was made: what a hot restart's successor starts from. */
+  get ticketKeyHandover(): HandedOverKeys {
+    return this.#ticketKeys.handover;
   }
 
   /** Implementations for `lifecycleMachine.provide({ actors })`. */
@@ -356,6 +375,7 @@ export class ActorRuntime {
   /** Let every thread flush, then end it: listeners first, the pool last. */
   async stopAll(): Promise<void> {
     this.#supervision.closing = true;
+    this.#ticketKeys.stop();
     this.#pool.abandonStart();
     await this.#listeners.stopAll();
     await this.#healthChecker.thread?.stop((api) => api.stop());

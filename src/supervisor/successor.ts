@@ -12,13 +12,18 @@
  * is inherited-sockets.ts.
  */
 import { spawn } from 'node:child_process';
-import { inheritedSocketsEnv, type InheritedListener } from './inherited-sockets.ts';
+import type { Writable } from 'node:stream';
+import { FIRST_INHERITED_FD, inheritedSocketsEnv, type InheritedListener } from './inherited-sockets.ts';
 import { REPORT_READY_ENV, waitForReady, type ChildOutcome } from './ready-channel.ts';
+import { sendTicketKeys, ticketKeysEnv } from './ticket-key-handover.ts';
+import type { HandedOverKeys } from './ticket-key-rotation.ts';
 
 export interface SuccessorOptions {
   /** Executable and arguments: the command line this process was started with. */
   command: readonly string[];
   listeners: readonly InheritedListener[];
+  /** The session-ticket keys: the successor's clients resume the sessions made here. */
+  ticketKeys: HandedOverKeys;
   /** How long the successor may take to become healthy before it is killed. */
   timeoutMs: number;
 }
@@ -26,18 +31,23 @@ export interface SuccessorOptions {
 export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome> {
   const [executable, ...args] = options.command;
   const fds = options.listeners.flatMap((l) => l.fds);
+  // After the listening sockets, which keep their numbers: a pipe that carries the ticket keys.
+  const keysFd = FIRST_INHERITED_FD + fds.length;
   const child = spawn(executable!, args, {
     // Its own session: it outlives this process, and a terminal's Ctrl-C meant for us is not for it.
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, 'pipe'],
     env: {
       ...process.env,
       npm_lifecycle_event: undefined,
       [REPORT_READY_ENV]: '1',
       ...inheritedSocketsEnv(options.listeners),
+      ...ticketKeysEnv(keysFd),
     },
   });
   child.once('error', reportedOnExit);
+  const keysPipe = child.stdio[keysFd] as Writable | null | undefined;
+  if (keysPipe) sendTicketKeys(keysPipe, options.ticketKeys);
   return waitForReady(child, options.timeoutMs);
 }
 

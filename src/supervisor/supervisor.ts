@@ -55,6 +55,7 @@ import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy
 import type { WaitingParent } from './ready-channel.ts';
 import { ActorRuntime } from './runtime.ts';
 import { startSuccessor } from './successor.ts';
+import type { HandedOverKeys } from './ticket-key-rotation.ts';
 import type {
   AdminListener,
   BackendRow,
@@ -107,6 +108,8 @@ export interface SupervisorOptions {
   restartCommand?: readonly string[];
   /** Set in a hot restart's successor: the listening sockets of the process it replaces. */
   inherited?: InheritedSockets;
+  /** Set in a hot restart's successor: the session-ticket keys of the process it replaces. */
+  ticketKeys?: HandedOverKeys;
   /** The absolute path of the config file, for the file beside the PID file (proxy-info.ts); null: none. */
   configFile?: string | null;
   /** The admin listener over a read-only view of this supervisor; started before the actors, closed last. */
@@ -173,7 +176,7 @@ export class Supervisor implements SupervisorView {
         restarting: (event) => this.events.emit('restart', event),
         listening: () => this.#writeProxyInfo(),
       },
-      options.inherited,
+      { sockets: options.inherited, ticketKeys: options.ticketKeys },
     );
     const proxy = options.config.proxy;
     const recordTransitions = transitionInspector((record) => this.#onTransition(record));
@@ -412,6 +415,7 @@ export class Supervisor implements SupervisorView {
       const outcome = await startSuccessor({
         command: this.#restartCommand!,
         listeners,
+        ticketKeys: this.#runtime.ticketKeyHandover,
         timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
       });
       if (!outcome.ok) {

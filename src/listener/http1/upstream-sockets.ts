@@ -6,9 +6,23 @@
  * closes, fails, or stays idle longer than IDLE_TIMEOUT_MS. The most
  * recently used connection is reused first (the least likely to have been
  * closed by the backend).
+ *
+ * A backend with `tls` gets a TLS connection (tls.connect), pooled the
+ * same way; an idle connection is reused only for the same TLS settings,
+ * so a reload that turns TLS on never sends a request in the clear. TLS
+ * sockets read through 'data' events (TLSSocket has no `onread`); the
+ * plain path is unchanged.
  */
-import { connect, type Socket } from 'node:net';
-import type { BackendId, BackendState } from '../../protocol.ts';
+import { connect, Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { BackendId, BackendState, UpstreamTls } from '../../protocol.ts';
+import {
+  forgetContexts,
+  isTlsFailure,
+  tlsIdentity,
+  UPSTREAM_TLS_FAILED,
+  upstreamTlsOptions,
+} from '../../tls/upstream-tls.ts';
 
 /** Below the 5 s keep-alive timeout of Node's and nginx's defaults, so we close first. */
 export const IDLE_TIMEOUT_MS = 4_000;
@@ -34,7 +48,9 @@ export interface UpstreamOwner {
 const OWNER = Symbol('sluice.upstreamOwner');
 /** performance.now() of the first sweep that saw the socket idle (-1: released since the last sweep). */
 const IDLE_SINCE = Symbol('sluice.idleSince');
-type OwnedSocket = Socket & { [OWNER]: UpstreamOwner; [IDLE_SINCE]: number };
+/** The TLS settings it was opened with (tlsIdentity); undefined: plain. */
+const TLS_IDENTITY = Symbol('sluice.tlsIdentity');
+type OwnedSocket = Socket & { [OWNER]: UpstreamOwner; [IDLE_SINCE]: number; [TLS_IDENTITY]: string | undefined };
 
 /** Events of a socket nobody uses any more (destroyed, or handed back while closing) are dropped. */
 const dropped = (): void => {
@@ -59,6 +75,23 @@ function onClose(this: OwnedSocket) {
 }
 function onConnect(this: OwnedSocket) {
   this[OWNER].onUpstreamConnect(this);
+}
+function onTlsData(this: OwnedSocket, chunk: Buffer) {
+  // Each chunk is a Buffer of its own: nothing to keep from being overwritten.
+  this[OWNER].onUpstreamData(chunk, this);
+}
+function onTlsError(this: OwnedSocket, error: NodeJS.ErrnoException) {
+  this[OWNER].onUpstreamError(asTlsFailure(error), this);
+}
+
+/** A certificate that did not verify, or a failed handshake, is SLUICE_UPSTREAM_TLS (502); other errors stay. */
+function asTlsFailure(error: NodeJS.ErrnoException): NodeJS.ErrnoException {
+  if (error.code === undefined || !isTlsFailure(error.code)) return error;
+  const failure: NodeJS.ErrnoException = new Error(`TLS to the backend failed (${error.code}): ${error.message}`, {
+    cause: error,
+  });
+  failure.code = UPSTREAM_TLS_FAILED;
+  return failure;
 }
 
 /** Close a socket nobody will use again; its remaining events go nowhere. */
@@ -107,9 +140,15 @@ export class UpstreamSockets {
   /** An idle keep-alive connection to `backend`, now `owner`'s (the backend may have closed it meanwhile), if there is one. */
   takeIdle(backend: BackendState, owner: UpstreamOwner): Socket | undefined {
     const idle = this.#idle.get(backend.id)?.sockets;
+    const identity = backend.tls ? tlsIdentity(backend.tls) : undefined;
     let socket: OwnedSocket | undefined;
     while ((socket = idle?.pop())) {
       if (socket.destroyed || !socket.writable) continue;
+      // Opened before a reload changed the backend's TLS settings: not for this request.
+      if (socket[TLS_IDENTITY] !== identity) {
+        discard(socket);
+        continue;
+      }
       socket[OWNER] = owner;
       return socket;
     }
@@ -118,6 +157,7 @@ export class UpstreamSockets {
 
   /** A new connection (connect errors reach the owner as errors). */
   connect(backend: BackendState, owner: UpstreamOwner): Socket {
+    if (backend.tls) return this.#connectTls(backend, backend.tls, owner);
     // Reads go straight to the owner (`onread`), into a buffer of the socket's own that is
     // reused while nothing refers to what it holds: no Buffer made and no stream event per read.
     let readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
@@ -137,10 +177,40 @@ export class UpstreamSockets {
     }) as OwnedSocket;
     socket[OWNER] = owner;
     socket[IDLE_SINCE] = -1;
+    socket[TLS_IDENTITY] = undefined;
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.once('connect', onConnect);
+    return socket;
+  }
+
+  /** A TLS connection: connected, for the owner, once its handshake verified the backend. */
+  #connectTls(backend: BackendState, tls: UpstreamTls, owner: UpstreamOwner): Socket {
+    let socket: OwnedSocket;
+    try {
+      socket = tlsConnect({
+        host: backend.address,
+        port: backend.port,
+        ...upstreamTlsOptions(tls),
+      }) as unknown as OwnedSocket;
+      socket.setNoDelay(true);
+    } catch (error) {
+      // The CA file could not be read any more (it was checked when the config was loaded).
+      socket = new Socket() as OwnedSocket;
+      const cause = error as NodeJS.ErrnoException;
+      const failure: NodeJS.ErrnoException = new Error(`TLS to the backend failed: ${cause.message}`, { cause });
+      failure.code = UPSTREAM_TLS_FAILED;
+      process.nextTick(() => socket.destroy(failure));
+    }
+    socket[OWNER] = owner;
+    socket[IDLE_SINCE] = -1;
+    socket[TLS_IDENTITY] = tlsIdentity(tls);
+    socket.on('data', onTlsData);
+    socket.on('end', onEnd);
+    socket.on('error', onTlsError);
+    socket.on('close', onClose);
+    socket.once('secureConnect', onConnect);
     return socket;
   }
 
@@ -183,6 +253,8 @@ export class UpstreamSockets {
   /** Close the idle connections of backends no longer in the set. */
   keepOnly(present: ReadonlySet<BackendId>): void {
     this.#present = present;
+    // A new set may come from a reload: TLS contexts are made again from their CA files.
+    forgetContexts();
     for (const [id, idle] of this.#idle) {
       if (present.has(id)) continue;
       this.#idle.delete(id);

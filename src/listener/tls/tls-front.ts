@@ -5,7 +5,8 @@
  * from the main thread; the SNI contexts are built once per certificate
  * set, never per handshake, and swapped whole on a reload: a handshake
  * after it gets the new certificates, an established connection keeps its
- * session.
+ * session. Session tickets are issued and read with the thread's ticket
+ * keys (ticket-keys.ts), the same in every thread and across hot restarts.
  */
 import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -19,9 +20,17 @@ import {
 } from 'node:tls';
 import type { ListenerTls, PemPair } from '../../protocol.ts';
 import { pickByName, sniTable, type SniTable } from './sni.ts';
+import { threadTicketKeys, type TicketKeyRing } from './ticket-keys.ts';
 
 /** ALPN without `http2`: HTTP/1.1 only (a client offering only h2 gets a handshake alert). */
 const ALPN = ['http/1.1'];
+
+/**
+ * One session id context for every context of every thread and process: a
+ * session is only resumed where it matches, and Node's default is derived
+ * from process.argv, which a thread or a successor need not share.
+ */
+const SESSION_ID_CONTEXT = 'sluice';
 
 function contextOptions(pair: PemPair, tls: ListenerTls): SecureContextOptions {
   return {
@@ -29,12 +38,14 @@ function contextOptions(pair: PemPair, tls: ListenerTls): SecureContextOptions {
     key: pair.key,
     minVersion: tls.min_version,
     secureOptions: tls.session_tickets ? 0 : constants.SSL_OP_NO_TICKET,
+    sessionIdContext: SESSION_ID_CONTEXT,
   };
 }
 
 export interface Contexts {
   main: SecureContextOptions;
   sni: SniTable<SecureContext>;
+  sessionTickets: boolean;
 }
 
 /** Every context of a certificate set, built before any is used: one that OpenSSL refuses throws here. */
@@ -45,12 +56,13 @@ export function buildContexts(tls: ListenerTls): Contexts {
   }));
   const main = contextOptions(tls.default, tls);
   createSecureContext(main);
-  return { main, sni: sniTable(entries) };
+  return { main, sni: sniTable(entries), sessionTickets: tls.session_tickets };
 }
 
 export class TlsFront {
   readonly server: Server;
   #sni: SniTable<SecureContext>;
+  readonly #ticketKeys: TicketKeyRing;
 
   /**
    * `onRaw`: each TCP connection as accepted (admission counts it before its
@@ -62,9 +74,11 @@ export class TlsFront {
     onRaw: (raw: Socket) => void,
     onSecure: (socket: TLSSocket) => void,
     alpn: string[] = ALPN,
+    ticketKeys: TicketKeyRing = threadTicketKeys,
   ) {
     const contexts = buildContexts(tls);
     this.#sni = contexts.sni;
+    this.#ticketKeys = ticketKeys;
     this.server = createServer({
       ...contexts.main,
       ALPNProtocols: alpn,
@@ -79,11 +93,26 @@ export class TlsFront {
     this.server.on('secureConnection', onSecure);
     // A failed handshake (a scanner, a client that does not trust us): nothing was requested.
     this.server.on('tlsClientError', (_error, socket) => socket.destroy());
+    this.#useTicketKeys(contexts);
   }
 
   /** New certificates (built by `buildContexts`) for new handshakes; established sessions keep theirs. */
   apply(contexts: Contexts): void {
     this.server.setSecureContext(contexts.main);
     this.#sni = contexts.sni;
+    this.#useTicketKeys(contexts);
+  }
+
+  /**
+   * Every context a handshake can end on takes the shared keys: OpenSSL
+   * asks the listener's context, and Node then reads the keys of the one
+   * SNI chose.
+   */
+  #useTicketKeys(contexts: Contexts): void {
+    if (!contexts.sessionTickets) return;
+    // The server's own context: made by Node from `contexts.main`, and made anew by setSecureContext.
+    const main = (this.server as Server & { _sharedCreds: SecureContext })._sharedCreds;
+    const sni = new Set([...contexts.sni.exact.values(), ...contexts.sni.wildcards.map(([, context]) => context)]);
+    for (const context of [main, ...sni]) this.#ticketKeys.use(context);
   }
 }

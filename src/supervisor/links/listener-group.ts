@@ -24,7 +24,7 @@ import {
 import type { ActorThread } from '../actor-thread.ts';
 import { assignInherited, type Assignment, type InheritedSockets } from '../inherited-sockets.ts';
 import { describeListener, listenSpecs } from '../../config/listeners.ts';
-import type { ListenerTls } from '../../protocol.ts';
+import type { ListenerTls, TicketKeys } from '../../protocol.ts';
 import type { ThreadSupervisor } from '../thread-supervisor.ts';
 import { listenerThreadCount } from '../workers.ts';
 
@@ -47,6 +47,8 @@ export interface ListenerGroupWiring {
   listening: (ports: number[]) => void;
   /** Each listener's certificates, as the main thread last read them (null: plain). */
   tls: () => (ListenerTls | null)[];
+  /** The session-ticket keys every thread uses now. */
+  ticketKeys: () => TicketKeys;
   /** Live client connections over every listener thread, for the log. */
   activeConnections: () => number;
 }
@@ -256,7 +258,9 @@ export class ListenerGroup {
     const snapshot = this.#wiring.snapshot();
     const shared = { connectionCounter: this.#wiring.connectionCounter, inFlight: this.#wiring.inFlight };
     const tls = this.#wiring.tls();
-    const init = { ...this.#wiring.init(), id, ports, tls, ...shared, snapshot, status: this.#status, inheritedFds };
+    const ticketKeys = this.#wiring.ticketKeys();
+    const status = this.#status;
+    const init = { ...this.#wiring.init(), id, ports, tls, ticketKeys, ...shared, snapshot, status, inheritedFds };
     let result: ListenerStartResult;
     try {
       result = await listener.call((api) => api.start(init, Comlink.proxy(onEvent)) as Promise<ListenerStartResult>);
@@ -291,8 +295,12 @@ export class ListenerGroup {
     if (config !== init.config || latestTls !== tls) {
       listener.tell(log, 'reconfigure', (api) => Promise.resolve(api.reconfigure(config, latestTls)));
     }
-    const status = this.#status;
-    listener.tell(log, 'setStatus', (api) => api.setStatus(status));
+    const latestKeys = this.#wiring.ticketKeys();
+    if (latestKeys.current !== ticketKeys.current) {
+      listener.tell(log, 'setTicketKeys', (api) => api.setTicketKeys(latestKeys));
+    }
+    const latestStatus = this.#status;
+    listener.tell(log, 'setStatus', (api) => api.setStatus(latestStatus));
     supervision.running(listener);
     this.#wiring.appliedChanged();
     return listener;
