@@ -402,7 +402,7 @@ export class ListenerServer {
     for (const sockets of this.#sockets) sockets.close();
     for (const h2 of this.#http2Fronts) h2?.drain();
     this.#server.closeIdleConnections();
-    for (const connection of this.#front.connections) if (connection.idle) connection.destroy();
+    for (const connection of this.#front.connections) if (connection.closableByDrain) connection.destroy();
     this.#connections.whenEmpty(onDrained);
   }
 

@@ -75,6 +75,8 @@ export class ClientConnection {
   #ended = false;
   /** Our side has ended: whatever the client still sends is read and dropped. */
   #closing = false;
+  /** Bytes have come from the client: until then the connection is new, its first request maybe on its way. */
+  #received = false;
 
   /** `proto`: what X-Forwarded-Proto says — `https` for a TLS listener's (stream-fed) sockets. */
   constructor(socket: Socket, ctx: FrontContext, proto: 'http' | 'https' = 'http') {
@@ -95,6 +97,17 @@ export class ClientConnection {
     return (
       this.#exchange === undefined && !this.#awaitingDrain && (this.#buffer === undefined || this.#buffer.length === 0)
     );
+  }
+
+  /**
+   * What a drain closes at once: an idle connection that has carried a
+   * request. One accepted but silent so far is not closed: its client may
+   * have sent its first request already, and closing would reset it
+   * unanswered (nginx too closes only keep-alive connections at a graceful
+   * stop). It is served, with `Connection: close`, or times out as any head.
+   */
+  get closableByDrain(): boolean {
+    return this.#received && this.idle;
   }
 
   destroy(): void {
@@ -132,6 +145,7 @@ export class ClientConnection {
   /** One read: `bytes` lie in the thread's shared read buffer, so what stays for later is copied (keep). */
   readonly #onData = (bytes: Buffer): void => {
     if (this.#closing) return;
+    this.#received = true;
     let chunk = bytes;
     if (this.#inBody()) {
       const rest = this.#takeBody(chunk);
