@@ -52,8 +52,8 @@ function loadConfig(cli: CliOptions): Config {
 /** What `-t` checks beyond the schema: the request-hooks module loads (in a child process). */
 function checkRunnable(config: Config, cli: CliOptions): void {
   const cacheProblem = config.cache ? cachePathProblem(config.cache.path) : undefined;
-  if (cacheProblem !== undefined) {
-    const path = JSON.stringify(config.cache!.path);
+  if (config.cache && cacheProblem !== undefined) {
+    const path = JSON.stringify(config.cache.path);
     const problem = `cannot create and write the directory: ${cacheProblem}`;
     throw new ConfigError(`${configSource(cli)}: $.cache.path: ${problem} (got ${path})`);
   }

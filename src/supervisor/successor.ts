@@ -15,9 +15,12 @@ import { spawn } from 'node:child_process';
 import { inheritedSocketsEnv, type InheritedListener } from './inherited-sockets.ts';
 import { REPORT_READY_ENV, waitForReady, type ChildOutcome } from './ready-channel.ts';
 
+/** An executable and its arguments, as `sluiceCommand` builds it. */
+export type CommandLine = readonly [executable: string, ...args: string[]];
+
 export interface SuccessorOptions {
   /** Executable and arguments: the command line this process was started with. */
-  command: readonly string[];
+  command: CommandLine;
   listeners: readonly InheritedListener[];
   /** How long the successor may take to become healthy before it is killed. */
   timeoutMs: number;
@@ -26,7 +29,7 @@ export interface SuccessorOptions {
 export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome> {
   const [executable, ...args] = options.command;
   const fds = options.listeners.flatMap((l) => l.fds);
-  const child = spawn(executable!, args, {
+  const child = spawn(executable, args, {
     // Its own session: it outlives this process, and a terminal's Ctrl-C meant for us is not for it.
     detached: true,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
@@ -41,5 +44,6 @@ export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome>
   return waitForReady(child, options.timeoutMs);
 }
 
-/** A failed spawn also ends in 'exit', which waitForReady reports. */
-function reportedOnExit(): void {}
+function reportedOnExit(): void {
+  // A failed spawn also ends in 'exit', which waitForReady reports.
+}

@@ -54,7 +54,8 @@ import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
 import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy-info.ts';
 import type { WaitingParent } from './ready-channel.ts';
 import { ActorRuntime } from './runtime.ts';
-import { startSuccessor } from './successor.ts';
+import { startSuccessor, type CommandLine } from './successor.ts';
+import { errorMessage } from './actor-thread.ts';
 import type {
   AdminListener,
   BackendRow,
@@ -104,7 +105,7 @@ export interface SupervisorOptions {
   /** Passed on to the lifecycle actor, e.g. to watch it in a debugger. */
   inspect?: (event: InspectionEvent) => void;
   /** The command line that starts this proxy again: enables hot restart (SIGUSR2). */
-  restartCommand?: readonly string[];
+  restartCommand?: CommandLine;
   /** Set in a hot restart's successor: the listening sockets of the process it replaces. */
   inherited?: InheritedSockets;
   /** The absolute path of the config file, for the file beside the PID file (proxy-info.ts); null: none. */
@@ -129,7 +130,7 @@ export class Supervisor implements SupervisorView {
   config: Config;
   lastReload: ReloadOutcome | undefined;
   lastRestart: RestartOutcome | undefined;
-  readonly #restartCommand: readonly string[] | undefined;
+  readonly #restartCommand: CommandLine | undefined;
   readonly #inherited: InheritedSockets | undefined;
   readonly #configFile: string | null;
   #successorStarting = false;
@@ -329,12 +330,14 @@ export class Supervisor implements SupervisorView {
       // Every certificate and key is read again: the same files may hold new ones.
       certificates = readCertificates(effective, this.#configFile ?? '(config)');
     } catch (error) {
-      const err = error as SluiceError;
+      // A ConfigError carries its SLUICE_ code, a file read its errno code; anything else is an invalid config.
+      const code = (error as { code?: unknown } | null | undefined)?.code;
+      const message = errorMessage(error);
       this.#log.error(
-        { code: err.code ?? 'SLUICE_CONFIG_INVALID' },
-        `Reload failed: ${err.message}; the running configuration stays`,
+        { code: typeof code === 'string' ? code : 'SLUICE_CONFIG_INVALID' },
+        `Reload failed: ${message}; the running configuration stays`,
       );
-      return (this.lastReload = { at, ok: false, error: err.message });
+      return (this.lastReload = { at, ok: false, error: message });
     }
     if (needsRestart.length > 0)
       this.#log.warn(
@@ -386,6 +389,15 @@ export class Supervisor implements SupervisorView {
     }
   }
 
+  /** The command line that starts the successor, or why a hot restart cannot start now. */
+  #restartCheck(): { command: CommandLine } | { refused: string } {
+    if (!this.#restartCommand)
+      return { refused: 'hot restart needs the sluice command line (an embedding program restarts itself)' };
+    if (this.state !== 'healthy') return { refused: `hot restart ignored while ${this.state}` };
+    if (this.#successorStarting) return { refused: 'hot restart already in progress' };
+    return { command: this.#restartCommand };
+  }
+
   /**
    * SIGUSR2: start a successor with the same command line, handing it the
    * listening sockets; once it reports healthy, drain this process. If it
@@ -393,16 +405,10 @@ export class Supervisor implements SupervisorView {
    */
   async hotRestart(): Promise<RestartOutcome> {
     const at = new Date().toISOString();
-    const refused = !this.#restartCommand
-      ? 'hot restart needs the sluice command line (an embedding program restarts itself)'
-      : this.state !== 'healthy'
-        ? `hot restart ignored while ${this.state}`
-        : this.#successorStarting
-          ? 'hot restart already in progress'
-          : undefined;
-    if (refused) {
-      this.#log.warn({ signal: 'SIGUSR2' }, `Hot restart: ${refused}`);
-      return (this.lastRestart = { at, ok: false, error: refused });
+    const check = this.#restartCheck();
+    if ('refused' in check) {
+      this.#log.warn({ signal: 'SIGUSR2' }, `Hot restart: ${check.refused}`);
+      return (this.lastRestart = { at, ok: false, error: check.refused });
     }
     this.#successorStarting = true;
     try {
@@ -410,7 +416,7 @@ export class Supervisor implements SupervisorView {
       const fds = listeners.reduce((sum, l) => sum + l.fds.length, 0);
       this.#log.info({ signal: 'SIGUSR2', fds }, 'Hot restart: starting a new process');
       const outcome = await startSuccessor({
-        command: this.#restartCommand!,
+        command: check.command,
         listeners,
         timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
       });
@@ -594,7 +600,7 @@ export class Supervisor implements SupervisorView {
     } catch (error) {
       this.#log.error(
         { code: 'SLUICE_HOOK_FAILED', hook: name, err: error },
-        `${name} hook failed: ${(error as Error)?.message ?? error}`,
+        `${name} hook failed: ${errorMessage(error)}`,
       );
     } finally {
       clearTimeout(timer);

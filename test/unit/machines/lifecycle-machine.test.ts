@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exitCodeOf, lifecycleMachine, lifecycleStates } from '../../../src/machines/lifecycle.ts';
-import { actionNames, allStates, stateTree } from '../../../src/machines/graph.ts';
+import { actionNames, allStates, eventOf, stateTree } from '../../../src/machines/graph.ts';
 import { eventName } from '../../../src/machines/history.ts';
 import { allTransitionKeys } from '../../../src/machines/transitions.ts';
 import { effectNames, exercisedTransitions, runMachine } from '../../support/machine-harness.ts';
@@ -283,8 +283,9 @@ test('reading lifecycle.ts lists everything the lifecycle does, in order', () =>
     if (entry.length > 0) listed.push(`${state} entry: ${entry.join(', ')}`);
     for (const t of transitions) {
       const actions = actionNames(t.actions);
+      const event = eventOf(t);
       if (actions.length > 0)
-        listed.push(`${state} ${t.eventType ? eventName(t.eventType) : '(always)'}: ${actions.join(', ')}`);
+        listed.push(`${state} ${event === undefined ? '(always)' : eventName(event)}: ${actions.join(', ')}`);
     }
   }
   assert.equal(listed, [
