@@ -11,6 +11,7 @@ import { mkdirSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ReadyDocument } from '../support/documents.ts';
 import { get, until } from '../support/http.ts';
 import { answer, startOrigin, type Origin } from '../support/origin.ts';
 import { killAll, startRouting, stopSluice, type SluiceProcess } from '../support/sluice-process.ts';
@@ -43,7 +44,7 @@ function fill(file: string): void {
 
 const ready = async (port: number) => {
   const answered = await get(port, '/ready');
-  return { status: answered.status, cache: JSON.parse(answered.body).checks.cache_healthy as boolean };
+  return { status: answered.status, cache: (JSON.parse(answered.body) as ReadyDocument).checks.cache_healthy };
 };
 
 test('a full disk turns cache_healthy false and bypasses the cache; freed space brings it back', async () => {

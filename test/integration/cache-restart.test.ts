@@ -27,7 +27,9 @@ test.after(async () => {
   if (pid !== undefined)
     try {
       process.kill(pid, 'SIGKILL');
-    } catch {}
+    } catch {
+      // ESRCH: it has exited already.
+    }
   await origin?.close();
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { CacheStatus, StatusDocument } from '../support/documents.ts';
 import { get, until } from '../support/http.ts';
 import { answer, startOrigin, type Origin } from '../support/origin.ts';
 import { killAll, startRouting, stopSluice, type SluiceProcess } from '../support/sluice-process.ts';
@@ -42,9 +43,16 @@ async function startProxy(origin: Origin, cache: Record<string, unknown>): Promi
   return { sluice, port, adminPort, accessLog, configFile };
 }
 
+/** The `cache` part of the admin's /status; a /status without one fails the test. */
+async function cacheStatus(proxy: Proxy): Promise<CacheStatus> {
+  const document = JSON.parse((await get(proxy.adminPort, '/status', { headers: auth })).body) as StatusDocument;
+  if (!document.cache) throw new Error('/status has no cache part');
+  return document.cache;
+}
+
 /** The access-log lines of `path` (written in batches: polled until `count` are there). */
 async function logged(proxy: Proxy, path: string, count: number): Promise<Record<string, unknown>[]> {
-  const read = async () =>
+  const read = () =>
     readFileSync(proxy.accessLog, 'utf8')
       .split('\n')
       .filter((line) => line !== '')
@@ -107,7 +115,7 @@ shared('an entry stored by one thread is a hit in the other', async ({ origin, p
 
 shared('DELETE /cache?url=… purges every variant of one URL: 200 {"purged": N}', async ({ origin, proxy }) => {
   origin!.on('/purge-me', (req, res) =>
-    answer(`v=${req.headers['x-v']}`, { 'cache-control': 'max-age=60', vary: 'x-v' })(req, res),
+    answer(`v=${String(req.headers['x-v'])}`, { 'cache-control': 'max-age=60', vary: 'x-v' })(req, res),
   );
   origin!.on('/keep-me', answer('kept', { 'cache-control': 'max-age=60' }));
   await get(proxy!.port, '/purge-me', { headers: { 'x-v': '1' } });
@@ -132,13 +140,13 @@ shared('/status reports size, entries and hit ratio; /metrics the cache series',
   await get(proxy!.port, '/counted');
   // The threads add their counters to the store every second.
   const status = await until(
-    async () => JSON.parse((await get(proxy!.adminPort, '/status', { headers: auth })).body).cache,
+    () => cacheStatus(proxy!),
     (cache) => cache.requests.hit >= 1 && cache.requests.miss >= 1,
   );
   assert.ok(status.size_bytes > 0);
   assert.ok(status.entries >= 1);
   assert.is(status.max_size_bytes, 64 * 1024 * 1024);
-  assert.ok(status.hit_ratio > 0 && status.hit_ratio < 1);
+  assert.ok(status.hit_ratio !== null && status.hit_ratio > 0 && status.hit_ratio < 1);
   const metrics = (await get(proxy!.adminPort, '/metrics', { headers: auth })).body;
   assert.match(metrics, /\nsluice_cache_requests_total\{result="hit"\} [1-9]/);
   assert.match(metrics, /\nsluice_cache_requests_total\{result="miss"\} [1-9]/);
@@ -193,7 +201,7 @@ bounded('past max_size_mb the least recently used entry is evicted', async ({ or
   // Three entries of 400 KiB are over 1 MiB: /evict-b, the least recently used, goes.
   assert.is(await status('/evict-c'), 'sluice; fwd=miss; stored');
   const figures = await until(
-    async () => JSON.parse((await get(proxy!.adminPort, '/status', { headers: auth })).body).cache,
+    () => cacheStatus(proxy!),
     (cache) => cache.evictions >= 1,
   );
   assert.ok(figures.size_bytes <= 1024 * 1024);
@@ -230,7 +238,7 @@ timed(
     });
     const first = get(proxy!.port, '/slow', { timeoutMs: 10_000 });
     await until(
-      async () => origin!.count('/slow'),
+      () => origin!.count('/slow'),
       (n) => n === 1,
     );
     const startedAt = Date.now();

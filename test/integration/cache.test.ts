@@ -15,14 +15,14 @@ import { tempDir, testConfig, writeConfig } from '../support/config-file.ts';
 
 const test = suite('cache');
 
-let origin: Origin;
+let origin: Origin | undefined;
 let sluice: SluiceProcess | undefined;
 let port = 0;
 
 test.before(async () => {
-  origin = await startOrigin();
+  const started = (origin = await startOrigin());
   const config = {
-    ...testConfig([{ port: origin.port }], { startup_timeout_ms: 20_000 }),
+    ...testConfig([{ port: started.port }], { startup_timeout_ms: 20_000 }),
     cache: { path: join(tempDir(), 'cache'), max_size_mb: 64, max_object_mb: 1 },
     routes: [
       { match: { path_prefix: '/plain' }, upstream: 'default' },
@@ -52,22 +52,22 @@ async function twice(path: string, headers: Record<string, string> = {}): Promis
 }
 
 test('a fresh response is stored on a miss and served on the next request, with Age', async () => {
-  origin.on('/fresh', answer('fresh body', { 'cache-control': 'max-age=60' }));
+  origin!.on('/fresh', answer('fresh body', { 'cache-control': 'max-age=60' }));
   const [first, second] = await twice('/fresh');
   assert.is(status(first), 'sluice; fwd=miss; stored');
   assert.is(status(second), 'sluice; hit');
   assert.is(second.body, 'fresh body');
   assert.is(second.headers['content-length'], '10');
   assert.ok(Number(second.headers.age) >= 0);
-  assert.is(origin.count('/fresh'), 1);
+  assert.is(origin!.count('/fresh'), 1);
 });
 
 test('a route without cache: true is not cached and has no Cache-Status', async () => {
-  origin.on('/plain/x', answer('plain', { 'cache-control': 'max-age=60' }));
+  origin!.on('/plain/x', answer('plain', { 'cache-control': 'max-age=60' }));
   const [first, second] = await twice('/plain/x');
   assert.is(status(first), undefined);
   assert.is(status(second), undefined);
-  assert.is(origin.count('/plain/x'), 2);
+  assert.is(origin!.count('/plain/x'), 2);
 });
 
 for (const [name, headers, request] of [
@@ -80,30 +80,30 @@ for (const [name, headers, request] of [
 ] as const) {
   test(`not stored: ${name}`, async () => {
     const path = `/not-stored/${encodeURIComponent(name)}`;
-    origin.on(path, answer('x', headers));
+    origin!.on(path, answer('x', headers));
     const [first, second] = await twice(path, request);
     assert.is(status(first), 'sluice; fwd=miss');
     assert.is(status(second), 'sluice; fwd=miss');
-    assert.is(origin.count(path), 2);
+    assert.is(origin!.count(path), 2);
   });
 }
 
 test('stored: Authorization with s-maxage', async () => {
-  origin.on('/auth-smaxage', answer('x', { 'cache-control': 's-maxage=60' }));
+  origin!.on('/auth-smaxage', answer('x', { 'cache-control': 's-maxage=60' }));
   const [, second] = await twice('/auth-smaxage', { authorization: 'Bearer x' });
   assert.is(status(second), 'sluice; hit');
-  assert.is(origin.count('/auth-smaxage'), 1);
+  assert.is(origin!.count('/auth-smaxage'), 1);
 });
 
 test('s-maxage wins over max-age for a shared cache', async () => {
-  origin.on('/smaxage', answer('x', { 'cache-control': 'max-age=60, s-maxage=0' }));
+  origin!.on('/smaxage', answer('x', { 'cache-control': 'max-age=60, s-maxage=0' }));
   const [, second] = await twice('/smaxage');
   assert.not.equal(status(second), 'sluice; hit');
-  assert.is(origin.count('/smaxage'), 2);
+  assert.is(origin!.count('/smaxage'), 2);
 });
 
 test('Expires gives freshness when there is no max-age', async () => {
-  origin.on(
+  origin!.on(
     '/expires',
     answer('x', { expires: new Date(Date.now() + 60_000).toUTCString(), date: new Date().toUTCString() }),
   );
@@ -113,27 +113,27 @@ test('Expires gives freshness when there is no max-age', async () => {
 
 test('heuristic freshness from Last-Modified for a 200, never for a 302', async () => {
   const lastModified = new Date(Date.now() - 10 * 24 * 3600_000).toUTCString();
-  origin.on('/heuristic', answer('x', { 'last-modified': lastModified }));
-  origin.on('/heuristic-302', answer('x', { 'last-modified': lastModified, location: '/elsewhere' }, 302));
+  origin!.on('/heuristic', answer('x', { 'last-modified': lastModified }));
+  origin!.on('/heuristic-302', answer('x', { 'last-modified': lastModified, location: '/elsewhere' }, 302));
   const [, second] = await twice('/heuristic');
   assert.is(status(second), 'sluice; hit');
   const [, other] = await twice('/heuristic-302');
   assert.is(status(other), 'sluice; fwd=miss');
-  assert.is(origin.count('/heuristic-302'), 2);
+  assert.is(origin!.count('/heuristic-302'), 2);
 });
 
 test('HEAD is answered from a GET entry, without a body', async () => {
-  origin.on('/head', answer('head body', { 'cache-control': 'max-age=60' }));
+  origin!.on('/head', answer('head body', { 'cache-control': 'max-age=60' }));
   await get(port, '/head');
   const head = await get(port, '/head', { method: 'HEAD' });
   assert.is(status(head), 'sluice; hit');
   assert.is(head.body, '');
   assert.is(head.headers['content-length'], '9');
-  assert.is(origin.count('/head'), 1);
+  assert.is(origin!.count('/head'), 1);
 });
 
 test('Vary keys the entry on the named request headers', async () => {
-  origin.on('/vary', (req, res) => {
+  origin!.on('/vary', (req, res) => {
     const body = `lang=${req.headers['accept-language']}`;
     res.writeHead(200, {
       'cache-control': 'max-age=60',
@@ -153,11 +153,11 @@ test('Vary keys the entry on the named request headers', async () => {
   assert.is(frAgain.body, 'lang=fr');
   assert.is(status(enAgain), 'sluice; hit');
   assert.is(status(frAgain), 'sluice; hit');
-  assert.is(origin.count('/vary'), 2);
+  assert.is(origin!.count('/vary'), 2);
 });
 
 test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', async () => {
-  origin.on('/revalidate', (req, res) => {
+  origin!.on('/revalidate', (req, res) => {
     if (req.headers['if-none-match'] === '"v1"')
       return void res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=60', 'x-refreshed': 'yes' }).end();
     res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=0', 'content-length': '4' });
@@ -168,7 +168,7 @@ test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', asyn
   assert.is(status(revalidated), 'sluice; fwd=stale; fwd-status=304');
   assert.is(revalidated.body, 'body');
   assert.is(revalidated.headers['x-refreshed'], 'yes');
-  assert.is(origin.requests('/revalidate')[1]!.headers['if-none-match'], '"v1"');
+  assert.is(origin!.requests('/revalidate')[1]!.headers['if-none-match'], '"v1"');
   // The refreshed entry is fresh for 60 s now.
   const hit = await until(
     () => get(port, '/revalidate'),
@@ -177,14 +177,14 @@ test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', asyn
     50,
   );
   assert.is(hit.body, 'body');
-  const count = origin.count('/revalidate');
+  const count = origin!.count('/revalidate');
   assert.is(status(await get(port, '/revalidate')), 'sluice; hit');
-  assert.is(origin.count('/revalidate'), count);
+  assert.is(origin!.count('/revalidate'), count);
 });
 
 test('a stale entry is revalidated with If-Modified-Since when it has only Last-Modified', async () => {
   const lastModified = new Date(Date.now() - 3600_000).toUTCString();
-  origin.on('/revalidate-date', (req, res) => {
+  origin!.on('/revalidate-date', (req, res) => {
     if (req.headers['if-modified-since'] === lastModified)
       return void res.writeHead(304, { 'cache-control': 'max-age=60' }).end();
     res.writeHead(200, { 'last-modified': lastModified, 'cache-control': 'no-cache', 'content-length': '4' });
@@ -198,7 +198,7 @@ test('a stale entry is revalidated with If-Modified-Since when it has only Last-
 
 test('a stale entry whose revalidation brings a new 200 is replaced', async () => {
   let version = 1;
-  origin.on('/replaced', (_req, res) => {
+  origin!.on('/replaced', (_req, res) => {
     const body = `v${version++}`;
     res.writeHead(200, { etag: `"${body}"`, 'cache-control': 'max-age=0', 'content-length': body.length });
     res.end(body);
@@ -211,7 +211,7 @@ test('a stale entry whose revalidation brings a new 200 is replaced', async () =
 
 test('stale-while-revalidate serves the stale entry and revalidates once in the background', async () => {
   let version = 1;
-  origin.on('/swr', (_req, res) => {
+  origin!.on('/swr', (_req, res) => {
     const body = `v${version++}`;
     res.writeHead(200, { 'cache-control': 'max-age=2, stale-while-revalidate=60', 'content-length': body.length });
     res.end(body);
@@ -235,12 +235,12 @@ test('stale-while-revalidate serves the stale entry and revalidates once in the 
   assert.is(fresh.body, 'v2');
   assert.is(status(fresh), 'sluice; hit');
   // One background request for the stale entry, however many requests saw it stale.
-  assert.is(origin.count('/swr'), 2);
+  assert.is(origin!.count('/swr'), 2);
 });
 
 test('stale-if-error serves the stale entry when the origin answers 5xx', async () => {
   let fail = false;
-  origin.on('/sie', (_req, res) => {
+  origin!.on('/sie', (_req, res) => {
     if (fail) return void res.writeHead(503, { 'content-length': '4' }).end('down');
     res.writeHead(200, { 'cache-control': 'max-age=0, stale-if-error=60', etag: '"e"', 'content-length': '2' });
     res.end('ok');
@@ -255,7 +255,7 @@ test('stale-if-error serves the stale entry when the origin answers 5xx', async 
 
 test('without stale-if-error the origin’s 5xx goes to the client', async () => {
   let fail = false;
-  origin.on('/no-sie', (_req, res) => {
+  origin!.on('/no-sie', (_req, res) => {
     if (fail) return void res.writeHead(503, { 'content-length': '4' }).end('down');
     res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"e"', 'content-length': '2' });
     res.end('ok');
@@ -268,9 +268,9 @@ test('without stale-if-error the origin’s 5xx goes to the client', async () =>
 });
 
 test('a successful unsafe request invalidates its URL and same-host Location', async () => {
-  origin.on('/item', answer('item', { 'cache-control': 'max-age=60' }));
-  origin.on('/other', answer('other', { 'cache-control': 'max-age=60' }));
-  origin.on('/item-post', (req, res) => {
+  origin!.on('/item', answer('item', { 'cache-control': 'max-age=60' }));
+  origin!.on('/other', answer('other', { 'cache-control': 'max-age=60' }));
+  origin!.on('/item-post', (req, res) => {
     req.resume();
     res.writeHead(201, { location: '/other', 'content-length': '0' });
     res.end();
@@ -278,7 +278,7 @@ test('a successful unsafe request invalidates its URL and same-host Location', a
   await get(port, '/item');
   await get(port, '/other');
   // POST to /item itself
-  origin.on('/item', (req, res) => {
+  origin!.on('/item', (req, res) => {
     req.resume();
     res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '5' });
     res.end(req.method === 'POST' ? 'done!' : 'item2');
@@ -304,7 +304,7 @@ test('a successful unsafe request invalidates its URL and same-host Location', a
 });
 
 test('a failed unsafe request invalidates nothing', async () => {
-  origin.on('/kept', (req, res) => {
+  origin!.on('/kept', (req, res) => {
     req.resume();
     if (req.method === 'DELETE') return void res.writeHead(500, { 'content-length': '0' }).end();
     res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '4' });
@@ -317,8 +317,8 @@ test('a failed unsafe request invalidates nothing', async () => {
 
 test('an object over max_object_mb streams whole and is not stored', async () => {
   const big = 'x'.repeat(1024 * 1024 + 1);
-  origin.on('/big', answer(big, { 'cache-control': 'max-age=60' }));
-  origin.on('/big-chunked', (_req, res) => {
+  origin!.on('/big', answer(big, { 'cache-control': 'max-age=60' }));
+  origin!.on('/big-chunked', (_req, res) => {
     res.writeHead(200, { 'cache-control': 'max-age=60' });
     res.write(big.slice(0, 600_000));
     res.end(big.slice(600_000));
@@ -326,16 +326,16 @@ test('an object over max_object_mb streams whole and is not stored', async () =>
   const [first, second] = await twice('/big');
   assert.is(first.body.length, big.length);
   assert.is(second.body.length, big.length);
-  assert.is(origin.count('/big'), 2);
+  assert.is(origin!.count('/big'), 2);
   const [chunked, chunkedAgain] = await twice('/big-chunked');
   assert.is(chunked.body.length, big.length);
   assert.is(chunkedAgain.body.length, big.length);
   assert.is(status(chunkedAgain), 'sluice; fwd=miss; stored');
-  assert.is(origin.count('/big-chunked'), 2);
+  assert.is(origin!.count('/big-chunked'), 2);
 });
 
 test('a chunked response is stored and served chunked', async () => {
-  origin.on('/chunked', (_req, res) => {
+  origin!.on('/chunked', (_req, res) => {
     res.writeHead(200, { 'cache-control': 'max-age=60' });
     res.write('part one, ');
     res.end('part two');
@@ -348,32 +348,32 @@ test('a chunked response is stored and served chunked', async () => {
 });
 
 test('a response cut short is not stored', async () => {
-  origin.on('/truncated', (req, res) => {
+  origin!.on('/truncated', (req, res) => {
     res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '100' });
     res.write('only part of it');
     setTimeout(() => req.socket.destroy(), 20);
   });
   await get(port, '/truncated').catch(() => undefined);
-  origin.on('/truncated', answer('whole now', { 'cache-control': 'max-age=60' }));
+  origin!.on('/truncated', answer('whole now', { 'cache-control': 'max-age=60' }));
   const next = await get(port, '/truncated');
   assert.is(next.body, 'whole now');
   assert.is(status(next), 'sluice; fwd=miss; stored');
-  assert.is(origin.count('/truncated'), 2);
+  assert.is(origin!.count('/truncated'), 2);
 });
 
 test('a request with Cache-Control: no-cache is not answered from the store without the origin', async () => {
-  origin.on('/no-cache-request', answer('x', { 'cache-control': 'max-age=60', etag: '"n"' }));
+  origin!.on('/no-cache-request', answer('x', { 'cache-control': 'max-age=60', etag: '"n"' }));
   await get(port, '/no-cache-request');
   const again = await get(port, '/no-cache-request', { headers: { 'cache-control': 'no-cache' } });
   assert.ok(
     String(again.headers['cache-status']).startsWith('sluice; fwd=stale'),
     String(again.headers['cache-status']),
   );
-  assert.is(origin.count('/no-cache-request'), 2);
+  assert.is(origin!.count('/no-cache-request'), 2);
 });
 
 test("a request handed to Node's HTTP server (Expect) bypasses the cache and says so", async () => {
-  origin.on('/expect', (req, res) => {
+  origin!.on('/expect', (req, res) => {
     req.resume();
     req.on('end', () => answer('expected', { 'cache-control': 'max-age=60' })(req, res));
   });
@@ -387,7 +387,7 @@ test("a request handed to Node's HTTP server (Expect) bypasses the cache and say
 
 test("a hit answers the client's matching If-None-Match or If-Modified-Since with 304", async () => {
   const lastModified = new Date(Date.now() - 3600_000).toUTCString();
-  origin.on(
+  origin!.on(
     '/conditional',
     answer('full body', { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lastModified }),
   );
@@ -402,11 +402,11 @@ test("a hit answers the client's matching If-None-Match or If-Modified-Since wit
   assert.is(other.body, 'full body');
   const since = await get(port, '/conditional', { headers: { 'if-modified-since': new Date().toUTCString() } });
   assert.is(since.status, 304);
-  assert.is(origin.count('/conditional'), 1);
+  assert.is(origin!.count('/conditional'), 1);
 });
 
 test("the proxy's own answer on a caching route (502) carries Cache-Status too", async () => {
-  origin.on('/reset', (req) => req.socket.destroy());
+  origin!.on('/reset', (req) => req.socket.destroy());
   const failed = await get(port, '/reset');
   assert.is(failed.status, 502);
   assert.is(status(failed), 'sluice; fwd=miss');

@@ -124,7 +124,8 @@ function h2Request(
     let answer: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     stream.on('response', (h) => (answer = h));
-    stream.on('trailers', (t) => (trailers = t));
+    // ClientHttp2Stream's types have no 'trailers' overload: its listener is typed (...args: any[]).
+    stream.on('trailers', (t: IncomingHttpHeaders) => (trailers = t));
     stream.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       if (readDelayMs > 0) {
@@ -194,7 +195,7 @@ h2('the access log records an HTTP/2 stream as protocol HTTP/2.0, one line per s
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const ours = async () => lines().filter((l) => String(l['path']).startsWith('/logged/'));
+  const ours = () => lines().filter((l) => String(l['path']).startsWith('/logged/'));
   const logged = await until(ours, (found) => found.length === 3);
   assert.equal(
     logged.map((l) => l['protocol']),
@@ -206,7 +207,7 @@ h2('the access log records an HTTP/2 stream as protocol HTTP/2.0, one line per s
   );
   assert.equal(
     logged.map((l) => l['host']),
-    ['127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0], '127.0.0.1:' + ctx.ports![0]],
+    Array(3).fill(`127.0.0.1:${ctx.ports![0]!}`),
   );
 });
 
