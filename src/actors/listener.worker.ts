@@ -43,7 +43,10 @@ const api: ListenerApi = {
       return { ok: false, setup: hooksLoadFailure(hooksModule ?? '', error) /* only a module given can fail */ };
     }
     if (hooks)
-      log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
+      log.debug(
+        { event: 'hooks.loaded', module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) },
+        'request hooks loaded',
+      );
     // Every request then takes Node's path: its client is loaded before the first one, not by it.
     if (!init.config.proxy.fast_path) await loadUndici();
     server = new ListenerServer(

@@ -300,7 +300,7 @@ export class Supervisor implements SupervisorView {
   reopenLogs(): void {
     reopenLogFiles();
     this.#runtime.reopenLogs();
-    this.#log.info({ signal: 'SIGUSR1' }, 'log files reopened');
+    this.#log.info({ event: 'logs.reopened', signal: 'SIGUSR1' }, 'log files reopened');
   }
 
   /**
@@ -334,7 +334,7 @@ export class Supervisor implements SupervisorView {
       const code = (error as { code?: unknown } | null | undefined)?.code;
       const message = errorMessage(error);
       this.#log.error(
-        { code: typeof code === 'string' ? code : 'SLUICE_CONFIG_INVALID' },
+        { event: 'config.reload_failed', code: typeof code === 'string' ? code : 'SLUICE_CONFIG_INVALID' },
         `Reload failed: ${message}; the running configuration stays`,
       );
       return (this.lastReload = { at, ok: false, error: message });
@@ -441,7 +441,7 @@ export class Supervisor implements SupervisorView {
 
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
   stop(reason: string): void {
-    this.#log.info({ signal: reason }, `Received ${reason}`);
+    this.#log.info({ event: 'stop.requested', signal: reason }, `Received ${reason}`);
     this.#lifecycle.send({ type: 'STOP', signal: reason });
   }
 
@@ -459,6 +459,7 @@ export class Supervisor implements SupervisorView {
     );
     if (allBackends(this.config).length === 0 && discoveredGroups(this.config).size === 0) {
       this.#log.warn(
+        { event: 'backends.none' },
         proxy.require_healthy_backends
           ? 'no backends configured: the proxy cannot become healthy'
           : 'no backends configured: every request will get 503',
@@ -553,7 +554,10 @@ export class Supervisor implements SupervisorView {
     try {
       takeOverPidFile(file, predecessor);
       this.#ownPidFile(file);
-      this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
+      this.#log.info(
+        { event: 'pid_file.taken_over', pid_file: file, predecessor_pid: predecessor },
+        'PID file taken over',
+      );
     } catch (error) {
       this.#log.error(
         { code: (error as SluiceError).code, pid_file: file },
@@ -669,7 +673,10 @@ export class Supervisor implements SupervisorView {
       reason: probe.reason === null ? 'no probe finished yet' : `${probe.reason}${probe.passed ? ', passing' : ''}`,
     }));
     for (const { backend, upstream, reason } of backends) {
-      this.#log.warn({ backend, upstream, reason }, `backend ${backend}: last probe ${reason}`);
+      this.#log.warn(
+        { event: 'backend.last_probe', backend, upstream, reason },
+        `backend ${backend}: last probe ${reason}`,
+      );
     }
     const reasons = backends.map(({ backend, reason }) => `${backend}: ${reason}`).join(', ');
     return { ...failure, message: `${failure.message} (${reasons})`, backends };

@@ -471,12 +471,8 @@ for (const [engine, proxyOptions] of engines) {
         const from = ctx.sluice!.lines.length;
         ctx.sluice!.kill('SIGHUP');
         await ctx
-          .sluice!.waitForLog(
-            (l) => l.msg === 'Configuration reloaded' || String(l.msg).startsWith('Reload failed'),
-            10_000,
-            from,
-          )
-          .then((l) => assert.is(l.msg, 'Configuration reloaded', JSON.stringify(l)));
+          .sluice!.waitForLog((l) => l['event'] === 'RELOAD' || l['event'] === 'config.reload_failed', 10_000, from)
+          .then((l) => assert.is(l['event'], 'RELOAD', JSON.stringify(l)));
       };
       const config = ctx.config as { upstreams: Record<string, unknown> };
       await reload({ ...config, upstreams: { ...config.upstreams, flaky: { backends: [] } } });
@@ -615,7 +611,7 @@ shared(
     renameSync(file, moved);
     const logIndex = ctx.sluice!.lines.length;
     ctx.sluice!.kill('SIGUSR1');
-    await ctx.sluice!.waitForLog((l: LogLine) => l.msg === 'log files reopened', 5_000, logIndex);
+    await ctx.sluice!.waitForLog((l: LogLine) => l['event'] === 'logs.reopened', 5_000, logIndex);
 
     // Each thread reopens on its own message: send until both threads have written to the new file.
     let during = 0;
@@ -750,7 +746,7 @@ outputs('file "-" writes the lines to stdout among the process\'s own log lines'
     assert.is(line['path'], '/to-stdout?x=1');
     assert.is(line['status'], 200);
     assert.ok(
-      sluice.lines.some((l) => !isAccessLine(l) && typeof l.msg === 'string' && l.msg.startsWith('Listening on')),
+      sluice.lines.some((l) => !isAccessLine(l) && l['event'] === 'listeners.listening'),
       "pino's lines are there too",
     );
     assert.not.ok(

@@ -22,7 +22,7 @@ admin.before(async (ctx) => {
     admin: { listen_port: 0, token: TOKEN },
   });
   ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', ctx.config], 2, 1));
-  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  ctx.adminPort = (await ctx.sluice.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
 });
 
 admin.after(async (ctx) => {

@@ -39,7 +39,7 @@ async function startProxy(origin: Origin, cache: Record<string, unknown>): Promi
     admin: { listen_port: 0, token: TOKEN },
   });
   const { sluice, port } = await startRouting(['-c', configFile], 2, 1);
-  const adminPort = (await sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  const adminPort = (await sluice.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
   return { sluice, port, adminPort, accessLog, configFile };
 }
 

@@ -67,7 +67,7 @@ test('the dashboard lights the current state and follows it live', async () => {
   });
   const sluice = startSluice(['-c', config]);
   const port = await sluice.port();
-  const adminPort = (await sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  const adminPort = (await sluice.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
   await sluice.waitForLog(transitionTo('healthy'));
 
   browser = await chromium.launch({

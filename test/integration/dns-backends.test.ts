@@ -86,7 +86,7 @@ dnsTest('a refresh adds and removes addresses; one log line per change; /status 
   const proc = sluiceFor(dns, port, {}, { admin: { listen_port: 0 } });
   try {
     const proxyPort = await proc.port();
-    const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+    const adminPort = (await proc.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
     const first = await proc.waitForLog(setChange);
     assert.equal([first['added'], first['removed']], [[`127.0.0.1:${port}`], []]);
     await proc.waitForLog(transitionTo('healthy'));
@@ -144,7 +144,7 @@ dnsTest('a name never resolved: 503 + Retry-After, /ready false, still starting;
   );
   try {
     const proxyPort = await proc.port();
-    const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+    const adminPort = (await proc.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
     const warned = await proc.waitForLog((l) => l['upstream'] === 'default' && l['code'] === 'ENOTFOUND');
     assert.is(warned.level, 40);
     const answer = await get(proxyPort, '/x');
@@ -225,7 +225,7 @@ dnsTest('a reload keeps what DNS gave: no set change, still routed, still probed
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, mark);
     // Two refreshes later: the set never changed, and both still serve.
     const reloaded = proc.lines.length;
-    const resolved = (l: LogLine) => l.msg === 'dns resolved' && l['result'] === 'ok';
+    const resolved = (l: LogLine) => l['event'] === 'dns.resolved' && l['result'] === 'ok';
     const refreshed = await proc.waitForLog(resolved, 10_000, reloaded);
     await proc.waitForLog(resolved, 10_000, proc.lines.indexOf(refreshed) + 1);
     const seen = new Set<string>();
@@ -237,7 +237,7 @@ dnsTest('a reload keeps what DNS gave: no set change, still routed, still probed
     const flip = await proc.waitForLog(down, 10_000, mark);
     assert.ok(flip);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'no set change');
-    const warned = proc.lines.some((l) => String(l.msg).startsWith('no backends configured'));
+    const warned = proc.lines.some((l) => l['event'] === 'backends.none');
     assert.not.ok(warned, 'discovery counts as backends');
   } finally {
     proc.kill('SIGTERM');
@@ -259,10 +259,10 @@ dnsTest('a restarted pool actor starts from what DNS gave: still routed, no set 
     await routing(proc, 1, 1, 0);
     const mark = proc.lines.length;
     assert.is(await tryConnect(triggerPort), 'connected');
-    await proc.waitForLog((l) => l.msg === 'pool actor restarted', 10_000, mark);
+    await proc.waitForLog((l) => l['event'] === 'actor.restarted' && l['actor'] === 'pool', 10_000, mark);
     assert.is((await get(proxyPort, '/after-restart')).body, 'u50\n');
     const restarted = proc.lines.length;
-    await proc.waitForLog((l) => l.msg === 'dns resolved' && l['result'] === 'ok', 10_000, restarted);
+    await proc.waitForLog((l) => l['event'] === 'dns.resolved' && l['result'] === 'ok', 10_000, restarted);
     assert.is(proc.lines.slice(mark).filter(setChange).length, 0, 'the restarted pool had the set already');
   } finally {
     proc.kill('SIGTERM');

@@ -36,7 +36,7 @@ test('SIGTERM: the in-flight request completes with Connection: close, new conne
   const inFlight = get(port, upstream.holdPath);
   await upstream.nextHeld();
   sluice.kill('SIGTERM');
-  await sluice.waitForLog((l) => l.msg === 'Stopped accepting new connections');
+  await sluice.waitForLog((l) => l['event'] === 'listeners.closed');
   assert.is(await tryConnect(port), 'ECONNREFUSED');
   upstream.release();
   const answer = await inFlight;

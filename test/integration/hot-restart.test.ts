@@ -84,7 +84,7 @@ async function handOver(proc: SluiceProcess, pidFile: string): Promise<{ from: n
   const mark = proc.lines.length;
   process.kill(from, 'SIGUSR2');
   const taken = await proc.waitForLog(
-    (l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from,
+    (l) => l['event'] === 'pid_file.taken_over' && l['predecessor_pid'] === from,
     15_000,
     mark,
   );
@@ -132,9 +132,7 @@ test('a hot restart applies a new worker count under load: 2 → 1 (one thread s
       writeFileSync(configFile, JSON.stringify({ ...config, proxy: { ...config.proxy, workers } }));
       const mark = proc.lines.length;
       const { to } = await handOver(proc, pidFile);
-      const listening = proc.lines
-        .slice(mark)
-        .find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+      const listening = proc.lines.slice(mark).find((l) => l['pid'] === to && l['event'] === 'listeners.listening')!;
       assert.equal([listening['listeners'], listening['handed_over']], [workers, true]);
       await load.okAfter(200);
     }
@@ -156,7 +154,7 @@ test('a hot restart whose new process cannot start (invalid config, then no heal
     writeFileSync(configFile, JSON.stringify({ ...config, proxy: { ...config.proxy, workers: 'many' } }));
     let mark = proc.lines.length;
     process.kill(original, 'SIGUSR2');
-    const invalid = await proc.waitForLog((l) => String(l.msg).startsWith('Hot restart failed'), 10_000, mark);
+    const invalid = await proc.waitForLog((l) => l['code'] === 'SLUICE_HOT_RESTART_FAILED', 10_000, mark);
     assert.match(String(invalid.msg), 'exited (code 2) before it was healthy');
     assert.match(proc.stderr(), `${configFile}: $.proxy.workers`);
     await load.okAfter(50);
@@ -166,7 +164,7 @@ test('a hot restart whose new process cannot start (invalid config, then no heal
     writeFileSync(configFile, JSON.stringify({ ...config, backends: [{ address: '127.0.0.1', port: dead }] }));
     mark = proc.lines.length;
     process.kill(original, 'SIGUSR2');
-    const timedOut = await proc.waitForLog((l) => String(l.msg).startsWith('Hot restart failed'), 15_000, mark);
+    const timedOut = await proc.waitForLog((l) => l['code'] === 'SLUICE_HOT_RESTART_FAILED', 15_000, mark);
     assert.match(String(timedOut.msg), 'no healthy backend within 2000 ms');
     assert.match(String(timedOut.msg), 'this process keeps serving');
     await load.okAfter(50);

@@ -127,7 +127,7 @@ test('drain timeout: a stream still open is cut and counted in force_closed', as
 
 test('rapid reset: a client that resets streams faster than it completes them gets GOAWAY ENHANCE_YOUR_CALM', async () => {
   const { proc, port } = await startH2({}, { admin: { listen_port: 0, token: 'h2-test-token' } });
-  const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  const adminPort = (await proc.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
   const attacker = await rawH2(port);
   try {
     await attacker.next((f) => f.type === FRAME.SETTINGS);

@@ -126,7 +126,7 @@ test('HTTP/2 under load, five hot restarts in a row: each old process drains its
       const from = readPid(pidFile)!;
       const mark = proc.lines.length;
       process.kill(from, 'SIGUSR2');
-      await proc.waitForLog((l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from, 15_000, mark);
+      await proc.waitForLog((l) => l['event'] === 'pid_file.taken_over' && l['predecessor_pid'] === from, 15_000, mark);
       const done = await proc.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === from, 15_000, mark);
       assert.is(done['exit_code'], 0);
       for (let i = 0; i < 250 && isProcessAlive(from); i++) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -96,7 +96,7 @@ h2.before(async (ctx) => {
   );
   const started = await startRouting(['-c', config], 1, 1);
   ctx.sluice = started.sluice;
-  ctx.ports = ctx.sluice.lines.find((l) => String(l.msg).startsWith('Listening on'))!['ports'] as number[];
+  ctx.ports = ctx.sluice.lines.find((l) => l['event'] === 'listeners.listening')!['ports'] as number[];
 });
 
 h2.after(async (ctx) => {

@@ -51,7 +51,7 @@ test('when its npm parent is killed, sluice drains and exits on its own', async 
     const healthy = await seen((l) => l['to'] === 'healthy' && l['actor'] === 'supervisor');
     sluicePid = healthy['pid'] as number;
     fakeNpm.kill('SIGKILL');
-    const received = await seen((l) => l.msg === 'Received parent-exit');
+    const received = await seen((l) => l['event'] === 'stop.requested' && l['signal'] === 'parent-exit');
     assert.is(received['pid'], sluicePid);
     const last = await seen((l) => l['msg'] === 'Shutdown complete');
     assert.is(last['reason'], 'drained');

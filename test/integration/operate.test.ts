@@ -185,7 +185,7 @@ test('the PID file has a companion saying where the proxy is; status, reload and
   );
   const proc = startSluice(['-c', configFile]);
   const port = await proc.port();
-  const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  const adminPort = (await proc.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
   await proc.waitForLog(transitionTo('healthy'));
   const info = JSON.parse(readFileSync(`${pidFile}.json`, 'utf8')) as Record<string, unknown>;
   assert.equal(info, {
@@ -307,7 +307,7 @@ test('reload: a new backend set applies live, as a healthy → healthy transitio
   writeFileSync(configFile, JSON.stringify(base));
   const proc = startSluice(['-c', configFile]);
   const port = await proc.port();
-  const adminPort = (await proc.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  const adminPort = (await proc.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
   await proc.waitForLog(transitionTo('healthy'));
   assert.is((await get(port, '/before')).body, 'a\n');
   // The command reads the admin address from the file: point it at the port the proxy got.
@@ -341,10 +341,10 @@ test('reload: a new backend set applies live, as a healthy → healthy transitio
   const refused = await sluice('reload', '-c', configFile);
   assert.is(refused.code, 2);
   assert.match(refused.stderr, `${configFile}: $.proxy.drain_timeout_ms`);
-  assert.not.ok(proc.lines.some((l) => String(l.msg).startsWith('Reload failed')));
+  assert.not.ok(proc.lines.some((l) => l['event'] === 'config.reload_failed'));
   // A SIGHUP sent anyway: one error line, and the running configuration stays.
   proc.kill('SIGHUP');
-  const failure = await proc.waitForLog((l) => String(l.msg).startsWith('Reload failed'));
+  const failure = await proc.waitForLog((l) => l['event'] === 'config.reload_failed');
   assert.match(String(failure.msg), `${configFile}: $.proxy.drain_timeout_ms`);
   assert.match(String(failure.msg), '"soon"');
   assert.match(String(failure.msg), 'the running configuration stays');

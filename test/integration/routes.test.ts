@@ -549,7 +549,7 @@ function engineSuite(engine: 'fast' | 'hooks' | 'node', proxy: Record<string, un
     };
     ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 3));
     // Otherwise this suite would silently test the fast path again.
-    if (engine === 'hooks') await ctx.sluice.waitForLog((l) => l.msg === 'request hooks loaded');
+    if (engine === 'hooks') await ctx.sluice.waitForLog((l) => l['event'] === 'hooks.loaded');
   });
 
   routing.after(async (ctx) => {
@@ -1163,7 +1163,7 @@ status.before(async (ctx) => {
     admin: { listen_host: '127.0.0.1', listen_port: 0 },
   };
   ({ sluice: ctx.sluice, port: ctx.port } = await startRouting(['-c', writeConfig(config)], 1, 2));
-  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  ctx.adminPort = (await ctx.sluice.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
 });
 
 status.after(async (ctx) => {

@@ -106,7 +106,7 @@ test('graceful shutdown: the in-flight request completes, then "Shutdown complet
   await backend.nextHeld();
   program.kill('SIGTERM');
   await program.waitForLog(printed('Initiating graceful shutdown...'));
-  await program.waitForLog((l) => l.msg === 'Stopped accepting new connections');
+  await program.waitForLog((l) => l['event'] === 'listeners.closed');
   backend.release();
   assert.is((await inFlight).status, 200);
   await program.waitForLog(printed('Shutdown complete'));
@@ -117,14 +117,14 @@ test('lifecycle hooks: onStart before accepting, onStop after accepting stopped'
   const { program, port } = await runExample('lifecycle-hooks.ts');
   const started = await program.waitForLog(printed(`Proxy started on port ${port}`));
   await program.waitForLog(transitionTo('healthy'));
-  const listening = program.lines.find((l) => String(l.msg).startsWith('Listening on'))!;
+  const listening = program.lines.find((l) => l['event'] === 'listeners.listening')!;
   assert.ok(
     program.lines.indexOf(started) < program.lines.indexOf(listening),
     'onStart ran before the listeners bound',
   );
   program.kill('SIGTERM');
   const stopping = await program.waitForLog(printed('Proxy stopping...'));
-  const stoppedAccepting = program.lines.find((l) => l.msg === 'Stopped accepting new connections')!;
+  const stoppedAccepting = program.lines.find((l) => l['event'] === 'listeners.closed')!;
   assert.ok(
     program.lines.indexOf(stoppedAccepting) < program.lines.indexOf(stopping),
     'onStop ran after accepting stopped',

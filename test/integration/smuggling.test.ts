@@ -162,7 +162,7 @@ hostile(
       /^HTTP\/1\.1 200 /,
     );
     assert.not.ok(
-      ctx.sluice!.lines.some((l) => l.msg === 'listener actor failed'),
+      ctx.sluice!.lines.some((l) => l['event'] === 'actor.failed' && l['actor'] === 'listener'),
       'no thread died',
     );
   },

@@ -39,7 +39,7 @@ test('no healthy backend within startup_timeout_ms: StartupTimeout logged, PID f
     '--pid-file',
     pidFile,
   ]);
-  await sluice.waitForLog((l) => l.msg === 'PID file written');
+  await sluice.waitForLog((l) => l['pid_file'] !== undefined && l['outcome'] === 'created');
   assert.ok(existsSync(pidFile));
   const { code } = await exitWithin(sluice);
   assert.is(code, 1);
@@ -102,7 +102,7 @@ test('a startup timeout names every backend with its last probe result, in the l
   };
   const reported = Object.fromEntries(
     sluice.lines
-      .filter((l) => typeof l['backend'] === 'string' && String(l.msg).includes('last probe'))
+      .filter((l) => l['event'] === 'backend.last_probe')
       .map((l) => [String(l['backend']), l['reason']] as const),
   );
   assert.equal(reported, expected);

@@ -88,7 +88,7 @@ operate.before(async (ctx) => {
     }),
   );
   ({ sluice: ctx.sluice, port: ctx.tlsPort } = await startRouting(['-c', ctx.config], 2, 1));
-  ctx.adminPort = (await ctx.sluice.waitForLog((l) => String(l.msg).startsWith('Admin listening')))['port'] as number;
+  ctx.adminPort = (await ctx.sluice.waitForLog((l) => l['event'] === 'admin.listening'))['port'] as number;
 });
 
 operate.after(async (ctx) => {
@@ -160,7 +160,7 @@ operate(
     // The proxy's own reload (SIGHUP, as the command's check did not send it) refuses it too.
     const from = ctx.sluice!.lines.length;
     process.kill(ctx.sluice!.pid, 'SIGHUP');
-    const failed = await ctx.sluice!.waitForLog((l) => String(l.msg).startsWith('Reload failed'), 10_000, from);
+    const failed = await ctx.sluice!.waitForLog((l) => l['event'] === 'config.reload_failed', 10_000, from);
     assert.match(String(failed.msg), '$.listeners[0].tls.key');
     const status = JSON.parse((await get(ctx.adminPort!, '/status')).body) as StatusDocument;
     assert.is(status.last_reload?.ok, false);
@@ -184,7 +184,7 @@ operate('hot restart: the successor serves TLS on the handed-over socket; the ol
   const mark = ctx.sluice!.lines.length;
   process.kill(from, 'SIGUSR2');
   const taken = await ctx.sluice!.waitForLog(
-    (l) => l.msg === 'PID file taken over' && l['predecessor_pid'] === from,
+    (l) => l['event'] === 'pid_file.taken_over' && l['predecessor_pid'] === from,
     20_000,
     mark,
   );
@@ -192,7 +192,7 @@ operate('hot restart: the successor serves TLS on the handed-over socket; the ol
   try {
     const handedOver = ctx
       .sluice!.lines.slice(mark)
-      .find((l) => l['pid'] === to && String(l.msg).startsWith('Listening on'))!;
+      .find((l) => l['pid'] === to && l['event'] === 'listeners.listening')!;
     assert.equal(handedOver['ports'], [ctx.tlsPort], 'the same port, handed over');
     assert.is(handedOver['handed_over'], true);
     const done = await ctx.sluice!.waitForLog((l) => l.msg === 'Shutdown complete' && l['pid'] === from, 20_000, mark);

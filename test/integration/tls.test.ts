@@ -102,7 +102,7 @@ tls.before(async (ctx) => {
   );
   const started = await startRouting(['-c', config], 2, 1);
   ctx.sluice = started.sluice;
-  const listening = ctx.sluice.lines.find((l) => String(l.msg).startsWith('Listening on'))!;
+  const listening = ctx.sluice.lines.find((l) => l['event'] === 'listeners.listening')!;
   [ctx.plainPort, ctx.tlsPort] = listening['ports'] as number[];
 });
 

@@ -105,7 +105,7 @@ for (const entry of entries) {
     // An open tunnel holds the drain until the drain timeout, then is force-closed and counted.
     const closed = new Promise((resolve) => tunnel.socket.once('close', resolve));
     sluice.kill('SIGTERM');
-    await sluice.waitForLog((l) => l.msg === 'Stopped accepting new connections');
+    await sluice.waitForLog((l) => l['event'] === 'listeners.closed');
     tunnel.socket.write('still open');
     assert.is(await tunnel.next(), 'STILL OPEN');
     const timeout = await sluice.waitForLog((l) => l.msg === 'Timeout waiting for connections to drain');

@@ -27,7 +27,7 @@ test('a pool actor whose start throws: logged, stopped, exit 1 (a start failure 
     env: { SLUICE_TEST_HOOKS: crashHook, SLUICE_TEST_CRASH: 'pool:start' },
   });
   assert.is((await exitWithin(sluice)).code, 1);
-  const failed = sluice.lines.find((l) => l.msg === 'pool actor failed');
+  const failed = sluice.lines.find((l) => l['event'] === 'actor.failed' && l['actor'] === 'pool');
   assert.match(String(failed?.['reason']), 'injected crash of pool at start');
   const last = await sluice.waitForLog((l) => l.msg === 'Shutdown complete');
   assert.is(last['reason'], 'worker_failed');
@@ -104,16 +104,18 @@ test('a pool actor crashing while running: restarted with backoff 100, 200, 400,
   for (let crash = 1; crash <= 5; crash++) {
     const from = sluice.lines.length;
     assert.is(await tryConnect(triggerPort), 'connected');
-    await sluice.waitForLog((l) => l.msg === 'pool actor restarted', 10_000, from);
+    await sluice.waitForLog((l) => l['event'] === 'actor.restarted' && l['actor'] === 'pool', 10_000, from);
     // The restarted pool starts from the health known before: traffic never stops.
     assert.is((await get(port, `/after-pool-restart-${crash}`)).body, 'a\n');
   }
   const delays = sluice.lines
-    .filter((l) => String(l.msg).startsWith('restarting the pool actor'))
+    .filter((l) => l['event'] === 'actor.restarting' && l['actor'] === 'pool')
     .map((l) => l['delay_ms']);
   assert.equal(delays, [100, 200, 400, 800, 1600]);
   assert.is(await tryConnect(triggerPort), 'connected');
-  await sluice.waitForLog((l) => String(l.msg).startsWith('giving up: pool actor 0 failed 6 times'));
+  await sluice.waitForLog(
+    (l) => l['event'] === 'actor.gave_up' && l['actor'] === 'pool' && l['id'] === 0 && l['failures'] === 6,
+  );
   assert.is((await exitWithin(sluice, 20_000)).code, 1);
 });
 
@@ -127,9 +129,9 @@ test('a listener thread crashing while healthy is restarted; the proxy keeps ser
   const port = await sluice.port();
   await sluice.waitForLog(transitionTo('healthy'));
   assert.is(await tryConnect(triggerPort), 'connected');
-  await sluice.waitForLog((l) => l.msg === 'listener actor restarted' && l['id'] === 1);
+  await sluice.waitForLog((l) => l['event'] === 'actor.restarted' && l['actor'] === 'listener' && l['id'] === 1);
   // The crash is logged with the thread's error: its code (here the error's name) and message.
-  const crashed = sluice.lines.find((l) => l.msg === 'listener actor failed' && l['id'] === 1);
+  const crashed = sluice.lines.find((l) => l['event'] === 'actor.failed' && l['actor'] === 'listener' && l['id'] === 1);
   assert.is(crashed?.['code'], 'Error');
   assert.match(String(crashed?.['reason']), 'injected crash of listener 1');
   for (let i = 0; i < 20; i++) assert.is((await get(port, `/after-restart-${i}`)).status, 200);
@@ -149,13 +151,17 @@ test('a listener thread crashing six times within a minute: given up on, the res
   for (let crash = 1; crash <= 5; crash++) {
     const from = sluice.lines.length;
     assert.is(await tryConnect(triggerPort), 'connected');
-    await sluice.waitForLog((l) => l.msg === 'listener actor restarted', 10_000, from);
+    await sluice.waitForLog((l) => l['event'] === 'actor.restarted' && l['actor'] === 'listener', 10_000, from);
   }
   assert.is(await tryConnect(triggerPort), 'connected');
   const draining = await sluice.waitForLog(transitionTo('draining'));
   assert.is(draining['event'], 'WORKER_FAILED');
   assert.is((await exitWithin(sluice)).code, 1);
-  assert.ok(sluice.lines.some((l) => String(l.msg).startsWith('giving up: listener actor 1 failed 6 times')));
+  assert.ok(
+    sluice.lines.some(
+      (l) => l['event'] === 'actor.gave_up' && l['actor'] === 'listener' && l['id'] === 1 && l['failures'] === 6,
+    ),
+  );
 });
 
 test('a hung pool actor misses its heartbeat, is ended and restarted; routing never stops', async () => {
@@ -169,10 +175,10 @@ test('a hung pool actor misses its heartbeat, is ended and restarted; routing ne
   await sluice.waitForLog(transitionTo('healthy'));
   assert.is((await get(port, '/ready')).status, 200);
   assert.is(await tryConnect(triggerPort), 'connected');
-  await sluice.waitForLog((l) => l.msg === 'pool actor missed its heartbeat');
+  await sluice.waitForLog((l) => l['event'] === 'actor.missed_heartbeat' && l['actor'] === 'pool');
   // Routing goes on from the snapshot each listener holds, while the pool is replaced.
   assert.is((await get(port, '/still-routed')).body, 'a\n');
-  await sluice.waitForLog((l) => l.msg === 'pool actor restarted');
+  await sluice.waitForLog((l) => l['event'] === 'actor.restarted' && l['actor'] === 'pool');
   const ready = await until(
     () => get(port, '/ready'),
     (a) => a.status === 200,

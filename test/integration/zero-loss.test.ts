@@ -44,7 +44,7 @@ test('SIGTERM under keep-alive load: every accepted request completes; connectio
     assert.is((await exitWithin(proc)).code, 0);
     // A few more rounds against the closed port: these can only be refused.
     const counts = await load.stop();
-    const closing = proc.lines.find((l) => l.msg === 'Closing the listening sockets')!;
+    const closing = proc.lines.find((l) => l['event'] === 'listeners.closing')!;
     assert.ok(closing, 'the listeners were closed');
     // Refused (nobody listens) or unaccepted (reset in the accept queue as the socket closed):
     // connections the proxy never read a byte of. Nothing it accepted is lost.
@@ -96,7 +96,7 @@ test('SIGHUP under load, to a new backend set, then an invalid file: no request 
     writeFileSync(configFile, '{ "proxy": { "workers": ');
     const mark = proc.lines.length;
     proc.kill('SIGHUP');
-    await proc.waitForLog((l) => String(l.msg).startsWith('Reload failed'), 10_000, mark);
+    await proc.waitForLog((l) => l['event'] === 'config.reload_failed', 10_000, mark);
     await load.okAfter(200);
     assert.ok(
       load.answeredBy.slice(-100).every((name) => name === 'b'),
@@ -175,7 +175,9 @@ test('a listener thread crashing under load: the other keeps serving, the crashe
   try {
     await load.okAfter(200);
     assert.is(await tryConnect(triggerPort), 'connected');
-    const restarted = await proc.waitForLog((l) => l.msg === 'listener actor restarted' && l['id'] === 1);
+    const restarted = await proc.waitForLog(
+      (l) => l['event'] === 'actor.restarted' && l['actor'] === 'listener' && l['id'] === 1,
+    );
     await load.okAfter(300);
     const counts = await load.stop();
     // What the dead thread held: at most one request per client, and its accept queue.

@@ -90,7 +90,8 @@ export class HealthCheckerLink {
       .then(
         () => {
           supervision.running(checker);
-          if (restarted) log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
+          if (restarted)
+            log.info({ event: 'actor.restarted', actor: 'health-checker' }, 'health-checker actor restarted');
         },
         (error: unknown) => checker.kill(`start failed: ${errorMessage(error)}`),
       );

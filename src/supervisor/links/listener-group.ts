@@ -159,7 +159,8 @@ export class ListenerGroup {
   async restart(id: number): Promise<void> {
     const ports = this.#ports ?? listenSpecs(this.#wiring.config()).map((spec) => spec.port);
     const listener = await this.#start(id, ports, true);
-    if (listener) this.#wiring.log.info({ actor: 'listener', id }, 'listener actor restarted');
+    if (listener)
+      this.#wiring.log.info({ event: 'actor.restarted', actor: 'listener', id }, 'listener actor restarted');
   }
 
   /** Teardown: a listener still binding finishes first, so that it is stopped too. */
@@ -191,7 +192,14 @@ export class ListenerGroup {
     if (supervision.closing) return;
     const addresses = specs.map((spec, index) => describeListener(spec, ports[index]!));
     const first = { host: specs[0]!.host, port: ports[0] };
-    const bound = { ...first, ports, addresses, listeners: count, handed_over: handedOver !== undefined };
+    const bound = {
+      event: 'listeners.listening',
+      ...first,
+      ports,
+      addresses,
+      listeners: count,
+      handed_over: handedOver !== undefined,
+    };
     log.info(bound, `Listening on ${addresses.join(', ')}`);
     this.#wiring.listening(ports);
     this.#sendBack({ type: 'LISTENERS_BOUND' });
@@ -306,13 +314,13 @@ export class ListenerGroup {
     const live = this.#listeners.filter((l) => l.alive);
     for (const l of live) this.#undrained.add(l.id);
     if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
-    log.info({ listeners: live.length }, 'Closing the listening sockets');
+    log.info({ event: 'listeners.closing', listeners: live.length }, 'Closing the listening sockets');
     const close = (l: ActorThread<ListenerApi>) =>
       l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening'));
     const closing = live.map(close);
     this.#closed = Promise.all(closing).then(() => {
       const active = this.#wiring.activeConnections();
-      log.info({ listeners: live.length, active }, 'Stopped accepting new connections');
+      log.info({ event: 'listeners.closed', listeners: live.length, active }, 'Stopped accepting new connections');
       this.#sendBack({ type: 'LISTENERS_CLOSED' });
     });
   }

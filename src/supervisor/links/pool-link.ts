@@ -187,7 +187,7 @@ export class PoolLink {
           this.#answering = true;
           this.#wiring.answeringChanged();
           this.#settleStarted(true);
-          if (restarted) log.info({ actor: 'pool' }, 'pool actor restarted');
+          if (restarted) log.info({ event: 'actor.restarted', actor: 'pool' }, 'pool actor restarted');
         },
         (error: unknown) => {
           this.#settleStarted(false);
