@@ -18,7 +18,7 @@ const source = new URL('./src/index.ts', import.meta.url);
 const fromSource = existsSync(source) && !fileURLToPath(import.meta.url).includes('/node_modules/');
 const sluice = await import(fromSource ? source.href : new URL('./dist/index.js', import.meta.url).href);
 
-// Every value src/index.ts exports (test/package.test.ts checks the list is complete).
+// Every value src/index.ts exports (test/integration/package.test.ts checks the list is complete).
 export const {
   HttpProxy,
   lifecycleMachine,

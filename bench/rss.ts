@@ -13,7 +13,9 @@ export function treeRss(pid: number): number {
           .filter(Boolean))
           visit(Number(child));
       }
-    } catch {}
+    } catch {
+      // The process or thread exited while being read: it holds no memory any more.
+    }
   };
   visit(pid);
   return total / 1024;

@@ -91,6 +91,12 @@ interface Started {
   readyMs: number;
 }
 
+/** The PID of a target that answered: a process that failed to spawn has none, and never answers. */
+function pidOf(child: ChildProcess): number {
+  if (child.pid === undefined) throw new Error('the target process did not start');
+  return child.pid;
+}
+
 interface Options {
   root: string;
   work: string;
@@ -175,7 +181,7 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
       const started = await start();
       runs[name].push(started.readyMs);
       await sleep(1_000);
-      idle[name].push(treeRss(started.child.pid!));
+      idle[name].push(treeRss(pidOf(started.child)));
       sigterm[name].push(await stop(started.child, name === 'nginx' ? 'SIGQUIT' : 'SIGTERM'));
     }
     if (i < 3) {
@@ -261,7 +267,7 @@ interface ClientMemory {
 /** `count` keep-alive clients, each of which reads the response to one request; RSS 1 s after the last. */
 async function clientMemory(started: Started, count: number): Promise<ClientMemory> {
   await sleep(1_000);
-  const before = treeRss(started.child.pid!);
+  const before = treeRss(pidOf(started.child));
   const sockets: Socket[] = [];
   const answered: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
@@ -284,7 +290,7 @@ async function clientMemory(started: Started, count: number): Promise<ClientMemo
   await Promise.race([Promise.all(answered), sleep(30_000)]);
   await sleep(1_000);
   const opened = sockets.filter((s) => !s.destroyed).length;
-  const after = treeRss(started.child.pid!);
+  const after = treeRss(pidOf(started.child));
   sockets.forEach((s) => s.destroy());
   await stop(started.child);
   return {
@@ -300,14 +306,14 @@ async function underLoad(
   started: Started,
 ): Promise<{ idle: number; loaded: number; peak: number; ratio: number; rps: number }> {
   await sleep(1_000);
-  const idle = treeRss(started.child.pid!);
+  const idle = treeRss(pidOf(started.child));
   const wrk = spawn('wrk', ['-t1', '-c64', '-d10s', `http://127.0.0.1:${started.listenPort}/`], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let text = '';
   wrk.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   const samples: number[] = [];
-  const sampler = setInterval(() => samples.push(treeRss(started.child.pid!)), 1_000);
+  const sampler = setInterval(() => samples.push(treeRss(pidOf(started.child))), 1_000);
   await new Promise((resolve) => wrk.once('exit', resolve));
   clearInterval(sampler);
   await stop(started.child);
@@ -342,9 +348,9 @@ async function hotRestarts(
     });
     let text = '';
     run.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-    const code = await new Promise((resolve) => run.once('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
     const match = /Proxy restarted .* after (\d+) ms/.exec(text);
-    if (code !== 0 || !match) throw new Error(`sluice restart failed (exit ${code}): ${text}`);
+    if (code !== 0 || !match) throw new Error(`sluice restart failed (exit ${String(code)}): ${text}`);
     command.push(round(performance.now() - since));
     reported.push(Number(match[1]));
   }

@@ -227,5 +227,6 @@ export class HttpProxy {
   }
 }
 
-/** `shutdown()` never rejects: the failure of a run is what `serve()` rejects with. */
-function reportedByServe(): void {}
+function reportedByServe(): void {
+  // `shutdown()` never rejects: the failure of a run is what `serve()` rejects with.
+}

@@ -43,7 +43,10 @@ const api: ListenerApi = {
       return { ok: false, setup: hooksLoadFailure(hooksModule ?? '', error) /* only a module given can fail */ };
     }
     if (hooks)
-      log.debug({ module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) }, 'request hooks loaded');
+      log.debug(
+        { event: 'hooks.loaded', module: init.config.proxy.request_hooks, hooks: Object.keys(hooks) },
+        'request hooks loaded',
+      );
     // Before the TLS listeners are made: their contexts issue tickets with these keys from the first handshake.
     threadTicketKeys.set(init.ticketKeys);
     server = new ListenerServer(

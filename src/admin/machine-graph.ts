@@ -2,7 +2,7 @@
  * The lifecycle machine as plain data for the dashboard, taken from the
  * machine definition itself (machines/graph.ts), so the picture cannot drift.
  */
-import { allStates } from '../machines/graph.ts';
+import { allStates, eventOf, guardOf, initialChild } from '../machines/graph.ts';
 import { eventName } from '../machines/history.ts';
 import { lifecycleMachine } from '../machines/lifecycle.ts';
 
@@ -19,14 +19,15 @@ export function machineGraph(): MachineGraph {
       id: state.path.join('.'),
       key: state.key,
       parent,
-      initial: state.parent?.initial?.target?.[0] === state,
+      initial: state.parent !== undefined && initialChild(state.parent) === state,
       final: state.type === 'final',
     });
     for (const t of transitions) {
-      const event = t.eventType ? eventName(t.eventType) : `[${String(t.guard ?? 'always')}]`;
+      const event = eventOf(t);
+      const label = event !== undefined ? eventName(event) : `[${guardOf(t) ?? 'always'}]`;
       for (const target of t.target ?? []) {
         if (target === state) continue;
-        graph.transitions.push({ source: state.path.join('.'), target: target.path.join('.'), event });
+        graph.transitions.push({ source: state.path.join('.'), target: target.path.join('.'), event: label });
       }
     }
   }

@@ -62,7 +62,7 @@ export class AdminServer implements AdminListener {
         this.#server.off('error', reject);
         const port = (this.#server.address() as AddressInfo).port;
         this.#log.info(
-          { host: this.#config.listen_host, port },
+          { event: 'admin.listening', host: this.#config.listen_host, port },
           `Admin listening on ${this.#config.listen_host}:${port}`,
         );
         resolve(port);

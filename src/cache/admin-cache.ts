@@ -111,5 +111,6 @@ export class AdminCache {
   }
 }
 
-/** Closing a store dropped because it failed: a failed close says nothing the failure did not. */
-function failedAlready(): void {}
+function failedAlready(): void {
+  // Closing a store dropped because it failed: a failed close says nothing the failure did not.
+}

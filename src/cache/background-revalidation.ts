@@ -70,7 +70,10 @@ export async function revalidateInBackground(cache: CacheThread, job: Background
       return;
     }
     const policy = newPolicy(policyReq, response.statusCode, headers);
-    if (!mayStore(policy, response.statusCode, headers)) return void (await response.body.dump());
+    if (!mayStore(policy, response.statusCode, headers)) {
+      await response.body.dump();
+      return;
+    }
     const body = Buffer.from(await response.body.arrayBuffer());
     if (body.length > cache.maxObjectBytes) return;
     const vary = varyNames(headers);

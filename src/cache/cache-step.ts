@@ -83,10 +83,29 @@ export class CacheStep implements ExchangeTap {
     this.#head = head;
   }
 
+  /** The exchange, given by begin: every other step runs after it. */
+  get #exchangeBegun(): CachedExchange {
+    if (!this.#exchange) throw new Error('the cache step has not begun');
+    return this.#exchange;
+  }
+
+  /** The request's headers, read by begin before any full look-up (a fresh hit never reads them). */
+  get #requestHeaders(): Record<string, string> {
+    if (!this.#headers) throw new Error('the cache step has not read the request headers');
+    return this.#headers;
+  }
+
+  /** The request as http-cache-semantics sees it, made with the headers. */
+  get #policyRequest(): PolicyRequest {
+    if (!this.#request) throw new Error('the cache step has not read the request headers');
+    return this.#request;
+  }
+
   begin(exchange: CachedExchange): void {
     this.#exchange = exchange;
     const cache = this.#cache;
-    const head = this.#head!;
+    const head = this.#head;
+    if (!head) throw new Error('a cache step begins once');
     this.#head = undefined;
     if (UNSAFE.has(this.#method)) return this.#forward('invalidate', 'sluice; fwd=method', 'bypass');
     if (this.#method !== 'GET' && this.#method !== 'HEAD')
@@ -136,7 +155,7 @@ export class CacheStep implements ExchangeTap {
     if (meta.status !== 204 && meta.status !== 304)
       text += meta.framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${body.length}\r\n`;
     // The body lies in lmdb-js's reused buffer: the exchange copies it into the response before any other read.
-    this.#exchange!.serveCached(meta.status, text, body);
+    this.#exchangeBegun.serveCached(meta.status, text, body);
     if (now - hot.touchedAt >= 1000) {
       hot.touchedAt = now;
       store.touch(key, now);
@@ -153,14 +172,14 @@ export class CacheStep implements ExchangeTap {
     let entry: StoredEntry | undefined;
     try {
       vary = store.varyOf(this.#url);
-      key = variantKey(this.#url, vary === '*' ? [] : (vary ?? []), this.#headers!);
+      key = variantKey(this.#url, vary === '*' ? [] : (vary ?? []), this.#requestHeaders);
       entry = vary === undefined || vary === '*' ? undefined : store.get(key);
     } catch {
       return this.#forward('bypass', 'sluice; fwd=bypass', 'bypass');
     }
     if (entry) {
       const policy = restoredPolicy(entry.meta.policy);
-      const verdict = policy.evaluateRequest(this.#request!);
+      const verdict = policy.evaluateRequest(this.#policyRequest);
       if (verdict.response) {
         store.touch(key);
         if (!verdict.revalidation) {
@@ -175,7 +194,7 @@ export class CacheStep implements ExchangeTap {
           this.#target,
           entry,
           policy,
-          this.#headers!,
+          this.#requestHeaders,
           this.#route,
           this.#upstreams,
         );
@@ -183,7 +202,7 @@ export class CacheStep implements ExchangeTap {
       }
       this.#stale = { key, entry, policy };
       if (hasValidator(entry.meta)) {
-        this.#revalidationHeaders = policy.revalidationHeaders(this.#request!) as Record<string, string>;
+        this.#revalidationHeaders = policy.revalidationHeaders(this.#policyRequest) as Record<string, string>;
         return this.#forward('revalidate', 'sluice; fwd=stale', undefined);
       }
     }
@@ -206,10 +225,10 @@ export class CacheStep implements ExchangeTap {
   async #coalesce(key: string): Promise<void> {
     const cache = this.#cache;
     // Taking the lock is a write transaction (asynchronous): the head must outlive this read.
-    this.#exchange!.detachHead();
+    this.#exchangeBegun.detachHead();
     const won = await cache.coalescer.acquire(key, cache.lockTimeoutMs);
-    if (this.#exchange!.done) {
-      won ? cache.coalescer.release(key, false) : undefined;
+    if (this.#exchangeBegun.done) {
+      if (won) cache.coalescer.release(key, false);
       return;
     }
     if (won) {
@@ -225,9 +244,9 @@ export class CacheStep implements ExchangeTap {
   /** Another request holds the lock on `key`: wait for it, then look again (a hit) or go upstream. */
   async #awaitLock(key: string): Promise<void> {
     const cache = this.#cache;
-    this.#exchange!.detachHead();
+    this.#exchangeBegun.detachHead();
     const end = await cache.coalescer.wait(key, cache.lockTimeoutMs);
-    if (this.#exchange!.done) return;
+    if (this.#exchangeBegun.done) return;
     // Stored: a hit now (or, if it is not one for this request, a miss of its own). Otherwise go upstream.
     // Reads must see the commit now, not at the thread's next event turn.
     cache.store?.refresh();
@@ -245,17 +264,17 @@ export class CacheStep implements ExchangeTap {
     // The client's own validators match the entry: 304, as nginx answers them from its cache.
     if (meta.status === 200 && this.#headers !== undefined && notModified(this.#headers, meta.headers)) {
       const head = cachedHead({ ...meta, status: 304 }, headers, 0, ageSeconds(policy), cacheStatus);
-      return this.#exchange!.serveCached(304, head, EMPTY);
+      return this.#exchangeBegun.serveCached(304, head, EMPTY);
     }
     const head = cachedHead(meta, headers, entry.body.length, ageSeconds(policy), cacheStatus);
-    this.#exchange!.serveCached(meta.status, head, entry.body);
+    this.#exchangeBegun.serveCached(meta.status, head, entry.body);
   }
 
   #forward(mode: Mode, cacheStatus: string, counted: 'miss' | 'bypass' | undefined): void {
     this.#mode = mode;
     this.#cacheStatus = cacheStatus;
     if (counted) this.#cache.count(counted);
-    this.#exchange!.goUpstream();
+    this.#exchangeBegun.goUpstream();
   }
 
   upstreamHeaders(routed: () => string[]): string[] | undefined {
@@ -279,7 +298,7 @@ export class CacheStep implements ExchangeTap {
     }
     if (stale && this.#mode === 'revalidate' && head.status === 304) {
       const response = { status: 304, headers: headerObject(head.rawHeaders) };
-      const { policy, modified } = stale.policy.revalidatedPolicy(this.#request!, response);
+      const { policy, modified } = stale.policy.revalidatedPolicy(this.#policyRequest, response);
       this.#cache.count('revalidated');
       const meta = modified ? stale.entry.meta : refreshedMeta(stale.entry.meta, policy, response.headers);
       if (!modified) this.#cache.recommit(this.#url, stale.key, meta, stale.entry.body);
@@ -310,13 +329,13 @@ export class CacheStep implements ExchangeTap {
   #startCollecting(head: ResponseHead): void {
     if (this.#method !== 'GET') return;
     const headers = headerObject(head.rawHeaders);
-    const policy = newPolicy(this.#request!, head.status, headers);
+    const policy = newPolicy(this.#policyRequest, head.status, headers);
     if (!mayStore(policy, head.status, headers)) return;
     const framing = head.framing;
     const maxBytes = this.#cache.maxObjectBytes;
     if (framing.type === 'length' && framing.length > maxBytes) return;
     const vary = varyNames(headers);
-    const key = variantKey(this.#url, vary, this.#headers!);
+    const key = variantKey(this.#url, vary, this.#requestHeaders);
     if (Buffer.byteLength(key) > MAX_KEY_BYTES) return;
     const meta: EntryMeta = {
       policy: policy.toObject(),

@@ -51,10 +51,11 @@ export class Coalescer {
     if (!store) return true;
     const taking = store.takeLock(key, this.#owner, ttlMs);
     this.#local.set(key, taking);
-    let won = false;
+    let won: boolean;
     try {
       won = await taking;
     } catch {
+      // The lock could not be written: this request goes upstream as its holder rather than wait for nobody.
       won = true;
     }
     if (!won) this.#local.delete(key);

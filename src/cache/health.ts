@@ -29,7 +29,7 @@ export async function timedProbe(probe: () => Promise<void>): Promise<ProbeResul
   });
   const run = probe().then(
     (): ProbeResult => ({ ok: true }),
-    (error: NodeJS.ErrnoException): ProbeResult => ({ ok: false, code: errorCode(error) }),
+    (error: unknown): ProbeResult => ({ ok: false, code: errorCode(error) }),
   );
   try {
     return await Promise.race([run, late]);
@@ -40,7 +40,7 @@ export async function timedProbe(probe: () => Promise<void>): Promise<ProbeResul
 
 /** ENOSPC, MDB_MAP_FULL, …: what a failed store operation says. */
 export function errorCode(error: unknown): string {
-  const e = error as { code?: unknown; message?: unknown };
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
   if (typeof e?.code === 'string') return e.code;
   const message = String(e?.message ?? error);
   if (message.includes('MDB_MAP_FULL')) return 'MDB_MAP_FULL';

@@ -36,7 +36,7 @@ export class HotEntries {
   /** `key`: the route's index and the variant key (a route's response edits are in the prefix). */
   get(key: string, stamp: number): HotEntry | undefined {
     const hot = this.#kept.get(key);
-    return hot !== undefined && hot.stamp === stamp ? hot : undefined;
+    return hot?.stamp === stamp ? hot : undefined;
   }
 
   make(key: string, stamp: number, meta: EntryMeta, route: Route | undefined): HotEntry {
@@ -58,7 +58,11 @@ export class HotEntries {
       touchedAt: 0,
     };
     this.#kept.delete(key);
-    if (this.#kept.size >= MAX_KEPT) this.#kept.delete(this.#kept.keys().next().value!);
+    if (this.#kept.size >= MAX_KEPT) {
+      // A Map iterates in insertion order, and a used entry is set again: the first is the least recent.
+      const oldest = this.#kept.keys().next();
+      if (!oldest.done) this.#kept.delete(oldest.value);
+    }
     this.#kept.set(key, hot);
     return hot;
   }

@@ -43,7 +43,7 @@ export function restoredPolicy(object: CachePolicy.CachePolicyObject): Policy {
 export function mayStore(policy: Policy, status: number, headers: Record<string, string>): boolean {
   if (status === 206 || headers['set-cookie'] !== undefined) return false;
   const vary = headers.vary;
-  if (vary !== undefined && vary.split(',').some((name) => name.trim() === '*')) return false;
+  if (vary?.split(',').some((name) => name.trim() === '*')) return false;
   return policy.storable();
 }
 

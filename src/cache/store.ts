@@ -13,7 +13,10 @@
  * Reads are synchronous through the memory map: a hit never waits on another
  * thread. Writes are lmdb-js's batched asynchronous transactions. An entry
  * is written in one transaction, whole, after its body was complete: a crash
- * or SIGKILL leaves the entry or nothing, never a cut body.
+ * or SIGKILL leaves the entry or nothing, never a cut body. Inside a
+ * transaction's callback the writes are putSync and removeSync: they join
+ * that transaction at once (lmdb-js's put would too, returning a promise
+ * already resolved), and the transaction's promise alone reports the commit.
  *
  * Full disks: the map is not a write map (`useWritemap: false`, lmdb-js's
  * default), so pages are written with pwrite and a full disk fails the write
@@ -165,7 +168,7 @@ export class CacheStore {
         const now = Date.now();
         const held = this.#locks.get(key);
         if (held !== undefined && held.expires > now) return false;
-        this.#locks.put(key, { owner, expires: now + ttlMs });
+        this.#locks.putSync(key, { owner, expires: now + ttlMs });
         return true;
       }),
     );
@@ -212,11 +215,11 @@ export class CacheStore {
     return written(
       this.#root.transaction(() => {
         const previous = this.#entries.getBinary(variantKey);
-        this.#entries.put(variantKey, value);
-        this.#vary.put(url, vary);
-        this.#access.put(variantKey, Date.now());
+        this.#entries.putSync(variantKey, value);
+        this.#vary.putSync(url, vary);
+        this.#access.putSync(variantKey, Date.now());
         const bytes = (this.#stats.get('bytes') ?? 0) + value.length - (previous?.length ?? 0);
-        this.#stats.put('bytes', bytes);
+        this.#stats.putSync('bytes', bytes);
         return bytes > this.maxBytes;
       }),
     );
@@ -235,8 +238,8 @@ export class CacheStore {
           bytes -= this.#removeVariant(key);
           evicted++;
         }
-        this.#stats.put('bytes', bytes);
-        this.#stats.put('evictions', (this.#stats.get('evictions') ?? 0) + evicted);
+        this.#stats.putSync('bytes', bytes);
+        this.#stats.putSync('evictions', (this.#stats.get('evictions') ?? 0) + evicted);
         return evicted;
       }),
     );
@@ -245,8 +248,8 @@ export class CacheStore {
   /** Inside a transaction: removes one variant; returns its size. */
   #removeVariant(variantKey: string): number {
     const value = this.#entries.getBinary(variantKey);
-    this.#entries.remove(variantKey);
-    this.#access.remove(variantKey);
+    this.#entries.removeSync(variantKey);
+    this.#access.removeSync(variantKey);
     return value?.length ?? 0;
   }
 
@@ -261,9 +264,9 @@ export class CacheStore {
           bytes -= this.#removeVariant(key);
           purged++;
         }
-        if (url === undefined) for (const key of [...this.#vary.getKeys({})]) this.#vary.remove(key);
-        else this.#vary.remove(url);
-        this.#stats.put('bytes', Math.max(0, bytes));
+        if (url === undefined) for (const key of [...this.#vary.getKeys({})]) this.#vary.removeSync(key);
+        else this.#vary.removeSync(url);
+        this.#stats.putSync('bytes', Math.max(0, bytes));
         return purged;
       }),
     );
@@ -274,7 +277,7 @@ export class CacheStore {
     await written(
       this.#root.transaction(() => {
         for (const [name, delta] of deltas)
-          this.#stats.put(`requests.${name}`, (this.#stats.get(`requests.${name}`) ?? 0) + delta);
+          this.#stats.putSync(`requests.${name}`, (this.#stats.get(`requests.${name}`) ?? 0) + delta);
       }),
     );
   }
@@ -312,8 +315,10 @@ export class CacheStore {
   }
 }
 
-/** The failed commit's own promise: the writes it held were rejected to their callers, who report it. */
-function reportedByTheCaller(): void {}
+function reportedByTheCaller(): void {
+  // The failed commit's own promise: the writes it held were rejected to their callers, who report it.
+}
 
-/** A use that could not be recorded: the entry is untouched, only its place in the LRU order is older. */
-function onlyRecencyLost(): void {}
+function onlyRecencyLost(): void {
+  // A use that could not be recorded: the entry is untouched, only its place in the LRU order is older.
+}

@@ -102,7 +102,10 @@ export class UpstreamDiscovery {
     const result = report.type === 'resolved' ? 'ok' : report.code;
     this.#emit({ type: 'pool.dns', status, result });
     const addresses = status.addresses.length;
-    this.#log.debug({ upstream, dns: name, result, addresses, next_ms: report.delayMs }, 'dns resolved');
+    this.#log.debug(
+      { event: 'dns.resolved', upstream, dns: name, result, addresses, next_ms: report.delayMs },
+      'dns resolved',
+    );
     if (report.type === 'failed') {
       if (!report.changed) return;
       const kept = this.#sets.get(upstream)?.length ?? 0;

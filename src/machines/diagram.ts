@@ -7,20 +7,21 @@
  * inner state in its label.
  */
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
-import { stateTree, type StateInfo } from './graph.ts';
+import { eventOf, guardOf, initialChild, stateTree, type StateInfo } from './graph.ts';
 import { eventName } from './history.ts';
 
 const mermaidId = (node: AnyStateNode) => node.path.join('_');
 
 function label(transition: AnyTransitionDefinition): string {
-  if (transition.eventType) return eventName(transition.eventType);
-  return `[${typeof transition.guard === 'string' ? transition.guard : 'guard'}]`;
+  const event = eventOf(transition);
+  if (event !== undefined) return eventName(event);
+  return `[${guardOf(transition) ?? 'guard'}]`;
 }
 
 export function mermaidStateDiagram(machine: AnyStateMachine): string {
   const lines = ['stateDiagram-v2'];
   const render = (parent: StateInfo, indent: string) => {
-    const initial = parent.node.initial?.target?.[0];
+    const initial = initialChild(parent.node);
     if (initial) lines.push(`${indent}[*] --> ${mermaidId(initial)}`);
     for (const child of parent.children) {
       const node = child.node;
@@ -36,7 +37,8 @@ export function mermaidStateDiagram(machine: AnyStateMachine): string {
         for (const target of transition.target ?? []) {
           if (target === transition.source) continue; // self-transitions only update context
           const sameParent = target.parent === transition.source.parent;
-          const from = sameParent ? transition.source : transition.source.parent!;
+          // The transitions are `child`'s own, so the composite state holding their source is `parent`.
+          const from = sameParent ? transition.source : parent.node;
           const suffix = sameParent ? '' : ` (from ${transition.source.key})`;
           // Edges that leave a composite state are drawn where the composite state is.
           (sameParent ? lines : outer).push(

@@ -45,6 +45,32 @@ export function allStates(machine: AnyStateMachine): StateInfo[] {
 }
 
 /**
+ * The event a transition waits for. xstate types it loosely and gives an
+ * eventless (`always`) transition '' and an initial one null: both are
+ * undefined here.
+ */
+export function eventOf(transition: AnyTransitionDefinition): string | undefined {
+  const type: unknown = transition.eventType;
+  return typeof type === 'string' && type !== '' ? type : undefined;
+}
+
+/** A transition's guard by its name in `setup({ guards })`; 'guard' for an inline one; undefined for none. */
+export function guardOf(transition: AnyTransitionDefinition): string | undefined {
+  const guard: unknown = transition.guard;
+  if (guard === undefined) return undefined;
+  return typeof guard === 'string' ? guard : 'guard';
+}
+
+/**
+ * The initial child a compound state enters, if it has children. xstate
+ * gives every state an initial transition, with no target for a leaf.
+ */
+export function initialChild(node: AnyStateNode): AnyStateNode | undefined {
+  const targets: readonly AnyStateNode[] = node.initial.target;
+  return targets[0];
+}
+
+/**
  * The names of the actions in a definition's list. xstate's own (`xstate.raise`,
  * which arms an `after` delay) are left out: the delays are transitions here.
  */

@@ -101,8 +101,16 @@ export function exitCodeOf(context: Pick<LifecycleContext, 'stopReason' | 'failu
 }
 
 /** Placeholder actors: they do nothing. The supervisor and tests provide real ones. */
-const inert = fromCallback(() => () => {});
-const inertListeners = fromCallback<ListenerCommand>(() => () => {});
+const inert = fromCallback(() => holdsNothing);
+const inertListeners = fromCallback<ListenerCommand>(() => holdsNothing);
+
+function holdsNothing(): void {
+  // An inert actor started nothing, so stopping it has nothing to release.
+}
+
+function providedBySupervisor(): void {
+  // The effect's placeholder: the supervisor binds the real one with .provide({ actions }), tests a fake.
+}
 
 const stopBecause = (reason: StopReason) => ({ type: 'stopBecause', params: { reason } }) as const;
 
@@ -130,18 +138,18 @@ export const lifecycleMachine = setup({
   actions: {
     // The effects: no-ops here, the supervisor provides the real ones, tests fakes that record them.
     /** A hot restart's successor: the PID file names this process from now on. */
-    handOverPidFile: () => {},
+    handOverPidFile: providedBySupervisor,
     /** The file beside the PID file that says where this proxy answers (`sluice status` reads it). */
-    writeProxyInfo: () => {},
+    writeProxyInfo: providedBySupervisor,
     /** The phase message to every listener: /health turns 200, a successor accepts on its inherited sockets. */
-    announceHealthy: () => {},
+    announceHealthy: providedBySupervisor,
     /** The phase message: /health and /ready turn 503, every response says `Connection: close`. */
-    announceDraining: () => {},
-    announceStopped: () => {},
+    announceDraining: providedBySupervisor,
+    announceStopped: providedBySupervisor,
     /** A parent waiting for this process (`-d`, a hot restart's predecessor) learns it is healthy. */
-    reportReady: () => {},
+    reportReady: providedBySupervisor,
     /** The `onStop` hook: the listeners stopped accepting. */
-    runOnStop: () => {},
+    runOnStop: providedBySupervisor,
     recordListenersBound: assign({ listenersBound: true }),
     stopBecause: assign((_, params: { reason: StopReason }) => ({ stopReason: params.reason })),
     recordStartupTimeout: assign({

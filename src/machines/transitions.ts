@@ -4,11 +4,11 @@
  * they exercised, so a transition nobody tests fails the suite.
  */
 import type { AnyStateMachine, AnyTransitionDefinition } from 'xstate';
-import { allStates } from './graph.ts';
+import { allStates, eventOf } from './graph.ts';
 
 export function transitionKey(transition: AnyTransitionDefinition): string {
   const targets = transition.target?.map((node) => node.id).join(',') ?? transition.source.id;
-  return `${transition.source.id} --${transition.eventType || '(always)'}--> ${targets}`;
+  return `${transition.source.id} --${eventOf(transition) ?? '(always)'}--> ${targets}`;
 }
 
 export function allTransitionKeys(machine: AnyStateMachine): string[] {

@@ -8,7 +8,7 @@
  *
  * It is a prom-client metric by shape: the registry reads it through `get()`,
  * which returns what prom-client's Histogram returns for the same
- * observations (test/latency-histogram.test.ts compares the two), so the
+ * observations (test/unit/metrics/latency-histogram.test.ts compares the two), so the
  * admin endpoint's aggregation and text format treat it the same.
  */
 export class LatencyHistogram {

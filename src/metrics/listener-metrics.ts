@@ -31,6 +31,7 @@ interface Registered {
 
 export class ListenerMetrics {
   #registered: Registered | undefined;
+  #registering: Promise<Registered> | undefined;
   readonly #duration = new LatencyHistogram({
     name: 'sluice_request_duration_seconds',
     help: 'Time from the request head to the end of the response.',
@@ -66,10 +67,13 @@ export class ListenerMetrics {
     this.#upstreamOf = upstreamOf;
   }
 
-  async #registry(): Promise<Registered> {
-    if (this.#registered) return this.#registered;
+  /** The registry, created once however many callers wait on prom-client's import at the same time. */
+  #registry(): Promise<Registered> {
+    return (this.#registering ??= this.#register());
+  }
+
+  async #register(): Promise<Registered> {
     const { Counter, Gauge, Registry } = await import('prom-client');
-    if (this.#registered) return this.#registered;
     const registry = new Registry();
     const requests = new Counter({
       name: 'sluice_requests_total',

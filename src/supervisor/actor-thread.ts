@@ -41,7 +41,7 @@ export class ActorThread<Api> {
   readonly #died: Promise<never>;
   #stopping = false;
   #failed = false;
-  #fail: (message: string, code?: string) => void = () => {};
+  readonly #fail: (message: string, code?: string) => void;
 
   /** `onFailure` gets the thread's error code when it has one (`ERR_…`, or the error's name), for the log. */
   constructor(kind: ActorKind, id: number, onFailure: (message: string, code?: string) => void) {
@@ -56,8 +56,10 @@ export class ActorThread<Api> {
     };
     this.#fail = fail;
     this.#died = new Promise<never>((_, reject) => {
-      this.#worker.once('error', (error) => {
-        fail(`${kind} thread ${id} threw: ${error.message}`, (error as NodeJS.ErrnoException).code ?? error.name);
+      // A worker's 'error' carries whatever its thread threw, an Error or not.
+      this.#worker.once('error', (thrown: unknown) => {
+        const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+        fail(`${kind} thread ${id} threw: ${error.message}`, errorCode(error));
         reject(error);
       });
       this.#worker.once('exit', (code) => {
@@ -101,7 +103,7 @@ export class ActorThread<Api> {
   logFailure(log: Logger, call: string): (error: unknown) => void {
     return (error) => {
       const line = { actor: this.kind, id: this.id, call, code: errorCode(error) };
-      const message = `${call} on ${this.kind} thread ${this.id} failed: ${(error as Error | undefined)?.message ?? String(error)}`;
+      const message = `${call} on ${this.kind} thread ${this.id} failed: ${errorMessage(error)}`;
       if (this.alive) log.warn(line, message);
       else log.debug(line, message);
     };
@@ -122,7 +124,15 @@ export class ActorThread<Api> {
   }
 }
 
-function reportedThroughOnFailure(): void {}
+function reportedThroughOnFailure(): void {
+  // The thread's death already went to onFailure, with its code.
+}
+
+/** An error's message, whatever was thrown; comlink rebuilds a thread's error with its message and name only. */
+export function errorMessage(error: unknown): string {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : String(error);
+}
 
 /** `ERR_…` or a system code when the error has one, else its name (comlink keeps only name and message). */
 export function errorCode(error: unknown): string {

@@ -5,6 +5,7 @@
  * serves. The other side, starting the successor, is successor.ts.
  */
 import { closeSync } from 'node:fs';
+import { unsetEnv } from './environment.ts';
 
 const FDS_ENV = 'SLUICE_LISTEN_FDS';
 const ADDRESS_ENV = 'SLUICE_LISTEN_ADDRESS';
@@ -42,9 +43,7 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): Inhe
   const fdList = env[FDS_ENV];
   const address = env[ADDRESS_ENV];
   const predecessor = env[PREDECESSOR_ENV];
-  delete env[FDS_ENV];
-  delete env[ADDRESS_ENV];
-  delete env[PREDECESSOR_ENV];
+  for (const name of [FDS_ENV, ADDRESS_ENV, PREDECESSOR_ENV]) unsetEnv(env, name);
   if (fdList === undefined || !address || !predecessor) return undefined;
   const fds = fdList === '' ? [] : fdList.split(',').map(Number);
   const parsed = JSON.parse(address) as

@@ -4,6 +4,7 @@
  * channel, then the channel is closed so neither process holds the other.
  */
 import type { ChildProcess } from 'node:child_process';
+import { unsetEnv } from './environment.ts';
 
 /** Set in the child's environment when its parent waits for the report. */
 export const REPORT_READY_ENV = 'SLUICE_REPORT_READY';
@@ -51,11 +52,12 @@ export interface WaitingParent {
 
 /** The parent waiting for this process, or undefined when none waits. */
 export function waitingParent(): WaitingParent | undefined {
-  if (process.env[REPORT_READY_ENV] !== '1' || !process.send) return undefined;
-  delete process.env[REPORT_READY_ENV];
+  const toParent = process.send?.bind(process);
+  if (process.env[REPORT_READY_ENV] !== '1' || !toParent) return undefined;
+  unsetEnv(process.env, REPORT_READY_ENV);
   const send = (message: ReadyMessage) => {
     if (!process.connected) return;
-    process.send!(message);
+    toParent(message);
     // The parent leaves (or drains) after one message; the channel must not tie the processes.
     process.disconnect();
   };

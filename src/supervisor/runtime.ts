@@ -201,7 +201,7 @@ export class ActorRuntime {
 
   /** Each upstream's source of backends, for `/status`: the fixed list, or DNS with its last answer. */
   upstreams(): UpstreamStatus[] {
-    const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+    const iso = (at: number) => new Date(at).toISOString();
     return upstreamGroups(this.#config).map((group) => {
       if (!group.discovery) {
         const addresses = group.backends.map(backendId);
@@ -210,13 +210,14 @@ export class ActorRuntime {
       }
       const known = this.#pool.dnsStatus(group.name);
       const error = known?.last_error ?? null;
+      const resolvedAt = known?.resolved_at ?? null;
       return {
         name: group.name,
         source: 'dns',
         dns: group.discovery.dns,
         type: group.discovery.type,
-        resolved_at: iso(known?.resolved_at ?? null),
-        last_error: error && { code: error.code, message: error.message, at: iso(error.at)! },
+        resolved_at: resolvedAt === null ? null : iso(resolvedAt),
+        last_error: error && { code: error.code, message: error.message, at: iso(error.at) },
         addresses: known?.addresses ?? [],
       };
     });

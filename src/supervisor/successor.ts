@@ -18,9 +18,12 @@ import { REPORT_READY_ENV, waitForReady, type ChildOutcome } from './ready-chann
 import { sendTicketKeys, ticketKeysEnv } from './ticket-key-handover.ts';
 import type { HandedOverKeys } from './ticket-key-rotation.ts';
 
+/** An executable and its arguments, as `sluiceCommand` builds it. */
+export type CommandLine = readonly [executable: string, ...args: string[]];
+
 export interface SuccessorOptions {
   /** Executable and arguments: the command line this process was started with. */
-  command: readonly string[];
+  command: CommandLine;
   listeners: readonly InheritedListener[];
   /** The session-ticket keys: the successor's clients resume the sessions made here. */
   ticketKeys: HandedOverKeys;
@@ -33,7 +36,7 @@ export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome>
   const fds = options.listeners.flatMap((l) => l.fds);
   // After the listening sockets, which keep their numbers: a pipe that carries the ticket keys.
   const keysFd = FIRST_INHERITED_FD + fds.length;
-  const child = spawn(executable!, args, {
+  const child = spawn(executable, args, {
     // Its own session: it outlives this process, and a terminal's Ctrl-C meant for us is not for it.
     detached: true,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, 'pipe'],
@@ -51,5 +54,6 @@ export function startSuccessor(options: SuccessorOptions): Promise<ChildOutcome>
   return waitForReady(child, options.timeoutMs);
 }
 
-/** A failed spawn also ends in 'exit', which waitForReady reports. */
-function reportedOnExit(): void {}
+function reportedOnExit(): void {
+  // A failed spawn also ends in 'exit', which waitForReady reports.
+}

@@ -54,8 +54,9 @@ import { acquirePidFile, releasePidFile, takeOverPidFile } from './pid-file.ts';
 import { localUrl, proxyInfoFile, writeProxyInfo, type ProxyInfo } from './proxy-info.ts';
 import type { WaitingParent } from './ready-channel.ts';
 import { ActorRuntime } from './runtime.ts';
-import { startSuccessor } from './successor.ts';
+import { startSuccessor, type CommandLine } from './successor.ts';
 import type { HandedOverKeys } from './ticket-key-rotation.ts';
+import { errorMessage } from './actor-thread.ts';
 import type {
   AdminListener,
   BackendRow,
@@ -105,7 +106,7 @@ export interface SupervisorOptions {
   /** Passed on to the lifecycle actor, e.g. to watch it in a debugger. */
   inspect?: (event: InspectionEvent) => void;
   /** The command line that starts this proxy again: enables hot restart (SIGUSR2). */
-  restartCommand?: readonly string[];
+  restartCommand?: CommandLine;
   /** Set in a hot restart's successor: the listening sockets of the process it replaces. */
   inherited?: InheritedSockets;
   /** Set in a hot restart's successor: the session-ticket keys of the process it replaces. */
@@ -132,7 +133,7 @@ export class Supervisor implements SupervisorView {
   config: Config;
   lastReload: ReloadOutcome | undefined;
   lastRestart: RestartOutcome | undefined;
-  readonly #restartCommand: readonly string[] | undefined;
+  readonly #restartCommand: CommandLine | undefined;
   readonly #inherited: InheritedSockets | undefined;
   readonly #configFile: string | null;
   #successorStarting = false;
@@ -302,7 +303,7 @@ export class Supervisor implements SupervisorView {
   reopenLogs(): void {
     reopenLogFiles();
     this.#runtime.reopenLogs();
-    this.#log.info({ signal: 'SIGUSR1' }, 'log files reopened');
+    this.#log.info({ event: 'logs.reopened', signal: 'SIGUSR1' }, 'log files reopened');
   }
 
   /**
@@ -332,12 +333,14 @@ export class Supervisor implements SupervisorView {
       // Every certificate and key is read again: the same files may hold new ones.
       certificates = readCertificates(effective, this.#configFile ?? '(config)');
     } catch (error) {
-      const err = error as SluiceError;
+      // A ConfigError carries its SLUICE_ code, a file read its errno code; anything else is an invalid config.
+      const code = (error as { code?: unknown } | null | undefined)?.code;
+      const message = errorMessage(error);
       this.#log.error(
-        { code: err.code ?? 'SLUICE_CONFIG_INVALID' },
-        `Reload failed: ${err.message}; the running configuration stays`,
+        { event: 'config.reload_failed', code: typeof code === 'string' ? code : 'SLUICE_CONFIG_INVALID' },
+        `Reload failed: ${message}; the running configuration stays`,
       );
-      return (this.lastReload = { at, ok: false, error: err.message });
+      return (this.lastReload = { at, ok: false, error: message });
     }
     if (needsRestart.length > 0)
       this.#log.warn(
@@ -389,6 +392,15 @@ export class Supervisor implements SupervisorView {
     }
   }
 
+  /** The command line that starts the successor, or why a hot restart cannot start now. */
+  #restartCheck(): { command: CommandLine } | { refused: string } {
+    if (!this.#restartCommand)
+      return { refused: 'hot restart needs the sluice command line (an embedding program restarts itself)' };
+    if (this.state !== 'healthy') return { refused: `hot restart ignored while ${this.state}` };
+    if (this.#successorStarting) return { refused: 'hot restart already in progress' };
+    return { command: this.#restartCommand };
+  }
+
   /**
    * SIGUSR2: start a successor with the same command line, handing it the
    * listening sockets; once it reports healthy, drain this process. If it
@@ -396,16 +408,10 @@ export class Supervisor implements SupervisorView {
    */
   async hotRestart(): Promise<RestartOutcome> {
     const at = new Date().toISOString();
-    const refused = !this.#restartCommand
-      ? 'hot restart needs the sluice command line (an embedding program restarts itself)'
-      : this.state !== 'healthy'
-        ? `hot restart ignored while ${this.state}`
-        : this.#successorStarting
-          ? 'hot restart already in progress'
-          : undefined;
-    if (refused) {
-      this.#log.warn({ signal: 'SIGUSR2' }, `Hot restart: ${refused}`);
-      return (this.lastRestart = { at, ok: false, error: refused });
+    const check = this.#restartCheck();
+    if ('refused' in check) {
+      this.#log.warn({ signal: 'SIGUSR2' }, `Hot restart: ${check.refused}`);
+      return (this.lastRestart = { at, ok: false, error: check.refused });
     }
     this.#successorStarting = true;
     try {
@@ -413,7 +419,7 @@ export class Supervisor implements SupervisorView {
       const fds = listeners.reduce((sum, l) => sum + l.fds.length, 0);
       this.#log.info({ signal: 'SIGUSR2', fds }, 'Hot restart: starting a new process');
       const outcome = await startSuccessor({
-        command: this.#restartCommand!,
+        command: check.command,
         listeners,
         ticketKeys: this.#runtime.ticketKeyHandover,
         timeoutMs: this.config.proxy.startup_timeout_ms + SUCCESSOR_GRACE_MS,
@@ -439,7 +445,7 @@ export class Supervisor implements SupervisorView {
 
   /** Ask for a stop: the machine decides (drain when healthy, at once otherwise). */
   stop(reason: string): void {
-    this.#log.info({ signal: reason }, `Received ${reason}`);
+    this.#log.info({ event: 'stop.requested', signal: reason }, `Received ${reason}`);
     this.#lifecycle.send({ type: 'STOP', signal: reason });
   }
 
@@ -457,6 +463,7 @@ export class Supervisor implements SupervisorView {
     );
     if (allBackends(this.config).length === 0 && discoveredGroups(this.config).size === 0) {
       this.#log.warn(
+        { event: 'backends.none' },
         proxy.require_healthy_backends
           ? 'no backends configured: the proxy cannot become healthy'
           : 'no backends configured: every request will get 503',
@@ -551,7 +558,10 @@ export class Supervisor implements SupervisorView {
     try {
       takeOverPidFile(file, predecessor);
       this.#ownPidFile(file);
-      this.#log.info({ pid_file: file, predecessor_pid: predecessor }, 'PID file taken over');
+      this.#log.info(
+        { event: 'pid_file.taken_over', pid_file: file, predecessor_pid: predecessor },
+        'PID file taken over',
+      );
     } catch (error) {
       this.#log.error(
         { code: (error as SluiceError).code, pid_file: file },
@@ -598,7 +608,7 @@ export class Supervisor implements SupervisorView {
     } catch (error) {
       this.#log.error(
         { code: 'SLUICE_HOOK_FAILED', hook: name, err: error },
-        `${name} hook failed: ${(error as Error)?.message ?? error}`,
+        `${name} hook failed: ${errorMessage(error)}`,
       );
     } finally {
       clearTimeout(timer);
@@ -667,7 +677,10 @@ export class Supervisor implements SupervisorView {
       reason: probe.reason === null ? 'no probe finished yet' : `${probe.reason}${probe.passed ? ', passing' : ''}`,
     }));
     for (const { backend, upstream, reason } of backends) {
-      this.#log.warn({ backend, upstream, reason }, `backend ${backend}: last probe ${reason}`);
+      this.#log.warn(
+        { event: 'backend.last_probe', backend, upstream, reason },
+        `backend ${backend}: last probe ${reason}`,
+      );
     }
     const reasons = backends.map(({ backend, reason }) => `${backend}: ${reason}`).join(', ');
     return { ...failure, message: `${failure.message} (${reasons})`, backends };

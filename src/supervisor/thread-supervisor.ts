@@ -77,7 +77,10 @@ export class ThreadSupervisor {
 
   #onFailure(thread: AnyThread, message: string, code?: string): void {
     const { kind, id } = thread;
-    this.#log.error({ actor: kind, id, ...(code !== undefined && { code }), reason: message }, `${kind} actor failed`);
+    this.#log.error(
+      { event: 'actor.failed', actor: kind, id, ...(code !== undefined && { code }), reason: message },
+      `${kind} actor failed`,
+    );
     const wasRunning = this.#running.delete(thread);
     this.#hooks.failed?.(thread);
     if (this.closing) return;
@@ -88,11 +91,14 @@ export class ThreadSupervisor {
     const decision = policy.onFailure(Date.now());
     if (!decision.restart) {
       const reason = `${kind} actor ${id} failed ${decision.recent + 1} times within ${defaultRestartLimits.windowMs / 1000} s (last: ${message})`;
-      this.#log.error({ actor: kind, id, restarts: policy.total }, `giving up: ${reason}`);
+      this.#log.error(
+        { event: 'actor.gave_up', actor: kind, id, failures: decision.recent + 1, restarts: policy.total },
+        `giving up: ${reason}`,
+      );
       return this.#hooks.giveUp({ actor: kind, id, message: reason });
     }
     this.#log.warn(
-      { actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total },
+      { event: 'actor.restarting', actor: kind, id, delay_ms: decision.delayMs, restarts: policy.total },
       `restarting the ${kind} actor in ${decision.delayMs} ms`,
     );
     this.#hooks.restarting?.({ kind, id, restarts: policy.total, reason: message });
@@ -117,7 +123,7 @@ export class ThreadSupervisor {
         this.#hooks.heartbeat?.(thread, answered);
         if (!answered) {
           this.#log.error(
-            { actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS },
+            { event: 'actor.missed_heartbeat', actor: thread.kind, id: thread.id, deadline_ms: HEARTBEAT_DEADLINE_MS },
             `${thread.kind} actor missed its heartbeat`,
           );
           return thread.kill(`no heartbeat within ${HEARTBEAT_DEADLINE_MS} ms`);

@@ -42,6 +42,21 @@ export interface StatusDocument {
   workers: { id: number; kind: string; restarts: number; alive: boolean }[];
   last_reload: { ok: boolean; [key: string]: unknown } | null;
   last_restart: unknown;
+  /** With a `cache` in the config. */
+  cache?: CacheStatus;
+}
+
+/** The `cache` part of /status (src/cache/admin-cache.ts). */
+export interface CacheStatus {
+  path: string;
+  available: boolean;
+  size_bytes: number;
+  max_size_bytes: number;
+  entries: number;
+  /** Null before any request looked the cache up. */
+  hit_ratio: number | null;
+  requests: Record<'hit' | 'miss' | 'stale' | 'bypass' | 'revalidated', number>;
+  evictions: number;
 }
 
 /** The body the admin API answers a request without a valid token with. */

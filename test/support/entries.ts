@@ -60,6 +60,6 @@ export function enter<C extends EnterableConfig>(
 export async function entered(sluice: SluiceProcess, entry: Entry, listeners = 1): Promise<void> {
   if (entry !== 'hooks') return;
   for (let listener = 0; listener < listeners; listener++) {
-    await sluice.waitForLog((l) => l.msg === 'request hooks loaded' && l['listener'] === listener);
+    await sluice.waitForLog((l) => l['event'] === 'hooks.loaded' && l['listener'] === listener);
   }
 }

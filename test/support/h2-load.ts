@@ -116,7 +116,9 @@ export function startH2Load(
           resolve(true);
         });
       });
-      session.on('error', () => {});
+      session.on('error', () => {
+        // A session's failure reaches each of its streams, which records it.
+      });
       if (!failed) {
         const worker = async () => {
           while (running && Date.now() < deadline && (await once(session)));
@@ -145,7 +147,13 @@ export function startH2Load(
             ),
           timeoutMs,
         );
-        waiters.push({ target, resolve: () => (clearTimeout(timer), resolve()) });
+        waiters.push({
+          target,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       });
     },
     async stop() {

@@ -124,7 +124,13 @@ export function rawH2(port: number, options: { tls?: { ca: string; servername?: 
             () => rej(new Error(`no such frame within ${timeoutMs} ms; got ${describe(frames)}`)),
             timeoutMs,
           );
-          waiters.push({ match, resolve: (f) => (clearTimeout(timer), res(f)) });
+          waiters.push({
+            match,
+            resolve: (f) => {
+              clearTimeout(timer);
+              res(f);
+            },
+          });
         });
       },
       request(stream, headers, endStream = true) {
@@ -156,7 +162,9 @@ export function rawH2(port: number, options: { tls?: { ca: string; servername?: 
       }
     });
     socket.on('close', () => closedResolve());
-    socket.on('error', () => {});
+    socket.on('error', () => {
+      // A reset or refused socket also closes: 'close' settles what waits on it.
+    });
     socket.once(options.tls ? 'secureConnect' : 'connect', () => {
       socket.write(Buffer.concat([Buffer.from(PREFACE, 'latin1'), frame(FRAME.SETTINGS, 0, 0)]));
       resolve(client);

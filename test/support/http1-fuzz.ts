@@ -1,5 +1,5 @@
 /**
- * The differential fuzz behind test/http1-differential.test.ts, run in a
+ * The differential fuzz behind test/unit/listener/http1/http1-differential.test.ts, run in a
  * child process with --expose-internals (for the llhttp oracle). Generates
  * requests and responses from a seeded random walk over valid and invalid
  * pieces, feeds each to sluice's fast-path parser and to llhttp, and prints

@@ -119,7 +119,7 @@ export function startNode(nodeArgs: string[], options: { cwd?: string; env?: Nod
     stderr: () => stderrText,
     waitForLog,
     async port(timeoutMs) {
-      const line = await waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Listening on'), timeoutMs);
+      const line = await waitForLog((l) => l['event'] === 'listeners.listening', timeoutMs);
       return line['port'] as number;
     },
     exited,

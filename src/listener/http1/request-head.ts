@@ -6,7 +6,7 @@
  * everything else. A handed-off
  * connection goes to Node's own parser (llhttp), which accepts, refuses
  * (400/431) or tunnels it as before: the fast path never widens what sluice
- * accepts. test/http1-differential.test.ts checks that every head accepted
+ * accepts. test/unit/listener/http1/http1-differential.test.ts checks that every head accepted
  * here is accepted by llhttp and framed the same.
  */
 

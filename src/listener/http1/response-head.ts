@@ -2,7 +2,7 @@
  * The upstream response head, parsed as strictly as llhttp (the parser
  * behind undici and Node's http client) parses it, and the body framing of
  * RFC 9112 §6.3. An upstream whose head or framing is invalid is answered
- * 502 and its connection closed. test/http1-differential.test.ts compares
+ * 502 and its connection closed. test/unit/listener/http1/http1-differential.test.ts compares
  * this parser with llhttp on generated responses: same verdict, same framing.
  */
 

@@ -8,7 +8,7 @@
  * A Connection header naming other headers, or several X-Forwarded-For or
  * Via lines to join (both rare), take headers.ts's own string functions
  * instead: one implementation of those rules, not two.
- * test/head-rewrite.test.ts checks both ways give the same bytes.
+ * test/unit/listener/http1/head-rewrite.test.ts checks both ways give the same bytes.
  */
 import { STATUS_CODES } from 'node:http';
 import {

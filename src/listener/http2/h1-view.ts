@@ -65,12 +65,11 @@ export class H1ViewResponse extends Http2ServerResponse {
 }
 
 // Node's overloads: the header object, when there is one, is the last argument.
-const writeHead = Http2ServerResponse.prototype.writeHead;
 H1ViewResponse.prototype.writeHead = function (this: H1ViewResponse, ...args: unknown[]) {
   const last = args[args.length - 1];
   if (typeof last === 'object' && last !== null && !Array.isArray(last) && 'connection' in last) {
     const { connection: _dropped, ...rest } = last as Record<string, unknown>;
     args[args.length - 1] = rest;
   }
-  return (writeHead as (...args: unknown[]) => H1ViewResponse).apply(this, args);
+  return (Http2ServerResponse.prototype.writeHead as (...args: unknown[]) => H1ViewResponse).apply(this, args);
 };

@@ -11,13 +11,7 @@
  * Each stream is one request through the same core as HTTP/1.1, through
  * Node's compatibility objects (h1-view.ts). Upstreams stay HTTP/1.1.
  */
-import {
-  constants,
-  createServer,
-  type Http2Server,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-} from 'node:http2';
+import { constants, createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { H1ViewRequest, H1ViewResponse } from './h1-view.ts';
@@ -68,11 +62,15 @@ export class Http2Front {
       },
     );
     this.#server.on('session', (session: ServerHttp2Session) => {
-      const socket = this.#incoming!;
+      const socket = this.#incoming;
       this.#incoming = undefined;
+      // serve() emits 'connection' and Node makes the session inside that call: a session without it is none of ours.
+      if (!socket) return session.destroy();
       metrics.sessions++;
       const watch = new SessionWatch(session, socket, options.timeouts, {
-        onRapidReset: () => void this.#metrics.rapidReset++,
+        onRapidReset: () => {
+          this.#metrics.rapidReset++;
+        },
       });
       sessionWatches.set(session, watch);
       this.#watches.add(watch);
@@ -80,8 +78,7 @@ export class Http2Front {
       // A connection that arrives while draining is told at once.
       if (this.#draining) watch.drain();
     });
-    // Stream and session errors (a reset, a protocol error) end that stream or connection; nothing to report.
-    this.#server.on('sessionError', () => {});
+    this.#server.on('sessionError', endsOnlyThatSession);
   }
 
   #watchOf(session: ServerHttp2Session | undefined): SessionWatch | undefined {
@@ -108,3 +105,7 @@ export class Http2Front {
 const sessionWatches = new WeakMap<ServerHttp2Session, SessionWatch>();
 
 export const { NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
+
+function endsOnlyThatSession(): void {
+  // Stream and session errors (a reset, a protocol error) end that stream or connection; nothing to report.
+}

@@ -38,7 +38,11 @@ export function sniffPreface(
     const verdict = prefaceVerdict(head);
     if (!verdict) return;
     clearTimeout(timer);
-    setReader(socket, () => {});
+    setReader(socket, untilDecided);
     decide(verdict, head);
   });
+}
+
+function untilDecided(): void {
+  // Nothing reads between the verdict and `decide`, which hands the socket to a side that sets its own reader.
 }

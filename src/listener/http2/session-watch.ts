@@ -75,15 +75,14 @@ export class SessionWatch {
 
   /** True (and the stream refused) for a stream that came after the drain's second GOAWAY. */
   refuses(stream: ServerHttp2Stream): boolean {
-    if (this.#lastStreamId === undefined || stream.id! <= this.#lastStreamId) return false;
+    if (this.#lastStreamId === undefined || streamId(stream) <= this.#lastStreamId) return false;
     this.#refusedAny = true;
     stream.close(constants.NGHTTP2_REFUSED_STREAM);
     return true;
   }
 
   #onStream(stream: ServerHttp2Stream): void {
-    // A server stream has its id from the client's HEADERS.
-    const id = stream.id!;
+    const id = streamId(stream);
     this.#maxStreamId = Math.max(this.#maxStreamId, id);
     this.#sawStream = true;
     if (this.#lastStreamId !== undefined && id > this.#lastStreamId) return;
@@ -192,4 +191,12 @@ export class SessionWatch {
     setImmediate(() => this.#socket.end());
     setTimeout(() => this.#socket.destroy(), PING_WAIT_MS).unref();
   }
+}
+
+/**
+ * A server stream's id, from the client's HEADERS. Node types it optional for a client's stream not sent yet;
+ * 0, the connection's own stream, would stand for one without, and is below every request's.
+ */
+function streamId(stream: ServerHttp2Stream): number {
+  return stream.id ?? 0;
 }

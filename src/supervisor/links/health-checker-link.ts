@@ -9,7 +9,8 @@ import { fromCallback } from 'xstate';
 import type { Logger } from '../../log.ts';
 import type { LifecycleEvent } from '../../machines/lifecycle.ts';
 import type { ActorInit, BackendId, BackendSpec, HealthCheckerApi, HealthEvent, ProbeReport } from '../../protocol.ts';
-import type { ActorThread } from '../actor-thread.ts';
+import { errorMessage, type ActorThread } from '../actor-thread.ts';
+import { beforeInvoke, stoppedBySupervisor } from './no-ops.ts';
 import type { ThreadSupervisor } from '../thread-supervisor.ts';
 
 export interface HealthCheckerWiring {
@@ -27,7 +28,7 @@ export interface HealthCheckerWiring {
 export class HealthCheckerLink {
   readonly #wiring: HealthCheckerWiring;
   #thread: ActorThread<HealthCheckerApi> | undefined;
-  #sendBack: (event: LifecycleEvent) => void = () => {};
+  #sendBack: (event: LifecycleEvent) => void = beforeInvoke;
 
   constructor(wiring: HealthCheckerWiring) {
     this.#wiring = wiring;
@@ -38,7 +39,7 @@ export class HealthCheckerLink {
     return fromCallback(({ sendBack }) => {
       this.#sendBack = sendBack;
       this.start();
-      return () => {};
+      return stoppedBySupervisor;
     });
   }
 
@@ -89,9 +90,10 @@ export class HealthCheckerLink {
       .then(
         () => {
           supervision.running(checker);
-          if (restarted) log.info({ actor: 'health-checker' }, 'health-checker actor restarted');
+          if (restarted)
+            log.info({ event: 'actor.restarted', actor: 'health-checker' }, 'health-checker actor restarted');
         },
-        (error: Error) => checker.kill(`start failed: ${error.message}`),
+        (error: unknown) => checker.kill(`start failed: ${errorMessage(error)}`),
       );
   }
 }

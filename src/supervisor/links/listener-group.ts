@@ -21,7 +21,8 @@ import {
   type PassiveReport,
   type PoolSnapshot,
 } from '../../protocol.ts';
-import type { ActorThread } from '../actor-thread.ts';
+import { errorMessage, type ActorThread } from '../actor-thread.ts';
+import { beforeInvoke, stoppedBySupervisor } from './no-ops.ts';
 import { assignInherited, type Assignment, type InheritedSockets } from '../inherited-sockets.ts';
 import { describeListener, listenSpecs } from '../../config/listeners.ts';
 import type { ListenerTls, TicketKeys } from '../../protocol.ts';
@@ -70,7 +71,7 @@ export class ListenerGroup {
   /** Each listener's bound port (listenSpecs order), once the first thread bound them. */
   #ports: number[] | undefined;
   #starting: Promise<void> = Promise.resolve();
-  #sendBack: (event: LifecycleEvent) => void = () => {};
+  #sendBack: (event: LifecycleEvent) => void = beforeInvoke;
   /** Sockets handed over by the process this one replaces; used by the first start only. */
   #inherited: InheritedSockets | undefined;
 
@@ -83,12 +84,12 @@ export class ListenerGroup {
   machineActor() {
     return fromCallback<ListenerCommand>(({ sendBack, receive }) => {
       this.#sendBack = sendBack;
-      receive((command) => this.#command(command));
-      this.#starting = this.#startAll().catch((error: Error) => {
+      receive(() => this.#closeListening());
+      this.#starting = this.#startAll().catch((error: unknown) => {
         if (this.#wiring.supervision.closing) return;
-        sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: error.message });
+        sendBack({ type: 'WORKER_FAILED', actor: 'listener', id: -1, message: errorMessage(error) });
       });
-      return () => {};
+      return stoppedBySupervisor;
     });
   }
 
@@ -160,7 +161,8 @@ export class ListenerGroup {
   async restart(id: number): Promise<void> {
     const ports = this.#ports ?? listenSpecs(this.#wiring.config()).map((spec) => spec.port);
     const listener = await this.#start(id, ports, true);
-    if (listener) this.#wiring.log.info({ actor: 'listener', id }, 'listener actor restarted');
+    if (listener)
+      this.#wiring.log.info({ event: 'actor.restarted', actor: 'listener', id }, 'listener actor restarted');
   }
 
   /** Teardown: a listener still binding finishes first, so that it is stopped too. */
@@ -192,7 +194,14 @@ export class ListenerGroup {
     if (supervision.closing) return;
     const addresses = specs.map((spec, index) => describeListener(spec, ports[index]!));
     const first = { host: specs[0]!.host, port: ports[0] };
-    const bound = { ...first, ports, addresses, listeners: count, handed_over: handedOver !== undefined };
+    const bound = {
+      event: 'listeners.listening',
+      ...first,
+      ports,
+      addresses,
+      listeners: count,
+      handed_over: handedOver !== undefined,
+    };
     log.info(bound, `Listening on ${addresses.join(', ')}`);
     this.#wiring.listening(ports);
     this.#sendBack({ type: 'LISTENERS_BOUND' });
@@ -306,26 +315,22 @@ export class ListenerGroup {
     return listener;
   }
 
-  #command(command: ListenerCommand): void {
-    switch (command.type) {
-      case 'CLOSE_LISTENING': {
-        const { supervision, log } = this.#wiring;
-        supervision.draining = true;
-        const live = this.#listeners.filter((l) => l.alive);
-        for (const l of live) this.#undrained.add(l.id);
-        if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
-        log.info({ listeners: live.length }, 'Closing the listening sockets');
-        const close = (l: ActorThread<ListenerApi>) =>
-          l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening'));
-        const closing = live.map(close);
-        this.#closed = Promise.all(closing).then(() => {
-          const active = this.#wiring.activeConnections();
-          log.info({ listeners: live.length, active }, 'Stopped accepting new connections');
-          this.#sendBack({ type: 'LISTENERS_CLOSED' });
-        });
-        return;
-      }
-    }
+  /** The machine's CLOSE_LISTENING, its one command to the listeners (ListenerCommand has no other type). */
+  #closeListening(): void {
+    const { supervision, log } = this.#wiring;
+    supervision.draining = true;
+    const live = this.#listeners.filter((l) => l.alive);
+    for (const l of live) this.#undrained.add(l.id);
+    if (live.length === 0) return this.#sendBack({ type: 'CONNECTIONS_DRAINED' });
+    log.info({ event: 'listeners.closing', listeners: live.length }, 'Closing the listening sockets');
+    const close = (l: ActorThread<ListenerApi>) =>
+      l.call((api) => api.closeListening()).catch(l.logFailure(log, 'closeListening'));
+    const closing = live.map(close);
+    this.#closed = Promise.all(closing).then(() => {
+      const active = this.#wiring.activeConnections();
+      log.info({ event: 'listeners.closed', listeners: live.length, active }, 'Stopped accepting new connections');
+      this.#sendBack({ type: 'LISTENERS_CLOSED' });
+    });
   }
 
   #broadcast(status: ListenerStatus): void {

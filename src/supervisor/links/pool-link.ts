@@ -22,7 +22,8 @@ import {
   type PoolSeed,
   type PoolSnapshot,
 } from '../../protocol.ts';
-import type { ActorThread } from '../actor-thread.ts';
+import { errorMessage, type ActorThread } from '../actor-thread.ts';
+import { beforeInvoke, stoppedBySupervisor } from './no-ops.ts';
 import type { ThreadSupervisor } from '../thread-supervisor.ts';
 
 export interface PoolLinkWiring {
@@ -46,7 +47,7 @@ export class PoolLink {
   #thread: ActorThread<PoolApi> | undefined;
   #snapshot: PoolSnapshot | undefined;
   #answering = false;
-  #sendBack: (event: LifecycleEvent) => void = () => {};
+  #sendBack: (event: LifecycleEvent) => void = beforeInvoke;
   /** What DNS gave (the pool's membership events): what a restarted pool or checker starts from. */
   readonly #discovered = new Map<BackendId, BackendSpec>();
   /** The last resolution of each DNS upstream, and the attempts per result (`ok`, `ENOTFOUND`…). */
@@ -54,11 +55,13 @@ export class PoolLink {
   readonly #dnsResolutions = new Map<string, Map<string, number>>();
   /** Settles true once the pool actor has started (and published its set), false if it failed. */
   readonly started: Promise<boolean>;
-  #settleStarted: (started: boolean) => void = () => {};
+  readonly #settleStarted: (started: boolean) => void;
 
   constructor(wiring: PoolLinkWiring) {
     this.#wiring = wiring;
-    this.started = new Promise((resolve) => (this.#settleStarted = resolve));
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.started = promise;
+    this.#settleStarted = resolve;
   }
 
   /** The implementation of the machine's `pool` actor. */
@@ -66,7 +69,7 @@ export class PoolLink {
     return fromCallback(({ sendBack }) => {
       this.#sendBack = sendBack;
       this.start();
-      return () => {};
+      return stoppedBySupervisor;
     });
   }
 
@@ -184,12 +187,12 @@ export class PoolLink {
           this.#answering = true;
           this.#wiring.answeringChanged();
           this.#settleStarted(true);
-          if (restarted) log.info({ actor: 'pool' }, 'pool actor restarted');
+          if (restarted) log.info({ event: 'actor.restarted', actor: 'pool' }, 'pool actor restarted');
         },
-        (error: Error) => {
+        (error: unknown) => {
           this.#settleStarted(false);
           // A start that threw leaves a thread that cannot serve: end it, as a failure.
-          pool.kill(`start failed: ${error.message}`);
+          pool.kill(`start failed: ${errorMessage(error)}`);
         },
       );
   }
