@@ -139,7 +139,10 @@ export class ListenerServer {
     this.#front = {
       isDraining: () => this.#draining,
       onUpstreamError: (failure) =>
-        this.#log.warn({ ...failure, source: requestFailure(failure.code).source }, 'upstream error'),
+        this.#log.warn(
+          { event: 'upstream.failed', ...failure, source: requestFailure(failure.code).source },
+          'upstream error',
+        ),
       sockets: this.#upstreamSockets,
       proxy: () => this.#proxy,
       router: this.#router,
@@ -223,7 +226,13 @@ export class ListenerServer {
         connectTimeoutMs: this.#proxy.upstream_connect_timeout_ms,
         onError: (backend, code) =>
           this.#log.warn(
-            { backend, code, source: requestFailure(code).source, upgrade: req.headers.upgrade },
+            {
+              event: 'upstream.failed',
+              backend,
+              code,
+              source: requestFailure(code).source,
+              upgrade: req.headers.upgrade,
+            },
             'upstream error',
           ),
         onEnd: (outcome) =>
@@ -327,7 +336,7 @@ export class ListenerServer {
     for (const b of snapshot.backends) this.#upstreamOfBackend.set(b.id, b.upstream);
     this.#upstreamSockets.keepOnly(new Set(snapshot.backends.map((b) => b.id)));
     this.#log.debug(
-      { version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount },
+      { event: 'snapshot.applied', version, selectable: this.#groups.selectableCount, total: this.#groups.totalCount },
       'snapshot applied',
     );
     return version;

@@ -138,7 +138,8 @@ test('passive health: consecutive resets eject a backend, then the active check 
   const ejectedAt = sluice.lines.indexOf(ejected);
   // The pool logs the ejection before its snapshot reaches the listener threads: wait until both route without flaky.
   for (const listener of [0, 1]) {
-    const applied = (l: LogLine) => l.msg === 'snapshot applied' && l['listener'] === listener && l['selectable'] === 1;
+    const applied = (l: LogLine) =>
+      l['event'] === 'snapshot.applied' && l['listener'] === listener && l['selectable'] === 1;
     await sluice.waitForLog(applied, 10_000, ejectedAt);
   }
   flaky.mode = 'normal';

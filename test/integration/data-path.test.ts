@@ -318,7 +318,9 @@ for (const entry of entries) {
       const answer = await exchange(port, 'GET /bad-framing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
       assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
       await until(() => upstream.closedByPeer > closedBefore);
-      const logged = await sluice.waitForLog((l) => l.msg === 'upstream error' && l['code'] === 'INVALID_RESPONSE');
+      const logged = await sluice.waitForLog(
+        (l) => l['event'] === 'upstream.failed' && l['code'] === 'INVALID_RESPONSE',
+      );
       assert.match(String(logged['reason']), 'duplicate content-length');
     },
   );

@@ -67,7 +67,7 @@ const setChange = (l: LogLine) =>
 async function routing(proc: SluiceProcess, total: number, selectable: number, from: number, listeners = 2) {
   for (let listener = 0; listener < listeners; listener++) {
     const applied = (l: LogLine) =>
-      l.msg === 'snapshot applied' &&
+      l['event'] === 'snapshot.applied' &&
       l['listener'] === listener &&
       l['total'] === total &&
       l['selectable'] === selectable;

@@ -1,4 +1,6 @@
 /** Graceful shutdown end to end: real process, real signals, real sockets. */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { get, tryConnect } from '../support/http.ts';
@@ -50,6 +52,29 @@ test('SIGTERM: the in-flight request completes with Connection: close, new conne
   assert.is(last['force_closed'], 0);
   assert.equal(path(sluice), ['starting->healthy', 'healthy->draining', 'draining->stopped']);
   assert.ok(sluice.lines.some((l) => l.msg === 'Initiating graceful shutdown...'));
+});
+
+test('SIGTERM: a connection accepted but silent so far is served once, with Connection: close, not reset', async () => {
+  const { sluice, port, upstream } = await healthySluice({ workers: 1 });
+  // A request held in flight keeps the drain going while the silent connection speaks.
+  const inFlight = get(port, upstream.holdPath);
+  await upstream.nextHeld();
+  const silent = connect({ host: '127.0.0.1', port });
+  await once(silent, 'connect');
+  // One listener thread accepts in order: once a later connection is answered, the silent one was accepted.
+  assert.is((await get(port, '/')).status, 200);
+  let received = '';
+  silent.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+  const closed = once(silent, 'close');
+  sluice.kill('SIGTERM');
+  await sluice.waitForLog((l) => l['event'] === 'listeners.closing');
+  silent.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+  await closed;
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(received, /\r\nConnection: close\r\n/i);
+  upstream.release();
+  assert.is((await inFlight).status, 200);
+  assert.is((await exitWithin(sluice)).code, 0);
 });
 
 test('SIGINT with a grace period: still accepting, every response says Connection: close, /health and /ready 503, /live 200', async () => {

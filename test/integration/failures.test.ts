@@ -113,7 +113,7 @@ for (const entry of entries) {
         bodies.push(answer.body);
       }
       assert.ok(bodies.every((body) => body === 'a\n'));
-      assert.ok(sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'));
+      assert.ok(sluice.lines.some((l) => l['event'] === 'upstream.failed' && l['code'] === 'ECONNREFUSED'));
       sluice.kill('SIGTERM');
       await exitWithin(sluice);
     },
@@ -186,7 +186,7 @@ for (const entry of entries) {
         }
         assert.equal(received, [body, body, body, body], 'every body arrived whole at the live backend');
         assert.ok(
-          sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'),
+          sluice.lines.some((l) => l['event'] === 'upstream.failed' && l['code'] === 'ECONNREFUSED'),
           'one went to the dead backend first',
         );
       } finally {

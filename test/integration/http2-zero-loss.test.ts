@@ -97,7 +97,7 @@ test('HTTP/2 under load, SIGHUP to a new backend set: no stream fails', async ()
     proc.kill('SIGHUP');
     await proc.waitForLog((l) => l['event'] === 'RELOAD', 10_000, mark);
     await proc.waitForLog(
-      (l) => l.msg === 'snapshot applied' && l['total'] === 1 && l['selectable'] === 1,
+      (l) => l['event'] === 'snapshot.applied' && l['total'] === 1 && l['selectable'] === 1,
       10_000,
       mark,
     );

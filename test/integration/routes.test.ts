@@ -867,7 +867,7 @@ const takeApiDown = (ctx: { api?: Service; sluice?: SluiceProcess; port?: number
     await ctx.api!.close();
     await ctx.sluice!.waitForLog(flipped(ctx.api!.port, 'unhealthy'), 10_000, from);
     // The listener's snapshot after the flip: only web's backend left.
-    await ctx.sluice!.waitForLog((l) => l.msg === 'snapshot applied' && l['selectable'] === 1, 10_000, from);
+    await ctx.sluice!.waitForLog((l) => l['event'] === 'snapshot.applied' && l['selectable'] === 1, 10_000, from);
   })());
 
 oneDown('an upstream no route names does not hold /ready back, though its backend is down', async (ctx) => {
@@ -1008,7 +1008,7 @@ startup('healthy only once every routed upstream has a selectable backend', asyn
   const port = await sluice.port();
   await sluice.waitForLog(flipped(ctx.web.port, 'healthy'));
   // The listener routes to web's backend: the supervisor had the same snapshot.
-  await sluice.waitForLog((l) => l.msg === 'snapshot applied' && (l['selectable'] as number) >= 1);
+  await sluice.waitForLog((l) => l['event'] === 'snapshot.applied' && (l['selectable'] as number) >= 1);
   const health = await get(port, '/health');
   assert.is(health.status, 503, health.body);
   assert.is((JSON.parse(health.body) as HealthDocument).state, 'starting');
@@ -1053,7 +1053,7 @@ empty.before(async (ctx) => {
   };
   ctx.sluice = startSluice(['-c', writeConfig(config), '--log-level', 'debug']);
   ctx.port = await ctx.sluice.port();
-  await ctx.sluice.waitForLog((l) => l.msg === 'snapshot applied' && (l['selectable'] as number) >= 1);
+  await ctx.sluice.waitForLog((l) => l['event'] === 'snapshot.applied' && (l['selectable'] as number) >= 1);
 });
 
 empty.after(async (ctx) => {

@@ -81,7 +81,7 @@ test('an upgrade whose backend refuses the connection is retried on the next one
       assert.is(answer.echo, `HELLO ${i}`);
     }
     assert.ok(
-      sluice.lines.some((l) => l.msg === 'upstream error' && l['code'] === 'ECONNREFUSED'),
+      sluice.lines.some((l) => l['event'] === 'upstream.failed' && l['code'] === 'ECONNREFUSED'),
       'the closed backend was tried',
     );
     const lines = await until(

@@ -81,7 +81,8 @@ test('SIGHUP under load, to a new backend set, then an invalid file: no request 
     // Once b has passed its first check, a is dropped and every listener routes only to b.
     for (const listener of [0, 1]) {
       await proc.waitForLog(
-        (l) => l.msg === 'snapshot applied' && l['listener'] === listener && l['total'] === 1 && l['selectable'] === 1,
+        (l) =>
+          l['event'] === 'snapshot.applied' && l['listener'] === listener && l['total'] === 1 && l['selectable'] === 1,
         10_000,
         reloadedAt,
       );

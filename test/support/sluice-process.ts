@@ -143,13 +143,14 @@ export function exitWithin(proc: SluiceProcess, timeoutMs = 10_000) {
 
 /**
  * Waits until each of `listeners` listener threads routes to at least
- * `selectable` backends: their `snapshot applied` lines (log level debug).
+ * `selectable` backends: their `snapshot.applied` lines (log level debug).
  * A health flip is logged before the pool's snapshot reaches the listeners.
  */
 export async function routingTo(proc: SluiceProcess, listeners: number, selectable: number): Promise<void> {
   for (let listener = 0; listener < listeners; listener++) {
     await proc.waitForLog(
-      (l) => l.msg === 'snapshot applied' && l['listener'] === listener && (l['selectable'] as number) >= selectable,
+      (l) =>
+        l['event'] === 'snapshot.applied' && l['listener'] === listener && (l['selectable'] as number) >= selectable,
     );
   }
 }
