@@ -682,8 +682,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#headBytes = out.headBytes;
     this.#written(out.flushed);
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
-    // Node's response may hold the bytes by reference: the upstream socket reads on into a new buffer.
-    return true;
+    return response.holds();
   }
 
   /** A response head on its way to the client (with `withBody` body bytes after it): counted for `session.bytes`. */
@@ -742,7 +741,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     }
     if (this.#bodyComplete) this.#complete(end === chunk.length && response.reusable);
     // Bytes the kernel did not take at once wait in the client socket's queue (or Node's response), by reference.
-    return end > 0 && (node !== undefined || client.writableLength > 0);
+    return end > 0 && (node ? node.response.holds() : client.writableLength > 0);
   }
 
   /** The upstream's FIN means what its close means: the end of a read-until-close body, or a failure. */

@@ -84,6 +84,15 @@ export class NodeResponse {
     return this.#flushed;
   }
 
+  /**
+   * Whether bytes written are still queued by reference (Node's response, or
+   * the HTTP/2 stream under it, has not handed them on): the upstream socket
+   * must then read into a new buffer, not over them (UpstreamOwner).
+   */
+  holds(): boolean {
+    return this.#res.writableLength > 0;
+  }
+
   /** The body is complete: its trailers, then the end. */
   end(): void {
     const res = this.#res;
