@@ -253,6 +253,9 @@ export class ListenerServer {
       });
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      // The client reset the connection: nothing to answer, and the request it cut short, if any, has
+      // its own line from the core (499).
+      if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
       const [status, reason] = clientErrorStatus(error.code);
       this.#front.logRefusal(

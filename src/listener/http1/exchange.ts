@@ -362,12 +362,19 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#upstreamActive = true;
     if (!upstream.write(chunk)) {
       this.#client.pause();
+      this.#pausedForUpstream = true;
       upstream.once('drain', this.#resumeClient);
       this.#awaitingDrain = true;
     }
   }
 
-  readonly #resumeClient = (): void => void this.#client.resume();
+  /** The client was paused until the upstream drained: an attempt that ends first must resume it. */
+  #pausedForUpstream = false;
+
+  readonly #resumeClient = (): void => {
+    this.#pausedForUpstream = false;
+    this.#client.resume();
+  };
   readonly #resumeUpstream = (): void => void this.#upstream?.resume();
 
   /** The client has sent the last byte of the request body. */
@@ -480,6 +487,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       upstream.off('drain', this.#resumeClient);
       this.#client.off('drain', this.#resumeUpstream);
     }
+    // A retry's upstream pauses the client again if it too fills up.
+    if (this.#pausedForUpstream) this.#resumeClient();
     this.#upstream = undefined;
     this.#upstreams.inFlight.release(known(this.#backend, 'the backend').slot);
     return upstream;
@@ -658,6 +667,26 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     buffer: Buffer,
     replaced: readonly string[] | undefined,
   ): boolean {
+    const refusal = response.refusal(head);
+    if (refusal !== undefined) {
+      this.#invalidResponse(refusal);
+      return false;
+    }
+    try {
+      return this.#respondThrough(response, head, buffer, replaced);
+    } catch (error) {
+      // Node's response refused something of the upstream's (a field it cannot carry): never the thread's end.
+      this.#nodeRefused(error);
+      return false;
+    }
+  }
+
+  #respondThrough(
+    response: NodeResponse,
+    head: ResponseHead,
+    buffer: Buffer,
+    replaced: readonly string[] | undefined,
+  ): boolean {
     const edits = this.#route?.responseHeaders;
     const framing = head.framing;
     if (framing.type === 'none') {
@@ -683,6 +712,29 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#written(out.flushed);
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
     return response.holds();
+  }
+
+  /** Node's response threw on what the upstream sent: 502 if nothing went out yet, else the client connection goes. */
+  /** A write through Node's response; false when it threw (the exchange has ended then). */
+  #throughNode(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (error) {
+      this.#nodeRefused(error);
+      return false;
+    }
+  }
+
+  #nodeRefused(error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (this.#headBytes === 0 && !this.#done) {
+      const backend = known(this.#backend, 'the backend').id;
+      this.#discardUpstream();
+      this.#ctx.onUpstreamError({ backend, code: 'INVALID_RESPONSE', reason });
+      return this.#answer(502, 'Bad Gateway', 'INVALID_RESPONSE');
+    }
+    this.#brokenMidResponse('INVALID_RESPONSE', reason);
   }
 
   /** A response head on its way to the client (with `withBody` body bytes after it): counted for `session.bytes`. */
@@ -737,7 +789,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const node = this.#node;
     if (end > 0) {
       const body = end === chunk.length ? chunk : chunk.subarray(0, end);
-      this.#written(node ? node.response.body(body) : client.write(body));
+      if (!node) this.#written(client.write(body));
+      else if (!this.#throughNode(() => this.#written(node.response.body(body)))) return false;
     }
     if (this.#bodyComplete) this.#complete(end === chunk.length && response.reusable);
     // Bytes the kernel did not take at once wait in the client socket's queue (or Node's response), by reference.
@@ -849,7 +902,8 @@ export class Exchange implements UpstreamOwner, CachedExchange {
 
   #complete(reusable: boolean): void {
     this.#tap?.complete();
-    this.#node?.response.end();
+    const node = this.#node;
+    if (node && !this.#throughNode(() => node.response.end())) return;
     const backend = known(this.#backend, 'the backend').id;
     const upstream = this.#detachUpstream();
     if (upstream) {
@@ -875,11 +929,17 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     this.#onEnd(keepAlive, now);
   }
 
+  /** Body bytes the client got: on the Node path without the upstream's chunk framing, which Node's response replaced. */
+  #sentBodyBytes(): number {
+    const node = this.#node;
+    return node && this.#response ? node.response.bodyBytes : this.#bodyBytes;
+  }
+
   /** onRequestEnd sees what the client got; it runs after the response, so its failure is only logged. */
   #endHook(onRequestEnd: NonNullable<RequestHooks['onRequestEnd']>, session: FastSession, now: number): void {
     session.status = this.#status === 0 ? 499 : this.#status;
     session.duration_ms = now - this.#startedAt;
-    session.bytes = this.#headBytes + this.#bodyBytes;
+    session.bytes = this.#headBytes + this.#sentBodyBytes();
     if (this.#response && this.#backend) session.backend = this.#backend.id;
     continueWith(
       () => onRequestEnd(session),
@@ -894,7 +954,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     const line = accessLine(logged.time, this.#ctx.thread, logged.request, {
       // nginx's 499: the client went away before any response went out.
       status: this.#status === 0 ? 499 : this.#status,
-      bytes_sent: this.#bodyBytes,
+      bytes_sent: this.#sentBodyBytes(),
       duration_ms: durationMs,
       route: this.#route?.name ?? null,
       upstream: this.#upstreams.name,

@@ -43,7 +43,6 @@ export function canonicalHead(req: IncomingMessage, close: boolean, maxHeadBytes
       host = raw[i + 1]!;
       continue;
     }
-    if (lower === 'connection' && close) continue;
     if (!DROPPED.has(lower)) text += `${name}: ${raw[i + 1]!}\r\n`;
   }
   // HTTP/1.0 may omit Host; the upstream needs one: the address the client reached.
@@ -53,6 +52,7 @@ export function canonicalHead(req: IncomingMessage, close: boolean, maxHeadBytes
   const length = req.headers['content-length'];
   if (length !== undefined) text += `Content-Length: ${length}\r\n`;
   else if (req.headers['transfer-encoding'] !== undefined) text += 'Transfer-Encoding: chunked\r\n';
+  // Beside the client's own Connection, whose other names must still be dropped on the way up.
   if (close) text += 'Connection: close\r\n';
   const parsed = parseRequestHead(Buffer.from(`${text}\r\n`, 'latin1'), 2 * maxHeadBytes, true);
   return parsed.kind === 'ok' ? parsed.head : undefined;

@@ -101,6 +101,12 @@ export interface NodeRequestPlan {
   inProgress: Set<Exchange>;
 }
 
+/** An HTTP/2 request whose stream the client reset (RST_STREAM): Node's compatibility request ends then. */
+function resetByClient(req: IncomingMessage): boolean {
+  const stream = (req as { stream?: { aborted?: boolean; rstCode?: number } }).stream;
+  return stream !== undefined && (stream.aborted === true || (stream.rstCode ?? 0) !== 0);
+}
+
 /** Serves `req` through the core; false when its head cannot be written canonically (the caller answers 400). */
 export function serveThroughCore(
   ctx: FastPathContext,
@@ -110,7 +116,7 @@ export function serveThroughCore(
 ): boolean {
   const head = canonicalHead(req, plan.close, plan.maxHeadBytes);
   if (!head) return false;
-  const response = new NodeResponse(res);
+  const response = new NodeResponse(res, req.httpVersionMajor === 2);
   const node = { response, id: plan.id, request: plan.request };
   const exchange = new Exchange(
     ctx,
@@ -122,9 +128,9 @@ export function serveThroughCore(
     node,
   );
   plan.inProgress.add(exchange);
-  // The client went away before the response was whole.
+  // The client went away before the response was whole (an HTTP/2 reset finishes the response as it closes it).
   res.once('close', () => {
-    if (!res.writableFinished) exchange.clientClosed();
+    if (!exchange.done) exchange.clientClosed();
   });
   exchange.start();
   if (head.contentLength === 0 && !head.chunked) return true;
@@ -136,6 +142,8 @@ export function serveThroughCore(
     exchange.clientBody(Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, CRLF]));
   });
   req.once('end', () => {
+    // An HTTP/2 stream the client reset ends its body too: cut short, it must not go up as a whole one.
+    if (resetByClient(req)) return exchange.clientClosed();
     if (chunked) exchange.clientBody(lastChunk(req.rawTrailers));
     exchange.clientBodyDone();
   });

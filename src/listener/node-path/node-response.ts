@@ -17,25 +17,121 @@ import { sendOwnAnswer } from '../own-answers.ts';
 import type { RequestId } from '../request-id.ts';
 import { ChunkedDecoder } from './chunked-decoder.ts';
 
+/** Fields HTTP/2 forbids (RFC 9113 §8.2.2): Node throws on them, so they are not passed on. */
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** The fields Node's HTTP/2 takes once only (its `kSingleValueHeaders`): an upstream's repeat is dropped. */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/** Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing, authentication, and the hop-by-hop ones. */
+const NOT_IN_TRAILERS = new Set([
+  ...CONNECTION_SPECIFIC,
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'content-range',
+  'host',
+  'te',
+  'trailer',
+  'authorization',
+  'set-cookie',
+  'cache-control',
+  'expires',
+  'date',
+  'location',
+  'retry-after',
+  'vary',
+  'www-authenticate',
+]);
+
 export class NodeResponse {
   readonly #res: ServerResponse;
+  /** An HTTP/2 stream under Node's compatibility response (h1-view.ts). */
+  readonly #http2: boolean;
   #decoder: ChunkedDecoder | undefined;
+  /** Body bytes written to the client, without the upstream's chunk framing (the access log's `bytes_sent`). */
+  bodyBytes = 0;
   readonly #write = (data: Buffer): void => {
-    if (data.length > 0) this.#flushed = this.#res.write(data);
+    if (data.length === 0) return;
+    this.bodyBytes += data.length;
+    this.#flushed = this.#res.write(data);
   };
   #flushed = true;
 
-  constructor(res: ServerResponse) {
+  /** What server.ts set on the response before the core took it (the request id, Cache-Status). */
+  readonly #preset: ReadonlySet<string>;
+
+  constructor(res: ServerResponse, http2: boolean) {
     this.#res = res;
+    this.#http2 = http2;
+    this.#preset = new Set(res.getHeaderNames());
   }
 
-  get res(): ServerResponse {
-    return this.#res;
-  }
-
-  /** The proxy's own answer; the request id is on the response already (server.ts sets it first). */
+  /**
+   * The proxy's own answer; the request id is on the response already
+   * (server.ts sets it first). After an upstream head that Node's response
+   * refused, the fields it had taken of that head go first.
+   */
   answer(answer: OwnAnswer, close: boolean): void {
-    sendOwnAnswer(this.#res, answer, close);
+    const res = this.#res;
+    if (!res.headersSent) for (const name of res.getHeaderNames()) if (!this.#preset.has(name)) res.removeHeader(name);
+    sendOwnAnswer(res, answer, close);
+  }
+
+  /**
+   * Why this upstream response cannot go to this client as it is, or
+   * undefined. Node's response throws on a status it cannot write; a
+   * transfer coding besides chunked could only be passed on by passing the
+   * framing on too, which Node's response does not (nginx answers 502).
+   */
+  refusal(head: ResponseHead): string | undefined {
+    if (head.status < 100 || head.status > (this.#http2 ? 599 : 999)) return `status ${head.status}`;
+    const coding = head.transferEncoding;
+    if (coding !== undefined && head.framing.type !== 'none' && coding.trim().toLowerCase() !== 'chunked')
+      return `transfer-encoding ${coding}`;
+    return undefined;
   }
 
   /**
@@ -58,19 +154,26 @@ export class NodeResponse {
     // The request's id is on the response already: one the upstream sent under that name goes.
     if (id) flat = withoutHeader(flat, id.header);
     const fields: Record<string, string | string[]> = {};
+    // `Trailer` announces trailers, which only HTTP/2 and a chunked HTTP/1.1 response carry (Node throws otherwise).
+    const trailers = this.#http2 || (head.framing.type === 'chunked' && this.#res.req.httpVersion !== '1.0');
     let headBytes = 17;
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i]!.toLowerCase();
       // Node frames the body for its own protocol; the upstream's framing is taken off below.
       if (name === 'transfer-encoding') continue;
+      if (this.#http2 && CONNECTION_SPECIFIC.has(name)) continue;
+      if (name === 'trailer' && !trailers) continue;
       const value = flat[i + 1]!;
-      headBytes += name.length + value.length + 4;
       const before = fields[name];
+      if (before !== undefined && this.#http2 && SINGLE_VALUE.has(name)) continue;
+      headBytes += name.length + value.length + 4;
       fields[name] = before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];
     }
-    if (closeAfter) fields['connection'] = 'close';
+    if (closeAfter && !this.#http2) fields['connection'] = 'close';
     if (head.framing.type === 'chunked') this.#decoder = new ChunkedDecoder();
-    this.#res.writeHead(head.status, fields);
+    const reason = this.#http2 ? '' : head.reason;
+    if (reason === '') this.#res.writeHead(head.status, fields);
+    else this.#res.writeHead(head.status, reason, fields);
     this.#flushed = true;
     if (end > start) this.body(buffer.subarray(start, end));
     return { headBytes, flushed: this.#flushed };
@@ -93,12 +196,20 @@ export class NodeResponse {
     return this.#res.writableLength > 0;
   }
 
-  /** The body is complete: its trailers, then the end. */
+  /**
+   * The body is complete: its trailers, then the end. Trailers go where the
+   * client's framing can carry them: HTTP/2, or a chunked HTTP/1.1 response
+   * (not to an HTTP/1.0 client, nor after a Content-Length).
+   */
   end(): void {
     const res = this.#res;
     if (res.writableEnded) return;
     const trailers = this.#decoder?.trailers();
-    if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers);
+    if (trailers && (this.#http2 || res.chunkedEncoding)) {
+      const kept: Record<string, string> = {};
+      for (const [name, value] of Object.entries(trailers)) if (!NOT_IN_TRAILERS.has(name)) kept[name] = value;
+      if (Object.keys(kept).length > 0) res.addTrailers(kept);
+    }
     res.end();
   }
 }
