@@ -103,7 +103,7 @@ interface Certificate {
 }
 
 /** An ECDSA P-256 key and a self-signed certificate for bench.local and 127.0.0.1, valid 30 days (no expiry warning). */
-function makeCertificate(dir: string): Certificate {
+export function makeCertificate(dir: string): Certificate {
   const cert = join(dir, 'bench-cert.pem');
   const key = join(dir, 'bench-key.pem');
   const made = spawnSync(
