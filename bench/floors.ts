@@ -119,12 +119,12 @@ const builtinsOf = {
   ],
 };
 
-/** The main thread's script: 4 workers of the given code, ready once each answered (or came online). */
-function mainWithWorkers(root: string, threads: 'empty' | 'sluice-like', mainImports = false): string {
+/** The main thread's script: `count` empty workers, or sluice's 4 kinds, ready once each answered (or came online). */
+function mainWithWorkers(root: string, threads: 'empty' | 'sluice-like', mainImports = false, count = 4): string {
   if (threads === 'empty')
     return `const { Worker } = require('node:worker_threads'); let up = 0;
-      for (let i = 0; i < 4; i++) new Worker(${JSON.stringify(stayAlive)}, { eval: true })
-        .once('online', () => { if (++up === 4) console.log('ready'); });`;
+      for (let i = 0; i < ${count}; i++) new Worker(${JSON.stringify(stayAlive)}, { eval: true })
+        .once('online', () => { if (++up === ${count}) console.log('ready'); });`;
   const quiet = '{ resourceLimits: { maxYoungGenerationSizeMb: 1 }, eval: true }';
   const kinds: [string, string][] = [
     [workerCode(builtinsOf.pool, false, root), quiet],
@@ -204,10 +204,31 @@ function client(port: number, secure: boolean): Promise<Socket | undefined> {
   });
 }
 
-async function perClient(script: string, port: number, secure: boolean): Promise<Record<string, number>> {
-  // --expose-gc: a second reading after two full collections (SIGUSR2) tells live memory from garbage.
-  const gcOnSignal = "process.on('SIGUSR2', () => { gc(); gc(); });";
-  const child = await startScript(['--expose-gc', '-e', `${gcOnSignal} ${script}`]);
+// --expose-gc: a second reading after two full collections (SIGUSR2) tells live memory from garbage.
+const gcOnSignal = "process.on('SIGUSR2', () => { gc(); gc(); });";
+const startServer = (script: string) => () => startScript(['--expose-gc', '-e', `${gcOnSignal} ${script}`]);
+
+/** Polls `path` until it answers 200 (sluice prints nothing when it is ready). */
+async function until200(port: number, path: string): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}${path}`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return;
+    await sleep(5);
+  }
+  throw new Error(`nothing answered 200 on port ${port}${path}`);
+}
+
+async function perClient(
+  start: () => Promise<ChildProcess>,
+  port: number,
+  secure: boolean,
+  // sluice takes SIGUSR2 for a hot restart: no collection on demand there.
+  gcOnDemand = true,
+): Promise<Record<string, number>> {
+  const child = await start();
   await sleep(1_000);
   const before = rssOf(child);
   const sockets: Promise<Socket | undefined>[] = [];
@@ -219,20 +240,29 @@ async function perClient(script: string, port: number, secure: boolean): Promise
   const open = (await Promise.all(sockets)).filter((s): s is Socket => s !== undefined && !s.destroyed);
   await sleep(1_000);
   const after = rssOf(child);
-  child.kill('SIGUSR2');
-  await sleep(1_000);
-  const afterGc = rssOf(child);
+  let afterGc: number | undefined;
+  if (gcOnDemand) {
+    child.kill('SIGUSR2');
+    await sleep(1_000);
+    afterGc = rssOf(child);
+  }
   open.forEach((s) => s.destroy());
   await kill(child);
   const per = (mb: number) => round(((mb - before) * 1024) / Math.max(1, open.length));
   return {
     beforeMb: round(before),
     afterMb: round(after),
-    afterGcMb: round(afterGc),
     opened: open.length,
     perClientKb: per(after),
-    perClientAfterGcKb: per(afterGc),
+    ...(afterGc !== undefined && { afterGcMb: round(afterGc), perClientAfterGcKb: per(afterGc) }),
   };
+}
+
+function showClient(label: string, m: Record<string, number>): void {
+  const gc = m['perClientAfterGcKb'] === undefined ? '' : `; after a full GC ${m['perClientAfterGcKb']} kB`;
+  console.log(
+    `  ${`${label}: RSS per idle keep-alive client`.padEnd(64)} ${(m['perClientKb'] ?? Number.NaN).toFixed(1).padStart(6)} kB   (${m['opened']} open, ${m['beforeMb']} → ${m['afterMb']} MB${gc})`,
+  );
 }
 
 export async function floorsBench({ root, work }: { root: string; work: string }): Promise<void> {
@@ -242,6 +272,7 @@ export async function floorsBench({ root, work }: { root: string; work: string }
     console.log(`  ${label.padEnd(64)} ${median(values).toFixed(1).padStart(6)} MB   [${values.join(' ')}]`);
   const variants: [string, string[]][] = [
     ['bare node -e', ['-e', `${stayAlive} console.log('ready')`]],
+    ['bare node + 1 empty worker thread', ['-e', mainWithWorkers(root, 'empty', false, 1)]],
     ['bare node + 4 empty worker threads', ['-e', mainWithWorkers(root, 'empty')]],
     ["+ 4 workers loading what sluice's pool/health/2 listeners load", ['-e', mainWithWorkers(root, 'sluice-like')]],
     ["the same, main also loading xstate and zod (as sluice's)", ['-e', mainWithWorkers(root, 'sluice-like', true)]],
@@ -261,29 +292,56 @@ export async function floorsBench({ root, work }: { root: string; work: string }
     }),
   );
   // /live, not /ready: the backend is not running, readiness is not the question here.
-  idle['sluice, workers: 2'] = await idleRss([join(root, 'src/main.ts'), '-c', config], async () => {
-    for (let i = 0; i < 3000; i++) {
-      const ok = await fetch(`http://127.0.0.1:${sluicePort}/live`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) return;
-      await sleep(5);
-    }
-    throw new Error('sluice did not answer /live');
-  });
+  idle['sluice, workers: 2'] = await idleRss([join(root, 'src/main.ts'), '-c', config], () =>
+    until200(sluicePort, '/live'),
+  );
   show('sluice, workers: 2 (1 s after /live answers)', idle['sluice, workers: 2']);
 
   const cert = makeCertificate(work);
   const memory: Record<string, Record<string, number>> = {};
   for (const [label, script] of Object.entries(servers)) {
     const port = nextPort++;
-    memory[label] = await perClient(script(port, cert), port, label.startsWith('tls'));
-    const m = memory[label];
-    console.log(
-      `  ${`${label}: RSS per idle keep-alive client`.padEnd(64)} ${m['perClientKb']!.toFixed(1).padStart(6)} kB   (${m['opened']} open, ${m['beforeMb']} → ${m['afterMb']} MB; after a full GC ${m['perClientAfterGcKb']} kB)`,
-    );
+    memory[label] = await perClient(startServer(script(port, cert)), port, label.startsWith('tls'));
+    showClient(label, memory[label]);
   }
+  // sluice beside them: one listener thread, the fast path, each client after one proxied request.
+  const backendPort = nextPort++;
+  const backend = await startScript([
+    '-e',
+    `require('node:http').createServer((q, r) => r.end('ok\\n')).listen(${backendPort}, '127.0.0.1', () => console.log('ready'))`,
+  ]);
+  const proxyPort = nextPort++;
+  const proxyConfig = join(work, `floors-sluice-${proxyPort}.json`);
+  writeFileSync(
+    proxyConfig,
+    JSON.stringify({
+      proxy: {
+        listen_host: '127.0.0.1',
+        listen_port: proxyPort,
+        workers: 1,
+        max_connections: 30000,
+        client_keepalive_timeout_ms: 600_000,
+      },
+      backends: [{ address: '127.0.0.1', port: backendPort }],
+      log: { level: 'warn' },
+    }),
+  );
+  const label = 'sluice, 1 listener thread (fast path, proxied)';
+  memory[label] = await perClient(
+    async () => {
+      const child = spawn(process.execPath, [join(root, 'src/main.ts'), '-c', proxyConfig], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      running.add(child);
+      await until200(proxyPort, '/ready');
+      return child;
+    },
+    proxyPort,
+    false,
+    false,
+  );
+  showClient(label, memory[label]);
+  await kill(backend);
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
