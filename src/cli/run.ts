@@ -2,22 +2,25 @@
  * `sluice` from the command line: parse flags, load and check the config,
  * then hand over to the supervisor and return the exit code.
  * Exit codes: 0 stopped as asked, 1 runtime failure, 2 usage or config error.
- * Only what checking the config needs loads before the config is read: the
- * proxy's run (run-proxy.ts) loads after its worker threads started booting.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import { listenAddresses, listenersOverlap, type Config } from '../config/schema.ts';
+import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
 import { ConfigError } from '../errors.ts';
 import { refuse } from './refuse.ts';
 import { isSubcommand, runSubcommand } from './subcommands.ts';
 import { allBackends } from '../config/upstream-groups.ts';
 import { checkRequestHooks } from './hooks-check.ts';
+import { createLogger, echoFormat, resolveLogFormat, stdoutIsTTY } from '../log.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
 import type { EarlySignals } from './early-signals.ts';
-import { daemonLogFile, startDaemon } from './daemon.ts';
-import { prewarmThreads } from '../supervisor/prewarm.ts';
+import { daemonLogFile, failedToStartLine, sluiceCommand, startDaemon } from './daemon.ts';
+import { waitingParent } from '../supervisor/ready-channel.ts';
+import { takeInheritedSockets } from '../supervisor/inherited-sockets.ts';
+import { takeTicketKeys } from '../supervisor/ticket-key-handover.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import { cachePathProblem } from '../cache/path-check.ts';
 
@@ -126,8 +129,55 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
     );
   }
 
-  // The worker threads boot now, while this thread loads the supervisor and the lifecycle machine.
-  prewarmThreads(config.proxy.workers);
-  const { runProxy } = await import('./run-proxy.ts');
-  return runProxy({ argv, cli, config, earlySignals, reloadConfig: () => loadConfig(cli) });
+  let demo: DemoUpstreams | undefined;
+  if (cli.demo) {
+    demo = await startDemoUpstreams();
+    config = { ...config, backends: [...config.backends, ...demo.backends] };
+  }
+  const tty = stdoutIsTTY();
+  const logOptions = { ...config.log, format: resolveLogFormat(config.log.format, tty, config.log.file) };
+  // The worker threads log to the file only; the terminal gets the lifecycle from this thread.
+  const logger = createLogger(
+    { ...logOptions, echo: echoFormat(config.log.format, tty, config.log.file) },
+    { actor: 'supervisor' },
+  );
+  if (demo) logger.info({ backends: demo.backends }, 'demo upstreams started');
+  const demoBackends = demo?.backends ?? [];
+  const reloadConfig =
+    cli.config === undefined
+      ? undefined
+      : () => {
+          const fresh = loadConfig(cli);
+          return { ...fresh, backends: [...fresh.backends, ...demoBackends] };
+        };
+  const parent = waitingParent();
+  const admin = config.admin;
+  const supervisor = new Supervisor({
+    config,
+    reloadConfig,
+    logOptions,
+    logger,
+    handleSignals: true,
+    restartCommand: sluiceCommand(argv),
+    inherited: takeInheritedSockets(),
+    ticketKeys: takeTicketKeys(),
+    configFile: cli.config === undefined ? null : resolve(cli.config),
+    // Loaded only when configured: it brings prom-client and the dashboard with it.
+    ...(admin && { admin: async (view) => new (await import('../admin/server.ts')).AdminServer(view, admin, logger) }),
+    waitingParent: parent,
+  });
+  for (const signal of earlySignals.take()) supervisor.stop(signal);
+  const { exitCode, error } = await supervisor.run();
+  if (exitCode !== 0) {
+    const failure = error?.message ?? `exit code ${exitCode}`;
+    // A waiting parent (`-d`, a hot restart's predecessor) prints it; in the foreground, the run says it last itself.
+    const wasHealthy = supervisor.history.some((record) => record.to === 'healthy');
+    if (parent) parent.failed(failure);
+    else {
+      const summary = wasHealthy ? `sluice: stopped after a failure: ${failure}` : failedToStartLine(failure);
+      process.stderr.write(`${summary}\n`);
+    }
+  }
+  await demo?.close();
+  return exitCode;
 }

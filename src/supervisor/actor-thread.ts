@@ -5,13 +5,33 @@
  * thread), and calls still pending on it are rejected: comlink alone would
  * leave them hanging forever (comlink issue #601).
  */
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from '../log.ts';
 import type { ActorKind } from '../protocol.ts';
-import { takePrewarmed } from './prewarm.ts';
-import { bootThread } from './thread-boot.ts';
+
+// This repository runs the .ts sources; the published package runs the built .js.
+const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+const entryFiles: Record<ActorKind, URL> = {
+  listener: new URL(`../actors/listener.worker.${extension}`, import.meta.url),
+  pool: new URL(`../actors/pool.worker.${extension}`, import.meta.url),
+  'health-checker': new URL(`../actors/health-checker.worker.${extension}`, import.meta.url),
+};
+
+/**
+ * The pool and the health checker allocate little and never in bursts: a
+ * small young generation (V8's semi-spaces otherwise grow to several MB
+ * each) keeps their resident memory down at no cost. Listener threads keep
+ * V8's default: under load a small one would mean a scavenge every few
+ * requests.
+ */
+const QUIET_YOUNG_GENERATION_MB = 1;
+const limitsOf: Record<ActorKind, { resourceLimits?: { maxYoungGenerationSizeMb: number } }> = {
+  listener: {},
+  pool: { resourceLimits: { maxYoungGenerationSizeMb: QUIET_YOUNG_GENERATION_MB } },
+  'health-checker': { resourceLimits: { maxYoungGenerationSizeMb: QUIET_YOUNG_GENERATION_MB } },
+};
 
 export class ActorThread<Api> {
   readonly kind: ActorKind;
@@ -27,8 +47,7 @@ export class ActorThread<Api> {
   constructor(kind: ActorKind, id: number, onFailure: (message: string, code?: string) => void) {
     this.kind = kind;
     this.id = id;
-    // The command line may have booted this thread already, while the main thread was still loading.
-    this.#worker = takePrewarmed(kind, id) ?? bootThread(kind, id);
+    this.#worker = new Worker(entryFiles[kind], { name: `sluice-${kind}-${id}`, ...limitsOf[kind] });
     this.#api = Comlink.wrap<Api>(nodeEndpoint(this.#worker));
     const fail = (message: string, code?: string) => {
       if (this.#failed || this.#stopping) return;
