@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { treeRss } from './rss.ts';
+import { floorsBench } from './floors.ts';
 import { startupBench } from './startup.ts';
 import { tlsBench } from './tls.ts';
 
@@ -587,10 +588,12 @@ Node floor relative to ${faster.name}: req/s ×${median(perRound).toFixed(2)} [$
 
 // `npm run bench -- startup` (or BENCH_PART=startup): the start-up and memory part alone (a few minutes, no
 // throughput rounds); `-- tls` (BENCH_PART=tls): the TLS and HTTP/2 part alone. A full run has all three, the
-// TLS part unless BENCH_ONLY is given without `tls`.
+// TLS part unless BENCH_ONLY is given without `tls`. `-- floors` (BENCH_PART=floors): what Node itself costs under
+// sluice's design (bench/floors.ts), alone only.
 const part = process.argv[2] ?? process.env['BENCH_PART'];
 if (part === 'startup') await startupBench({ root, work });
 else if (part === 'tls') await tlsBench({ root, work });
+else if (part === 'floors') await floorsBench({ root, work });
 else {
   await main();
   const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);

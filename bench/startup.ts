@@ -127,11 +127,12 @@ export async function startupBench({ root, work }: Options): Promise<void> {
   const startSluice = async (
     env: NodeJS.ProcessEnv = process.env,
     extra: Record<string, unknown> = {},
+    entry = main,
   ): Promise<Started> => {
     const listenPort = port();
     const file = config(listenPort, extra);
     const since = performance.now();
-    const child = launch(process.execPath, [main, '-c', file], env);
+    const child = launch(process.execPath, [entry, '-c', file], env);
     return { child, listenPort, readyMs: await untilOk(listenPort, '/ready', since, child) };
   };
   const startBare = async (): Promise<Started> => {
@@ -167,13 +168,27 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
   const warmEnv = { ...process.env };
   delete warmEnv['NODE_COMPILE_CACHE'];
   await stop((await startSluice(warmEnv)).child); // fills the default cache, not counted
+  // BENCH_BASELINE=<checkout with its node_modules>: that code too, in turn with this one (an A/B).
+  const baseline = process.env['BENCH_BASELINE'];
+  const baselineMain = baseline === undefined ? undefined : join(baseline, 'src/main.ts');
+  if (baselineMain) await stop((await startSluice(warmEnv, {}, baselineMain)).child);
 
-  const runs = { sluice: [] as number[], cold: [] as number[], bare: [] as number[], nginx: [] as number[] };
-  const idle = { sluice: [] as number[], bare: [] as number[], nginx: [] as number[] };
-  const sigterm = { sluice: [] as number[], bare: [] as number[], nginx: [] as number[] };
+  type Name = 'sluice' | 'baseline' | 'bare' | 'nginx';
+  const runs = {
+    sluice: [] as number[],
+    baseline: [] as number[],
+    cold: [] as number[],
+    bare: [] as number[],
+    nginx: [] as number[],
+  };
+  const idle = { sluice: [] as number[], baseline: [] as number[], bare: [] as number[], nginx: [] as number[] };
+  const sigterm = { sluice: [] as number[], baseline: [] as number[], bare: [] as number[], nginx: [] as number[] };
   for (let i = 0; i < starts; i++) {
-    const targets: ['sluice' | 'bare' | 'nginx', () => Promise<Started>][] = [
+    const targets: [Name, () => Promise<Started>][] = [
       ['sluice', () => startSluice(warmEnv)],
+      ...(baselineMain
+        ? [['baseline', () => startSluice(warmEnv, {}, baselineMain)] as [Name, () => Promise<Started>]]
+        : []),
       ['bare', startBare],
     ];
     if (has('nginx')) targets.push(['nginx', startNginx]);
@@ -198,34 +213,48 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     );
   console.log(`\nstart-up and memory: workers: 2, one backend; median of ${starts} starts [each run]`);
   line('sluice start to /ready 200', runs.sluice, 'ms');
+  if (runs.baseline.length) {
+    line('baseline (BENCH_BASELINE) start to /ready 200', runs.baseline, 'ms');
+    const ratios = runs.sluice.map((v, i) => v / runs.baseline[i]!);
+    console.log(
+      `  ${'sluice ÷ baseline, median of the per-run ratios'.padEnd(46)} ×${median(ratios).toFixed(2)}   [${ratios.map((r) => r.toFixed(2)).join(' ')}]`,
+    );
+  }
   line('sluice start to /ready 200, cold compile cache', runs.cold, 'ms');
   line('bare Node http server start to first 200', runs.bare, 'ms');
   if (runs.nginx.length) line('nginx (2 workers) start to first 200', runs.nginx, 'ms');
   line('sluice idle RSS', idle.sluice, 'MB');
+  if (idle.baseline.length) line('baseline idle RSS', idle.baseline, 'MB');
   line('bare Node http server idle RSS', idle.bare, 'MB');
   if (idle.nginx.length) line('nginx (2 workers) idle RSS', idle.nginx, 'MB');
   line('sluice idle SIGTERM to exit', sigterm.sluice, 'ms');
   line('bare Node SIGTERM to exit', sigterm.bare, 'ms');
   if (sigterm.nginx.length) line('nginx SIGQUIT (graceful) to exit', sigterm.nginx, 'ms');
 
-  const perConnection = {
-    sluice: await clientMemory(await startSluice(warmEnv), idleClients),
-    nginx: has('nginx') ? await clientMemory(await startNginx(), idleClients) : undefined,
-  };
+  // BENCH_STARTS_ONLY=1: the start-up rows alone (an A/B of start-up code in a few minutes).
+  const startsOnly = process.env['BENCH_STARTS_ONLY'] === '1';
+  const perConnection = startsOnly
+    ? {}
+    : {
+        sluice: await clientMemory(await startSluice(warmEnv), idleClients),
+        nginx: has('nginx') ? await clientMemory(await startNginx(), idleClients) : undefined,
+      };
   for (const [name, m] of Object.entries(perConnection)) {
     if (m)
       console.log(
         `  ${`${name}: RSS per idle keep-alive client (${m.opened} after one request each)`.padEnd(46)} ${m.perClientKb.toFixed(1).padStart(7)} kB   (${m.before.toFixed(0)} → ${m.after.toFixed(0)} MB)`,
       );
   }
-  const load = has('wrk') ? await underLoad(await startSluice(warmEnv)) : undefined;
+  const load = has('wrk') && !startsOnly ? await underLoad(await startSluice(warmEnv)) : undefined;
   if (load)
     console.log(
       `  ${'sluice RSS after 10 s of wrk -c64 ÷ idle'.padEnd(46)} ${`×${load.ratio.toFixed(2)}`.padStart(7)}      (${load.idle.toFixed(0)} → ${load.loaded.toFixed(0)} MB, ${load.rps.toFixed(0)} req/s)`,
     );
-  const restarts = await hotRestarts(main, startSluice, warmEnv, work);
-  line('sluice restart to "Proxy restarted"', restarts.command, 'ms');
-  line('  of which SIGUSR2 to the new PID file (its own count)', restarts.reported, 'ms');
+  const restarts = startsOnly ? undefined : await hotRestarts(main, startSluice, warmEnv, work);
+  if (restarts) {
+    line('sluice restart to "Proxy restarted"', restarts.command, 'ms');
+    line('  of which SIGUSR2 to the new PID file (its own count)', restarts.reported, 'ms');
+  }
 
   await stop(backend);
   const out = join(root, 'bench/results');
@@ -235,6 +264,7 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     starts,
     startToReadyMs: {
       sluice: runs.sluice.map((v) => round(v)),
+      baseline: runs.baseline.map((v) => round(v)),
       sluiceColdCache: runs.cold.map((v) => round(v)),
       bareNode: runs.bare.map((v) => round(v)),
       nginx: runs.nginx.map((v) => round(v)),

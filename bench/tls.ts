@@ -103,7 +103,7 @@ interface Certificate {
 }
 
 /** An ECDSA P-256 key and a self-signed certificate for bench.local and 127.0.0.1, valid 30 days (no expiry warning). */
-function makeCertificate(dir: string): Certificate {
+export function makeCertificate(dir: string): Certificate {
   const cert = join(dir, 'bench-cert.pem');
   const key = join(dir, 'bench-key.pem');
   const made = spawnSync(
@@ -278,11 +278,17 @@ export async function tlsBench({ root, work }: { root: string; work: string }): 
       ]),
     );
 
+  // BENCH_TLS_LOADS=HTTP/2: only the loads whose names hold one of these (comma-separated).
+  const chosenLoads = process.env['BENCH_TLS_LOADS']?.split(',').filter(Boolean);
   const loads: Load[] = [
-    { name: 'HTTPS keep-alive (wrk -c64)', run: (p) => wrk(p, []), target: 0.6 },
-    { name: 'new TLS handshakes (Connection: close)', run: (p) => wrk(p, ['-H', 'Connection: close']), target: 0.6 },
+    { name: 'HTTPS keep-alive (wrk -c64)', run: (p: number) => wrk(p, []), target: 0.6 },
+    {
+      name: 'new TLS handshakes (Connection: close)',
+      run: (p: number) => wrk(p, ['-H', 'Connection: close']),
+      target: 0.6,
+    },
     ...(withH2load ? [{ name: 'HTTP/2 (h2load -c8 -m8)', run: h2load, target: 0.5 }] : []),
-  ];
+  ].filter((load) => !chosenLoads || chosenLoads.some((part) => load.name.includes(part)));
   const targets = [
     { name: 'sluice (1 listener thread)', port: port(), start: sluiceAt },
     { name: 'nginx (1 worker)', port: port(), start: nginxAt },
@@ -329,10 +335,18 @@ export async function tlsBench({ root, work }: { root: string; work: string }): 
       errors,
     };
   }
-  const memory = {
-    sluice: await idleTlsMemory('sluice: RSS per idle TLS client (target ≤ 20 kB)', ...fresh(sluiceAt), idleClients),
-    nginx: await idleTlsMemory('nginx (1 worker): RSS per idle TLS client', ...fresh(nginxAt), idleClients),
-  };
+  // BENCH_TLS_IDLE=0: no memory figures.
+  const memory =
+    idleClients === 0
+      ? {}
+      : {
+          sluice: await idleTlsMemory(
+            'sluice: RSS per idle TLS client (target ≤ 20 kB)',
+            ...fresh(sluiceAt),
+            idleClients,
+          ),
+          nginx: await idleTlsMemory('nginx (1 worker): RSS per idle TLS client', ...fresh(nginxAt), idleClients),
+        };
   await stop(upstream);
   const out = join(root, 'bench/results');
   mkdirSync(out, { recursive: true });
