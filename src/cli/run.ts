@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { applyCliOverrides, parseCli, usage, type CliOptions } from './args.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import { listenAddresses, listenersOverlap, type Config } from '../config/schema.ts';
-import { startDemoUpstreams, type DemoUpstreams } from '../demo/upstreams.ts';
+import type { DemoUpstreams } from '../demo/upstreams.ts';
 import { ConfigError } from '../errors.ts';
 import { refuse } from './refuse.ts';
 import { isSubcommand, runSubcommand } from './subcommands.ts';
@@ -131,7 +131,8 @@ export async function main(argv: readonly string[], earlySignals: EarlySignals):
 
   let demo: DemoUpstreams | undefined;
   if (cli.demo) {
-    demo = await startDemoUpstreams();
+    // Loaded for the demo only: it brings node:http into the main thread, which a proxy run does not need.
+    demo = await (await import('../demo/upstreams.ts')).startDemoUpstreams();
     config = { ...config, backends: [...config.backends, ...demo.backends] };
   }
   const tty = stdoutIsTTY();
