@@ -79,6 +79,8 @@ export class ListenerServer {
   readonly #nodeFront: FastPathContext;
   /** Those requests' exchanges in progress: the sweep checks their upstream deadlines. */
   readonly #nodeExchanges = new Set<Exchange>();
+  /** The exchange serving each of those responses: a parser error in the middle of a body is the exchange's to answer. */
+  readonly #exchangeOf = new WeakMap<ServerResponse, Exchange>();
   readonly #view: ProxyView = {
     isHealthy: () => this.#status.state === 'healthy',
     hasHealthyBackends: () => readinessChecks(this.#readinessInputs()).backends_available,
@@ -256,6 +258,15 @@ export class ListenerServer {
       // The client reset the connection: nothing to answer, and the request it cut short, if any, has
       // its own line from the core (499).
       if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+      // A body that cannot be whole (the client half-closed in it, its chunks broke): the request is the
+      // core's, which answers and logs it as the fast path does (400 INVALID_REQUEST_BODY), once.
+      const inProgress = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+      const exchange = inProgress ? this.#exchangeOf.get(inProgress) : undefined;
+      if (exchange) {
+        if (exchange.done) socket.end();
+        else exchange.clientBodyInvalid();
+        return;
+      }
       // Node's parser refused the request, or its headers came too slowly: answer, never forward.
       const [status, reason] = clientErrorStatus(error.code);
       this.#front.logRefusal(
@@ -491,6 +502,7 @@ export class ListenerServer {
     });
     // No canonical head: several Host fields, no Host to give, an asterisk-form target.
     if (!served) this.#answerPlain(req, res, startedAt, decision, outcome, id, 400, 'INVALID_REQUEST');
+    else this.#exchangeOf.set(res, served);
   }
 
   /** A plain-text answer of the proxy's own on the Node path, logged and counted. */

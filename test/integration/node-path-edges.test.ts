@@ -234,6 +234,22 @@ test('an HTTP/2 upload the client resets never reaches the upstream as a whole o
   }
 });
 
+test('a half-close in the middle of a body read by llhttp: one 400 and one log line, as on the fast path', async () => {
+  const answer = await exchange(
+    'POST /half-closed HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nContent-Length: 10\r\n\r\nabc',
+  );
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  const line = await until(() => logLines().find((l) => l['path'] === '/half-closed'));
+  assert.equal([line['status'], line['error']], [400, 'INVALID_REQUEST_BODY']);
+  // The parser's refusal line of the same request would come with it: wait for any later line, then count.
+  await exchange('GET /after-half-close HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  await until(() => logLines().find((l) => l['path'] === '/after-half-close'));
+  assert.is(
+    logLines().filter((l) => l['path'] === '/half-closed' || (l['status'] === 400 && l['path'] === '-')).length,
+    1,
+  );
+});
+
 /** The access log's lines so far (written in batches: a test waits for the one it needs). */
 function logLines(): Record<string, unknown>[] {
   const text = readFileSync(accessLog, 'utf8').trim();

@@ -107,15 +107,15 @@ function resetByClient(req: IncomingMessage): boolean {
   return stream !== undefined && (stream.aborted === true || (stream.rstCode ?? 0) !== 0);
 }
 
-/** Serves `req` through the core; false when its head cannot be written canonically (the caller answers 400). */
+/** Serves `req` through the core; undefined when its head cannot be written canonically (the caller answers 400). */
 export function serveThroughCore(
   ctx: FastPathContext,
   req: IncomingMessage,
   res: ServerResponse,
   plan: NodeRequestPlan,
-): boolean {
+): Exchange | undefined {
   const head = canonicalHead(req, plan.close, plan.maxHeadBytes);
-  if (!head) return false;
+  if (!head) return undefined;
   const response = new NodeResponse(res, req.httpVersionMajor === 2);
   const node = { response, id: plan.id, request: plan.request };
   const exchange = new Exchange(
@@ -133,7 +133,7 @@ export function serveThroughCore(
     if (!exchange.done) exchange.clientClosed();
   });
   exchange.start();
-  if (head.contentLength === 0 && !head.chunked) return true;
+  if (head.contentLength === 0 && !head.chunked) return exchange;
   const chunked = head.chunked;
   req.on('data', (data: Buffer) => {
     if (!chunked) return exchange.clientBody(data);
@@ -147,5 +147,5 @@ export function serveThroughCore(
     if (chunked) exchange.clientBody(lastChunk(req.rawTrailers));
     exchange.clientBodyDone();
   });
-  return true;
+  return exchange;
 }
