@@ -7,13 +7,14 @@
  */
 import { once } from 'node:events';
 import { connect as connectHttp2, constants } from 'node:http2';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { frame, FRAME, rawH2, requestHeaders } from '../support/h2-raw.ts';
 import { killAll, startRouting, stopSluice, type SluiceProcess } from '../support/sluice-process.ts';
 import { tempDir, testConfig, writeConfig } from '../support/config-file.ts';
 import { HEALTH_PATH } from '../support/upstream.ts';
+import { rawAnswer, until } from '../support/http.ts';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 
@@ -86,20 +87,8 @@ function rawUpstream(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** Raw bytes on a fresh connection; resolves with everything received once the proxy closes it. */
-function exchange(bytes: string, targetPort = port): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port: targetPort });
-    let received = '';
-    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
-    socket.on('close', () => resolve(received));
-    socket.on('error', () => {
-      /* the assertions read what arrived */
-    });
-    socket.setTimeout(5_000, () => socket.destroy());
-    socket.end(bytes);
-  });
-}
+/** Raw bytes on a fresh connection to the plain listener; resolves with everything received once it closes. */
+const exchange = (bytes: string): Promise<string> => rawAnswer(port, bytes);
 
 test.before(async () => {
   upstream = await rawUpstream();
@@ -212,7 +201,7 @@ test('an upload bigger than a socket buffer, whose first backend refuses, is ret
     assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
     assert.ok(answer.endsWith('\r\n\r\n200000'), answer.slice(-40));
   }
-  await until(() => logLines().find((l) => l['path'] === '/upload' && l['attempts'] === 2 && l['status'] === 200));
+  await found(() => logLines().find((l) => l['path'] === '/upload' && l['attempts'] === 2 && l['status'] === 200));
 });
 
 test('an HTTP/2 upload the client resets never reaches the upstream as a whole one, and is logged 499', async () => {
@@ -221,13 +210,13 @@ test('an HTTP/2 upload the client resets never reaches the upstream as a whole o
     h2.request(1, requestHeaders('/reset-upload', [], 'POST'), false);
     h2.send(frame(FRAME.DATA, 0, 1, Buffer.alloc(1_000, 0x61)));
     // The request reaches the upstream (its head, then the body as it streams) before the reset.
-    await until(() => (arrived.includes('/reset-upload') ? true : undefined));
+    await found(() => (arrived.includes('/reset-upload') ? true : undefined));
     const cancel = Buffer.alloc(4);
     cancel.writeUInt32BE(constants.NGHTTP2_CANCEL);
     h2.send(frame(FRAME.RST_STREAM, 0, 1, cancel));
-    const logged = await until(() => logLines().find((l) => l['path'] === '/reset-upload'));
+    const logged = await found(() => logLines().find((l) => l['path'] === '/reset-upload'));
     assert.is(logged['status'], 499);
-    const request = await until(() => seen.find((s) => s.head.startsWith('POST /reset-upload ')));
+    const request = await found(() => seen.find((s) => s.head.startsWith('POST /reset-upload ')));
     assert.is(request.complete, false, 'the upstream never saw the last chunk');
   } finally {
     h2.close();
@@ -239,11 +228,11 @@ test('a half-close in the middle of a body read by llhttp: one 400 and one log l
     'POST /half-closed HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nContent-Length: 10\r\n\r\nabc',
   );
   assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
-  const line = await until(() => logLines().find((l) => l['path'] === '/half-closed'));
+  const line = await found(() => logLines().find((l) => l['path'] === '/half-closed'));
   assert.equal([line['status'], line['error']], [400, 'INVALID_REQUEST_BODY']);
   // The parser's refusal line of the same request would come with it: wait for any later line, then count.
   await exchange('GET /after-half-close HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-  await until(() => logLines().find((l) => l['path'] === '/after-half-close'));
+  await found(() => logLines().find((l) => l['path'] === '/after-half-close'));
   assert.is(
     logLines().filter((l) => l['path'] === '/half-closed' || (l['status'] === 400 && l['path'] === '-')).length,
     1,
@@ -252,24 +241,14 @@ test('a half-close in the middle of a body read by llhttp: one 400 and one log l
 
 /** The access log's lines so far (written in batches: a test waits for the one it needs). */
 function logLines(): Record<string, unknown>[] {
-  const text = readFileSync(accessLog, 'utf8').trim();
-  return text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  // Whole lines only: a batch may be caught in the middle of its write.
+  const lines = readFileSync(accessLog, 'utf8').split('\n').slice(0, -1);
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Polls `probe` every 20 ms for up to 5 s: the access log and the upstream have no event to wait on. */
-async function until<T>(probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    let value: T | undefined;
-    try {
-      value = probe();
-    } catch {
-      value = undefined;
-    }
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('not within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The first value `probe` gives that is not undefined, polled with the suite's `until` (5 s at most). */
+async function found<T>(probe: () => T | undefined): Promise<T> {
+  return (await until(probe, (value) => value !== undefined)) as T;
 }
 
 test.run();

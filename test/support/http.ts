@@ -70,8 +70,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Raw bytes on a fresh connection, then a half-close; resolves with the answer's status line ('' when it closed without one). */
-export function rawRequest(port: number, bytes: string): Promise<string> {
+/** Raw bytes on a fresh connection, then a half-close; resolves with all the proxy sent once it closed (a reset ends it too). */
+export function rawAnswer(port: number, bytes: string): Promise<string> {
   return import('node:net').then(
     ({ connect }) =>
       new Promise<string>((resolve) => {
@@ -82,9 +82,14 @@ export function rawRequest(port: number, bytes: string): Promise<string> {
         socket.on('error', () => {
           /* the test asserts on what the socket received; a reset is one such outcome */
         });
-        socket.on('close', () => resolve(received.split('\r\n', 1)[0] ?? ''));
+        socket.on('close', () => resolve(received));
         socket.setTimeout(5_000, () => socket.destroy());
         socket.end(bytes);
       }),
   );
+}
+
+/** rawAnswer's status line ('' when the proxy closed without one). */
+export async function rawRequest(port: number, bytes: string): Promise<string> {
+  return (await rawAnswer(port, bytes)).split('\r\n', 1)[0] ?? '';
 }

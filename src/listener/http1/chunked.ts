@@ -34,7 +34,8 @@ for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 
 const MAX_SIZE_DIGITS = 12;
 
-function hexValue(byte: number): number {
+/** The value of a hex digit, or -1. */
+export function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
   if (byte >= 0x41 && byte <= 0x46) return byte - 0x37;
   if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;

@@ -5,6 +5,8 @@
  * before the bytes get here, so this only has to follow it: sizes,
  * extensions skipped, data handed on without copying, trailers kept.
  */
+import { hexValue } from '../http1/chunked.ts';
+
 const Step = { Size: 0, Extension: 1, Data: 2, DataEnd: 3, Trailers: 4, Done: 5 } as const;
 type Step = (typeof Step)[keyof typeof Step];
 
@@ -77,10 +79,4 @@ export class ChunkedDecoder {
     this.#size = 0;
     this.#step = Step.Data;
   }
-}
-
-function hexValue(byte: number): number {
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  if (byte >= 0x41 && byte <= 0x46) return byte - 0x37;
-  return byte - 0x57;
 }

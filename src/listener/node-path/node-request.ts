@@ -16,29 +16,16 @@ import type { Route } from '../../routing/route-table.ts';
 import type { Upstreams } from '../upstreams.ts';
 import { canonicalHead } from './canonical-head.ts';
 import { NodeResponse } from './node-response.ts';
+import { mayTrail } from './trailer-fields.ts';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-/** Fields that frame, route or authenticate a message are not taken from a trailer (RFC 9110 §6.5.1). */
-const NOT_IN_TRAILERS = new Set([
-  'content-length',
-  'transfer-encoding',
-  'host',
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'upgrade',
-  'authorization',
-  'cookie',
-]);
-
 /** The last chunk, carrying the request's trailers (HTTP/2 and chunked HTTP/1.1 requests may have some). */
 function lastChunk(rawTrailers: readonly string[]): Buffer {
   let lines = '';
   for (let i = 0; i < rawTrailers.length; i += 2) {
     const name = rawTrailers[i]!;
-    if (!NOT_IN_TRAILERS.has(name.toLowerCase())) lines += `${name}: ${rawTrailers[i + 1]!}\r\n`;
+    if (mayTrail(name.toLowerCase())) lines += `${name}: ${rawTrailers[i + 1]!}\r\n`;
   }
   return lines === '' ? LAST_CHUNK : Buffer.from(`0\r\n${lines}\r\n`, 'latin1');
 }

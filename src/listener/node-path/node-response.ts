@@ -16,16 +16,7 @@ import type { OwnAnswer } from '../own-answers.ts';
 import { sendOwnAnswer } from '../own-answers.ts';
 import type { RequestId } from '../request-id.ts';
 import { ChunkedDecoder } from './chunked-decoder.ts';
-
-/** Fields HTTP/2 forbids (RFC 9113 §8.2.2): Node throws on them, so they are not passed on. */
-const CONNECTION_SPECIFIC = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-]);
+import { CONNECTION_SPECIFIC, mayTrail } from './trailer-fields.ts';
 
 /** The fields Node's HTTP/2 takes once only (its `kSingleValueHeaders`): an upstream's repeat is dropped. */
 const SINGLE_VALUE = new Set([
@@ -63,27 +54,6 @@ const SINGLE_VALUE = new Set([
   'upgrade-insecure-requests',
   'user-agent',
   'x-content-type-options',
-]);
-
-/** Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing, authentication, and the hop-by-hop ones. */
-const NOT_IN_TRAILERS = new Set([
-  ...CONNECTION_SPECIFIC,
-  'content-length',
-  'content-type',
-  'content-encoding',
-  'content-range',
-  'host',
-  'te',
-  'trailer',
-  'authorization',
-  'set-cookie',
-  'cache-control',
-  'expires',
-  'date',
-  'location',
-  'retry-after',
-  'vary',
-  'www-authenticate',
 ]);
 
 export class NodeResponse {
@@ -207,7 +177,7 @@ export class NodeResponse {
     const trailers = this.#decoder?.trailers();
     if (trailers && (this.#http2 || res.chunkedEncoding)) {
       const kept: Record<string, string> = {};
-      for (const [name, value] of Object.entries(trailers)) if (!NOT_IN_TRAILERS.has(name)) kept[name] = value;
+      for (const [name, value] of Object.entries(trailers)) if (mayTrail(name)) kept[name] = value;
       if (Object.keys(kept).length > 0) res.addTrailers(kept);
     }
     res.end();
