@@ -589,14 +589,26 @@ export class Exchange implements UpstreamOwner, CachedExchange {
   #respond(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): boolean {
     const tap = this.#tap;
     if (tap) replaced = tap.clientHeaders(head, replaced);
-    if (this.#node) return this.#respondThroughNode(this.#node.response, head, buffer, replaced);
+    const node = this.#node;
+    if (!node) return this.#sendResponse(head, buffer, replaced);
+    const refusal = node.response.refusal(head);
+    if (refusal !== undefined) {
+      this.#invalidResponse(refusal);
+      return false;
+    }
+    try {
+      return this.#sendResponse(head, buffer, replaced);
+    } catch (error) {
+      // Node's response refused something of the upstream's (a field it cannot carry): never the thread's end.
+      this.#nodeRefused(error);
+      return false;
+    }
+  }
+
+  #sendResponse(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): boolean {
     switch (head.framing.type) {
       case 'none':
-        this.#client.write(
-          this.#headOut(
-            clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
-          ),
-        );
+        this.#headOnly(head, buffer, replaced);
         this.#complete(buffer.length === head.headLength && head.reusable);
         return false;
       case 'length':
@@ -608,14 +620,9 @@ export class Exchange implements UpstreamOwner, CachedExchange {
       case 'close':
         break;
     }
-    // The head and the body bytes that came with it leave in one write, in a buffer of their own.
     const end = this.#bodyEnd(head, buffer, head.headLength);
     if (end === -2) {
-      this.#client.write(
-        this.#headOut(
-          clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
-        ),
-      );
+      this.#headOnly(head, buffer, replaced);
       this.#brokenMidResponse(
         'INVALID_RESPONSE',
         `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`,
@@ -624,97 +631,58 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     }
     relayed(end - head.headLength);
     this.#bodyBytes += end - head.headLength;
-    tap?.body(buffer.subarray(head.headLength, end));
-    const client = this.#client;
-    let kept = false;
-    if (end - head.headLength <= MERGED_BODY_BYTES) {
-      this.#written(
-        client.write(
-          this.#headOut(
-            clientResponseHead(
-              head,
-              this.#closeAfter,
-              buffer,
-              head.headLength,
-              end,
-              this.#route?.responseHeaders,
-              this.#id,
-              replaced,
-            ),
-            end - head.headLength,
-          ),
-        ),
-      );
-    } else {
-      client.cork();
-      client.write(
-        this.#headOut(
-          clientResponseHead(head, this.#closeAfter, buffer, 0, 0, this.#route?.responseHeaders, this.#id, replaced),
-        ),
-      );
-      this.#written(client.write(buffer.subarray(head.headLength, end)));
-      client.uncork();
-      kept = client.writableLength > 0;
-    }
+    this.#tap?.body(buffer.subarray(head.headLength, end));
+    const kept = this.#headWithBody(head, buffer, end, replaced);
     if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
     return kept;
   }
 
-  /** #respond on the Node path: the same steps, with the head and body given to Node's response. */
-  #respondThroughNode(
-    response: NodeResponse,
-    head: ResponseHead,
-    buffer: Buffer,
-    replaced: readonly string[] | undefined,
-  ): boolean {
-    const refusal = response.refusal(head);
-    if (refusal !== undefined) {
-      this.#invalidResponse(refusal);
-      return false;
+  /** The response head alone: the response has no body, or its body turned out broken. */
+  #headOnly(head: ResponseHead, buffer: Buffer, replaced: readonly string[] | undefined): void {
+    const edits = this.#route?.responseHeaders;
+    const node = this.#node;
+    if (node) {
+      this.#headBytes = node.response.head(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced).headBytes;
+      return;
     }
-    try {
-      return this.#respondThrough(response, head, buffer, replaced);
-    } catch (error) {
-      // Node's response refused something of the upstream's (a field it cannot carry): never the thread's end.
-      this.#nodeRefused(error);
-      return false;
-    }
+    this.#client.write(
+      this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced)),
+    );
   }
 
-  #respondThrough(
-    response: NodeResponse,
-    head: ResponseHead,
-    buffer: Buffer,
-    replaced: readonly string[] | undefined,
-  ): boolean {
+  /**
+   * The head and the body bytes `buffer[headLength, end)` that came with it,
+   * in one write (in a buffer of their own) when they are few. Returns
+   * whether `buffer` is still referenced by a write not yet flushed.
+   */
+  #headWithBody(head: ResponseHead, buffer: Buffer, end: number, replaced: readonly string[] | undefined): boolean {
     const edits = this.#route?.responseHeaders;
-    const framing = head.framing;
-    if (framing.type === 'none') {
-      this.#headBytes = response.head(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced).headBytes;
-      this.#complete(buffer.length === head.headLength && head.reusable);
-      return false;
+    const node = this.#node;
+    if (node) {
+      const out = node.response.head(head, this.#closeAfter, buffer, head.headLength, end, edits, this.#id, replaced);
+      this.#headBytes = out.headBytes;
+      this.#written(out.flushed);
+      return node.response.holds();
     }
-    if (framing.type === 'length') this.#bodyRemaining = framing.length;
-    else if (framing.type === 'chunked') this.#scanner = new ChunkedScanner();
-    const end = this.#bodyEnd(head, buffer, head.headLength);
-    if (end === -2) {
-      this.#headBytes = response.head(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced).headBytes;
-      this.#brokenMidResponse(
-        'INVALID_RESPONSE',
-        `invalid chunked body: ${known(this.#scanner, 'the chunk scanner').error}`,
+    const client = this.#client;
+    if (end - head.headLength <= MERGED_BODY_BYTES) {
+      this.#written(
+        client.write(
+          this.#headOut(
+            clientResponseHead(head, this.#closeAfter, buffer, head.headLength, end, edits, this.#id, replaced),
+            end - head.headLength,
+          ),
+        ),
       );
       return false;
     }
-    relayed(end - head.headLength);
-    this.#bodyBytes += end - head.headLength;
-    const out = response.head(head, this.#closeAfter, buffer, head.headLength, end, edits, this.#id, replaced);
-    this.#headBytes = out.headBytes;
-    this.#written(out.flushed);
-    if (this.#bodyComplete) this.#complete(end === buffer.length && head.reusable);
-    return response.holds();
+    client.cork();
+    client.write(this.#headOut(clientResponseHead(head, this.#closeAfter, buffer, 0, 0, edits, this.#id, replaced)));
+    this.#written(client.write(buffer.subarray(head.headLength, end)));
+    client.uncork();
+    return client.writableLength > 0;
   }
 
-  /** Node's response threw on what the upstream sent: 502 if nothing went out yet, else the client connection goes. */
   /** A write through Node's response; false when it threw (the exchange has ended then). */
   #throughNode(write: () => void): boolean {
     try {
@@ -726,6 +694,7 @@ export class Exchange implements UpstreamOwner, CachedExchange {
     }
   }
 
+  /** Node's response threw on what the upstream sent: 502 if nothing went out yet, else the client connection goes. */
   #nodeRefused(error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
     if (this.#headBytes === 0 && !this.#done) {
