@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { readPid } from '../../src/supervisor/pid-file.ts';
 import { freePort, get } from '../support/http.ts';
 import { answer, startOrigin, type Origin } from '../support/origin.ts';
-import { killAll, startSluice, transitionTo } from '../support/sluice-process.ts';
+import { killAll, killPids, startSluice, transitionTo } from '../support/sluice-process.ts';
 import { tempDir, testConfig } from '../support/config-file.ts';
 
 const mainFile = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -23,13 +23,7 @@ let pidFile: string | undefined;
 test.after(async () => {
   killAll();
   // The successor is not our child: end whatever the PID file names.
-  const pid = pidFile ? readPid(pidFile) : undefined;
-  if (pid !== undefined)
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // ESRCH: it has exited already.
-    }
+  killPids([pidFile ? readPid(pidFile) : undefined]);
   await origin?.close();
 });
 

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { isProcessAlive, readPid } from '../../src/supervisor/pid-file.ts';
 import { freePort, get } from '../support/http.ts';
 import { startLoad, type LoadCounts } from '../support/load.ts';
-import { killAll, startSluice, transitionTo, type SluiceProcess } from '../support/sluice-process.ts';
+import { killAll, killPids, startSluice, transitionTo, type SluiceProcess } from '../support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 import { tempDir, testConfig } from '../support/config-file.ts';
 
@@ -21,15 +21,7 @@ const pidFiles: string[] = [];
 test.after(async () => {
   killAll();
   // Successors are not our children: end whatever a PID file still names.
-  for (const file of pidFiles) {
-    const pid = readPid(file);
-    if (pid !== undefined)
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already exited */
-      }
-  }
+  killPids(pidFiles.map((file) => readPid(file)));
   await Promise.all(upstreams.map((u) => u.close()));
 });
 

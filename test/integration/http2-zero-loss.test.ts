@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { isProcessAlive, readPid } from '../../src/supervisor/pid-file.ts';
 import { freePort } from '../support/http.ts';
 import { startH2Load, type H2LoadCounts } from '../support/h2-load.ts';
-import { exitWithin, killAll, startSluice, transitionTo } from '../support/sluice-process.ts';
+import { exitWithin, killAll, killPids, startSluice, transitionTo } from '../support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 import { tempDir, testConfig } from '../support/config-file.ts';
 
@@ -21,15 +21,8 @@ const pidFiles: string[] = [];
 
 test.after(async () => {
   killAll();
-  for (const file of pidFiles) {
-    const pid = readPid(file);
-    if (pid !== undefined)
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // ESRCH: it has exited already.
-      }
-  }
+  // Successors are not our children: end whatever a PID file still names.
+  killPids(pidFiles.map((file) => readPid(file)));
   await Promise.all(upstreams.map((u) => u.close()));
 });
 

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort, get, until } from '../support/http.ts';
-import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from '../support/sluice-process.ts';
+import { exitWithin, killAll, killPids, repoRoot, startSluice, transitionTo } from '../support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from '../support/config-file.ts';
 
@@ -33,12 +33,7 @@ async function upstream(): Promise<TestUpstream> {
 
 test.after(async () => {
   killAll();
-  for (const pid of daemonPids)
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already exited */
-    }
+  killPids(daemonPids);
   await Promise.all(upstreams.map((u) => u.close()));
 });
 

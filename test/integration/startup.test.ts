@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { freePort, get, until } from '../support/http.ts';
-import { exitWithin, killAll, repoRoot, startSluice, transitionTo } from '../support/sluice-process.ts';
+import { exitWithin, killAll, killPids, repoRoot, startSluice, transitionTo } from '../support/sluice-process.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 import { tempDir, testConfig, writeConfig } from '../support/config-file.ts';
 import type { ReadyDocument } from '../support/documents.ts';
@@ -177,13 +177,7 @@ test('require_healthy_backends false: -d returns once the listeners are bound, w
   const command = [join(repoRoot, 'src/main.ts'), '-d', '-c', file];
   const { stdout, stderr } = await promisify(execFile)(process.execPath, command, { timeout: 30_000 });
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  cleanups.push(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already exited
-    }
-  });
+  cleanups.push(() => killPids([pid]));
   assert.match(stdout + stderr, `sluice started (PID: ${pid})`);
   process.kill(pid, 'SIGTERM');
   await until(

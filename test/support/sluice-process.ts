@@ -32,6 +32,22 @@ export function killAll(): void {
   running.clear();
 }
 
+/**
+ * For `after` hooks: SIGKILL processes that are not our children (a hot
+ * restart's successor, a daemon), each named by its PID; one that has
+ * exited already (ESRCH) is skipped, as is an unknown PID.
+ */
+export function killPids(pids: Iterable<number | undefined>): void {
+  for (const pid of pids) {
+    if (pid === undefined) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* ESRCH: it has exited already */
+    }
+  }
+}
+
 export function startSluice(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SluiceProcess {
   return startNode([mainFile, ...args], options);
 }
